@@ -1,0 +1,83 @@
+//! Builds the plugins under `plugins/` as `wasm32-wasip2` components, so that
+//! `cargo build` alone produces a `ferry` binary with its built-in plugins
+//! inside and the tests have the hostile plugins they run.
+//!
+//! It runs a nested `cargo build --profile plugin --target wasm32-wasip2` in
+//! a target directory of its own (sharing the outer one would deadlock on
+//! cargo's build lock) and tells rustc where the artifacts are through
+//! `FERRY_PLUGIN_ARTIFACTS`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Built-in plugins, embedded in the binary.
+const BUILTIN: &[&str] = &["plugin-mask", "plugin-rules", "plugin-lines"];
+/// Test-only plugins (hostile ones), used by the integration tests.
+const TEST_ONLY: &[&str] = &[
+    "hostile-spin",
+    "hostile-membomb",
+    "hostile-flood",
+    "hostile-snoop",
+    "hostile-panic",
+    "hostile-recurse",
+    "hostile-trap-on-batch",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // target/<profile>/build/ferry-<hash>/out → target/<profile>/ferry-plugins
+    let target_dir = out_dir
+        .ancestors()
+        .nth(3)
+        .map(|p| p.join("ferry-plugins"))
+        .unwrap_or_else(|| out_dir.join("ferry-plugins"));
+
+    for p in ["plugins", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    println!("cargo:rerun-if-env-changed=FERRY_PLUGIN_ARTIFACTS_OVERRIDE");
+
+    // Escape hatch for packagers who prebuilt the components elsewhere.
+    if let Some(dir) = std::env::var_os("FERRY_PLUGIN_ARTIFACTS_OVERRIDE") {
+        println!("cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}", Path::new(&dir).display());
+        return;
+    }
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for p in BUILTIN.iter().chain(TEST_ONLY) {
+        cmd.args(["-p", p]);
+    }
+    // The outer build's flags and wrappers are for the host, not the guests.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
+    if !status.success() {
+        panic!(
+            "building the plugins for wasm32-wasip2 failed ({status}); \
+             is the target installed? `rustup target add wasm32-wasip2` \
+             (rust-toolchain.toml asks rustup for it)"
+        );
+    }
+    let artifacts = target_dir.join("wasm32-wasip2").join("plugin");
+    for p in BUILTIN.iter().chain(TEST_ONLY) {
+        let file = artifacts.join(format!("{}.wasm", p.replace('-', "_")));
+        assert!(file.exists(), "plugin build did not produce {}", file.display());
+    }
+    println!("cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}", artifacts.display());
+}

@@ -1,0 +1,136 @@
+//! Command-line interface: one file per subcommand, each with its args and
+//! `execute`. The CLI renders what the engine returns; it decides nothing.
+
+mod migrate;
+mod plugin;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ferry::config::Config;
+use ferry::plugin::{Registry, Runtime, RuntimeOptions};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_REJECTS: u8 = 3;
+
+/// ferry moves data between databases and out of legacy files, with
+/// sandboxed WebAssembly plugins in the stream.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML); flags override it.
+    #[arg(long, global = true, env = "FERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of third-party plugins (`NAME.wasm`); repeatable.
+    #[arg(long = "plugin-dir", global = true, env = "FERRY_PLUGIN_DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Where compiled plugins are cached (default: ~/.cache/ferry).
+    #[arg(long, global = true, env = "FERRY_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy every table from a source to a target through the plugin chain.
+    Migrate(migrate::MigrateArgs),
+    /// List, inspect and check plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+impl Cli {
+    pub fn try_parse_args() -> Result<Cli, clap::Error> {
+        Cli::try_parse()
+    }
+}
+
+pub fn init_logging(g: &GlobalArgs) {
+    let default = match g.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match g.log_format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
+}
+
+/// Loads the config (if any) and builds the plugin registry.
+pub fn setup(g: &GlobalArgs) -> anyhow::Result<(Config, Registry)> {
+    let config = match &g.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let cache_dir = g.cache_dir.clone().or_else(RuntimeOptions::default_cache_dir);
+    let runtime = Runtime::new(RuntimeOptions { cache_dir })?;
+    let mut dirs = config.plugin_dirs.clone();
+    dirs.extend(g.plugin_dirs.iter().cloned());
+    let registry = Registry::new(runtime, dirs, config.plugins.clone());
+    Ok((config, registry))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Migrate(a) => a.execute(&cli.global).await,
+        Command::Plugin(c) => c.execute(&cli.global).await,
+    }
+}
+
+/// A plugin on the command line: `[TABLES:]NAME[=JSON]`.
+#[derive(Debug, Clone)]
+pub struct PluginArg {
+    /// Table names or globs it applies to; empty means all.
+    pub tables: Vec<String>,
+    /// Plugin name or path.
+    pub name: String,
+    /// Configuration JSON (`{}` when absent).
+    pub config: String,
+}
+
+/// Parses `[TABLES:]NAME[=JSON]`, e.g. `mask`, `users:mask={"key":…}`,
+/// `users,orders:rules=…`, `./my.wasm`.
+pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
+    let (head, config) = match s.split_once('=') {
+        Some((n, c)) => (n.trim(), c.trim()),
+        None => (s.trim(), "{}"),
+    };
+    let (tables, name) = match head.split_once(':') {
+        Some((t, n)) => (
+            t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+            n.trim(),
+        ),
+        None => (Vec::new(), head),
+    };
+    if name.is_empty() {
+        return Err(format!("`{s}`: expected [TABLES:]NAME[=JSON]"));
+    }
+    serde_json::from_str::<serde_json::Value>(config)
+        .map_err(|e| format!("`{name}`: the configuration is not valid JSON: {e}"))?;
+    Ok(PluginArg { tables, name: name.to_string(), config: config.to_string() })
+}

@@ -1,0 +1,141 @@
+//! The TOML config file (`--config ferry.toml`): what the operator wrote,
+//! validated and built into runtime settings.
+//!
+//! ```toml
+//! batch_size = 5000              # rows per batch (default 5000)
+//! plugin_dirs = ["./plugins"]    # where third-party plugins live
+//!
+//! [plugins.mask]                 # settings for the plugin named `mask`
+//! sha256 = "9f2c…"               # pin: refuse any other build
+//! path = "./plugins/mask.wasm"   # load from here instead
+//! memory_mib = 256               # linear memory limit
+//! timeout_ms = 10000             # per-call deadline
+//! max_output_mib = 64            # cap on what one call may return
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::plugin::{Limits, PluginSettings};
+
+/// Default rows per batch: 5,000. Large enough that per-batch costs
+/// (a transaction, a COPY, a plugin call) are amortised, small enough that a
+/// batch of a wide table stays a few MiB — well inside plugin memory and
+/// output limits — and that a failed batch is cheap to redo.
+pub const DEFAULT_BATCH_SIZE: usize = 5_000;
+
+/// Largest accepted batch size: 1,000,000 rows, beyond which a single batch
+/// of a wide table no longer fits the default plugin limits.
+pub const MAX_BATCH_SIZE: usize = 1_000_000;
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Rows per batch.
+    pub batch_size: Option<usize>,
+    /// Directories searched for `NAME.wasm` plugins.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Per-plugin settings, by plugin name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// Settings for one plugin, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Load the plugin from this file.
+    pub path: Option<PathBuf>,
+    /// sha256 pin, hex (optionally prefixed `sha256:`).
+    pub sha256: Option<String>,
+    /// Linear memory limit in MiB.
+    pub memory_mib: Option<u64>,
+    /// Per-call deadline in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Cap on one call's output in MiB.
+    pub max_output_mib: Option<u64>,
+}
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config {path}: {reason}")]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub batch_size: usize,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            batch_size: DEFAULT_BATCH_SIZE,
+            plugin_dirs: Vec::new(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths in it are relative to the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let err = |reason: String| ConfigError {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let raw: ConfigFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::build(raw, base).map_err(err)
+    }
+
+    /// Builds runtime settings from what was written.
+    pub fn build(raw: ConfigFile, base: &Path) -> Result<Config, String> {
+        let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
+            return Err(format!("batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"));
+        }
+        let mut plugins = BTreeMap::new();
+        for (name, p) in raw.plugins {
+            let d = Limits::default();
+            let limits = Limits {
+                memory_bytes: p.memory_mib.map(|m| m << 20).unwrap_or(d.memory_bytes),
+                call_timeout: p.timeout_ms.map(Duration::from_millis).unwrap_or(d.call_timeout),
+                max_output_bytes: p.max_output_mib.map(|m| m << 20).unwrap_or(d.max_output_bytes),
+            };
+            if limits.memory_bytes == 0 || limits.call_timeout.is_zero() || limits.max_output_bytes == 0 {
+                return Err(format!("plugins.{name}: limits must be greater than zero"));
+            }
+            if let Some(pin) = &p.sha256 {
+                let hexpart = pin.trim_start_matches("sha256:");
+                if hexpart.len() != 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("plugins.{name}.sha256 must be 64 hex digits, got {pin:?}"));
+                }
+            }
+            plugins.insert(
+                name,
+                PluginSettings {
+                    path: p.path.map(|x| base.join(x)),
+                    sha256: p.sha256,
+                    limits,
+                },
+            );
+        }
+        Ok(Config {
+            batch_size,
+            plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
+            plugins,
+        })
+    }
+}

@@ -1,0 +1,541 @@
+//! PostgreSQL sink: tables created from the final schema, rows loaded with
+//! `COPY … FROM STDIN (FORMAT binary)`, keys, indexes and foreign keys added
+//! after the load.
+
+use bytes::{BufMut, BytesMut};
+use futures_util::SinkExt;
+use tokio_postgres::{Client, NoTls};
+
+use super::sqlite::quote_ident;
+use super::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
+
+/// PostgreSQL's identifier limit: 63 bytes (NAMEDATALEN - 1). Longer names
+/// would be silently truncated by the server, so ferry refuses them.
+const MAX_IDENT_BYTES: usize = 63;
+
+/// The PostgreSQL column type for a logical type.
+///
+/// | logical | PostgreSQL |
+/// | --- | --- |
+/// | boolean | boolean |
+/// | int64 | bigint |
+/// | float64 | double precision (never `real`: no silent rounding) |
+/// | decimal | numeric |
+/// | text | text |
+/// | bytes | bytea |
+/// | json | jsonb |
+/// | date, time, timestamp, timestamptz, uuid | same name |
+pub fn pg_type(t: LogicalType) -> &'static str {
+    match t {
+        LogicalType::Boolean => "boolean",
+        LogicalType::Int64 => "bigint",
+        LogicalType::Float64 => "double precision",
+        LogicalType::Decimal => "numeric",
+        LogicalType::Text => "text",
+        LogicalType::Bytes => "bytea",
+        LogicalType::Json => "jsonb",
+        LogicalType::Date => "date",
+        LogicalType::Time => "time",
+        LogicalType::Timestamp => "timestamp",
+        LogicalType::Timestamptz => "timestamptz",
+        LogicalType::Uuid => "uuid",
+    }
+}
+
+/// The server's full message (tokio-postgres' `Display` is only "db error").
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} ({})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; {d}"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m
+        }
+        None => e.to_string(),
+    }
+}
+
+/// A PostgreSQL database written as a sink.
+pub struct PgSink {
+    client: Client,
+    name: String,
+}
+
+impl PgSink {
+    pub async fn connect(url: &str) -> Result<PgSink, EndpointError> {
+        let name = super::redact(url);
+        let (client, conn) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| EndpointError::Connect {
+                endpoint: name.clone(),
+                reason: format!("{}; is the server running and the database created?", pg_message(&e)),
+            })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::error!("postgres connection ended: {e}");
+            }
+        });
+        Ok(PgSink { client, name })
+    }
+
+    pub fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn err(&self, table: Option<&str>, e: impl std::fmt::Display) -> EndpointError {
+        EndpointError::Query {
+            endpoint: self.name.clone(),
+            table: table.map(str::to_string),
+            reason: e.to_string(),
+        }
+    }
+
+    pub async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+        for t in tables {
+            let too_long = std::iter::once(&t.def.name)
+                .chain(t.def.columns.iter().map(|c| &c.name))
+                .find(|n| n.len() > MAX_IDENT_BYTES);
+            if let Some(n) = too_long {
+                return Err(self.err(
+                    Some(&t.def.name),
+                    format!("identifier `{n}` is longer than PostgreSQL's {MAX_IDENT_BYTES} bytes; rename it with a transformer"),
+                ));
+            }
+            let exists: bool = self
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(&t.def.name)])
+                .await
+                .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?
+                .get(0);
+            if exists {
+                match if_exists {
+                    IfExists::Fail => {
+                        return Err(EndpointError::TargetExists {
+                            endpoint: self.name.clone(),
+                            table: t.def.name.clone(),
+                        });
+                    }
+                    IfExists::Drop => self
+                        .client
+                        .batch_execute(&format!("DROP TABLE {} CASCADE", quote_ident(&t.def.name)))
+                        .await
+                        .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?,
+                }
+            }
+        }
+        let mut ddl = String::from("BEGIN;\n");
+        for t in tables {
+            let cols: Vec<String> = t
+                .def
+                .columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}{}",
+                        quote_ident(&c.name),
+                        pg_type(c.logical_type),
+                        if c.nullable { "" } else { " NOT NULL" }
+                    )
+                })
+                .collect();
+            ddl.push_str(&format!("CREATE TABLE {} (\n  {}\n);\n", quote_ident(&t.def.name), cols.join(",\n  ")));
+        }
+        ddl.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (id bigserial PRIMARY KEY, run_id text NOT NULL, \
+             table_name text NOT NULL, source_key text, stage text NOT NULL, plugin text, column_name text, \
+             code text NOT NULL, reason text NOT NULL, row_data text NOT NULL, rejected_at timestamptz NOT NULL DEFAULT now());\nCOMMIT;"
+        ));
+        self.client
+            .batch_execute(&ddl)
+            .await
+            .map_err(|e| self.err(None, format!("creating tables: {}", pg_message(&e))))
+    }
+
+    pub async fn write(
+        &mut self,
+        run_id: &str,
+        table: &TargetTable,
+        batch: &Batch,
+        rejects: &[Reject],
+    ) -> Result<WriteOutcome, EndpointError> {
+        let name = table.def.name.clone();
+        let schema = table.def.schema();
+        // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
+        // with the reason instead of failing the whole COPY.
+        let nul_rows = rows_with_nul(batch, &schema);
+        let mut sink_rejects = Vec::new();
+        let owned;
+        let batch = if nul_rows.is_empty() {
+            batch
+        } else {
+            let mut keep = vec![true; batch.num_rows];
+            for (row, col) in &nul_rows {
+                if keep[*row] {
+                    keep[*row] = false;
+                    sink_rejects.push(Reject {
+                        table: table.source.name.clone(),
+                        source_key: key_of(table, batch, &schema, *row),
+                        stage: Stage::Write,
+                        plugin: None,
+                        column: Some(schema.columns[*col].name.clone()),
+                        code: "nul-byte".into(),
+                        reason: "PostgreSQL text cannot contain NUL (0x00) bytes".into(),
+                        row: batch.row_json(&schema, *row),
+                    });
+                }
+            }
+            owned = batch.retain(&schema, &keep);
+            &owned
+        };
+        let data = encode_copy_binary(batch, &schema);
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: self.name.clone(),
+            table: Some(name.clone()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        if batch.num_rows > 0 {
+            let cols: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+            let sql = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                quote_ident(&name),
+                cols.join(", ")
+            );
+            let sink = tx.copy_in::<_, bytes::Bytes>(&sql).await.map_err(e)?;
+            futures_util::pin_mut!(sink);
+            sink.send(data.freeze()).await.map_err(e)?;
+            sink.finish().await.map_err(e)?;
+        }
+        let all: Vec<&Reject> = rejects.iter().chain(sink_rejects.iter()).collect();
+        if !all.is_empty() {
+            let stmt = tx
+                .prepare(&format!(
+                    "INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .await
+                .map_err(e)?;
+            for r in all {
+                let row = r.row.to_string();
+                tx.execute(
+                    &stmt,
+                    &[&run_id, &r.table, &r.source_key, &r.stage.name(), &r.plugin, &r.column, &r.code, &r.reason, &row],
+                )
+                .await
+                .map_err(e)?;
+            }
+        }
+        tx.commit().await.map_err(e)?;
+        Ok(WriteOutcome {
+            written: batch.num_rows as u64,
+            rejected: sink_rejects,
+        })
+    }
+
+    pub async fn finish(&mut self, tables: &[TargetTable]) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+        let mut done = Vec::new();
+        let mut warnings = Vec::new();
+        let list = |cols: &[String]| cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        for t in tables {
+            let tn = quote_ident(&t.def.name);
+            if !t.def.primary_key.is_empty() {
+                self.exec(&t.def.name, &format!("ALTER TABLE {tn} ADD PRIMARY KEY ({})", list(&t.def.primary_key)))
+                    .await?;
+                done.push(format!("primary key {}", t.def.name));
+            }
+            for u in &t.def.unique {
+                self.exec(
+                    &t.def.name,
+                    &format!("ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})", quote_ident(&u.name), list(&u.columns)),
+                )
+                .await?;
+                done.push(format!("unique {}", u.name));
+            }
+            for ix in &t.def.indexes {
+                self.exec(
+                    &t.def.name,
+                    &format!(
+                        "CREATE {}INDEX {} ON {tn} ({})",
+                        if ix.unique { "UNIQUE " } else { "" },
+                        quote_ident(&ix.name),
+                        list(&ix.columns)
+                    ),
+                )
+                .await?;
+                done.push(format!("index {}", ix.name));
+            }
+        }
+        for t in tables {
+            for fk in &t.def.foreign_keys {
+                let add = format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                    quote_ident(&t.def.name),
+                    quote_ident(&fk.name),
+                    list(&fk.columns),
+                    quote_ident(&fk.ref_table),
+                    list(&fk.ref_columns),
+                    fk.on_delete,
+                    fk.on_update
+                );
+                match self.client.batch_execute(&add).await {
+                    Ok(()) => done.push(format!("foreign key {}", fk.name)),
+                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                        // Rows whose parent is missing (in the source, or
+                        // rejected on the way): enforce the key for new rows
+                        // without validating the old ones, and say so.
+                        self.exec(&t.def.name, &format!("{add} NOT VALID")).await?;
+                        let orphans = self.count_orphans(t, fk).await?;
+                        done.push(format!("foreign key {} (NOT VALID)", fk.name));
+                        warnings.push(format!(
+                            "table `{}`: {orphans} rows reference missing `{}` rows, so foreign key {} was created NOT VALID; \
+                             fix or remove them, then run ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                            t.def.name, fk.ref_table, fk.name, quote_ident(&t.def.name), quote_ident(&fk.name)
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(self.err(Some(&t.def.name), format!("{} (while running: {add})", pg_message(&e))));
+                    }
+                }
+            }
+        }
+        Ok((done, warnings))
+    }
+
+    async fn count_orphans(&self, t: &TargetTable, fk: &crate::model::ForeignKeyDef) -> Result<i64, EndpointError> {
+        let child = quote_ident(&t.def.name);
+        let parent = quote_ident(&fk.ref_table);
+        let join: Vec<String> = fk
+            .columns
+            .iter()
+            .zip(&fk.ref_columns)
+            .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+            .collect();
+        let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", quote_ident(c))).collect();
+        let sql = format!(
+            "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+            not_null.join(" AND "),
+            join.join(" AND ")
+        );
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?;
+        Ok(row.get(0))
+    }
+
+    async fn exec(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.err(Some(table), format!("{} (while running: {sql})", pg_message(&e))))
+    }
+}
+
+fn key_of(table: &TargetTable, batch: &Batch, schema: &crate::model::Schema, row: usize) -> Option<String> {
+    if table.source.primary_key.is_empty() {
+        return None;
+    }
+    let parts: Option<Vec<String>> = table
+        .source
+        .primary_key
+        .iter()
+        .map(|k| {
+            schema
+                .index_of(k)
+                .map(|i| crate::model::value_json(batch.value(row, i)).to_string())
+        })
+        .collect();
+    parts.map(|p| p.join(","))
+}
+
+fn rows_with_nul(batch: &Batch, schema: &crate::model::Schema) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (ci, col) in batch.columns.iter().enumerate() {
+        if let ColumnData::Utf8(v) = &col.data
+            && v.data.contains(&0)
+        {
+            let _ = &schema.columns[ci];
+            for r in 0..batch.num_rows {
+                if v.value(r).contains(&0) {
+                    out.push((r, ci));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Encodes a checked batch in PostgreSQL's binary COPY format.
+fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(64 + batch.num_rows * schema.columns.len() * 12);
+    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.put_i32(0); // flags
+    buf.put_i32(0); // header extension length
+    let ncols = schema.columns.len() as i16;
+    for row in 0..batch.num_rows {
+        buf.put_i16(ncols);
+        for (ci, col) in batch.columns.iter().enumerate() {
+            if col.is_null(row) {
+                buf.put_i32(-1);
+                continue;
+            }
+            let t = schema.columns[ci].logical_type;
+            match (&col.data, t.storage()) {
+                (ColumnData::Bools(v), _) => {
+                    buf.put_i32(1);
+                    buf.put_u8(v[row] as u8);
+                }
+                (ColumnData::Ints(v), _) => {
+                    buf.put_i32(8);
+                    let x = v[row];
+                    buf.put_i64(match t {
+                        LogicalType::Timestamp | LogicalType::Timestamptz => x - PG_EPOCH_MICROS,
+                        _ => x,
+                    });
+                }
+                (ColumnData::Floats(v), _) => {
+                    buf.put_i32(8);
+                    buf.put_f64(v[row]);
+                }
+                (ColumnData::Dates(v), _) => {
+                    buf.put_i32(4);
+                    buf.put_i32(v[row] - PG_EPOCH_DAYS);
+                }
+                (ColumnData::Uuids(v), _) => {
+                    buf.put_i32(16);
+                    buf.put_slice(&v[row * 16..row * 16 + 16]);
+                }
+                (ColumnData::Utf8(v), Storage::Utf8) if t == LogicalType::Decimal => {
+                    let bytes = std::str::from_utf8(v.value(row)).ok().and_then(encode_numeric);
+                    match bytes {
+                        Some(n) => {
+                            buf.put_i32(n.len() as i32);
+                            buf.put_slice(&n);
+                        }
+                        // The reader only produces valid decimals; a plugin
+                        // that returned garbage gets NaN-free failure from the
+                        // server instead of a wrong number.
+                        None => {
+                            buf.put_i32(-1);
+                        }
+                    }
+                }
+                (ColumnData::Utf8(v), _) if t == LogicalType::Json => {
+                    let s = v.value(row);
+                    buf.put_i32(s.len() as i32 + 1);
+                    buf.put_u8(1); // jsonb binary format version
+                    buf.put_slice(s);
+                }
+                (ColumnData::Utf8(v), _) | (ColumnData::Binary(v), _) => {
+                    let s = v.value(row);
+                    buf.put_i32(s.len() as i32);
+                    buf.put_slice(s);
+                }
+            }
+        }
+    }
+    buf.put_i16(-1);
+    buf
+}
+
+/// Encodes decimal text as PostgreSQL's binary `numeric`: base-10000 digits,
+/// a weight, a sign and a display scale. `None` if the text is not a number.
+fn encode_numeric(s: &str) -> Option<Vec<u8>> {
+    let (neg, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if (int.is_empty() && frac.is_empty()) || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits, and where the decimal point falls among them.
+    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
+    let point = int.len() as i64 + exp as i64;
+    let dscale = (digits.len() as i64 - point).max(0);
+    if dscale > 16383 || point > 131072 {
+        return None;
+    }
+    // Pad so the point falls on a 4-digit group boundary.
+    let lead = (4 - point.rem_euclid(4)) % 4;
+    let mut padded: Vec<u8> = vec![0; lead as usize];
+    let mut int_len = point + lead;
+    if int_len < 0 {
+        // Point is left of every digit: prepend zeros.
+        padded.extend(std::iter::repeat_n(0, (-int_len) as usize));
+        int_len = 0;
+    }
+    padded.extend_from_slice(&digits);
+    while (padded.len() as i64) < int_len {
+        padded.push(0);
+    }
+    while padded.len() % 4 != 0 {
+        padded.push(0);
+    }
+    let groups: Vec<i16> = padded
+        .chunks(4)
+        .map(|c| c.iter().fold(0i16, |a, &d| a * 10 + d as i16))
+        .collect();
+    let mut weight = (int_len / 4) as i32 - 1;
+    let mut start = 0;
+    while start < groups.len() && groups[start] == 0 {
+        start += 1;
+        weight -= 1;
+    }
+    let mut end = groups.len();
+    while end > start && groups[end - 1] == 0 {
+        end -= 1;
+    }
+    let ds = &groups[start..end];
+    let mut out = Vec::with_capacity(8 + ds.len() * 2);
+    out.extend_from_slice(&(ds.len() as i16).to_be_bytes());
+    out.extend_from_slice(&(if ds.is_empty() { 0 } else { weight } as i16).to_be_bytes());
+    out.extend_from_slice(&(if neg && !ds.is_empty() { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&(dscale as u16).to_be_bytes());
+    for d in ds {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_numeric;
+
+    fn parts(s: &str) -> (i16, i16, u16, u16, Vec<i16>) {
+        let b = encode_numeric(s).unwrap();
+        let r = |i: usize| i16::from_be_bytes([b[i], b[i + 1]]);
+        let n = r(0);
+        let digits = (0..n as usize).map(|k| r(8 + 2 * k)).collect();
+        (n, r(2), r(4) as u16, r(6) as u16, digits)
+    }
+
+    #[test]
+    fn numeric_binary_encoding() {
+        assert_eq!(parts("0"), (0, 0, 0, 0, vec![]));
+        assert_eq!(parts("1"), (1, 0, 0, 0, vec![1]));
+        assert_eq!(parts("12345.678"), (3, 1, 0, 3, vec![1, 2345, 6780]));
+        assert_eq!(parts("-0.5"), (1, -1, 0x4000, 1, vec![5000]));
+        assert_eq!(parts("1e5"), (1, 1, 0, 0, vec![10]));
+        assert_eq!(parts("0.00012"), (2, -1, 0, 5, vec![1, 2000]));
+        assert_eq!(parts("1.50"), (2, 0, 0, 2, vec![1, 5000]));
+        assert!(encode_numeric("abc").is_none());
+    }
+}

@@ -1,0 +1,826 @@
+//! SQLite: introspection, a streaming reader, and a sink.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::ValueRef as Sql;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+
+use super::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::model::{
+    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
+    UniqueDef, ValueRef,
+};
+
+/// Quotes an SQL identifier (SQLite and PostgreSQL share the syntax).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Maps a SQLite declared type to ferry's logical type, following SQLite's
+/// own affinity rules (<https://sqlite.org/datatype3.html#determination_of_column_affinity>),
+/// refined for exactness:
+///
+/// | declared type | logical type |
+/// | --- | --- |
+/// | `BOOLEAN`, `BOOL` | boolean (0/1 only) |
+/// | contains `INT` | int64 |
+/// | contains `CHAR`, `CLOB`, `TEXT`; or no type at all | text |
+/// | contains `BLOB` | bytes |
+/// | contains `REAL`, `FLOA`, `DOUB` | float64 |
+/// | `JSON`, `JSONB` | json (must parse) |
+/// | anything else (`NUMERIC`, `DECIMAL(10,2)`, `DATE`, …) | decimal if every value is numeric … see below |
+///
+/// Dates and times stay text in this version (`DATE`, `DATETIME`,
+/// `TIMESTAMP`, `TIME` → text), so nothing is reinterpreted; promoting them
+/// is a plan decision that comes with the full type mapping.
+pub fn logical_type(declared: &str) -> LogicalType {
+    let d = declared.trim().to_ascii_uppercase();
+    let base = d.split('(').next().unwrap_or("").trim();
+    match base {
+        "BOOLEAN" | "BOOL" => return LogicalType::Boolean,
+        "JSON" | "JSONB" => return LogicalType::Json,
+        "DATE" | "DATETIME" | "TIMESTAMP" | "TIME" => return LogicalType::Text,
+        _ => {}
+    }
+    if d.contains("INT") {
+        LogicalType::Int64
+    } else if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") || d.is_empty() {
+        LogicalType::Text
+    } else if d.contains("BLOB") {
+        LogicalType::Bytes
+    } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
+        LogicalType::Float64
+    } else {
+        LogicalType::Decimal
+    }
+}
+
+/// The declared type a SQLite sink uses for a logical type it has no source
+/// declaration for.
+fn declared_for(t: LogicalType) -> &'static str {
+    match t {
+        LogicalType::Boolean => "BOOLEAN",
+        LogicalType::Int64 => "INTEGER",
+        LogicalType::Float64 => "REAL",
+        LogicalType::Decimal => "NUMERIC",
+        LogicalType::Text => "TEXT",
+        LogicalType::Bytes => "BLOB",
+        LogicalType::Json => "TEXT",
+        LogicalType::Date => "DATE",
+        LogicalType::Time => "TIME",
+        LogicalType::Timestamp => "TIMESTAMP",
+        LogicalType::Timestamptz => "TIMESTAMPTZ",
+        LogicalType::Uuid => "BLOB",
+    }
+}
+
+fn q_err(endpoint: &str, table: Option<&str>, e: impl std::fmt::Display) -> EndpointError {
+    EndpointError::Query {
+        endpoint: endpoint.to_string(),
+        table: table.map(str::to_string),
+        reason: e.to_string(),
+    }
+}
+
+/// A SQLite database read as a source.
+pub struct SqliteSource {
+    path: PathBuf,
+    name: String,
+}
+
+impl SqliteSource {
+    /// Opens a SQLite file read-only. A missing file is an error (SQLite
+    /// would otherwise create an empty database).
+    pub fn open(path: &Path) -> Result<SqliteSource, EndpointError> {
+        let name = format!("sqlite:{}", path.display());
+        if !path.is_file() {
+            return Err(EndpointError::Connect {
+                endpoint: name,
+                reason: "no such file".into(),
+            });
+        }
+        let s = SqliteSource {
+            path: path.to_path_buf(),
+            name,
+        };
+        s.conn()?;
+        Ok(s)
+    }
+
+    pub fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn conn(&self) -> Result<Connection, EndpointError> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| EndpointError::Connect {
+            endpoint: self.name.clone(),
+            reason: e.to_string(),
+        })?;
+        // Fail fast on a file that is not a database.
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| EndpointError::Connect {
+                endpoint: self.name.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(c)
+    }
+
+    /// Every user table with its columns, keys, indexes and foreign keys.
+    pub fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
+        let c = self.conn()?;
+        let e = |t: Option<&str>, err: rusqlite::Error| q_err(&self.name, t, err);
+        let mut stmt = c
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_ferry\\_%' ESCAPE '\\' \
+                 ORDER BY rowid",
+            )
+            .map_err(|x| e(None, x))?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|x| e(None, x))?;
+        names.iter().map(|n| self.table(&c, n)).collect()
+    }
+
+    fn table(&self, c: &Connection, name: &str) -> Result<TableDef, EndpointError> {
+        let e = |err: rusqlite::Error| q_err(&self.name, Some(name), err);
+        let mut columns = Vec::new();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        {
+            let mut stmt = c
+                .prepare(&format!("PRAGMA table_xinfo({})", quote_ident(name)))
+                .map_err(e)?;
+            let mut rows = stmt.query([]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let hidden: i64 = r.get(6).map_err(e)?;
+                if hidden != 0 {
+                    continue; // generated or hidden columns are not data
+                }
+                let col: String = r.get(1).map_err(e)?;
+                let declared: String = r.get::<_, Option<String>>(2).map_err(e)?.unwrap_or_default();
+                let notnull: i64 = r.get(3).map_err(e)?;
+                let pk_pos: i64 = r.get(5).map_err(e)?;
+                if pk_pos > 0 {
+                    pk.push((pk_pos, col.clone()));
+                }
+                columns.push(ColumnDef {
+                    name: col,
+                    logical_type: logical_type(&declared),
+                    declared_type: declared,
+                    nullable: notnull == 0,
+                });
+            }
+        }
+        pk.sort();
+        let primary_key: Vec<String> = pk.into_iter().map(|(_, c)| c).collect();
+
+        let mut foreign_keys: Vec<ForeignKeyDef> = Vec::new();
+        {
+            let mut stmt = c
+                .prepare(&format!("PRAGMA foreign_key_list({})", quote_ident(name)))
+                .map_err(e)?;
+            let mut rows = stmt.query([]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let id: i64 = r.get(0).map_err(e)?;
+                let ref_table: String = r.get(2).map_err(e)?;
+                let from: String = r.get(3).map_err(e)?;
+                let to: Option<String> = r.get(4).map_err(e)?;
+                let on_update: String = r.get(5).map_err(e)?;
+                let on_delete: String = r.get(6).map_err(e)?;
+                let fk_name = format!("fk_{name}_{id}");
+                if let Some(fk) = foreign_keys.iter_mut().find(|f| f.name == fk_name) {
+                    fk.columns.push(from);
+                    fk.ref_columns.push(to.unwrap_or_default());
+                } else {
+                    foreign_keys.push(ForeignKeyDef {
+                        name: fk_name,
+                        columns: vec![from],
+                        ref_table,
+                        ref_columns: vec![to.unwrap_or_default()],
+                        on_delete,
+                        on_update,
+                    });
+                }
+            }
+        }
+        // A FK without explicit parent columns references the parent's PK.
+        for fk in &mut foreign_keys {
+            if fk.ref_columns.iter().any(String::is_empty) {
+                let parent_pk: Vec<String> = c
+                    .prepare(&format!("PRAGMA table_info({})", quote_ident(&fk.ref_table)))
+                    .and_then(|mut s| {
+                        let mut v: Vec<(i64, String)> = s
+                            .query_map([], |r| Ok((r.get::<_, i64>(5)?, r.get::<_, String>(1)?)))?
+                            .collect::<Result<_, _>>()?;
+                        v.retain(|(p, _)| *p > 0);
+                        v.sort();
+                        Ok(v.into_iter().map(|(_, n)| n).collect())
+                    })
+                    .map_err(e)?;
+                fk.ref_columns = parent_pk;
+            }
+        }
+
+        let mut unique = Vec::new();
+        let mut indexes = Vec::new();
+        {
+            let mut stmt = c
+                .prepare(&format!("PRAGMA index_list({})", quote_ident(name)))
+                .map_err(e)?;
+            let list: Vec<(String, bool, String, bool)> = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)? != 0,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)? != 0,
+                    ))
+                })
+                .and_then(|rows| rows.collect())
+                .map_err(e)?;
+            for (idx, is_unique, origin, partial) in list {
+                if origin == "pk" || partial {
+                    // The PK is recreated as a PK; partial indexes need their
+                    // WHERE clause translated, which this version does not do.
+                    if partial {
+                        tracing::warn!(table = name, index = idx, "partial index skipped");
+                    }
+                    continue;
+                }
+                let mut s2 = c
+                    .prepare(&format!("PRAGMA index_info({})", quote_ident(&idx)))
+                    .map_err(e)?;
+                let cols: Vec<Option<String>> = s2
+                    .query_map([], |r| r.get::<_, Option<String>>(2))
+                    .and_then(|rows| rows.collect())
+                    .map_err(e)?;
+                if cols.iter().any(Option::is_none) {
+                    tracing::warn!(table = name, index = idx, "expression index skipped");
+                    continue;
+                }
+                let cols: Vec<String> = cols.into_iter().flatten().collect();
+                if origin == "u" {
+                    unique.push(UniqueDef {
+                        name: format!("{name}_{}_key", cols.join("_")),
+                        columns: cols,
+                    });
+                } else {
+                    indexes.push(IndexDef {
+                        name: idx,
+                        columns: cols,
+                        unique: is_unique,
+                    });
+                }
+            }
+        }
+        unique.reverse();
+        indexes.reverse();
+        Ok(TableDef {
+            name: name.to_string(),
+            columns,
+            primary_key,
+            unique,
+            indexes,
+            foreign_keys,
+        })
+    }
+
+    /// Number of rows in a table (for progress bars).
+    pub fn count(&self, table: &str) -> Result<u64, EndpointError> {
+        let c = self.conn()?;
+        c.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n.max(0) as u64)
+        .map_err(|e| q_err(&self.name, Some(table), e))
+    }
+
+    /// Streams a table in batches of `batch_size` rows, in key order, calling
+    /// `emit` for each. Values that do not fit their column's logical type are
+    /// not guessed at: their row goes to `rejects` with the reason.
+    /// Blocking: run it on a blocking thread.
+    pub fn read(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        mut emit: impl FnMut(Batch, Vec<Reject>, u64) -> bool,
+    ) -> Result<(), EndpointError> {
+        let c = self.conn()?;
+        let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
+        let has_rowid = c
+            .prepare(&format!("SELECT rowid FROM {} LIMIT 0", quote_ident(&table.name)))
+            .is_ok();
+        let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        // One ordered scan: SQLite walks the table b-tree in rowid (or, for
+        // WITHOUT ROWID tables, primary key) order, so this is keyset order.
+        let (key_sel, order) = if has_rowid {
+            ("rowid", "rowid".to_string())
+        } else {
+            (
+                "NULL",
+                table.primary_key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+            )
+        };
+        let sql = format!(
+            "SELECT {key_sel}, {} FROM {} ORDER BY {order}",
+            cols.join(", "),
+            quote_ident(&table.name)
+        );
+        let mut stmt = c.prepare(&sql).map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        let schema = table.schema();
+        let mut b = BatchBuilder::new(&schema, batch_size);
+        let mut rejects = Vec::new();
+        let mut read_in_batch = 0u64;
+        while let Some(r) = rows.next().map_err(e)? {
+            read_in_batch += 1;
+            let mut failed: Option<(usize, String)> = None;
+            for (i, col) in table.columns.iter().enumerate() {
+                let v = r.get_ref(i + 1).map_err(e)?;
+                if let Err(reason) = push_value(&mut b, i, col.logical_type, v) {
+                    failed = Some((i, reason));
+                    break;
+                }
+            }
+            if let Some((i, reason)) = failed {
+                b.abandon_row();
+                let rowid = if has_rowid { r.get::<_, i64>(0).ok() } else { None };
+                rejects.push(read_reject(table, r, rowid, i, reason));
+            } else {
+                b.end_row();
+            }
+            if b.len() >= batch_size {
+                if !emit(b.finish(), std::mem::take(&mut rejects), read_in_batch) {
+                    return Ok(());
+                }
+                read_in_batch = 0;
+            }
+        }
+        if read_in_batch > 0 {
+            emit(b.finish(), rejects, read_in_batch);
+        }
+        Ok(())
+    }
+}
+
+fn sql_json(v: Sql<'_>) -> serde_json::Value {
+    match v {
+        Sql::Null => serde_json::Value::Null,
+        Sql::Integer(i) => i.into(),
+        Sql::Real(f) => serde_json::Number::from_f64(f)
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|| f.to_string().into()),
+        Sql::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => s.into(),
+            Err(_) => format!("\\x{}", hex::encode(t)).into(),
+        },
+        Sql::Blob(b) => format!("\\x{}", hex::encode(b)).into(),
+    }
+}
+
+fn read_reject(
+    table: &TableDef,
+    r: &rusqlite::Row<'_>,
+    rowid: Option<i64>,
+    col: usize,
+    reason: String,
+) -> Reject {
+    let mut obj = serde_json::Map::new();
+    for (i, c) in table.columns.iter().enumerate() {
+        let v = r.get_ref(i + 1).map(sql_json).unwrap_or(serde_json::Value::Null);
+        obj.insert(c.name.clone(), v);
+    }
+    let source_key = if !table.primary_key.is_empty() {
+        let key: Vec<String> = table
+            .primary_key
+            .iter()
+            .map(|k| obj.get(k).map(|v| v.to_string()).unwrap_or_default())
+            .collect();
+        Some(key.join(","))
+    } else {
+        rowid.map(|id| format!("rowid={id}"))
+    };
+    Reject {
+        table: table.name.clone(),
+        source_key,
+        stage: Stage::Read,
+        plugin: None,
+        column: Some(table.columns[col].name.clone()),
+        code: "type-mismatch".into(),
+        reason,
+        row: serde_json::Value::Object(obj),
+    }
+}
+
+fn shown(t: &[u8]) -> String {
+    let s = String::from_utf8_lossy(t);
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}
+
+/// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly.
+fn is_decimal(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac);
+    let exp_ok = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && e.len() <= 4 && digits(e)
+        }
+    };
+    mantissa_ok && exp_ok
+}
+
+/// Converts one SQLite value into the column's logical type, exactly, or
+/// says why it cannot. These rules are the documented "dirty data" rules.
+fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Result<(), String> {
+    if let Sql::Null = v {
+        b.push_null(i);
+        return Ok(());
+    }
+    let kind = match v {
+        Sql::Integer(_) => "integer",
+        Sql::Real(_) => "real",
+        Sql::Text(_) => "text",
+        Sql::Blob(_) => "blob",
+        Sql::Null => "null",
+    };
+    let mismatch = |detail: String| format!("{kind} value {detail} cannot be stored as {t} without loss");
+    match t {
+        LogicalType::Boolean => match v {
+            Sql::Integer(0) => b.push_bool(i, false),
+            Sql::Integer(1) => b.push_bool(i, true),
+            Sql::Text(s) if matches!(s, b"true" | b"TRUE" | b"t") => b.push_bool(i, true),
+            Sql::Text(s) if matches!(s, b"false" | b"FALSE" | b"f") => b.push_bool(i, false),
+            Sql::Integer(x) => return Err(mismatch(x.to_string())),
+            Sql::Real(x) => return Err(mismatch(x.to_string())),
+            Sql::Text(s) => return Err(mismatch(format!("'{}'", shown(s)))),
+            _ => return Err(mismatch(String::new())),
+        },
+        LogicalType::Int64 => match v {
+            Sql::Integer(x) => b.push_int(i, x),
+            Sql::Real(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => b.push_int(i, x as i64),
+            Sql::Real(x) => return Err(mismatch(x.to_string())),
+            Sql::Text(s) => return Err(mismatch(format!("'{}'", shown(s)))),
+            Sql::Blob(x) => return Err(mismatch(format!("of {} bytes", x.len()))),
+            Sql::Null => unreachable!("handled above"),
+        },
+        LogicalType::Float64 => match v {
+            Sql::Real(x) => b.push_float(i, x),
+            // 2^53: beyond it not every integer has an exact double.
+            Sql::Integer(x) if x.unsigned_abs() <= (1u64 << 53) => b.push_float(i, x as f64),
+            Sql::Integer(x) => return Err(mismatch(x.to_string())),
+            Sql::Text(s) => return Err(mismatch(format!("'{}'", shown(s)))),
+            Sql::Blob(x) => return Err(mismatch(format!("of {} bytes", x.len()))),
+            Sql::Null => unreachable!("handled above"),
+        },
+        LogicalType::Decimal => match v {
+            Sql::Integer(x) => b.push_bytes(i, x.to_string().as_bytes()).map_err(|e| e.to_string())?,
+            Sql::Real(x) if x.is_finite() => {
+                b.push_bytes(i, x.to_string().as_bytes()).map_err(|e| e.to_string())?
+            }
+            Sql::Text(s) if std::str::from_utf8(s).is_ok_and(is_decimal) => {
+                b.push_bytes(i, s).map_err(|e| e.to_string())?
+            }
+            Sql::Real(x) => return Err(mismatch(x.to_string())),
+            Sql::Text(s) => return Err(mismatch(format!("'{}'", shown(s)))),
+            Sql::Blob(x) => return Err(mismatch(format!("of {} bytes", x.len()))),
+            Sql::Null => unreachable!("handled above"),
+        },
+        LogicalType::Text | LogicalType::Json => {
+            let text: std::borrow::Cow<'_, [u8]> = match v {
+                Sql::Text(s) => match std::str::from_utf8(s) {
+                    Ok(_) => s.into(),
+                    Err(err) => {
+                        return Err(format!(
+                            "text is not valid UTF-8 (invalid byte at offset {})",
+                            err.valid_up_to()
+                        ));
+                    }
+                },
+                // Numbers in a text column are carried as their exact decimal text.
+                Sql::Integer(x) => x.to_string().into_bytes().into(),
+                Sql::Real(x) => x.to_string().into_bytes().into(),
+                Sql::Blob(x) => {
+                    return Err(format!(
+                        "blob of {} bytes in a {t} column; ferry does not guess an encoding",
+                        x.len()
+                    ));
+                }
+                Sql::Null => unreachable!("handled above"),
+            };
+            if t == LogicalType::Json
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&text).is_err()
+            {
+                return Err(format!("'{}' is not valid JSON", shown(&text)));
+            }
+            b.push_bytes(i, &text).map_err(|e| e.to_string())?;
+        }
+        LogicalType::Bytes => match v {
+            Sql::Blob(x) => b.push_bytes(i, x).map_err(|e| e.to_string())?,
+            // Text in a BLOB column is carried as its exact bytes.
+            Sql::Text(x) => b.push_bytes(i, x).map_err(|e| e.to_string())?,
+            Sql::Integer(x) => return Err(mismatch(x.to_string())),
+            Sql::Real(x) => return Err(mismatch(x.to_string())),
+            Sql::Null => unreachable!("handled above"),
+        },
+        // SQLite sources never produce these types in this version.
+        LogicalType::Date
+        | LogicalType::Time
+        | LogicalType::Timestamp
+        | LogicalType::Timestamptz
+        | LogicalType::Uuid => return Err(mismatch(String::new())),
+    }
+    Ok(())
+}
+
+/// A SQLite database written as a sink.
+pub struct SqliteSink {
+    conn: Connection,
+    name: String,
+}
+
+impl SqliteSink {
+    pub fn open(path: &Path) -> Result<SqliteSink, EndpointError> {
+        let name = format!("sqlite:{}", path.display());
+        let conn = Connection::open(path).map_err(|e| EndpointError::Connect {
+            endpoint: name.clone(),
+            reason: e.to_string(),
+        })?;
+        // WAL + NORMAL: each batch's commit is durable against a process
+        // crash, and the load does not fsync the whole file per batch.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")
+            .map_err(|e| EndpointError::Connect {
+                endpoint: name.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(SqliteSink { conn, name })
+    }
+
+    pub fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn err(&self, table: Option<&str>, e: impl std::fmt::Display) -> EndpointError {
+        q_err(&self.name, table, e)
+    }
+
+    fn exists(&self, table: &str) -> Result<bool, EndpointError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(Some(table), e))
+    }
+
+    pub fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+        for t in tables {
+            if self.exists(&t.def.name)? {
+                match if_exists {
+                    IfExists::Fail => {
+                        return Err(EndpointError::TargetExists {
+                            endpoint: self.name.clone(),
+                            table: t.def.name.clone(),
+                        });
+                    }
+                    IfExists::Drop => self
+                        .conn
+                        .execute_batch(&format!("DROP TABLE {}", quote_ident(&t.def.name)))
+                        .map_err(|e| self.err(Some(&t.def.name), e))?,
+                }
+            }
+        }
+        let mut ddl = String::from("BEGIN;\n");
+        for t in tables {
+            ddl.push_str(&create_table_sql(t));
+            ddl.push_str(";\n");
+        }
+        ddl.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (run_id TEXT NOT NULL, table_name TEXT NOT NULL, \
+             source_key TEXT, stage TEXT NOT NULL, plugin TEXT, column_name TEXT, code TEXT NOT NULL, \
+             reason TEXT NOT NULL, row_data TEXT NOT NULL, rejected_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));\nCOMMIT;"
+        ));
+        self.conn
+            .execute_batch(&ddl)
+            .map_err(|e| self.err(None, format!("creating tables: {e}")))
+    }
+
+    pub fn write(
+        &mut self,
+        run_id: &str,
+        table: &TargetTable,
+        batch: &Batch,
+        rejects: &[Reject],
+    ) -> Result<WriteOutcome, EndpointError> {
+        let name = table.def.name.clone();
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let ncols = table.def.columns.len().max(1);
+        // SQLite's default limit on bound parameters is 32,766; stay under it.
+        let rows_per_stmt = (32_000 / ncols).clamp(1, 500);
+        let cols: Vec<String> = table.def.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let placeholders = format!("({})", vec!["?"; table.def.columns.len()].join(","));
+        let mut start = 0;
+        while start < batch.num_rows {
+            let n = rows_per_stmt.min(batch.num_rows - start);
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                quote_ident(&name),
+                cols.join(","),
+                vec![placeholders.as_str(); n].join(",")
+            );
+            let mut stmt = tx.prepare_cached(&sql).map_err(err)?;
+            let params = (start..start + n)
+                .flat_map(|r| (0..table.def.columns.len()).map(move |c| (r, c)))
+                .map(|(r, c)| to_sql(batch.value(r, c)));
+            stmt.execute(params_from_iter(params)).map_err(err)?;
+            start += n;
+        }
+        insert_rejects(&tx, run_id, rejects).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(WriteOutcome {
+            written: batch.num_rows as u64,
+            rejected: Vec::new(),
+        })
+    }
+
+    pub fn finish(&mut self, tables: &[TargetTable]) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+        let mut done = Vec::new();
+        let mut warnings = Vec::new();
+        for t in tables {
+            for u in &t.def.unique {
+                let sql = format!(
+                    "CREATE UNIQUE INDEX {} ON {} ({})",
+                    quote_ident(&u.name),
+                    quote_ident(&t.def.name),
+                    u.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+                );
+                self.conn.execute_batch(&sql).map_err(|e| self.err(Some(&t.def.name), e))?;
+                done.push(format!("unique {}", u.name));
+            }
+            for ix in &t.def.indexes {
+                let sql = format!(
+                    "CREATE {}INDEX {} ON {} ({})",
+                    if ix.unique { "UNIQUE " } else { "" },
+                    quote_ident(&ix.name),
+                    quote_ident(&t.def.name),
+                    ix.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+                );
+                self.conn.execute_batch(&sql).map_err(|e| self.err(Some(&t.def.name), e))?;
+                done.push(format!("index {}", ix.name));
+            }
+        }
+        // SQLite declares keys and foreign keys in CREATE TABLE; report them
+        // and check that the loaded data satisfies the foreign keys.
+        for t in tables {
+            if !t.def.primary_key.is_empty() {
+                done.push(format!("primary key {}", t.def.name));
+            }
+            for fk in &t.def.foreign_keys {
+                done.push(format!("foreign key {}", fk.name));
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT \"table\", \"parent\", count(*) FROM pragma_foreign_key_check GROUP BY 1, 2")
+            .map_err(|e| self.err(None, e))?;
+        let orphans: Vec<(String, String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(None, e))?;
+        for (table, parent, n) in orphans {
+            warnings.push(format!(
+                "table `{table}`: {n} rows reference missing `{parent}` rows (PRAGMA foreign_key_check lists them)"
+            ));
+        }
+        Ok((done, warnings))
+    }
+}
+
+fn insert_rejects(tx: &rusqlite::Transaction<'_>, run_id: &str, rejects: &[Reject]) -> rusqlite::Result<()> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?;
+    for r in rejects {
+        stmt.execute(rusqlite::params![
+            run_id,
+            r.table,
+            r.source_key,
+            r.stage.name(),
+            r.plugin,
+            r.column,
+            r.code,
+            r.reason,
+            r.row.to_string(),
+        ])?;
+    }
+    Ok(())
+}
+
+fn to_sql(v: ValueRef<'_>) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        ValueRef::Null => V::Null,
+        ValueRef::Bool(b) => V::Integer(b as i64),
+        ValueRef::Int(i) => V::Integer(i),
+        ValueRef::Float(f) => V::Real(f),
+        ValueRef::Date(d) => V::Integer(d as i64),
+        ValueRef::Uuid(u) => V::Blob(u.to_vec()),
+        ValueRef::Text(s) => V::Text(s.to_string()),
+        ValueRef::Bytes(b) => V::Blob(b.to_vec()),
+    }
+}
+
+fn create_table_sql(t: &TargetTable) -> String {
+    let mut parts: Vec<String> = t
+        .def
+        .columns
+        .iter()
+        .map(|c| {
+            // Keep the source's declared type when the column is unchanged,
+            // so SQLite → SQLite keeps affinities exactly.
+            let declared = t
+                .source
+                .columns
+                .iter()
+                .find(|s| s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty())
+                .map(|s| s.declared_type.clone())
+                .unwrap_or_else(|| declared_for(c.logical_type).to_string());
+            format!(
+                "{} {}{}",
+                quote_ident(&c.name),
+                declared,
+                if c.nullable { "" } else { " NOT NULL" }
+            )
+        })
+        .collect();
+    if !t.def.primary_key.is_empty() {
+        parts.push(format!(
+            "PRIMARY KEY ({})",
+            t.def.primary_key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for fk in &t.def.foreign_keys {
+        parts.push(format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+            quote_ident(&fk.name),
+            fk.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+            quote_ident(&fk.ref_table),
+            fk.ref_columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+            fk.on_delete,
+            fk.on_update
+        ));
+    }
+    format!("CREATE TABLE {} (\n  {}\n)", quote_ident(&t.def.name), parts.join(",\n  "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_rules() {
+        assert_eq!(logical_type("INTEGER"), LogicalType::Int64);
+        assert_eq!(logical_type("BIGINT"), LogicalType::Int64);
+        assert_eq!(logical_type("NVARCHAR(40)"), LogicalType::Text);
+        assert_eq!(logical_type(""), LogicalType::Text);
+        assert_eq!(logical_type("BLOB"), LogicalType::Bytes);
+        assert_eq!(logical_type("DOUBLE PRECISION"), LogicalType::Float64);
+        assert_eq!(logical_type("NUMERIC(10,2)"), LogicalType::Decimal);
+        assert_eq!(logical_type("boolean"), LogicalType::Boolean);
+        assert_eq!(logical_type("DATETIME"), LogicalType::Text);
+        assert_eq!(logical_type("json"), LogicalType::Json);
+    }
+
+    #[test]
+    fn decimals_are_recognised_exactly() {
+        for ok in ["0", "-1.5", "+3.", ".5", "1e5", "1.25E-3"] {
+            assert!(is_decimal(ok), "{ok}");
+        }
+        for bad in ["", "-", "1.2.3", "abc", "1e", "1e99999", " 1", "NaN", "inf"] {
+            assert!(!is_decimal(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! ferry's own data model: schemas, packed batches, diagnostics.
+//!
+//! Every other layer speaks these types; none of them names wasmtime, a
+//! database driver or clap.
+
+mod batch;
+mod schema;
+
+pub use batch::{
+    Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,
+};
+pub use schema::{
+    Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Schema, Storage, TableDef, UniqueDef,
+    dependency_order,
+};
+
+use serde::Serialize;
+
+/// How serious a [`Diagnostic`] is; `Error` rejects the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A finding about a row, from a plugin or from the host itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Row index in the batch the finding is about.
+    pub row: Option<u32>,
+    pub column: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// Where in the pipeline a row was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Reading the source: a value that cannot be represented in its column's type.
+    Read,
+    /// A transformer reported the row.
+    Transform,
+    /// A validator rejected the row.
+    Validate,
+    /// The sink cannot store the row (e.g. a NUL byte in PostgreSQL text).
+    Write,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Transform => "transform",
+            Stage::Validate => "validate",
+            Stage::Write => "write",
+        }
+    }
+}
+
+/// A rejected row and why: what the sink writes to the rejects table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reject {
+    /// Source table.
+    pub table: String,
+    /// The row's source key (primary key values or rowid), when known.
+    pub source_key: Option<String>,
+    pub stage: Stage,
+    /// The plugin that rejected it, if a plugin did.
+    pub plugin: Option<String>,
+    pub column: Option<String>,
+    /// Stable code, e.g. `not-null`, `type-mismatch`.
+    pub code: String,
+    pub reason: String,
+    /// The row as it was when rejected.
+    pub row: serde_json::Value,
+}

@@ -1,0 +1,266 @@
+//! Schemas: what a table looks like, independent of any endpoint.
+
+use serde::{Deserialize, Serialize};
+
+/// ferry's logical types — the value model every endpoint maps to and from.
+///
+/// The physical representation of each type inside a [`crate::model::Batch`]
+/// is fixed (see [`LogicalType::storage`]); it is the same as the WIT
+/// contract's, so batches cross into plugins without conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogicalType {
+    Boolean,
+    Int64,
+    Float64,
+    /// Exact decimal as canonical text.
+    Decimal,
+    Text,
+    Bytes,
+    /// JSON document as text.
+    Json,
+    /// Days since 1970-01-01.
+    Date,
+    /// Microseconds since midnight.
+    Time,
+    /// Microseconds since 1970-01-01T00:00:00, no zone.
+    Timestamp,
+    /// Microseconds since the Unix epoch, UTC.
+    Timestamptz,
+    /// 16 bytes, big-endian.
+    Uuid,
+}
+
+/// How a logical type is stored in a batch column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Bools,
+    Ints,
+    Floats,
+    Dates,
+    Uuids,
+    Utf8,
+    Binary,
+}
+
+impl LogicalType {
+    /// The physical storage of this type in a batch.
+    pub fn storage(self) -> Storage {
+        match self {
+            LogicalType::Boolean => Storage::Bools,
+            LogicalType::Int64
+            | LogicalType::Time
+            | LogicalType::Timestamp
+            | LogicalType::Timestamptz => Storage::Ints,
+            LogicalType::Float64 => Storage::Floats,
+            LogicalType::Date => Storage::Dates,
+            LogicalType::Uuid => Storage::Uuids,
+            LogicalType::Decimal | LogicalType::Text | LogicalType::Json => Storage::Utf8,
+            LogicalType::Bytes => Storage::Binary,
+        }
+    }
+
+    /// Lowercase name, as used in plans, reports and config.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogicalType::Boolean => "boolean",
+            LogicalType::Int64 => "int64",
+            LogicalType::Float64 => "float64",
+            LogicalType::Decimal => "decimal",
+            LogicalType::Text => "text",
+            LogicalType::Bytes => "bytes",
+            LogicalType::Json => "json",
+            LogicalType::Date => "date",
+            LogicalType::Time => "time",
+            LogicalType::Timestamp => "timestamp",
+            LogicalType::Timestamptz => "timestamptz",
+            LogicalType::Uuid => "uuid",
+        }
+    }
+}
+
+impl std::fmt::Display for LogicalType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One column of a batch schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub logical_type: LogicalType,
+    pub nullable: bool,
+}
+
+/// The schema of a batch: what crosses into plugins and into sinks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub table: String,
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Index of the column with this exact name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// A table as introspected from a source endpoint: columns plus the keys,
+/// indexes and foreign keys that the sink recreates after the load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    /// Primary key columns in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    pub unique: Vec<UniqueDef>,
+    pub indexes: Vec<IndexDef>,
+    pub foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// A source column: its logical type plus what the source declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    /// The type as declared in the source (`VARCHAR(20)`, `INTEGER`, `""`).
+    pub declared_type: String,
+    pub logical_type: LogicalType,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UniqueDef {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    /// `ON DELETE` action as SQL (`CASCADE`, `SET NULL`, …); `NO ACTION` when absent.
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl TableDef {
+    /// The batch schema of rows read from this table.
+    pub fn schema(&self) -> Schema {
+        Schema {
+            table: self.name.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    logical_type: c.logical_type,
+                    nullable: c.nullable,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Orders tables so that every table comes after the tables its foreign keys
+/// reference. Cycles (and self references) cannot be ordered; their members
+/// keep source order and are returned in `deferred`, which is harmless because
+/// foreign keys are only created after every table is loaded.
+pub fn dependency_order(tables: &[TableDef]) -> (Vec<usize>, Vec<String>) {
+    let n = tables.len();
+    let index: std::collections::HashMap<&str, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, t) in tables.iter().enumerate() {
+        for fk in &t.foreign_keys {
+            if let Some(&j) = index.get(fk.ref_table.as_str())
+                && j != i
+                && !deps[i].contains(&j)
+            {
+                deps[i].push(j);
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(n);
+    let mut done = vec![false; n];
+    loop {
+        let before = order.len();
+        for i in 0..n {
+            if !done[i] && deps[i].iter().all(|&d| done[d]) {
+                done[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == n {
+            return (order, Vec::new());
+        }
+        if order.len() == before {
+            // A cycle: take the rest in source order.
+            let mut deferred = Vec::new();
+            for i in 0..n {
+                if !done[i] {
+                    done[i] = true;
+                    order.push(i);
+                    deferred.push(tables[i].name.clone());
+                }
+            }
+            return (order, deferred);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, refs: &[&str]) -> TableDef {
+        TableDef {
+            name: name.into(),
+            columns: vec![],
+            primary_key: vec![],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: refs
+                .iter()
+                .map(|r| ForeignKeyDef {
+                    name: format!("{name}_{r}"),
+                    columns: vec!["x".into()],
+                    ref_table: (*r).into(),
+                    ref_columns: vec!["id".into()],
+                    on_delete: "NO ACTION".into(),
+                    on_update: "NO ACTION".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn parents_come_before_children() {
+        let t = vec![table("c", &["b"]), table("b", &["a"]), table("a", &[])];
+        let (order, deferred) = dependency_order(&t);
+        let names: Vec<_> = order.iter().map(|&i| t[i].name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(deferred.is_empty());
+    }
+
+    #[test]
+    fn cycles_are_deferred_not_lost() {
+        let t = vec![table("x", &["y"]), table("y", &["x"]), table("z", &["z"])];
+        let (order, deferred) = dependency_order(&t);
+        assert_eq!(order.len(), 3);
+        assert_eq!(deferred, ["x", "y"]);
+    }
+}

@@ -1,0 +1,20 @@
+//! The plugins compiled into the `ferry` binary (built by `host/build.rs`
+//! from `plugins/builtin/`).
+
+/// `(name, component bytes)` of every built-in plugin. The name is what
+/// `--transform NAME` / `--validate NAME` accept; it matches the name the
+/// plugin gives itself in `describe`.
+pub const BUILTINS: &[(&str, &[u8])] = &[
+    (
+        "mask",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_mask.wasm")),
+    ),
+    (
+        "rules",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_rules.wasm")),
+    ),
+    (
+        "lines",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_lines.wasm")),
+    ),
+];

@@ -1,0 +1,27 @@
+//! ferry's integration tests: one binary, real components built from
+//! `plugins/`, real PostgreSQL, and the real `ferry` binary.
+//!
+//! Contents:
+//! - `util`      — helpers: temp dirs, a fresh PostgreSQL database per test,
+//!   fixture SQLite databases, running the `ferry` binary, plugin paths.
+//! - `migrate`   — SQLite → PostgreSQL and SQLite → SQLite through a WASM
+//!   transformer: every row, the transformer's change, keys and FKs after.
+//! - `rejects`   — validator rejects are counted, kept with their reason, exit 3;
+//!   dirty values are quarantined at read, never coerced.
+//! - `hostile`   — each hostile plugin yields its typed error naming the plugin
+//!   and the limit or trap; ferry survives; no partial batch lands.
+//! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
+//!   contract versions, the compiled-component cache.
+//! - `plugin_cli` — `ferry plugin list | inspect | check`.
+//!
+//! PostgreSQL is reached at `$FERRY_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
+//! named database and drops it.
+
+mod util;
+
+mod hostile;
+mod migrate;
+mod plugin_cli;
+mod rejects;
+mod runtime;

@@ -1,0 +1,214 @@
+//! Shared helpers for the integration tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The `ferry` binary built for these tests.
+pub fn ferry_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
+}
+
+/// A compiled-component cache shared by all tests (compiling is the slow part).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ferry-test-cache")
+}
+
+/// Path of a component built from `plugins/` (e.g. `hostile_spin`, `plugin_mask`).
+pub fn component(artifact: &str) -> PathBuf {
+    PathBuf::from(env!("FERRY_PLUGIN_ARTIFACTS")).join(format!("{artifact}.wasm"))
+}
+
+/// Runs `ferry` with the given arguments, with the shared cache.
+pub fn ferry(args: &[&str]) -> Output {
+    let out = Command::new(ferry_bin())
+        .args(args)
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PLUGIN_DIR")
+        .output()
+        .expect("run ferry");
+    eprintln!(
+        "$ ferry {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON report printed by `ferry migrate --json`.
+pub fn report(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}): {}", stdout(o)))
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("temp dir")
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("FERRY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e} (is PostgreSQL running? see .ci/run)"));
+    tokio::spawn(conn);
+    c
+}
+
+/// A fresh PostgreSQL database, dropped when this value is dropped.
+pub struct PgDb {
+    pub name: String,
+    pub url: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl PgDb {
+    pub fn new(label: &str) -> PgDb {
+        let name = format!(
+            "ferry_t_{}_{}_{}",
+            label,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let admin = format!("{}/postgres", pg_admin_url());
+        block_on(async {
+            let c = connect(&admin).await;
+            c.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+        });
+        PgDb { url: format!("{}/{}", pg_admin_url(), name), name }
+    }
+
+    /// Runs a query and returns every value as text (NULL as "NULL").
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        block_on(async {
+            let c = connect(&self.url).await;
+            let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            msgs.into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    pub fn scalar(&self, sql: &str) -> String {
+        self.query(sql).first().and_then(|r| r.first().cloned()).unwrap_or_else(|| panic!("no row from {sql}"))
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT count(*) FROM \"{table}\"")).parse().expect("count")
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let admin = format!("{}/postgres", pg_admin_url());
+        let name = self.name.clone();
+        block_on(async move {
+            let c = connect(&admin).await;
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        });
+    }
+}
+
+/// Users and their orders, with a foreign key, an index and a unique email.
+/// `users` rows: `n`; `orders`: `2 * n`.
+pub fn shop_fixture(dir: &Path, n: i64) -> PathBuf {
+    let path = dir.join("shop.db");
+    let c = rusqlite::Connection::open(&path).expect("open fixture");
+    c.execute_batch(
+        "CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            email TEXT UNIQUE,
+            age INTEGER,
+            balance REAL,
+            price NUMERIC(10,2),
+            active BOOLEAN,
+            avatar BLOB,
+            meta JSON
+         );
+         CREATE TABLE orders (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            total REAL,
+            placed_at TEXT
+         );
+         CREATE INDEX orders_user ON orders(user_id);",
+    )
+    .expect("schema");
+    let tx = c.unchecked_transaction().expect("tx");
+    {
+        let mut u = tx
+            .prepare("INSERT INTO users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+            .expect("prepare");
+        for i in 1..=n {
+            let email = if i % 10 == 0 { None } else { Some(format!("user{i}@example.com")) };
+            u.execute(rusqlite::params![
+                i,
+                format!("User {i}"),
+                email,
+                if i % 7 == 0 { None } else { Some(20 + i % 50) },
+                i as f64 * 1.25 + 0.1,
+                format!("{}.{:02}", i % 1000, i % 100),
+                i % 2,
+                vec![(i % 256) as u8, 0, 255],
+                format!("{{\"n\":{i},\"tags\":[\"a\",\"b\"]}}"),
+            ])
+            .expect("insert user");
+        }
+        let mut o = tx.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4)").expect("prepare");
+        for i in 1..=2 * n {
+            o.execute(rusqlite::params![i, (i % n) + 1, i as f64 / 3.0, format!("2024-01-{:02}T10:00:00Z", i % 28 + 1)])
+                .expect("insert order");
+        }
+    }
+    tx.commit().expect("commit");
+    path
+}
+
+/// Reads a single value from a SQLite file.
+pub fn sqlite_scalar(path: &Path, sql: &str) -> String {
+    let c = rusqlite::Connection::open(path).expect("open");
+    c.query_row(sql, [], |r| {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Null => "NULL".to_string(),
+            rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+            rusqlite::types::ValueRef::Real(f) => f.to_string(),
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            rusqlite::types::ValueRef::Blob(b) => format!("x{}", hex::encode(b)),
+        })
+    })
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Writes a config file into `dir` and returns its path.
+pub fn write_config(dir: &Path, toml: &str) -> PathBuf {
+    let p = dir.join("ferry.toml");
+    std::fs::write(&p, toml).expect("write config");
+    p
+}
+
+pub const MASK: &str = r#"users:mask={"key":"test-key-0123456789","columns":{"email":"hash-email","name":"redact"}}"#;

@@ -21,11 +21,18 @@ const TEST_ONLY: &[&str] = &[
     "hostile-panic",
     "hostile-recurse",
     "hostile-trap-on-batch",
+    // The README's "write your first transformer", built so the tests keep the README true.
+    "example-email-domain",
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // target/<profile>/build/ferry-<hash>/out → target/<profile>/ferry-plugins
     let target_dir = out_dir
@@ -41,14 +48,24 @@ fn main() {
 
     // Escape hatch for packagers who prebuilt the components elsewhere.
     if let Some(dir) = std::env::var_os("FERRY_PLUGIN_ARTIFACTS_OVERRIDE") {
-        println!("cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}", Path::new(&dir).display());
+        println!(
+            "cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}",
+            Path::new(&dir).display()
+        );
         return;
     }
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "plugin",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for p in BUILTIN.iter().chain(TEST_ONLY) {
@@ -66,7 +83,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
     if !status.success() {
         panic!(
             "building the plugins for wasm32-wasip2 failed ({status}); \
@@ -77,7 +96,14 @@ fn main() {
     let artifacts = target_dir.join("wasm32-wasip2").join("plugin");
     for p in BUILTIN.iter().chain(TEST_ONLY) {
         let file = artifacts.join(format!("{}.wasm", p.replace('-', "_")));
-        assert!(file.exists(), "plugin build did not produce {}", file.display());
+        assert!(
+            file.exists(),
+            "plugin build did not produce {}",
+            file.display()
+        );
     }
-    println!("cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}", artifacts.display());
+    println!(
+        "cargo:rustc-env=FERRY_PLUGIN_ARTIFACTS={}",
+        artifacts.display()
+    );
 }

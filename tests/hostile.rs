@@ -7,25 +7,57 @@ use crate::util::*;
 /// Runs a migration of a 300-user fixture into a fresh PostgreSQL database
 /// with the hostile plugin `artifact` as transformer `name`, with `limits`
 /// (TOML lines) in its config section and `plugin_config` as its configuration JSON.
-fn run_hostile(name: &str, artifact: &str, limits: &str, plugin_config: &str) -> (std::process::Output, PgDb) {
+fn run_hostile(
+    name: &str,
+    artifact: &str,
+    limits: &str,
+    plugin_config: &str,
+) -> (std::process::Output, PgDb) {
     let dir = tempdir();
     let src = shop_fixture(dir.path(), 300);
     let config = write_config(
         dir.path(),
-        &format!("[plugins.{name}]\npath = \"{}\"\n{limits}\n", component(artifact).display()),
+        &format!(
+            "[plugins.{name}]\npath = \"{}\"\n{limits}\n",
+            component(artifact).display()
+        ),
     );
     let db = PgDb::new(name);
     let from = format!("sqlite:{}", src.display());
     let config = config.display().to_string();
     let transform = format!("{name}={plugin_config}");
-    let out = ferry(&["migrate", "--config", &config, "--from", &from, "--to", &db.url, "--transform", &transform, "--batch-size", "100", "--json"]);
+    let out = ferry(&[
+        "migrate",
+        "-v",
+        "--config",
+        &config,
+        "--from",
+        &from,
+        "--to",
+        &db.url,
+        "--transform",
+        &transform,
+        "--batch-size",
+        "100",
+        "--json",
+    ]);
     (out, db)
 }
 
 /// The process exited 1 (it did not crash), the report names the plugin and
 /// says what happened, and nothing of the failing batch was written.
-fn assert_failed_cleanly(out: &std::process::Output, db: &PgDb, code: &str, needles: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(1), "ferry must fail, not crash: {}", stderr(out));
+fn assert_failed_cleanly(
+    out: &std::process::Output,
+    db: &PgDb,
+    code: &str,
+    needles: &[&str],
+) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "ferry must fail, not crash: {}",
+        stderr(out)
+    );
     let r = report(out);
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error_code"], code);
@@ -33,7 +65,10 @@ fn assert_failed_cleanly(out: &std::process::Output, db: &PgDb, code: &str, need
     for n in needles {
         assert!(error.contains(n), "error should mention {n:?}: {error}");
     }
-    assert!(error.contains("nothing of this batch was written"), "{error}");
+    assert!(
+        error.contains("nothing of this batch was written"),
+        "{error}"
+    );
     assert_eq!(db.count("users"), 0, "no partial batch may land");
     assert_eq!(db.count("_ferry_rejects"), 0);
     error
@@ -42,31 +77,70 @@ fn assert_failed_cleanly(out: &std::process::Output, db: &PgDb, code: &str, need
 #[test]
 fn infinite_loop_hits_the_deadline() {
     let (out, db) = run_hostile("spin", "hostile_spin", "timeout_ms = 300", "{}");
-    assert_failed_cleanly(&out, &db, "plugin:limit-exceeded", &["hostile-spin", "per-call deadline of 300 ms", "timeout_ms", "batch 0"]);
+    assert_failed_cleanly(
+        &out,
+        &db,
+        "plugin:limit-exceeded",
+        &[
+            "hostile-spin",
+            "per-call deadline of 300 ms",
+            "timeout_ms",
+            "batch 0",
+        ],
+    );
 }
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
     let (out, db) = run_hostile("membomb", "hostile_membomb", "memory_mib = 32", "{}");
-    assert_failed_cleanly(&out, &db, "plugin:limit-exceeded", &["hostile-membomb", "memory limit of 32 MiB", "memory_mib"]);
+    assert_failed_cleanly(
+        &out,
+        &db,
+        "plugin:limit-exceeded",
+        &["hostile-membomb", "memory limit of 32 MiB", "memory_mib"],
+    );
 }
 
 #[test]
 fn output_flood_hits_the_output_limit() {
-    let (out, db) = run_hostile("flood", "hostile_flood", "memory_mib = 1024\nmax_output_mib = 8", "{}");
-    assert_failed_cleanly(&out, &db, "plugin:limit-exceeded", &["hostile-flood", "output limit of 8 MiB", "max_output_mib"]);
+    let (out, db) = run_hostile(
+        "flood",
+        "hostile_flood",
+        "memory_mib = 1024\nmax_output_mib = 8",
+        "{}",
+    );
+    assert_failed_cleanly(
+        &out,
+        &db,
+        "plugin:limit-exceeded",
+        &["hostile-flood", "output limit of 8 MiB", "max_output_mib"],
+    );
 }
 
 #[test]
 fn unbounded_recursion_hits_the_stack_limit() {
     let (out, db) = run_hostile("recurse", "hostile_recurse", "", "{}");
-    assert_failed_cleanly(&out, &db, "plugin:limit-exceeded", &["hostile-recurse", "stack limit", "recursed"]);
+    assert_failed_cleanly(
+        &out,
+        &db,
+        "plugin:limit-exceeded",
+        &["hostile-recurse", "stack limit", "recursed"],
+    );
 }
 
 #[test]
 fn panic_is_a_trap_with_backtrace_and_message() {
     let (out, db) = run_hostile("panic", "hostile_panic", "", "{}");
-    let error = assert_failed_cleanly(&out, &db, "plugin:trap", &["hostile-panic", "trapped in `transform`", "report it to its author"]);
+    let error = assert_failed_cleanly(
+        &out,
+        &db,
+        "plugin:trap",
+        &[
+            "hostile-panic",
+            "trapped in `transform`",
+            "report it to its author",
+        ],
+    );
     // The guest's panic message (from its captured stderr) and a backtrace with function names.
     assert!(error.contains("panicked"), "{error}");
     assert!(error.contains("transform"), "{error}");
@@ -80,7 +154,11 @@ fn trap_on_a_later_batch_leaves_earlier_batches_and_no_partial_one() {
     let r = report(&out);
     assert_eq!(r["error_code"], "plugin:trap");
     assert!(r["error"].as_str().unwrap().contains("batch 1"));
-    assert_eq!(db.count("users"), 100, "batch 0 committed, batch 1 not at all");
+    assert_eq!(
+        db.count("users"),
+        100,
+        "batch 0 committed, batch 1 not at all"
+    );
 }
 
 #[test]
@@ -94,9 +172,28 @@ fn snooping_plugin_finds_no_file_env_or_network() {
     eprintln!("snoop report: {found}");
     for part in found.split(';') {
         let (what, result) = part.split_once('=').unwrap_or((part, ""));
-        let nothing = matches!(result, "denied" | "none" | "0" | "empty" | "notfound" | "not-found" | "error");
-        assert!(nothing, "the sandbox leaked `{what}`: {result} (full report: {found})");
+        let nothing = matches!(
+            result,
+            "denied" | "none" | "0" | "empty" | "notfound" | "not-found" | "error"
+        );
+        assert!(
+            nothing,
+            "the sandbox leaked `{what}`: {result} (full report: {found})"
+        );
     }
-    // Its stdout/stderr went to ferry's log, tagged with the plugin name, not to ours.
-    assert!(!stdout(&out).contains("snoop says"), "guest stdout must not reach ferry's stdout");
+    // Its stdout/stderr went to ferry's log (stderr, with -v), tagged with the
+    // plugin name — never to ferry's stdout, which carries the JSON report.
+    assert!(
+        !stdout(&out).contains("hostile-snoop: hello"),
+        "guest stdout must not reach ferry's stdout"
+    );
+    let log = stderr(&out);
+    assert!(
+        log.contains("hostile-snoop: hello on stdout") && log.contains("stream=\"stdout\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("hostile-snoop: hello on stderr") && log.contains("plugin=hostile-snoop"),
+        "{log}"
+    );
 }

@@ -47,14 +47,26 @@ fn sqlite_to_postgres_through_mask_keeps_every_row_keys_and_fk() {
     assert_eq!(row[0][6], "0300ff");
     assert_eq!(row[0][7], "3");
     // Hashing is deterministic and keyed: the same email gives the same hash in every batch.
-    assert_eq!(db.scalar("SELECT count(DISTINCT email) FROM users WHERE email IS NOT NULL"), "1080");
-    assert_eq!(db.scalar("SELECT count(*) FROM users WHERE email IS NULL"), "120");
+    assert_eq!(
+        db.scalar("SELECT count(DISTINCT email) FROM users WHERE email IS NOT NULL"),
+        "1080"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM users WHERE email IS NULL"),
+        "120"
+    );
 
     // Types follow the documented mapping.
     let types = db.query(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'users' ORDER BY ordinal_position",
     );
-    let ty = |c: &str| types.iter().find(|r| r[0] == c).map(|r| r[1].clone()).unwrap();
+    let ty = |c: &str| {
+        types
+            .iter()
+            .find(|r| r[0] == c)
+            .map(|r| r[1].clone())
+            .unwrap()
+    };
     assert_eq!(ty("id"), "bigint");
     assert_eq!(ty("balance"), "double precision");
     assert_eq!(ty("price"), "numeric");
@@ -71,7 +83,10 @@ fn sqlite_to_postgres_through_mask_keeps_every_row_keys_and_fk() {
     assert!(has("users", "u"), "{cons:?}");
     assert!(has("orders", "p"), "{cons:?}");
     assert!(has("orders", "f"), "{cons:?}");
-    assert_eq!(db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_user'"), "1");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_user'"),
+        "1"
+    );
     // The FK is enforced.
     let fk = db.query("SELECT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f'");
     assert_eq!(fk[0][0], "users");
@@ -98,17 +113,56 @@ fn sqlite_to_sqlite_through_mask_keeps_every_row_keys_and_fk() {
     assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM users"), "700");
     assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM orders"), "1400");
     let email = sqlite_scalar(&dst, "SELECT email FROM users WHERE id = 5");
-    assert!(email.ends_with("@example.com") && !email.starts_with("user5@"), "{email}");
-    assert_eq!(sqlite_scalar(&dst, "SELECT name FROM users WHERE id = 5"), "***");
+    assert!(
+        email.ends_with("@example.com") && !email.starts_with("user5@"),
+        "{email}"
+    );
+    assert_eq!(
+        sqlite_scalar(&dst, "SELECT name FROM users WHERE id = 5"),
+        "***"
+    );
     // Values are exact: REAL, BLOB, NUMERIC text, JSON.
-    assert_eq!(sqlite_scalar(&dst, "SELECT balance FROM users WHERE id = 5"), "6.35");
-    assert_eq!(sqlite_scalar(&dst, "SELECT avatar FROM users WHERE id = 5"), "x0500ff");
+    assert_eq!(
+        sqlite_scalar(&dst, "SELECT balance FROM users WHERE id = 5"),
+        "6.35"
+    );
+    assert_eq!(
+        sqlite_scalar(&dst, "SELECT avatar FROM users WHERE id = 5"),
+        "x0500ff"
+    );
     // Keys, FK, index and unique index exist.
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM pragma_foreign_key_list('orders') WHERE \"table\" = 'users'"), "1");
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM pragma_index_list('orders') WHERE name = 'orders_user'"), "1");
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM pragma_index_list('users') WHERE \"unique\" = 1"), "1");
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM pragma_table_info('users') WHERE pk = 1 AND name = 'id'"), "1");
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM pragma_foreign_key_check"), "0");
+    assert_eq!(
+        sqlite_scalar(
+            &dst,
+            "SELECT count(*) FROM pragma_foreign_key_list('orders') WHERE \"table\" = 'users'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &dst,
+            "SELECT count(*) FROM pragma_index_list('orders') WHERE name = 'orders_user'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &dst,
+            "SELECT count(*) FROM pragma_index_list('users') WHERE \"unique\" = 1"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &dst,
+            "SELECT count(*) FROM pragma_table_info('users') WHERE pk = 1 AND name = 'id'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        sqlite_scalar(&dst, "SELECT count(*) FROM pragma_foreign_key_check"),
+        "0"
+    );
 }
 
 #[test]
@@ -118,12 +172,29 @@ fn existing_target_tables_are_refused_unless_asked_to_drop() {
     let dst = dir.path().join("out.db");
     let from = format!("sqlite:{}", src.display());
     let to = format!("sqlite:{}", dst.display());
-    assert_eq!(ferry(&["migrate", "--from", &from, "--to", &to]).status.code(), Some(0));
+    assert_eq!(
+        ferry(&["migrate", "--from", &from, "--to", &to])
+            .status
+            .code(),
+        Some(0)
+    );
     let again = ferry(&["migrate", "--from", &from, "--to", &to]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(stderr(&again).contains("already has a table"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already has a table"),
+        "{}",
+        stderr(&again)
+    );
     assert!(stderr(&again).contains("--if-exists drop"));
-    let replaced = ferry(&["migrate", "--from", &from, "--to", &to, "--if-exists", "drop"]);
+    let replaced = ferry(&[
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--if-exists",
+        "drop",
+    ]);
     assert_eq!(replaced.status.code(), Some(0));
     assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM users"), "20");
 }
@@ -143,7 +214,10 @@ fn an_unscoped_transformer_that_does_not_fit_a_table_says_how_to_scope_it() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let e = stderr(&out);
-    assert!(e.contains("table `orders`") && e.contains("email") && e.contains("--transform 'TABLE"), "{e}");
+    assert!(
+        e.contains("table `orders`") && e.contains("email") && e.contains("--transform 'TABLE"),
+        "{e}"
+    );
     let typo = ferry(&[
         "migrate",
         "--from",
@@ -154,14 +228,26 @@ fn an_unscoped_transformer_that_does_not_fit_a_table_says_how_to_scope_it() {
         &MASK.replace("users:", "userz:"),
     ]);
     assert_eq!(typo.status.code(), Some(1));
-    assert!(stderr(&typo).contains("no table matches"), "{}", stderr(&typo));
+    assert!(
+        stderr(&typo).contains("no table matches"),
+        "{}",
+        stderr(&typo)
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let out = ferry(&["migrate", "--from", "oracle:x", "--to", "sqlite:y"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = ferry(&["migrate", "--from", "sqlite:x", "--to", "sqlite:y", "--transform", "mask={not json"]);
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        "sqlite:x",
+        "--to",
+        "sqlite:y",
+        "--transform",
+        "mask={not json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
 }
@@ -183,6 +269,11 @@ fn the_bundled_example_migrates_like_the_readme_says() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let r = report(&out);
-    let total: u64 = r["tables"].as_array().unwrap().iter().map(|t| t["rows_written"].as_u64().unwrap()).sum();
+    let total: u64 = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows_written"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 2000 + 50 + 6000 + 12000);
 }

@@ -25,14 +25,25 @@ fn validator_rejects_are_counted_kept_with_reason_and_exit_3_postgres() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let r = report(&out);
     assert_eq!(r["status"], "succeeded_with_rejects");
-    assert!(r["rejects_table"].as_str().unwrap().contains("_ferry_rejects"));
+    assert!(
+        r["rejects_table"]
+            .as_str()
+            .unwrap()
+            .contains("_ferry_rejects")
+    );
     // Rejected: every 10th user has no email (30); ages are 20 + i % 50, so
     // ages above 60 are i % 50 in 41..=49 (9 of every 50 → 54), minus those
     // with no age (every 7th) or already rejected for the email.
     let expected: i64 = (1..=300i64)
         .filter(|i| i % 10 == 0 || (i % 7 != 0 && 20 + i % 50 > 60))
         .count() as i64;
-    let users = r["tables"].as_array().unwrap().iter().find(|t| t["name"] == "users").unwrap().clone();
+    let users = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "users")
+        .unwrap()
+        .clone();
     assert_eq!(users["rows_read"], 300);
     assert_eq!(users["rows_rejected"].as_i64().unwrap(), expected);
     assert_eq!(users["rows_written"].as_i64().unwrap(), 300 - expected);
@@ -52,12 +63,28 @@ fn validator_rejects_are_counted_kept_with_reason_and_exit_3_postgres() {
     assert!(range[0][0].contains("61"), "{range:?}");
     // Orders of rejected users point at missing parents: the FK is created
     // NOT VALID and the report says so, instead of failing or hiding it.
-    let warnings: Vec<&str> = r["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
-    assert!(warnings.iter().any(|w| w.contains("orders") && w.contains("NOT VALID")), "{warnings:?}");
-    assert_eq!(db.scalar("SELECT convalidated FROM pg_constraint WHERE contype = 'f'"), "f");
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("orders") && w.contains("NOT VALID")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT convalidated FROM pg_constraint WHERE contype = 'f'"),
+        "f"
+    );
     // source rows = written + rejected, for every table.
     for t in r["tables"].as_array().unwrap() {
-        assert_eq!(t["rows_read"].as_u64().unwrap(), t["rows_written"].as_u64().unwrap() + t["rows_rejected"].as_u64().unwrap());
+        assert_eq!(
+            t["rows_read"].as_u64().unwrap(),
+            t["rows_written"].as_u64().unwrap() + t["rows_rejected"].as_u64().unwrap()
+        );
     }
 }
 
@@ -76,10 +103,20 @@ fn validator_rejects_go_to_the_rejects_table_in_sqlite_too() {
         r#"users:rules={"rules":[{"column":"email","check":"not-null"}]}"#,
     ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stdout(&out).contains("10 rejected rows"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("10 rejected rows"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("_ferry_rejects"), "{}", stdout(&out));
     assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM users"), "90");
-    assert_eq!(sqlite_scalar(&dst, "SELECT count(*) FROM _ferry_rejects WHERE code = 'not-null'"), "10");
+    assert_eq!(
+        sqlite_scalar(
+            &dst,
+            "SELECT count(*) FROM _ferry_rejects WHERE code = 'not-null'"
+        ),
+        "10"
+    );
 }
 
 #[test]
@@ -103,17 +140,31 @@ fn dirty_values_are_quarantined_at_read_not_coerced() {
     .unwrap();
     drop(c);
     let db = PgDb::new("dirty");
-    let out = ferry(&["migrate", "--from", &format!("sqlite:{}", src.display()), "--to", &db.url, "--json"]);
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let r = report(&out);
     let t = &r["tables"][0];
     assert_eq!(t["rows_read"], 10);
     assert_eq!(t["rows_rejected"], 7);
     assert_eq!(t["rows_written"], 3);
-    let kept: Vec<String> = db.query("SELECT id FROM t ORDER BY id").into_iter().map(|r| r[0].clone()).collect();
+    let kept: Vec<String> = db
+        .query("SELECT id FROM t ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     assert_eq!(kept, ["1", "7", "10"]);
     // Exactly carried over: text in a BLOB column as its bytes; empty string stays empty.
-    assert_eq!(db.scalar("SELECT encode(b, 'escape') FROM t WHERE id = 7"), "text in blob");
+    assert_eq!(
+        db.scalar("SELECT encode(b, 'escape') FROM t WHERE id = 7"),
+        "text in blob"
+    );
     assert_eq!(db.scalar("SELECT s = '' FROM t WHERE id = 10"), "t");
     // Every other row is in quarantine with the column and the reason.
     let rej = db.query("SELECT source_key, stage, column_name, reason FROM _ferry_rejects ORDER BY source_key::int");
@@ -128,7 +179,11 @@ fn dirty_values_are_quarantined_at_read_not_coerced() {
     ];
     assert_eq!(rej.len(), expect.len(), "{rej:?}");
     for (row, (key, stage, col, why)) in rej.iter().zip(expect) {
-        assert_eq!((row[0].as_str(), row[1].as_str(), row[2].as_str()), (key, stage, col), "{row:?}");
+        assert_eq!(
+            (row[0].as_str(), row[1].as_str(), row[2].as_str()),
+            (key, stage, col),
+            "{row:?}"
+        );
         assert!(row[3].contains(why), "{row:?} should mention {why}");
     }
 }

@@ -12,23 +12,41 @@ use ferry::plugin::{
 use crate::util::*;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn runtime() -> Runtime {
-    Runtime::new(RuntimeOptions { cache_dir: Some(cache_dir()) }).unwrap()
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache_dir()),
+    })
+    .unwrap()
 }
 
 async fn load(artifact: &str, limits: Limits) -> Plugin {
-    runtime().load_file(&component(artifact), None, limits).await.unwrap()
+    runtime()
+        .load_file(&component(artifact), None, limits)
+        .await
+        .unwrap()
 }
 
 fn schema() -> Schema {
     Schema {
         table: "t".into(),
         columns: vec![
-            Column { name: "id".into(), logical_type: LogicalType::Int64, nullable: false },
-            Column { name: "email".into(), logical_type: LogicalType::Text, nullable: true },
+            Column {
+                name: "id".into(),
+                logical_type: LogicalType::Int64,
+                nullable: false,
+            },
+            Column {
+                name: "email".into(),
+                logical_type: LogicalType::Text,
+                nullable: true,
+            },
         ],
     }
 }
@@ -38,13 +56,18 @@ fn batch(ids: std::ops::Range<i64>) -> ferry::model::Batch {
     let mut b = BatchBuilder::new(&s, ids.clone().count());
     for i in ids {
         b.push_int(0, i);
-        b.push_bytes(1, format!("u{i}@example.com").as_bytes()).unwrap();
+        b.push_bytes(1, format!("u{i}@example.com").as_bytes())
+            .unwrap();
         b.end_row();
     }
     b.finish()
 }
 
-async fn transform_once(artifact: &str, limits: Limits, config: &str) -> Result<ferry::plugin::TransformOutput, PluginError> {
+async fn transform_once(
+    artifact: &str,
+    limits: Limits,
+    config: &str,
+) -> Result<ferry::plugin::TransformOutput, PluginError> {
     let mut t = TransformerInstance::new(load(artifact, limits).await).unwrap();
     let s = schema();
     let out = t.transform_schema(&s, config).await?;
@@ -61,28 +84,69 @@ fn limit_of(e: &PluginError) -> Option<&Limit> {
 #[test]
 fn each_hostile_plugin_yields_its_typed_error() {
     rt().block_on(async {
-        let short = Limits { call_timeout: Duration::from_millis(200), ..Limits::default() };
-        let e = transform_once("hostile_spin", short, "{}").await.unwrap_err();
-        assert_eq!(limit_of(&e), Some(&Limit::Deadline { limit_ms: 200 }), "{e}");
+        let short = Limits {
+            call_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let e = transform_once("hostile_spin", short, "{}")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            limit_of(&e),
+            Some(&Limit::Deadline { limit_ms: 200 }),
+            "{e}"
+        );
         assert_eq!(e.plugin(), Some("hostile-spin"));
 
-        let small = Limits { memory_bytes: 16 << 20, ..Limits::default() };
-        let e = transform_once("hostile_membomb", small, "{}").await.unwrap_err();
-        assert_eq!(limit_of(&e), Some(&Limit::Memory { limit_bytes: 16 << 20 }), "{e}");
+        let small = Limits {
+            memory_bytes: 16 << 20,
+            ..Limits::default()
+        };
+        let e = transform_once("hostile_membomb", small, "{}")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            limit_of(&e),
+            Some(&Limit::Memory {
+                limit_bytes: 16 << 20
+            }),
+            "{e}"
+        );
 
-        let out_cap = Limits { memory_bytes: 1 << 30, max_output_bytes: 4 << 20, ..Limits::default() };
-        let e = transform_once("hostile_flood", out_cap, "{}").await.unwrap_err();
-        assert!(matches!(limit_of(&e), Some(Limit::Output { limit_bytes }) if *limit_bytes == 4 << 20), "{e}");
+        let out_cap = Limits {
+            memory_bytes: 1 << 30,
+            max_output_bytes: 4 << 20,
+            ..Limits::default()
+        };
+        let e = transform_once("hostile_flood", out_cap, "{}")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(limit_of(&e), Some(Limit::Output { limit_bytes }) if *limit_bytes == 4 << 20),
+            "{e}"
+        );
 
-        let e = transform_once("hostile_recurse", Limits::default(), "{}").await.unwrap_err();
+        let e = transform_once("hostile_recurse", Limits::default(), "{}")
+            .await
+            .unwrap_err();
         assert!(matches!(limit_of(&e), Some(Limit::Stack { .. })), "{e}");
 
-        let e = transform_once("hostile_panic", Limits::default(), "{}").await.unwrap_err();
+        let e = transform_once("hostile_panic", Limits::default(), "{}")
+            .await
+            .unwrap_err();
         match &e {
-            PluginError::Trap { plugin, call, backtrace, message } => {
+            PluginError::Trap {
+                plugin,
+                call,
+                backtrace,
+                message,
+            } => {
                 assert_eq!(plugin, "hostile-panic");
                 assert_eq!(*call, "transform");
-                assert!(!backtrace.is_empty() && !backtrace.contains("<unnamed"), "function names kept: {backtrace}");
+                assert!(
+                    !backtrace.is_empty() && !backtrace.contains("<unnamed"),
+                    "function names kept: {backtrace}"
+                );
                 assert!(message.contains("panicked"), "{message}");
             }
             other => panic!("expected a trap, got {other}"),
@@ -93,16 +157,27 @@ fn each_hostile_plugin_yields_its_typed_error() {
 #[test]
 fn after_a_trap_a_fresh_instance_serves_the_next_batch() {
     rt().block_on(async {
-        let mut t = TransformerInstance::new(load("hostile_trap_on_batch", Limits::default()).await).unwrap();
+        let mut t =
+            TransformerInstance::new(load("hostile_trap_on_batch", Limits::default()).await)
+                .unwrap();
         let s = schema();
         let cfg = r#"{"poison": 5}"#;
         let out_schema = t.transform_schema(&s, cfg).await.unwrap();
-        let ok = t.transform(&s, &out_schema, cfg, batch(10..20)).await.unwrap();
+        let ok = t
+            .transform(&s, &out_schema, cfg, batch(10..20))
+            .await
+            .unwrap();
         assert_eq!(ok.batch.num_rows, 10);
-        let err = t.transform(&s, &out_schema, cfg, batch(0..10)).await.unwrap_err();
+        let err = t
+            .transform(&s, &out_schema, cfg, batch(0..10))
+            .await
+            .unwrap_err();
         assert!(matches!(err, PluginError::Trap { .. }), "{err}");
         // The poisoned instance was dropped; the next call works.
-        let ok = t.transform(&s, &out_schema, cfg, batch(20..30)).await.unwrap();
+        let ok = t
+            .transform(&s, &out_schema, cfg, batch(20..30))
+            .await
+            .unwrap();
         assert_eq!(ok.batch.num_rows, 10);
     });
 }
@@ -116,19 +191,43 @@ fn a_pinned_plugin_whose_bytes_changed_does_not_load() {
         let mut changed = original.clone();
         changed.extend_from_slice(&[0x00, 0x06, 0x04, b'n', b'o', b't', b'e', 0x21]);
         let r = runtime();
-        let ok = r.load_bytes("mask", &original, PluginSource::Builtin, Some(&pin), Limits::default()).await;
+        let ok = r
+            .load_bytes(
+                "mask",
+                &original,
+                PluginSource::Builtin,
+                Some(&pin),
+                Limits::default(),
+            )
+            .await;
         assert!(ok.is_ok());
-        let err = r.load_bytes("mask", &changed, PluginSource::Builtin, Some(&pin), Limits::default()).await.unwrap_err();
+        let err = r
+            .load_bytes(
+                "mask",
+                &changed,
+                PluginSource::Builtin,
+                Some(&pin),
+                Limits::default(),
+            )
+            .await
+            .unwrap_err();
         let actual = sha256_hex(&changed);
         match &err {
-            PluginError::DigestMismatch { expected, actual: a, .. } => {
+            PluginError::DigestMismatch {
+                expected,
+                actual: a,
+                ..
+            } => {
                 assert_eq!(expected, &pin);
                 assert_eq!(a, &actual);
             }
             other => panic!("expected a digest mismatch, got {other}"),
         }
         let msg = err.to_string();
-        assert!(msg.contains(&pin) && msg.contains(&actual), "both digests shown: {msg}");
+        assert!(
+            msg.contains(&pin) && msg.contains(&actual),
+            "both digests shown: {msg}"
+        );
     });
 }
 
@@ -142,17 +241,37 @@ fn a_pinned_plugin_whose_file_changed_is_refused_by_the_cli() {
     changed.extend_from_slice(&[0x00, 0x06, 0x04, b'e', b'v', b'i', b'l', 0x21]);
     let wasm = dir.path().join("mask.wasm");
     std::fs::write(&wasm, &changed).unwrap();
-    let config = write_config(dir.path(), &format!("[plugins.mask]\npath = \"{}\"\nsha256 = \"{pin}\"\n", wasm.display()));
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[plugins.mask]\npath = \"{}\"\nsha256 = \"{pin}\"\n",
+            wasm.display()
+        ),
+    );
     let out = ferry(&[
-        "migrate", "--config", config.to_str().unwrap(),
-        "--from", &format!("sqlite:{}", src.display()),
-        "--to", &format!("sqlite:{}", dir.path().join("o.db").display()),
-        "--transform", MASK,
+        "migrate",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &format!("sqlite:{}", dir.path().join("o.db").display()),
+        "--transform",
+        MASK,
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&pin) && err.contains(&sha256_hex(&changed)), "{err}");
-    assert!(!dir.path().join("o.db").exists() || sqlite_scalar(&dir.path().join("o.db"), "SELECT count(*) FROM sqlite_master") == "0");
+    assert!(
+        err.contains(&pin) && err.contains(&sha256_hex(&changed)),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("o.db").exists()
+            || sqlite_scalar(
+                &dir.path().join("o.db"),
+                "SELECT count(*) FROM sqlite_master"
+            ) == "0"
+    );
 }
 
 #[test]
@@ -168,15 +287,49 @@ fn contract_versions_are_checked_before_anything_runs() {
                  (export "ferry:plugin/transform@0.2.0" (instance $api)))"#,
         )
         .unwrap();
-        let err = r.load_bytes("future", &newer, PluginSource::Builtin, None, Limits::default()).await.unwrap_err();
-        assert!(matches!(&err, PluginError::IncompatibleContract { found, .. } if found == "0.2.0"), "{err}");
+        let err = r
+            .load_bytes(
+                "future",
+                &newer,
+                PluginSource::Builtin,
+                None,
+                Limits::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PluginError::IncompatibleContract { found, .. } if found == "0.2.0"),
+            "{err}"
+        );
         assert!(err.to_string().contains("rebuild the plugin"));
 
         let stranger = wat::parse_str("(component)").unwrap();
-        let err = r.load_bytes("empty", &stranger, PluginSource::Builtin, None, Limits::default()).await.unwrap_err();
-        assert!(matches!(err, PluginError::Load { .. }) && err.to_string().contains("not a ferry plugin"), "{err}");
+        let err = r
+            .load_bytes(
+                "empty",
+                &stranger,
+                PluginSource::Builtin,
+                None,
+                Limits::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PluginError::Load { .. })
+                && err.to_string().contains("not a ferry plugin"),
+            "{err}"
+        );
 
-        let err = r.load_bytes("garbage", b"\0asm garbage", PluginSource::Builtin, None, Limits::default()).await.unwrap_err();
+        let err = r
+            .load_bytes(
+                "garbage",
+                b"\0asm garbage",
+                PluginSource::Builtin,
+                None,
+                Limits::default(),
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(err, PluginError::Load { .. }), "{err}");
     });
 }
@@ -185,21 +338,37 @@ fn contract_versions_are_checked_before_anything_runs() {
 fn stale_cached_artifacts_are_detected_and_recompiled() {
     rt().block_on(async {
         let dir = tempdir();
-        let r = Runtime::new(RuntimeOptions { cache_dir: Some(dir.path().to_path_buf()) }).unwrap();
-        let p = r.load_file(&component("plugin_mask"), None, Limits::default()).await.unwrap();
+        let r = Runtime::new(RuntimeOptions {
+            cache_dir: Some(dir.path().to_path_buf()),
+        })
+        .unwrap();
+        let p = r
+            .load_file(&component("plugin_mask"), None, Limits::default())
+            .await
+            .unwrap();
         let cached: Vec<_> = std::fs::read_dir(dir.path().join("components"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
             .collect();
         assert_eq!(cached.len(), 1);
-        assert!(cached[0].file_name().unwrap().to_str().unwrap().starts_with(&p.manifest().sha256));
+        assert!(
+            cached[0]
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&p.manifest().sha256)
+        );
         // Corrupt the artifact: the digest check catches it, ferry recompiles.
         let mut bytes = std::fs::read(&cached[0]).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xFF;
         std::fs::write(&cached[0], &bytes).unwrap();
-        let again = r.load_file(&component("plugin_mask"), None, Limits::default()).await.unwrap();
+        let again = r
+            .load_file(&component("plugin_mask"), None, Limits::default())
+            .await
+            .unwrap();
         assert_eq!(again.manifest().sha256, p.manifest().sha256);
         let repaired = std::fs::read(&cached[0]).unwrap();
         assert_ne!(repaired, bytes, "the stale artifact was replaced");
@@ -214,7 +383,10 @@ fn the_test_parser_streams_records_across_chunk_boundaries() {
         let text = "alpha\r\nbeta é\n\ngamma ünïcode\nlast line without newline";
         for chunk_size in [1usize, 2, 3, 7, 1024] {
             let mut parser = ParserInstance::new(p.clone()).unwrap();
-            parser.open("notes.txt", text.len() as u64, Some("text/plain"), "{}").await.unwrap();
+            parser
+                .open("notes.txt", text.len() as u64, Some("text/plain"), "{}")
+                .await
+                .unwrap();
             let mut records = Vec::new();
             for chunk in text.as_bytes().chunks(chunk_size) {
                 records.extend(parser.feed(chunk).await.unwrap());
@@ -227,7 +399,16 @@ fn the_test_parser_streams_records_across_chunk_boundaries() {
                     other => panic!("{other:?}"),
                 })
                 .collect();
-            assert_eq!(texts, ["alpha", "beta é", "gamma ünïcode", "last line without newline"], "chunk size {chunk_size}");
+            assert_eq!(
+                texts,
+                [
+                    "alpha",
+                    "beta é",
+                    "gamma ünïcode",
+                    "last line without newline"
+                ],
+                "chunk size {chunk_size}"
+            );
         }
         // Malformed input is a typed error with its position, not a trap.
         let mut parser = ParserInstance::new(p).unwrap();
@@ -237,8 +418,11 @@ fn the_test_parser_streams_records_across_chunk_boundaries() {
             Err(e) => e,
             Ok(_) => parser.finish().await.unwrap_err(),
         };
-        match &err {
-            PluginError::Guest { error: ferry::plugin::GuestError::MalformedInput { location, .. }, .. } => {
+        let PluginError::Guest { error, .. } = &err else {
+            panic!("expected a guest error, got {err}");
+        };
+        match &**error {
+            ferry::plugin::GuestError::MalformedInput { location, .. } => {
                 assert_eq!(location.line, Some(2));
                 assert_eq!(location.byte_offset, Some(4));
             }

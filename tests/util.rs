@@ -50,11 +50,15 @@ pub fn stderr(o: &Output) -> String {
 
 /// The JSON report printed by `ferry migrate --json`.
 pub fn report(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}): {}", stdout(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}): {}", stdout(o)))
 }
 
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix("ferry-test-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 fn pg_admin_url() -> String {
@@ -62,7 +66,11 @@ fn pg_admin_url() -> String {
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -92,20 +100,30 @@ impl PgDb {
         let admin = format!("{}/postgres", pg_admin_url());
         block_on(async {
             let c = connect(&admin).await;
-            c.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+            c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create database");
         });
-        PgDb { url: format!("{}/{}", pg_admin_url(), name), name }
+        PgDb {
+            url: format!("{}/{}", pg_admin_url(), name),
+            name,
+        }
     }
 
     /// Runs a query and returns every value as text (NULL as "NULL").
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
         block_on(async {
             let c = connect(&self.url).await;
-            let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let msgs = c
+                .simple_query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             msgs.into_iter()
                 .filter_map(|m| match m {
                     tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect(),
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect(),
                     ),
                     _ => None,
                 })
@@ -114,11 +132,16 @@ impl PgDb {
     }
 
     pub fn scalar(&self, sql: &str) -> String {
-        self.query(sql).first().and_then(|r| r.first().cloned()).unwrap_or_else(|| panic!("no row from {sql}"))
+        self.query(sql)
+            .first()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_else(|| panic!("no row from {sql}"))
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        self.scalar(&format!("SELECT count(*) FROM \"{table}\"")).parse().expect("count")
+        self.scalar(&format!("SELECT count(*) FROM \"{table}\""))
+            .parse()
+            .expect("count")
     }
 }
 
@@ -128,7 +151,9 @@ impl Drop for PgDb {
         let name = self.name.clone();
         block_on(async move {
             let c = connect(&admin).await;
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = c
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         });
     }
 }
@@ -165,7 +190,11 @@ pub fn shop_fixture(dir: &Path, n: i64) -> PathBuf {
             .prepare("INSERT INTO users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
             .expect("prepare");
         for i in 1..=n {
-            let email = if i % 10 == 0 { None } else { Some(format!("user{i}@example.com")) };
+            let email = if i % 10 == 0 {
+                None
+            } else {
+                Some(format!("user{i}@example.com"))
+            };
             u.execute(rusqlite::params![
                 i,
                 format!("User {i}"),
@@ -179,10 +208,17 @@ pub fn shop_fixture(dir: &Path, n: i64) -> PathBuf {
             ])
             .expect("insert user");
         }
-        let mut o = tx.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4)").expect("prepare");
+        let mut o = tx
+            .prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4)")
+            .expect("prepare");
         for i in 1..=2 * n {
-            o.execute(rusqlite::params![i, (i % n) + 1, i as f64 / 3.0, format!("2024-01-{:02}T10:00:00Z", i % 28 + 1)])
-                .expect("insert order");
+            o.execute(rusqlite::params![
+                i,
+                (i % n) + 1,
+                i as f64 / 3.0,
+                format!("2024-01-{:02}T10:00:00Z", i % 28 + 1)
+            ])
+            .expect("insert order");
         }
     }
     tx.commit().expect("commit");
@@ -211,4 +247,5 @@ pub fn write_config(dir: &Path, toml: &str) -> PathBuf {
     p
 }
 
-pub const MASK: &str = r#"users:mask={"key":"test-key-0123456789","columns":{"email":"hash-email","name":"redact"}}"#;
+pub const MASK: &str =
+    r#"users:mask={"key":"test-key-0123456789","columns":{"email":"hash-email","name":"redact"}}"#;

@@ -104,23 +104,36 @@ impl Config {
     pub fn build(raw: ConfigFile, base: &Path) -> Result<Config, String> {
         let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
-            return Err(format!("batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"));
+            return Err(format!(
+                "batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"
+            ));
         }
         let mut plugins = BTreeMap::new();
         for (name, p) in raw.plugins {
             let d = Limits::default();
             let limits = Limits {
                 memory_bytes: p.memory_mib.map(|m| m << 20).unwrap_or(d.memory_bytes),
-                call_timeout: p.timeout_ms.map(Duration::from_millis).unwrap_or(d.call_timeout),
-                max_output_bytes: p.max_output_mib.map(|m| m << 20).unwrap_or(d.max_output_bytes),
+                call_timeout: p
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(d.call_timeout),
+                max_output_bytes: p
+                    .max_output_mib
+                    .map(|m| m << 20)
+                    .unwrap_or(d.max_output_bytes),
             };
-            if limits.memory_bytes == 0 || limits.call_timeout.is_zero() || limits.max_output_bytes == 0 {
+            if limits.memory_bytes == 0
+                || limits.call_timeout.is_zero()
+                || limits.max_output_bytes == 0
+            {
                 return Err(format!("plugins.{name}: limits must be greater than zero"));
             }
             if let Some(pin) = &p.sha256 {
                 let hexpart = pin.trim_start_matches("sha256:");
                 if hexpart.len() != 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(format!("plugins.{name}.sha256 must be 64 hex digits, got {pin:?}"));
+                    return Err(format!(
+                        "plugins.{name}.sha256 must be 64 hex digits, got {pin:?}"
+                    ));
                 }
             }
             plugins.insert(

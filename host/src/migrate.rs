@@ -160,9 +160,13 @@ pub enum MigrateError {
 
 fn scope_hint(e: &PluginError) -> String {
     match e {
-        PluginError::Guest { plugin, error: crate::plugin::GuestError::UnsupportedSchema(_), .. } => format!(
-            "; to apply `{plugin}` to some tables only, scope it: --transform 'TABLE[,TABLE…]:{plugin}=…' (globs allowed)"
-        ),
+        PluginError::Guest { plugin, error, .. }
+            if matches!(**error, crate::plugin::GuestError::UnsupportedSchema(_)) =>
+        {
+            format!(
+                "; to apply `{plugin}` to some tables only, scope it: --transform 'TABLE[,TABLE…]:{plugin}=…' (globs allowed)"
+            )
+        }
         _ => String::new(),
     }
 }
@@ -270,7 +274,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress) -> Result<(), MigrateError> {
+async fn run(
+    opts: &MigrateOptions,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<(), MigrateError> {
     let EndpointUrl::Sqlite(src_path) = &opts.from else {
         return Err(MigrateError::Unsupported(format!(
             "{} cannot be a source in this version of ferry; sources are sqlite:PATH",
@@ -278,7 +286,9 @@ async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress
         )));
     };
     if opts.from == opts.to {
-        return Err(MigrateError::Unsupported("source and target are the same database".into()));
+        return Err(MigrateError::Unsupported(
+            "source and target are the same database".into(),
+        ));
     }
     let source = Arc::new(SqliteSource::open(src_path)?);
     let tables = source.tables()?;
@@ -291,7 +301,11 @@ async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress
                 return Err(MigrateError::Unsupported(format!(
                     "plugin `{}` is scoped to tables `{pattern}`, but no table matches; the tables are: {}",
                     u.plugin.name(),
-                    tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    tables
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
@@ -302,13 +316,19 @@ async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress
             .iter()
             .map(|u| Ok((TransformerInstance::new(u.plugin.clone())?, u.clone())))
             .collect::<Result<_, PluginError>>()
-            .map_err(|e| MigrateError::Plan { table: "-".into(), source: e })?,
+            .map_err(|e| MigrateError::Plan {
+                table: "-".into(),
+                source: e,
+            })?,
         validators: opts
             .validators
             .iter()
             .map(|u| Ok((ValidatorInstance::new(u.plugin.clone())?, u.clone())))
             .collect::<Result<_, PluginError>>()
-            .map_err(|e| MigrateError::Plan { table: "-".into(), source: e })?,
+            .map_err(|e| MigrateError::Plan {
+                table: "-".into(),
+                source: e,
+            })?,
     };
 
     // Plan: every table through the chain's schema hooks before touching the target.
@@ -331,7 +351,17 @@ async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress
             rows_written: 0,
             rows_rejected: 0,
         };
-        let res = load_table(opts, &report.run_id, &source, plan, &mut chain, &mut sink, &mut tr, progress).await;
+        let res = load_table(
+            opts,
+            &report.run_id,
+            &source,
+            plan,
+            &mut chain,
+            &mut sink,
+            &mut tr,
+            progress,
+        )
+        .await;
         progress.table_finished(&plan.source.name);
         report.tables.push(tr);
         res?;
@@ -344,7 +374,11 @@ async fn run(opts: &MigrateOptions, report: &mut Report, progress: &dyn Progress
     Ok(())
 }
 
-async fn plan_table(t: &TableDef, chain: &mut Chain, warnings: &mut Vec<String>) -> Result<TablePlan, MigrateError> {
+async fn plan_table(
+    t: &TableDef,
+    chain: &mut Chain,
+    warnings: &mut Vec<String>,
+) -> Result<TablePlan, MigrateError> {
     let mut schemas = vec![t.schema()];
     let mut transforms = Vec::new();
     for (i, (inst, u)) in chain.transforms.iter_mut().enumerate() {
@@ -356,7 +390,10 @@ async fn plan_table(t: &TableDef, chain: &mut Chain, warnings: &mut Vec<String>)
         let out = inst
             .transform_schema(&input, &u.config)
             .await
-            .map_err(|e| MigrateError::Plan { table: t.name.clone(), source: e })?;
+            .map_err(|e| MigrateError::Plan {
+                table: t.name.clone(),
+                source: e,
+            })?;
         schemas.push(out);
     }
     let last = schemas.last().cloned().unwrap_or_else(|| t.schema());
@@ -368,17 +405,55 @@ async fn plan_table(t: &TableDef, chain: &mut Chain, warnings: &mut Vec<String>)
         validators.push(i);
         inst.check_schema(&last, &u.config)
             .await
-            .map_err(|e| MigrateError::Plan { table: t.name.clone(), source: e })?;
+            .map_err(|e| MigrateError::Plan {
+                table: t.name.clone(),
+                source: e,
+            })?;
     }
     let has = |cols: &[String]| cols.iter().all(|c| last.index_of(c).is_some());
-    let mut skipped = |what: String| warnings.push(format!("table `{}`: {what} skipped: its columns are not all in the transformed schema", t.name));
-    let primary_key = if has(&t.primary_key) { t.primary_key.clone() } else { skipped("primary key".into()); Vec::new() };
-    let unique = t.unique.iter().filter(|u| has(&u.columns) || { skipped(format!("unique {}", u.name)); false }).cloned().collect();
-    let indexes = t.indexes.iter().filter(|i| has(&i.columns) || { skipped(format!("index {}", i.name)); false }).cloned().collect();
+    let mut skipped = |what: String| {
+        warnings.push(format!(
+            "table `{}`: {what} skipped: its columns are not all in the transformed schema",
+            t.name
+        ))
+    };
+    let primary_key = if has(&t.primary_key) {
+        t.primary_key.clone()
+    } else {
+        skipped("primary key".into());
+        Vec::new()
+    };
+    let unique = t
+        .unique
+        .iter()
+        .filter(|u| {
+            has(&u.columns) || {
+                skipped(format!("unique {}", u.name));
+                false
+            }
+        })
+        .cloned()
+        .collect();
+    let indexes = t
+        .indexes
+        .iter()
+        .filter(|i| {
+            has(&i.columns) || {
+                skipped(format!("index {}", i.name));
+                false
+            }
+        })
+        .cloned()
+        .collect();
     let foreign_keys = t
         .foreign_keys
         .iter()
-        .filter(|f| has(&f.columns) || { skipped(format!("foreign key {}", f.name)); false })
+        .filter(|f| {
+            has(&f.columns) || {
+                skipped(format!("foreign key {}", f.name));
+                false
+            }
+        })
         .cloned()
         .collect();
     let columns = last
@@ -396,7 +471,11 @@ async fn plan_table(t: &TableDef, chain: &mut Chain, warnings: &mut Vec<String>)
             nullable: c.nullable,
         })
         .collect();
-    let name = if last.table.is_empty() { t.name.clone() } else { last.table.clone() };
+    let name = if last.table.is_empty() {
+        t.name.clone()
+    } else {
+        last.table.clone()
+    };
     Ok(TablePlan {
         source: t.clone(),
         transforms,
@@ -404,7 +483,14 @@ async fn plan_table(t: &TableDef, chain: &mut Chain, warnings: &mut Vec<String>)
         schemas,
         target: TargetTable {
             source: t.clone(),
-            def: TableDef { name, columns, primary_key, unique, indexes, foreign_keys },
+            def: TableDef {
+                name,
+                columns,
+                primary_key,
+                unique,
+                indexes,
+                foreign_keys,
+            },
         },
     })
 }
@@ -426,7 +512,9 @@ async fn load_table(
         let def = plan.source.clone();
         let batch_size = opts.batch_size;
         tokio::task::spawn_blocking(move || {
-            source.read(&def, batch_size, |b, r, n| rtx.blocking_send((b, r, n)).is_ok())
+            source.read(&def, batch_size, |b, r, n| {
+                rtx.blocking_send((b, r, n)).is_ok()
+            })
         })
     };
     let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>)>(CHANNEL_DEPTH);
@@ -454,7 +542,10 @@ async fn load_table(
             let outcome = sink.write(run_id, &plan.target, &batch, &rejects).await?;
             written += outcome.written;
             rejected += rejects.len() as u64 + outcome.rejected.len() as u64;
-            progress.rows_written(&plan.source.name, outcome.written + rejects.len() as u64 + outcome.rejected.len() as u64);
+            progress.rows_written(
+                &plan.source.name,
+                outcome.written + rejects.len() as u64 + outcome.rejected.len() as u64,
+            );
         }
         Ok::<(), MigrateError>(())
     };
@@ -464,7 +555,9 @@ async fn load_table(
     let (staged, wrote) = tokio::join!(stage, writer);
     // Stop the reader (its channel is closed when we return) and surface its error.
     drop(rrx);
-    let read_res = reader.await.map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
+    let read_res = reader
+        .await
+        .map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
     let _ = read_rejects;
     tr.rows_read = rows_read;
     tr.rows_written = written;
@@ -493,7 +586,11 @@ async fn apply_chain(
             .source
             .primary_key
             .iter()
-            .map(|k| schema.index_of(k).map(|i| crate::model::value_json(batch.value(row, i)).to_string()))
+            .map(|k| {
+                schema
+                    .index_of(k)
+                    .map(|i| crate::model::value_json(batch.value(row, i)).to_string())
+            })
             .collect();
         parts.map(|p| p.join(","))
     };
@@ -507,7 +604,11 @@ async fn apply_chain(
         let out = inst
             .transform(input, output, config, batch)
             .await
-            .map_err(|e| MigrateError::Plugin { table: table.clone(), batch: batch_no, source: e })?;
+            .map_err(|e| MigrateError::Plugin {
+                table: table.clone(),
+                batch: batch_no,
+                source: e,
+            })?;
         for (row, diags) in rejected_rows(&out.diagnostics) {
             rejects.push(Reject {
                 table: table.clone(),
@@ -516,7 +617,11 @@ async fn apply_chain(
                 plugin: Some(inst.plugin().name().to_string()),
                 column: diags.first().and_then(|d| d.column.clone()),
                 code: diags.first().map(|d| d.code.clone()).unwrap_or_default(),
-                reason: diags.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "),
+                reason: diags
+                    .iter()
+                    .map(|d| d.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 row: keep.row_json(input, row),
             });
         }
@@ -529,10 +634,14 @@ async fn apply_chain(
     for &i in &plan.validators {
         let (inst, u) = &mut chain.validators[i];
         let config = &u.config;
-        let (b, diags) = inst
-            .validate(last, config, batch)
-            .await
-            .map_err(|e| MigrateError::Plugin { table: table.clone(), batch: batch_no, source: e })?;
+        let (b, diags) =
+            inst.validate(last, config, batch)
+                .await
+                .map_err(|e| MigrateError::Plugin {
+                    table: table.clone(),
+                    batch: batch_no,
+                    source: e,
+                })?;
         batch = b;
         for (row, ds) in rejected_rows(&diags) {
             if keep[row] {
@@ -545,7 +654,11 @@ async fn apply_chain(
                     plugin: Some(inst.plugin().name().to_string()),
                     column: ds.first().and_then(|d| d.column.clone()),
                     code: ds.first().map(|d| d.code.clone()).unwrap_or_default(),
-                    reason: ds.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join("; "),
+                    reason: ds
+                        .iter()
+                        .map(|d| d.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     row: batch.row_json(last, row),
                 });
             }

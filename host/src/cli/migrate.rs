@@ -47,7 +47,8 @@ pub enum IfExistsArg {
 }
 
 fn parse_endpoint(s: &str) -> Result<EndpointUrl, String> {
-    s.parse().map_err(|e: ferry::endpoint::EndpointError| e.to_string())
+    s.parse()
+        .map_err(|e: ferry::endpoint::EndpointError| e.to_string())
 }
 
 impl MigrateArgs {
@@ -55,15 +56,26 @@ impl MigrateArgs {
         let (config, registry) = super::setup(g)?;
         let mut transforms = Vec::new();
         for a in &self.transforms {
-            transforms.push(PluginUse { plugin: registry.resolve(&a.name).await?, config: a.config.clone(), tables: a.tables.clone() });
+            transforms.push(PluginUse {
+                plugin: registry.resolve(&a.name).await?,
+                config: a.config.clone(),
+                tables: a.tables.clone(),
+            });
         }
         let mut validators = Vec::new();
         for a in &self.validators {
-            validators.push(PluginUse { plugin: registry.resolve(&a.name).await?, config: a.config.clone(), tables: a.tables.clone() });
+            validators.push(PluginUse {
+                plugin: registry.resolve(&a.name).await?,
+                config: a.config.clone(),
+                tables: a.tables.clone(),
+            });
         }
         let batch_size = self.batch_size.unwrap_or(config.batch_size);
         if batch_size == 0 || batch_size > ferry::config::MAX_BATCH_SIZE {
-            anyhow::bail!("--batch-size must be between 1 and {}", ferry::config::MAX_BATCH_SIZE);
+            anyhow::bail!(
+                "--batch-size must be between 1 and {}",
+                ferry::config::MAX_BATCH_SIZE
+            );
         }
         let opts = MigrateOptions {
             from: self.from,
@@ -93,21 +105,42 @@ impl MigrateArgs {
 }
 
 fn print_summary(r: &Report) {
-    let width = r.tables.iter().map(|t| t.name.len()).max().unwrap_or(5).max(5);
+    let width = r
+        .tables
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!("run {}  {} → {}", r.run_id, r.source, r.target);
     if !r.plugins.is_empty() {
         for p in &r.plugins {
-            println!("  {} {} {} (sha256 {})", p.kind, p.name, p.version, &p.sha256[..16.min(p.sha256.len())]);
+            println!(
+                "  {} {} {} (sha256 {})",
+                p.kind,
+                p.name,
+                p.version,
+                &p.sha256[..16.min(p.sha256.len())]
+            );
         }
     }
-    println!("  {:width$}  {:>12}  {:>12}  {:>12}", "table", "read", "written", "rejected");
+    println!(
+        "  {:width$}  {:>12}  {:>12}  {:>12}",
+        "table", "read", "written", "rejected"
+    );
     for t in &r.tables {
-        println!("  {:width$}  {:>12}  {:>12}  {:>12}", t.name, t.rows_read, t.rows_written, t.rows_rejected);
+        println!(
+            "  {:width$}  {:>12}  {:>12}  {:>12}",
+            t.name, t.rows_read, t.rows_written, t.rows_rejected
+        );
     }
     let read: u64 = r.tables.iter().map(|t| t.rows_read).sum();
     let secs = r.duration_ms as f64 / 1000.0;
     let rate = if secs > 0.0 { read as f64 / secs } else { 0.0 };
-    println!("  {} keys, indexes and constraints created", r.constraints.len());
+    println!(
+        "  {} keys, indexes and constraints created",
+        r.constraints.len()
+    );
     for w in &r.warnings {
         println!("  warning: {w}");
     }
@@ -141,7 +174,11 @@ impl Bars {
         } else {
             ProgressDrawTarget::hidden()
         });
-        Bars { multi, bars: Mutex::new(HashMap::new()), enabled }
+        Bars {
+            multi,
+            bars: Mutex::new(HashMap::new()),
+            enabled,
+        }
     }
 
     fn clear(&self) {
@@ -155,9 +192,11 @@ impl Progress for Bars {
     fn table_started(&self, table: &str, rows: u64) {
         let bar = self.multi.add(ProgressBar::new(rows));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} rows {per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>20} [{bar:30}] {pos}/{len} rows {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(table.to_string());
         if let Ok(mut b) = self.bars.lock() {

@@ -74,7 +74,11 @@ pub fn init_logging(g: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match g.log_format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().try_init(),
@@ -87,7 +91,10 @@ pub fn setup(g: &GlobalArgs) -> anyhow::Result<(Config, Registry)> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let cache_dir = g.cache_dir.clone().or_else(RuntimeOptions::default_cache_dir);
+    let cache_dir = g
+        .cache_dir
+        .clone()
+        .or_else(RuntimeOptions::default_cache_dir);
     let runtime = Runtime::new(RuntimeOptions { cache_dir })?;
     let mut dirs = config.plugin_dirs.clone();
     dirs.extend(g.plugin_dirs.iter().cloned());
@@ -122,7 +129,10 @@ pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
     };
     let (tables, name) = match head.split_once(':') {
         Some((t, n)) => (
-            t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+            t.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
             n.trim(),
         ),
         None => (Vec::new(), head),
@@ -132,5 +142,9 @@ pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
     }
     serde_json::from_str::<serde_json::Value>(config)
         .map_err(|e| format!("`{name}`: the configuration is not valid JSON: {e}"))?;
-    Ok(PluginArg { tables, name: name.to_string(), config: config.to_string() })
+    Ok(PluginArg {
+        tables,
+        name: name.to_string(),
+        config: config.to_string(),
+    })
 }

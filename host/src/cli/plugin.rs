@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use ferry::model::{BatchBuilder, Column, LogicalType, Schema};
-use ferry::plugin::{Manifest, ParserInstance, PluginKind, PluginSource, TransformerInstance, ValidatorInstance};
+use ferry::plugin::{
+    Manifest, ParserInstance, PluginKind, PluginSource, TransformerInstance, ValidatorInstance,
+};
 
 use super::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
@@ -52,7 +54,10 @@ impl PluginCommand {
                         .collect();
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    println!("{:<16} {:<12} {:<9} {:<9} {:<18} source", "name", "kind", "version", "contract", "sha256");
+                    println!(
+                        "{:<16} {:<12} {:<9} {:<9} {:<18} source",
+                        "name", "kind", "version", "contract", "sha256"
+                    );
                     for r in &all {
                         match r {
                             Ok(m) => println!(
@@ -68,7 +73,11 @@ impl PluginCommand {
                         }
                     }
                 }
-                Ok(if all.iter().all(Result::is_ok) { EXIT_OK } else { EXIT_FAILED })
+                Ok(if all.iter().all(Result::is_ok) {
+                    EXIT_OK
+                } else {
+                    EXIT_FAILED
+                })
             }
             PluginCommand::Inspect { plugin, json } => {
                 let p = registry.resolve(&plugin).await?;
@@ -91,7 +100,11 @@ impl PluginCommand {
                     println!("source:        {}", source(m));
                     println!(
                         "capabilities:  {}",
-                        if m.capabilities.is_empty() { "none".to_string() } else { format!("{} (declared; none granted)", m.capabilities.join(", ")) }
+                        if m.capabilities.is_empty() {
+                            "none".to_string()
+                        } else {
+                            format!("{} (declared; none granted)", m.capabilities.join(", "))
+                        }
                     );
                     println!(
                         "limits:        memory {} MiB, {} ms per call, output {} MiB per call",
@@ -99,13 +112,26 @@ impl PluginCommand {
                         p.limits().call_timeout.as_millis(),
                         p.limits().max_output_bytes >> 20
                     );
-                    println!("config schema:\n{}", serde_json::to_string_pretty(&m.config_schema)?);
+                    println!(
+                        "config schema:\n{}",
+                        serde_json::to_string_pretty(&m.config_schema)?
+                    );
                 }
                 Ok(EXIT_OK)
             }
-            PluginCommand::Check { plugin, with, input } => {
+            PluginCommand::Check {
+                plugin,
+                with,
+                input,
+            } => {
                 let p = registry.resolve(&plugin).await?;
-                println!("loaded {} {} ({}), sha256 {}", p.manifest().kind, p.name(), p.manifest().version, p.manifest().sha256);
+                println!(
+                    "loaded {} {} ({}), sha256 {}",
+                    p.manifest().kind,
+                    p.name(),
+                    p.manifest().version,
+                    p.manifest().sha256
+                );
                 let result = check(p.clone(), &with, input).await;
                 match result {
                     Ok(()) => {
@@ -131,7 +157,11 @@ fn source(m: &Manifest) -> String {
 
 /// A small batch with one column of each common type.
 fn sample() -> (Schema, ferry::model::Batch) {
-    let col = |name: &str, t| Column { name: name.into(), logical_type: t, nullable: true };
+    let col = |name: &str, t| Column {
+        name: name.into(),
+        logical_type: t,
+        nullable: true,
+    };
     let schema = Schema {
         table: "sample".into(),
         columns: vec![
@@ -166,7 +196,11 @@ fn sample() -> (Schema, ferry::model::Batch) {
     (schema, b.finish())
 }
 
-async fn check(p: ferry::plugin::Plugin, config: &str, input: Option<PathBuf>) -> anyhow::Result<()> {
+async fn check(
+    p: ferry::plugin::Plugin,
+    config: &str,
+    input: Option<PathBuf>,
+) -> anyhow::Result<()> {
     match p.manifest().kind {
         PluginKind::Transformer => {
             let (schema, batch) = sample();
@@ -178,7 +212,10 @@ async fn check(p: ferry::plugin::Plugin, config: &str, input: Option<PathBuf>) -
                 println!("  {}", out.batch.row_json(&out_schema, r));
             }
             for d in &out.diagnostics {
-                println!("  {:?} row {:?} {:?}: {} ({})", d.severity, d.row, d.column, d.message, d.code);
+                println!(
+                    "  {:?} row {:?} {:?}: {} ({})",
+                    d.severity, d.row, d.column, d.message, d.code
+                );
             }
         }
         PluginKind::Validator => {
@@ -188,13 +225,19 @@ async fn check(p: ferry::plugin::Plugin, config: &str, input: Option<PathBuf>) -
             let (_, diags) = v.validate(&schema, config, batch).await?;
             println!("{} diagnostics on the 4-row sample", diags.len());
             for d in &diags {
-                println!("  {:?} row {:?} {:?}: {} ({})", d.severity, d.row, d.column, d.message, d.code);
+                println!(
+                    "  {:?} row {:?} {:?}: {} ({})",
+                    d.severity, d.row, d.column, d.message, d.code
+                );
             }
         }
         PluginKind::Parser => {
             let (name, bytes) = match &input {
                 Some(path) => (path.display().to_string(), std::fs::read(path)?),
-                None => ("sample.txt".to_string(), b"first line\nsecond line\n\nthird line".to_vec()),
+                None => (
+                    "sample.txt".to_string(),
+                    b"first line\nsecond line\n\nthird line".to_vec(),
+                ),
             };
             let mut parser = ParserInstance::new(p)?;
             parser.open(&name, bytes.len() as u64, None, config).await?;
@@ -206,8 +249,10 @@ async fn check(p: ferry::plugin::Plugin, config: &str, input: Option<PathBuf>) -
             records.extend(parser.finish().await?);
             println!("{} records from {name}", records.len());
             for r in records.iter().take(20) {
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    r.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+                let obj: serde_json::Map<String, serde_json::Value> = r
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                    .collect();
                 println!("  {}", serde_json::Value::Object(obj));
             }
         }
@@ -216,5 +261,16 @@ async fn check(p: ferry::plugin::Plugin, config: &str, input: Option<PathBuf>) -
 }
 
 fn columns(s: &Schema) -> String {
-    s.columns.iter().map(|c| format!("{} {}{}", c.name, c.logical_type, if c.nullable { "" } else { " not null" })).collect::<Vec<_>>().join(", ")
+    s.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.logical_type,
+                if c.nullable { "" } else { " not null" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

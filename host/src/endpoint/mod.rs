@@ -137,7 +137,11 @@ impl Sink {
 
     /// Creates the target tables (without secondary indexes or foreign keys
     /// where the endpoint can add them later) and the rejects table.
-    pub async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    pub async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.prepare(tables, if_exists)),
             Sink::Postgres(s) => s.prepare(tables, if_exists).await,
@@ -153,7 +157,9 @@ impl Sink {
         rejects: &[Reject],
     ) -> Result<WriteOutcome, EndpointError> {
         match self {
-            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects)),
+            Sink::Sqlite(s) => {
+                tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects))
+            }
             Sink::Postgres(s) => s.write(run_id, table, batch, rejects).await,
         }
     }
@@ -161,7 +167,10 @@ impl Sink {
     /// After the load: primary keys, unique constraints, indexes, then
     /// foreign keys, tables in dependency order. Returns what it created and
     /// warnings (e.g. rows whose foreign key points at a missing parent).
-    pub async fn finish(&mut self, tables: &[TargetTable]) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    pub async fn finish(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.finish(tables)),
             Sink::Postgres(s) => s.finish(tables).await,

@@ -69,12 +69,16 @@ pub struct PgSink {
 impl PgSink {
     pub async fn connect(url: &str) -> Result<PgSink, EndpointError> {
         let name = super::redact(url);
-        let (client, conn) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| EndpointError::Connect {
-                endpoint: name.clone(),
-                reason: format!("{}; is the server running and the database created?", pg_message(&e)),
-            })?;
+        let (client, conn) =
+            tokio_postgres::connect(url, NoTls)
+                .await
+                .map_err(|e| EndpointError::Connect {
+                    endpoint: name.clone(),
+                    reason: format!(
+                        "{}; is the server running and the database created?",
+                        pg_message(&e)
+                    ),
+                })?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::error!("postgres connection ended: {e}");
@@ -95,7 +99,11 @@ impl PgSink {
         }
     }
 
-    pub async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    pub async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         for t in tables {
             let too_long = std::iter::once(&t.def.name)
                 .chain(t.def.columns.iter().map(|c| &c.name))
@@ -108,7 +116,10 @@ impl PgSink {
             }
             let exists: bool = self
                 .client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(&t.def.name)])
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL",
+                    &[&quote_ident(&t.def.name)],
+                )
                 .await
                 .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?
                 .get(0);
@@ -143,7 +154,11 @@ impl PgSink {
                     )
                 })
                 .collect();
-            ddl.push_str(&format!("CREATE TABLE {} (\n  {}\n);\n", quote_ident(&t.def.name), cols.join(",\n  ")));
+            ddl.push_str(&format!(
+                "CREATE TABLE {} (\n  {}\n);\n",
+                quote_ident(&t.def.name),
+                cols.join(",\n  ")
+            ));
         }
         ddl.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (id bigserial PRIMARY KEY, run_id text NOT NULL, \
@@ -200,7 +215,11 @@ impl PgSink {
         };
         let tx = self.client.transaction().await.map_err(e)?;
         if batch.num_rows > 0 {
-            let cols: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+            let cols: Vec<String> = schema
+                .columns
+                .iter()
+                .map(|c| quote_ident(&c.name))
+                .collect();
             let sql = format!(
                 "COPY {} ({}) FROM STDIN (FORMAT binary)",
                 quote_ident(&name),
@@ -224,7 +243,17 @@ impl PgSink {
                 let row = r.row.to_string();
                 tx.execute(
                     &stmt,
-                    &[&run_id, &r.table, &r.source_key, &r.stage.name(), &r.plugin, &r.column, &r.code, &r.reason, &row],
+                    &[
+                        &run_id,
+                        &r.table,
+                        &r.source_key,
+                        &r.stage.name(),
+                        &r.plugin,
+                        &r.column,
+                        &r.code,
+                        &r.reason,
+                        &row,
+                    ],
                 )
                 .await
                 .map_err(e)?;
@@ -237,21 +266,39 @@ impl PgSink {
         })
     }
 
-    pub async fn finish(&mut self, tables: &[TargetTable]) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    pub async fn finish(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
-        let list = |cols: &[String]| cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let list = |cols: &[String]| {
+            cols.iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
-                self.exec(&t.def.name, &format!("ALTER TABLE {tn} ADD PRIMARY KEY ({})", list(&t.def.primary_key)))
-                    .await?;
+                self.exec(
+                    &t.def.name,
+                    &format!(
+                        "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
+                        list(&t.def.primary_key)
+                    ),
+                )
+                .await?;
                 done.push(format!("primary key {}", t.def.name));
             }
             for u in &t.def.unique {
                 self.exec(
                     &t.def.name,
-                    &format!("ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})", quote_ident(&u.name), list(&u.columns)),
+                    &format!(
+                        "ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})",
+                        quote_ident(&u.name),
+                        list(&u.columns)
+                    ),
                 )
                 .await?;
                 done.push(format!("unique {}", u.name));
@@ -284,7 +331,10 @@ impl PgSink {
                 );
                 match self.client.batch_execute(&add).await {
                     Ok(()) => done.push(format!("foreign key {}", fk.name)),
-                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                    Err(e)
+                        if e.code()
+                            == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
+                    {
                         // Rows whose parent is missing (in the source, or
                         // rejected on the way): enforce the key for new rows
                         // without validating the old ones, and say so.
@@ -298,7 +348,10 @@ impl PgSink {
                         ));
                     }
                     Err(e) => {
-                        return Err(self.err(Some(&t.def.name), format!("{} (while running: {add})", pg_message(&e))));
+                        return Err(self.err(
+                            Some(&t.def.name),
+                            format!("{} (while running: {add})", pg_message(&e)),
+                        ));
                     }
                 }
             }
@@ -306,7 +359,11 @@ impl PgSink {
         Ok((done, warnings))
     }
 
-    async fn count_orphans(&self, t: &TargetTable, fk: &crate::model::ForeignKeyDef) -> Result<i64, EndpointError> {
+    async fn count_orphans(
+        &self,
+        t: &TargetTable,
+        fk: &crate::model::ForeignKeyDef,
+    ) -> Result<i64, EndpointError> {
         let child = quote_ident(&t.def.name);
         let parent = quote_ident(&fk.ref_table);
         let join: Vec<String> = fk
@@ -315,7 +372,11 @@ impl PgSink {
             .zip(&fk.ref_columns)
             .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
             .collect();
-        let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", quote_ident(c))).collect();
+        let not_null: Vec<String> = fk
+            .columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+            .collect();
         let sql = format!(
             "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
             not_null.join(" AND "),
@@ -330,14 +391,21 @@ impl PgSink {
     }
 
     async fn exec(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| self.err(Some(table), format!("{} (while running: {sql})", pg_message(&e))))
+        self.client.batch_execute(sql).await.map_err(|e| {
+            self.err(
+                Some(table),
+                format!("{} (while running: {sql})", pg_message(&e)),
+            )
+        })
     }
 }
 
-fn key_of(table: &TargetTable, batch: &Batch, schema: &crate::model::Schema, row: usize) -> Option<String> {
+fn key_of(
+    table: &TargetTable,
+    batch: &Batch,
+    schema: &crate::model::Schema,
+    row: usize,
+) -> Option<String> {
     if table.source.primary_key.is_empty() {
         return None;
     }
@@ -418,7 +486,9 @@ fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -> BytesMut 
                     buf.put_slice(&v[row * 16..row * 16 + 16]);
                 }
                 (ColumnData::Utf8(v), Storage::Utf8) if t == LogicalType::Decimal => {
-                    let bytes = std::str::from_utf8(v.value(row)).ok().and_then(encode_numeric);
+                    let bytes = std::str::from_utf8(v.value(row))
+                        .ok()
+                        .and_then(encode_numeric);
                     match bytes {
                         Some(n) => {
                             buf.put_i32(n.len() as i32);
@@ -463,7 +533,9 @@ fn encode_numeric(s: &str) -> Option<Vec<u8>> {
         None => (s, 0),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int.is_empty() && frac.is_empty()) || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // All digits, and where the decimal point falls among them.
@@ -486,7 +558,7 @@ fn encode_numeric(s: &str) -> Option<Vec<u8>> {
     while (padded.len() as i64) < int_len {
         padded.push(0);
     }
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
     let groups: Vec<i16> = padded

@@ -121,11 +121,13 @@ impl SqliteSource {
             reason: e.to_string(),
         })?;
         // Fail fast on a file that is not a database.
-        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| EndpointError::Connect {
-                endpoint: self.name.clone(),
-                reason: e.to_string(),
-            })?;
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| EndpointError::Connect {
+            endpoint: self.name.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(c)
     }
 
@@ -162,7 +164,10 @@ impl SqliteSource {
                     continue; // generated or hidden columns are not data
                 }
                 let col: String = r.get(1).map_err(e)?;
-                let declared: String = r.get::<_, Option<String>>(2).map_err(e)?.unwrap_or_default();
+                let declared: String = r
+                    .get::<_, Option<String>>(2)
+                    .map_err(e)?
+                    .unwrap_or_default();
                 let notnull: i64 = r.get(3).map_err(e)?;
                 let pk_pos: i64 = r.get(5).map_err(e)?;
                 if pk_pos > 0 {
@@ -212,7 +217,10 @@ impl SqliteSource {
         for fk in &mut foreign_keys {
             if fk.ref_columns.iter().any(String::is_empty) {
                 let parent_pk: Vec<String> = c
-                    .prepare(&format!("PRAGMA table_info({})", quote_ident(&fk.ref_table)))
+                    .prepare(&format!(
+                        "PRAGMA table_info({})",
+                        quote_ident(&fk.ref_table)
+                    ))
                     .and_then(|mut s| {
                         let mut v: Vec<(i64, String)> = s
                             .query_map([], |r| Ok((r.get::<_, i64>(5)?, r.get::<_, String>(1)?)))?
@@ -293,9 +301,11 @@ impl SqliteSource {
     /// Number of rows in a table (for progress bars).
     pub fn count(&self, table: &str) -> Result<u64, EndpointError> {
         let c = self.conn()?;
-        c.query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| {
-            r.get::<_, i64>(0)
-        })
+        c.query_row(
+            &format!("SELECT count(*) FROM {}", quote_ident(table)),
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .map(|n| n.max(0) as u64)
         .map_err(|e| q_err(&self.name, Some(table), e))
     }
@@ -313,7 +323,10 @@ impl SqliteSource {
         let c = self.conn()?;
         let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
         let has_rowid = c
-            .prepare(&format!("SELECT rowid FROM {} LIMIT 0", quote_ident(&table.name)))
+            .prepare(&format!(
+                "SELECT rowid FROM {} LIMIT 0",
+                quote_ident(&table.name)
+            ))
             .is_ok();
         let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         // One ordered scan: SQLite walks the table b-tree in rowid (or, for
@@ -323,7 +336,12 @@ impl SqliteSource {
         } else {
             (
                 "NULL",
-                table.primary_key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+                table
+                    .primary_key
+                    .iter()
+                    .map(|c| quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )
         };
         let sql = format!(
@@ -349,7 +367,11 @@ impl SqliteSource {
             }
             if let Some((i, reason)) = failed {
                 b.abandon_row();
-                let rowid = if has_rowid { r.get::<_, i64>(0).ok() } else { None };
+                let rowid = if has_rowid {
+                    r.get::<_, i64>(0).ok()
+                } else {
+                    None
+                };
                 rejects.push(read_reject(table, r, rowid, i, reason));
             } else {
                 b.end_row();
@@ -392,7 +414,10 @@ fn read_reject(
 ) -> Reject {
     let mut obj = serde_json::Map::new();
     for (i, c) in table.columns.iter().enumerate() {
-        let v = r.get_ref(i + 1).map(sql_json).unwrap_or(serde_json::Value::Null);
+        let v = r
+            .get_ref(i + 1)
+            .map(sql_json)
+            .unwrap_or(serde_json::Value::Null);
         obj.insert(c.name.clone(), v);
     }
     let source_key = if !table.primary_key.is_empty() {
@@ -460,13 +485,14 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
         Sql::Blob(_) => "blob",
         Sql::Null => "null",
     };
-    let mismatch = |detail: String| format!("{kind} value {detail} cannot be stored as {t} without loss");
+    let mismatch =
+        |detail: String| format!("{kind} value {detail} cannot be stored as {t} without loss");
     match t {
         LogicalType::Boolean => match v {
             Sql::Integer(0) => b.push_bool(i, false),
             Sql::Integer(1) => b.push_bool(i, true),
-            Sql::Text(s) if matches!(s, b"true" | b"TRUE" | b"t") => b.push_bool(i, true),
-            Sql::Text(s) if matches!(s, b"false" | b"FALSE" | b"f") => b.push_bool(i, false),
+            Sql::Text(b"true" | b"TRUE" | b"t") => b.push_bool(i, true),
+            Sql::Text(b"false" | b"FALSE" | b"f") => b.push_bool(i, false),
             Sql::Integer(x) => return Err(mismatch(x.to_string())),
             Sql::Real(x) => return Err(mismatch(x.to_string())),
             Sql::Text(s) => return Err(mismatch(format!("'{}'", shown(s)))),
@@ -490,10 +516,12 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
             Sql::Null => unreachable!("handled above"),
         },
         LogicalType::Decimal => match v {
-            Sql::Integer(x) => b.push_bytes(i, x.to_string().as_bytes()).map_err(|e| e.to_string())?,
-            Sql::Real(x) if x.is_finite() => {
-                b.push_bytes(i, x.to_string().as_bytes()).map_err(|e| e.to_string())?
-            }
+            Sql::Integer(x) => b
+                .push_bytes(i, x.to_string().as_bytes())
+                .map_err(|e| e.to_string())?,
+            Sql::Real(x) if x.is_finite() => b
+                .push_bytes(i, x.to_string().as_bytes())
+                .map_err(|e| e.to_string())?,
             Sql::Text(s) if std::str::from_utf8(s).is_ok_and(is_decimal) => {
                 b.push_bytes(i, s).map_err(|e| e.to_string())?
             }
@@ -564,11 +592,13 @@ impl SqliteSink {
         })?;
         // WAL + NORMAL: each batch's commit is durable against a process
         // crash, and the load does not fsync the whole file per batch.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")
-            .map_err(|e| EndpointError::Connect {
-                endpoint: name.clone(),
-                reason: e.to_string(),
-            })?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
+        )
+        .map_err(|e| EndpointError::Connect {
+            endpoint: name.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(SqliteSink { conn, name })
     }
 
@@ -591,7 +621,11 @@ impl SqliteSink {
             .map_err(|e| self.err(Some(table), e))
     }
 
-    pub fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    pub fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         for t in tables {
             if self.exists(&t.def.name)? {
                 match if_exists {
@@ -636,7 +670,12 @@ impl SqliteSink {
         let ncols = table.def.columns.len().max(1);
         // SQLite's default limit on bound parameters is 32,766; stay under it.
         let rows_per_stmt = (32_000 / ncols).clamp(1, 500);
-        let cols: Vec<String> = table.def.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let cols: Vec<String> = table
+            .def
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
         let placeholders = format!("({})", vec!["?"; table.def.columns.len()].join(","));
         let mut start = 0;
         while start < batch.num_rows {
@@ -662,7 +701,10 @@ impl SqliteSink {
         })
     }
 
-    pub fn finish(&mut self, tables: &[TargetTable]) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    pub fn finish(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         for t in tables {
@@ -671,9 +713,15 @@ impl SqliteSink {
                     "CREATE UNIQUE INDEX {} ON {} ({})",
                     quote_ident(&u.name),
                     quote_ident(&t.def.name),
-                    u.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+                    u.columns
+                        .iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
-                self.conn.execute_batch(&sql).map_err(|e| self.err(Some(&t.def.name), e))?;
+                self.conn
+                    .execute_batch(&sql)
+                    .map_err(|e| self.err(Some(&t.def.name), e))?;
                 done.push(format!("unique {}", u.name));
             }
             for ix in &t.def.indexes {
@@ -682,9 +730,15 @@ impl SqliteSink {
                     if ix.unique { "UNIQUE " } else { "" },
                     quote_ident(&ix.name),
                     quote_ident(&t.def.name),
-                    ix.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+                    ix.columns
+                        .iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
-                self.conn.execute_batch(&sql).map_err(|e| self.err(Some(&t.def.name), e))?;
+                self.conn
+                    .execute_batch(&sql)
+                    .map_err(|e| self.err(Some(&t.def.name), e))?;
                 done.push(format!("index {}", ix.name));
             }
         }
@@ -715,7 +769,11 @@ impl SqliteSink {
     }
 }
 
-fn insert_rejects(tx: &rusqlite::Transaction<'_>, run_id: &str, rejects: &[Reject]) -> rusqlite::Result<()> {
+fn insert_rejects(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    rejects: &[Reject],
+) -> rusqlite::Result<()> {
     if rejects.is_empty() {
         return Ok(());
     }
@@ -765,7 +823,11 @@ fn create_table_sql(t: &TargetTable) -> String {
                 .source
                 .columns
                 .iter()
-                .find(|s| s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty())
+                .find(|s| {
+                    s.name == c.name
+                        && s.logical_type == c.logical_type
+                        && !s.declared_type.is_empty()
+                })
                 .map(|s| s.declared_type.clone())
                 .unwrap_or_else(|| declared_for(c.logical_type).to_string());
             format!(
@@ -779,21 +841,38 @@ fn create_table_sql(t: &TargetTable) -> String {
     if !t.def.primary_key.is_empty() {
         parts.push(format!(
             "PRIMARY KEY ({})",
-            t.def.primary_key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+            t.def
+                .primary_key
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     for fk in &t.def.foreign_keys {
         parts.push(format!(
             "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
             quote_ident(&fk.name),
-            fk.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+            fk.columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             quote_ident(&fk.ref_table),
-            fk.ref_columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+            fk.ref_columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             fk.on_delete,
             fk.on_update
         ));
     }
-    format!("CREATE TABLE {} (\n  {}\n)", quote_ident(&t.def.name), parts.join(",\n  "))
+    format!(
+        "CREATE TABLE {} (\n  {}\n)",
+        quote_ident(&t.def.name),
+        parts.join(",\n  ")
+    )
 }
 
 #[cfg(test)]

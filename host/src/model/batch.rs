@@ -217,7 +217,10 @@ impl Batch {
                 if !def.nullable
                     && let Some(row) = (0..rows).find(|&i| col.is_null(i))
                 {
-                    return Err(BatchError::UnexpectedNull { column: name(), row });
+                    return Err(BatchError::UnexpectedNull {
+                        column: name(),
+                        row,
+                    });
                 }
             }
             if let ColumnData::Utf8(v) | ColumnData::Binary(v) = &col.data {
@@ -259,7 +262,10 @@ impl Batch {
                             let row = (0..rows)
                                 .find(|&i| std::str::from_utf8(v.value(i)).is_err())
                                 .unwrap_or(0);
-                            return Err(BatchError::Utf8 { column: name(), row });
+                            return Err(BatchError::Utf8 {
+                                column: name(),
+                                row,
+                            });
                         }
                     }
                 }
@@ -387,7 +393,7 @@ impl BatchBuilder {
         let bits = validity.get_or_insert_with(|| {
             // Materialise: every earlier row was valid.
             let mut v = vec![0xFFu8; row.div_ceil(8)];
-            if row % 8 != 0 {
+            if !row.is_multiple_of(8) {
                 let last = v.len() - 1;
                 v[last] = (1u8 << (row % 8)) - 1;
             }
@@ -472,7 +478,7 @@ impl BatchBuilder {
         for (validity, data) in &mut self.columns {
             if let Some(bits) = validity {
                 bits.truncate(row.div_ceil(8));
-                if row % 8 != 0
+                if !row.is_multiple_of(8)
                     && let Some(last) = bits.last_mut()
                 {
                     *last &= (1u8 << (row % 8)) - 1;

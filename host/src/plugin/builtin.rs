@@ -11,10 +11,16 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
     ),
     (
         "rules",
-        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_rules.wasm")),
+        include_bytes!(concat!(
+            env!("FERRY_PLUGIN_ARTIFACTS"),
+            "/plugin_rules.wasm"
+        )),
     ),
     (
         "lines",
-        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_lines.wasm")),
+        include_bytes!(concat!(
+            env!("FERRY_PLUGIN_ARTIFACTS"),
+            "/plugin_lines.wasm"
+        )),
     ),
 ];

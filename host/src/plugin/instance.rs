@@ -36,7 +36,8 @@ pub(crate) fn classify(
                     plugin,
                     call,
                     limit: Limit::Deadline {
-                        limit_ms: u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+                        limit_ms: u64::try_from(limits.call_timeout.as_millis())
+                            .unwrap_or(u64::MAX),
                     },
                 };
             }
@@ -56,9 +57,10 @@ pub(crate) fn classify(
     // unbounded recursion exhausts it the guest writes below address 0 and
     // traps out of bounds before the engine's stack limit is reached. A deep
     // backtrace of one or two functions repeating is that case.
-    if let (Some(Trap::MemoryOutOfBounds), Some(bt)) =
-        (err.downcast_ref::<Trap>(), err.downcast_ref::<WasmBacktrace>())
-    {
+    if let (Some(Trap::MemoryOutOfBounds), Some(bt)) = (
+        err.downcast_ref::<Trap>(),
+        err.downcast_ref::<WasmBacktrace>(),
+    ) {
         let names: Vec<Option<&str>> = bt.frames().iter().map(|f| f.func_name()).collect();
         let distinct: std::collections::HashSet<_> = names.iter().collect();
         if names.len() >= 24 && distinct.len() <= 2 {
@@ -169,7 +171,7 @@ fn guest(plugin: &Plugin, call: &'static str, e: wit::PluginError) -> PluginErro
     PluginError::Guest {
         plugin: plugin.name().to_string(),
         call,
-        error: GuestError::from(e),
+        error: Box::new(GuestError::from(e)),
     }
 }
 
@@ -187,7 +189,10 @@ fn check_diagnostics(
     diags: &[Diagnostic],
     rows: usize,
 ) -> Result<(), PluginError> {
-    if let Some(d) = diags.iter().find(|d| d.row.is_some_and(|r| r as usize >= rows)) {
+    if let Some(d) = diags
+        .iter()
+        .find(|d| d.row.is_some_and(|r| r as usize >= rows))
+    {
         return Err(invalid(
             plugin,
             call,
@@ -243,7 +248,11 @@ impl TransformerInstance {
     }
 
     /// Plan time: the schema this transformer produces for `input`.
-    pub async fn transform_schema(&mut self, input: &Schema, config: &str) -> Result<Schema, PluginError> {
+    pub async fn transform_schema(
+        &mut self,
+        input: &Schema,
+        config: &str,
+    ) -> Result<Schema, PluginError> {
         let pre = self.pre()?;
         let wit_schema = wit::Schema::from(input);
         let out = call(
@@ -261,7 +270,11 @@ impl TransformerInstance {
         .await?;
         let schema = Schema::from(out.map_err(|e| guest(&self.plugin, "transform-schema", e))?);
         let mut seen = std::collections::HashSet::new();
-        if let Some(c) = schema.columns.iter().find(|c| !seen.insert(c.name.as_str())) {
+        if let Some(c) = schema
+            .columns
+            .iter()
+            .find(|c| !seen.insert(c.name.as_str()))
+        {
             return Err(invalid(
                 &self.plugin,
                 "transform-schema",
@@ -400,7 +413,11 @@ pub enum FieldValue {
 /// One record a parser produced: named fields in order.
 pub type ParsedRecord = Vec<(String, FieldValue)>;
 
-fn convert_records(plugin: &Plugin, call: &'static str, records: Vec<parser::exports::ferry::plugin::parse::ParsedRecord>) -> Result<Vec<ParsedRecord>, PluginError> {
+fn convert_records(
+    plugin: &Plugin,
+    call: &'static str,
+    records: Vec<parser::exports::ferry::plugin::parse::ParsedRecord>,
+) -> Result<Vec<ParsedRecord>, PluginError> {
     use parser::exports::ferry::plugin::parse::FieldValue as F;
     records
         .into_iter()
@@ -416,7 +433,11 @@ fn convert_records(plugin: &Plugin, call: &'static str, records: Vec<parser::exp
                         F::Text(s) => FieldValue::Text(s),
                         F::Bytes(b) => FieldValue::Bytes(b),
                         F::Json(s) => FieldValue::Json(serde_json::from_str(&s).map_err(|e| {
-                            invalid(plugin, call, format!("field `{}` is not valid JSON: {e}", f.name))
+                            invalid(
+                                plugin,
+                                call,
+                                format!("field `{}` is not valid JSON: {e}", f.name),
+                            )
                         })?),
                     };
                     Ok((f.name, v))

@@ -60,7 +60,8 @@ impl LogPipe {
         let Ok(mut s) = self.shared.lock() else {
             return;
         };
-        s.tail.extend_from_slice(&buf[buf.len().saturating_sub(TAIL_BYTES)..]);
+        s.tail
+            .extend_from_slice(&buf[buf.len().saturating_sub(TAIL_BYTES)..]);
         if s.tail.len() > TAIL_BYTES {
             let cut = s.tail.len() - TAIL_BYTES;
             s.tail.drain(..cut);
@@ -117,7 +118,11 @@ impl StdoutStream for LogPipe {
 }
 
 impl AsyncWrite for LogPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.write(buf);
         Poll::Ready(Ok(buf.len()))
     }

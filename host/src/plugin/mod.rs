@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use builtin::BUILTINS;
-pub use instance::{ParserInstance, TransformOutput, TransformerInstance, ValidatorInstance};
 pub use instance::{FieldValue, ParsedRecord};
+pub use instance::{ParserInstance, TransformOutput, TransformerInstance, ValidatorInstance};
 pub use registry::{PluginSettings, Registry};
 pub use runtime::{Plugin, Runtime, RuntimeOptions, sha256_hex};
 
@@ -313,7 +313,7 @@ pub enum PluginError {
     Guest {
         plugin: String,
         call: &'static str,
-        error: GuestError,
+        error: Box<GuestError>,
     },
 
     #[error(

@@ -24,7 +24,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(runtime: Runtime, plugin_dirs: Vec<PathBuf>, settings: BTreeMap<String, PluginSettings>) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        plugin_dirs: Vec<PathBuf>,
+        settings: BTreeMap<String, PluginSettings>,
+    ) -> Self {
         Registry {
             runtime,
             plugin_dirs,
@@ -48,29 +52,56 @@ impl Registry {
         let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".wasm");
         if looks_like_path {
             let path = Path::new(name_or_path);
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(name_or_path);
-            let s = self.settings.get(name_or_path).or_else(|| self.settings.get(stem)).cloned().unwrap_or_default();
-            return self.runtime.load_file(path, s.sha256.as_deref(), s.limits).await;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(name_or_path);
+            let s = self
+                .settings
+                .get(name_or_path)
+                .or_else(|| self.settings.get(stem))
+                .cloned()
+                .unwrap_or_default();
+            return self
+                .runtime
+                .load_file(path, s.sha256.as_deref(), s.limits)
+                .await;
         }
         let s = self.settings_for(name_or_path);
         if let Some(p) = &s.path {
-            return self.runtime.load_file(p, s.sha256.as_deref(), s.limits.clone()).await;
+            return self
+                .runtime
+                .load_file(p, s.sha256.as_deref(), s.limits.clone())
+                .await;
         }
         for dir in &self.plugin_dirs {
             let p = dir.join(format!("{name_or_path}.wasm"));
             if p.is_file() {
-                return self.runtime.load_file(&p, s.sha256.as_deref(), s.limits.clone()).await;
+                return self
+                    .runtime
+                    .load_file(&p, s.sha256.as_deref(), s.limits.clone())
+                    .await;
             }
         }
         if let Some((_, bytes)) = BUILTINS.iter().find(|(n, _)| *n == name_or_path) {
             return self
                 .runtime
-                .load_bytes(name_or_path, bytes, PluginSource::Builtin, s.sha256.as_deref(), s.limits.clone())
+                .load_bytes(
+                    name_or_path,
+                    bytes,
+                    PluginSource::Builtin,
+                    s.sha256.as_deref(),
+                    s.limits.clone(),
+                )
                 .await;
         }
         Err(PluginError::NotFound {
             name: name_or_path.to_string(),
-            searched: self.plugin_dirs.iter().map(|d| d.display().to_string()).collect(),
+            searched: self
+                .plugin_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
         })
     }
 
@@ -82,7 +113,9 @@ impl Registry {
             out.push(self.resolve(name).await.map(|p| p.manifest().clone()));
         }
         for dir in &self.plugin_dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
@@ -94,7 +127,12 @@ impl Registry {
                     .and_then(|s| s.to_str())
                     .map(|n| self.settings_for(n))
                     .unwrap_or_default();
-                out.push(self.runtime.load_file(&f, s.sha256.as_deref(), s.limits).await.map(|p| p.manifest().clone()));
+                out.push(
+                    self.runtime
+                        .load_file(&f, s.sha256.as_deref(), s.limits)
+                        .await
+                        .map(|p| p.manifest().clone()),
+                );
             }
         }
         out

@@ -76,7 +76,11 @@ impl WasiView for HostState {
 impl bindings::transformer::ferry::plugin::types::Host for HostState {}
 
 impl bindings::transformer::ferry::plugin::host::Host for HostState {
-    fn log(&mut self, level: bindings::transformer::ferry::plugin::host::LogLevel, message: String) {
+    fn log(
+        &mut self,
+        level: bindings::transformer::ferry::plugin::host::LogLevel,
+        message: String,
+    ) {
         use bindings::transformer::ferry::plugin::host::LogLevel as L;
         let mut message = message;
         if message.len() > MAX_LOG_LINE_BYTES {
@@ -321,8 +325,14 @@ impl Runtime {
             plugin: shown.clone(),
             reason: format!("cannot read {shown}: {e}"),
         })?;
-        self.load_bytes(&shown, &bytes, PluginSource::File(path.to_path_buf()), pin, limits)
-            .await
+        self.load_bytes(
+            &shown,
+            &bytes,
+            PluginSource::File(path.to_path_buf()),
+            pin,
+            limits,
+        )
+        .await
     }
 
     /// Loads a plugin from component bytes. `label` names it in errors until
@@ -337,7 +347,10 @@ impl Runtime {
     ) -> Result<Plugin, PluginError> {
         let digest = sha256_hex(bytes);
         if let Some(expected) = pin {
-            let expected = expected.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+            let expected = expected
+                .trim()
+                .trim_start_matches("sha256:")
+                .to_ascii_lowercase();
             if expected != digest {
                 return Err(PluginError::DigestMismatch {
                     plugin: label.to_string(),
@@ -407,7 +420,12 @@ impl Runtime {
 
     /// Compiles a component, or loads it from the on-disk cache keyed by the
     /// wasm's sha256 and the engine's compatibility hash.
-    async fn compile(&self, label: &str, bytes: &[u8], digest: &str) -> Result<Component, PluginError> {
+    async fn compile(
+        &self,
+        label: &str,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<Component, PluginError> {
         let engine = engine()?;
         let load_err = |e: wasmtime::Error| PluginError::Load {
             plugin: label.to_string(),
@@ -459,7 +477,8 @@ impl Runtime {
 }
 
 fn verify_artifact(path: &Path, sidecar: &Path) -> Result<(), String> {
-    let recorded = std::fs::read_to_string(sidecar).map_err(|e| format!("no digest record: {e}"))?;
+    let recorded =
+        std::fs::read_to_string(sidecar).map_err(|e| format!("no digest record: {e}"))?;
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let actual = sha256_hex(&bytes);
     if recorded.trim() != actual {
@@ -497,12 +516,19 @@ fn contract_of(label: &str, component: &Component) -> Result<(PluginKind, String
             continue;
         };
         let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-        let kind = [PluginKind::Transformer, PluginKind::Validator, PluginKind::Parser]
-            .into_iter()
-            .find(|k| k.interface() == iface);
+        let kind = [
+            PluginKind::Transformer,
+            PluginKind::Validator,
+            PluginKind::Parser,
+        ]
+        .into_iter()
+        .find(|k| k.interface() == iface);
         let Some(kind) = kind else { continue };
         // Semver: 0.x minors are breaking, so 0.1.* is what this host speaks.
-        let compatible = version.split('.').take(2).eq(CONTRACT_VERSION.split('.').take(2));
+        let compatible = version
+            .split('.')
+            .take(2)
+            .eq(CONTRACT_VERSION.split('.').take(2));
         if !compatible {
             return Err(PluginError::IncompatibleContract {
                 plugin: label.to_string(),
@@ -516,7 +542,11 @@ fn contract_of(label: &str, component: &Component) -> Result<(PluginKind, String
         plugin: label.to_string(),
         reason: format!(
             "it is not a ferry plugin: it exports none of ferry:plugin/transform, /validate or /parse (it exports: {})",
-            if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "nothing".to_string()
+            } else {
+                names.join(", ")
+            }
         ),
     })
 }

@@ -193,9 +193,15 @@ impl Progress for Bars {
         let bar = self.multi.add(ProgressBar::new(rows));
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>20} [{bar:30}] {pos}/{len} rows {per_sec} eta {eta}",
+                "{prefix:>20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} rows/s", s.per_sec());
+                },
+            )
             .progress_chars("=> "),
         );
         bar.set_prefix(table.to_string());

@@ -92,7 +92,9 @@ pub(crate) fn classify(
                 .map(|(i, f)| {
                     format!(
                         "  {i:>2}: {}",
-                        f.func_name().unwrap_or("<unnamed function>")
+                        f.func_name()
+                            .map(|n| format!("{:#}", rustc_demangle::demangle(n)))
+                            .unwrap_or_else(|| "<unnamed function>".into())
                     )
                 })
                 .collect::<Vec<_>>()

@@ -124,23 +124,27 @@ fn print_summary(r: &Report) {
             );
         }
     }
-    println!(
-        "  {:width$}  {:>12}  {:>12}  {:>12}",
-        "table", "read", "written", "rejected"
-    );
-    for t in &r.tables {
+    if !r.tables.is_empty() {
         println!(
             "  {:width$}  {:>12}  {:>12}  {:>12}",
-            t.name, t.rows_read, t.rows_written, t.rows_rejected
+            "table", "read", "written", "rejected"
         );
+        for t in &r.tables {
+            println!(
+                "  {:width$}  {:>12}  {:>12}  {:>12}",
+                t.name, t.rows_read, t.rows_written, t.rows_rejected
+            );
+        }
     }
     let read: u64 = r.tables.iter().map(|t| t.rows_read).sum();
     let secs = r.duration_ms as f64 / 1000.0;
     let rate = if secs > 0.0 { read as f64 / secs } else { 0.0 };
-    println!(
-        "  {} keys, indexes and constraints created",
-        r.constraints.len()
-    );
+    if r.status != RunStatus::Failed || !r.constraints.is_empty() {
+        println!(
+            "  {} keys, indexes and constraints created",
+            r.constraints.len()
+        );
+    }
     for w in &r.warnings {
         println!("  warning: {w}");
     }

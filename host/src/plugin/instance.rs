@@ -149,6 +149,13 @@ async fn call<B, R>(
     match result {
         Ok(Ok(r)) => {
             l.store.data_mut().deadline = None;
+            if l.store.data().limiter.should_recycle() {
+                tracing::debug!(
+                    plugin = plugin.name(),
+                    "recycling an instance that grew past half its memory limit"
+                );
+                *live = None;
+            }
             Ok(r)
         }
         Ok(Err(e)) => {

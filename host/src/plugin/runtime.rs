@@ -107,6 +107,17 @@ impl bindings::transformer::ferry::plugin::host::Host for HostState {
 pub(crate) struct MemoryLimiter {
     limit: usize,
     pub hit: bool,
+    /// Largest linear memory size granted so far (memory never shrinks).
+    pub peak: usize,
+}
+
+impl MemoryLimiter {
+    /// Whether the instance holds more than half its limit: linear memory
+    /// never shrinks, so after one huge batch the instance is replaced rather
+    /// than kept at its high-water mark.
+    pub fn should_recycle(&self) -> bool {
+        self.peak > self.limit / 2
+    }
 }
 
 /// Table elements per table: 100,000. Rust guests use a few hundred (one per
@@ -116,17 +127,19 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
+            self.peak = self.peak.max(current);
             return Err(wasmtime::Error::msg(format!(
                 "memory limit: growing linear memory to {desired} bytes exceeds {} bytes",
                 self.limit
             )));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 
@@ -220,6 +233,7 @@ fn new_store(name: &str, limits: &Limits) -> Result<Store<HostState>, PluginErro
         limiter: MemoryLimiter {
             limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
             hit: false,
+            peak: 0,
         },
         // Instantiation runs guest code too: give it the call budget.
         deadline: Some(Instant::now() + limits.call_timeout),

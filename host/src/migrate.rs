@@ -13,8 +13,11 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::endpoint::sqlite::SqliteSource;
-use crate::endpoint::{EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, Sink, TargetTable};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::endpoint::{
+    EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Sink, Source, TargetTable,
+};
 use crate::model::{
     Batch, ColumnDef, Diagnostic, Reject, Schema, Severity, Stage, TableDef, dependency_order,
 };
@@ -190,6 +193,30 @@ struct Chain {
     validators: Vec<(ValidatorInstance, PluginUse)>,
 }
 
+impl Chain {
+    /// Fresh instances of every plugin in the run (instantiated on first use).
+    fn new(opts: &MigrateOptions) -> Result<Chain, MigrateError> {
+        let plan_err = |e| MigrateError::Plan {
+            table: "-".into(),
+            source: e,
+        };
+        Ok(Chain {
+            transforms: opts
+                .transforms
+                .iter()
+                .map(|u| Ok((TransformerInstance::new(u.plugin.clone())?, u.clone())))
+                .collect::<Result<_, PluginError>>()
+                .map_err(plan_err)?,
+            validators: opts
+                .validators
+                .iter()
+                .map(|u| Ok((ValidatorInstance::new(u.plugin.clone())?, u.clone())))
+                .collect::<Result<_, PluginError>>()
+                .map_err(plan_err)?,
+        })
+    }
+}
+
 /// One table's plan: which plugins apply, the schema after each transformer,
 /// and the target table.
 struct TablePlan {
@@ -237,7 +264,7 @@ pub async fn migrate(opts: MigrateOptions, progress: Arc<dyn Progress>) -> Repor
         error: None,
         error_code: None,
     };
-    let result = run(&opts, &mut report, progress.as_ref()).await;
+    let result = run(&opts, &mut report, progress).await;
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let rejected: u64 = report.tables.iter().map(|t| t.rows_rejected).sum();
     if rejected > 0 {
@@ -277,21 +304,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 async fn run(
     opts: &MigrateOptions,
     report: &mut Report,
-    progress: &dyn Progress,
+    progress: Arc<dyn Progress>,
 ) -> Result<(), MigrateError> {
-    let EndpointUrl::Sqlite(src_path) = &opts.from else {
-        return Err(MigrateError::Unsupported(format!(
-            "{} cannot be a source in this version of ferry; sources are sqlite:PATH",
-            opts.from
-        )));
-    };
     if opts.from == opts.to {
         return Err(MigrateError::Unsupported(
             "source and target are the same database".into(),
         ));
     }
-    let source = Arc::new(SqliteSource::open(src_path)?);
-    let tables = source.tables()?;
+    let source = Source::open(&opts.from).await?;
+    let tables = source.tables().await?;
     let (order, _deferred) = dependency_order(&tables);
     let tables: Vec<TableDef> = order.into_iter().map(|i| tables[i].clone()).collect();
 
@@ -310,26 +331,7 @@ async fn run(
             }
         }
     }
-    let mut chain = Chain {
-        transforms: opts
-            .transforms
-            .iter()
-            .map(|u| Ok((TransformerInstance::new(u.plugin.clone())?, u.clone())))
-            .collect::<Result<_, PluginError>>()
-            .map_err(|e| MigrateError::Plan {
-                table: "-".into(),
-                source: e,
-            })?,
-        validators: opts
-            .validators
-            .iter()
-            .map(|u| Ok((ValidatorInstance::new(u.plugin.clone())?, u.clone())))
-            .collect::<Result<_, PluginError>>()
-            .map_err(|e| MigrateError::Plan {
-                table: "-".into(),
-                source: e,
-            })?,
-    };
+    let mut chain = Chain::new(opts)?;
 
     // Plan: every table through the chain's schema hooks before touching the target.
     progress.phase("planning");
@@ -342,29 +344,57 @@ async fn run(
     let targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
     sink.prepare(&targets, opts.if_exists).await?;
 
-    for plan in &plans {
-        let rows = source.count(&plan.source.name)?;
-        progress.table_started(&plan.source.name, rows);
-        let mut tr = TableReport {
-            name: plan.source.name.clone(),
-            rows_read: 0,
-            rows_written: 0,
-            rows_rejected: 0,
+    // Load tables concurrently, each with its own sink connection and plugin
+    // instances (foreign keys come after the load, so order does not matter).
+    let parallel = if source.parallel_reads() {
+        Sink::parallel_writers(&opts.to)
+    } else {
+        1
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let run_id: Arc<str> = Arc::from(report.run_id.as_str());
+    let mut jobs = tokio::task::JoinSet::new();
+    for (i, plan) in plans.into_iter().enumerate() {
+        let job = TableJob {
+            plan: Arc::new(plan),
+            chain: Chain::new(opts)?,
+            source: source.clone(),
+            to: opts.to.clone(),
+            run_id: run_id.clone(),
+            batch_size: opts.batch_size,
+            progress: progress.clone(),
+            cancel: cancel.clone(),
         };
-        let res = load_table(
-            opts,
-            &report.run_id,
-            &source,
-            plan,
-            &mut chain,
-            &mut sink,
-            &mut tr,
-            progress,
-        )
-        .await;
-        progress.table_finished(&plan.source.name);
+        let permits = permits.clone();
+        jobs.spawn(async move {
+            // The semaphore is never closed, so acquire cannot fail.
+            let _permit = permits.acquire_owned().await;
+            let (report, result) = job.run().await;
+            (i, report, result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = jobs.join_next().await {
+        let (i, tr, res) =
+            joined.map_err(|e| MigrateError::Internal(format!("table loader: {e}")))?;
+        if res.is_err() {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        results.push((i, tr, res));
+    }
+    results.sort_by_key(|(i, _, _)| *i);
+    let mut first_error = None;
+    for (_, tr, res) in results {
         report.tables.push(tr);
-        res?;
+        if let Err(e) = res
+            && first_error.is_none()
+        {
+            first_error = Some(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
 
     progress.phase("creating keys, indexes and foreign keys");
@@ -495,77 +525,115 @@ async fn plan_table(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn load_table(
-    opts: &MigrateOptions,
-    run_id: &str,
-    source: &Arc<SqliteSource>,
-    plan: &TablePlan,
-    chain: &mut Chain,
-    sink: &mut Sink,
-    tr: &mut TableReport,
-    progress: &dyn Progress,
-) -> Result<(), MigrateError> {
-    let (rtx, mut rrx) = mpsc::channel::<(Batch, Vec<Reject>, u64)>(CHANNEL_DEPTH);
-    let reader = {
-        let source = source.clone();
-        let def = plan.source.clone();
-        let batch_size = opts.batch_size;
-        tokio::task::spawn_blocking(move || {
-            source.read(&def, batch_size, |b, r, n| {
-                rtx.blocking_send((b, r, n)).is_ok()
-            })
-        })
-    };
-    let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>)>(CHANNEL_DEPTH);
-    let mut rows_read = 0u64;
-    let mut read_rejects = 0u64;
-    let stage = async {
-        let mut batch_no = 0u64;
-        while let Some((batch, mut rejects, n)) = rrx.recv().await {
-            rows_read += n;
-            read_rejects += rejects.len() as u64;
-            let out = apply_chain(plan, chain, batch, batch_no, &mut rejects).await;
-            batch_no += 1;
-            let out = out?;
-            if wtx.send((out, rejects)).await.is_err() {
-                break;
+/// Everything one table's load needs, owned, so tables can load concurrently.
+struct TableJob {
+    plan: Arc<TablePlan>,
+    chain: Chain,
+    source: Source,
+    to: EndpointUrl,
+    run_id: Arc<str>,
+    batch_size: usize,
+    progress: Arc<dyn Progress>,
+    /// Set when another table failed: stop after the batch in flight.
+    cancel: Arc<AtomicBool>,
+}
+
+impl TableJob {
+    async fn run(self) -> (TableReport, Result<(), MigrateError>) {
+        let mut tr = TableReport {
+            name: self.plan.source.name.clone(),
+            rows_read: 0,
+            rows_written: 0,
+            rows_rejected: 0,
+        };
+        let res = self.load(&mut tr).await;
+        (tr, res)
+    }
+
+    async fn load(self, tr: &mut TableReport) -> Result<(), MigrateError> {
+        let TableJob {
+            plan,
+            mut chain,
+            source,
+            to,
+            run_id,
+            batch_size,
+            progress,
+            cancel,
+        } = self;
+        let name = plan.source.name.clone();
+        let rows = source.count(&name).await?;
+        progress.table_started(&name, rows);
+        let mut sink = Sink::connect(&to).await?;
+
+        let (rtx, mut rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
+        let reader = source.spawn_reader(plan.source.clone(), batch_size, rtx);
+        let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>)>(CHANNEL_DEPTH);
+
+        // The plugin stage runs on its own task, so plugin work, encoding
+        // and database I/O overlap on different cores.
+        let stage_plan = plan.clone();
+        let stage_cancel = cancel.clone();
+        let stage = tokio::spawn(async move {
+            let mut rows_read = 0u64;
+            let mut batch_no = 0u64;
+            while let Some(rb) = rrx.recv().await {
+                if stage_cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                rows_read += rb.rows_read;
+                let mut rejects = rb.rejects;
+                let out =
+                    apply_chain(&stage_plan, &mut chain, rb.batch, batch_no, &mut rejects).await;
+                batch_no += 1;
+                match out {
+                    Ok(out) => {
+                        if wtx.send((out, rejects)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => return (rows_read, Err(e)),
+                }
+            }
+            (rows_read, Ok(()))
+        });
+
+        // The writer commits every batch handed to it, even after the stage
+        // failed: the target then holds exactly the batches before the failure.
+        let mut written = 0u64;
+        let mut rejected = 0u64;
+        let mut wrote = Ok(());
+        while let Some((batch, rejects)) = wrx.recv().await {
+            match sink.write(&run_id, &plan.target, &batch, &rejects).await {
+                Ok(outcome) => {
+                    let r = rejects.len() as u64 + outcome.rejected.len() as u64;
+                    written += outcome.written;
+                    rejected += r;
+                    progress.rows_written(&name, outcome.written + r);
+                }
+                Err(e) => {
+                    cancel.store(true, Ordering::SeqCst);
+                    wrote = Err(MigrateError::from(e));
+                    break;
+                }
             }
         }
-        drop(wtx);
-        Ok::<(), MigrateError>(())
-    };
-    let mut written = 0u64;
-    let mut rejected = 0u64;
-    let writer = async {
-        while let Some((batch, rejects)) = wrx.recv().await {
-            let outcome = sink.write(run_id, &plan.target, &batch, &rejects).await?;
-            written += outcome.written;
-            rejected += rejects.len() as u64 + outcome.rejected.len() as u64;
-            progress.rows_written(
-                &plan.source.name,
-                outcome.written + rejects.len() as u64 + outcome.rejected.len() as u64,
-            );
-        }
-        Ok::<(), MigrateError>(())
-    };
-    // Not try_join: when the plugin stage fails, the writer still commits
-    // the batches already handed to it (all earlier than the failing one),
-    // so what is in the target is exactly every batch before the failure.
-    let (staged, wrote) = tokio::join!(stage, writer);
-    // Stop the reader (its channel is closed when we return) and surface its error.
-    drop(rrx);
-    let read_res = reader
-        .await
-        .map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
-    let _ = read_rejects;
-    tr.rows_read = rows_read;
-    tr.rows_written = written;
-    tr.rows_rejected = rejected;
-    wrote?;
-    staged?;
-    read_res?;
-    Ok(())
+        drop(wrx);
+        let (rows_read, staged) = stage
+            .await
+            .map_err(|e| MigrateError::Internal(format!("plugin stage: {e}")))?;
+        let read_res = reader
+            .await
+            .map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
+        progress.table_finished(&name);
+        tr.rows_read = rows_read;
+        tr.rows_written = written;
+        tr.rows_rejected = rejected;
+        wrote?;
+        staged?;
+        read_res?;
+        Ok(())
+    }
 }
 
 /// Runs one batch through the transformers and validators. Rejected rows are

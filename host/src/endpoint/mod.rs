@@ -13,8 +13,111 @@ pub mod postgres;
 pub mod sqlite;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::model::{Batch, Reject, TableDef};
+
+/// One batch read from a source, with the rows that could not be read
+/// faithfully (already turned into rejects) and how many source rows it covers.
+#[derive(Debug)]
+pub struct ReadBatch {
+    pub batch: Batch,
+    pub rejects: Vec<Reject>,
+    /// Source rows covered: `batch.num_rows + rejects.len()`.
+    pub rows_read: u64,
+}
+
+/// A source: where batches are read from.
+#[derive(Clone)]
+pub enum Source {
+    Sqlite(Arc<sqlite::SqliteSource>),
+}
+
+impl Source {
+    pub async fn open(url: &EndpointUrl) -> Result<Source, EndpointError> {
+        match url {
+            EndpointUrl::Sqlite(p) => Ok(Source::Sqlite(Arc::new(sqlite::SqliteSource::open(p)?))),
+            EndpointUrl::Postgres(_) => Err(EndpointError::BadUrl {
+                url: url.to_string(),
+                reason: "PostgreSQL cannot be a source in this version of ferry; sources are sqlite:PATH".into(),
+            }),
+        }
+    }
+
+    /// Every table with its columns, keys, indexes and foreign keys.
+    pub async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.tables())
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
+        }
+    }
+
+    /// Rows in a table (for progress and estimates).
+    pub async fn count(&self, table: &str) -> Result<u64, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let (s, t) = (s.clone(), table.to_string());
+                tokio::task::spawn_blocking(move || s.count(&t))
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
+        }
+    }
+
+    /// Starts reading `table` in key order into `tx`, `batch_size` rows per
+    /// batch. The reader stops early when the receiver is dropped.
+    pub fn spawn_reader(
+        &self,
+        table: TableDef,
+        batch_size: usize,
+        tx: mpsc::Sender<ReadBatch>,
+    ) -> JoinHandle<Result<(), EndpointError>> {
+        match self {
+            Source::Sqlite(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || {
+                    s.read(&table, batch_size, |batch, rejects, rows_read| {
+                        tx.blocking_send(ReadBatch {
+                            batch,
+                            rejects,
+                            rows_read,
+                        })
+                        .is_ok()
+                    })
+                })
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Sqlite(s) => s.describe(),
+        }
+    }
+
+    /// Whether several tables may be read at once.
+    pub fn parallel_reads(&self) -> bool {
+        match self {
+            // Read-only connections on a file: concurrent readers are fine.
+            Source::Sqlite(_) => true,
+        }
+    }
+}
+
+fn join_error(e: &tokio::task::JoinError) -> EndpointError {
+    EndpointError::Query {
+        endpoint: "source".into(),
+        table: None,
+        reason: format!("reader task failed: {e}"),
+    }
+}
 
 /// A parsed endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +285,16 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => s.describe(),
             Sink::Postgres(s) => s.describe(),
+        }
+    }
+
+    /// How many tables may load at once, each on its own connection.
+    /// PostgreSQL: 2 — one COPY stream per core of this class of machine;
+    /// more only queue on the server. SQLite: 1 — a single writer.
+    pub fn parallel_writers(url: &EndpointUrl) -> usize {
+        match url {
+            EndpointUrl::Sqlite(_) => 1,
+            EndpointUrl::Postgres(_) => 2,
         }
     }
 }

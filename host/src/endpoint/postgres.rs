@@ -84,6 +84,18 @@ impl PgSink {
                 tracing::error!("postgres connection ended: {e}");
             }
         });
+        // Batch commits need not wait for their WAL flush: each batch
+        // commits atomically with everything that describes it, so a server
+        // crash can only lose the most recent whole batches, never half of
+        // one. The final DDL commit (keys, FKs) flushes all earlier WAL, so a
+        // finished run is durable. Measured: ~1 ms saved per batch.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| EndpointError::Connect {
+                endpoint: name.clone(),
+                reason: pg_message(&e),
+            })?;
         Ok(PgSink { client, name })
     }
 

@@ -6,6 +6,9 @@
 //!   fixture SQLite databases, running the `ferry` binary, plugin paths.
 //! - `migrate`   — SQLite → PostgreSQL and SQLite → SQLite through a WASM
 //!   transformer: every row, the transformer's change, keys and FKs after.
+//! - `plan`      — `ferry plan`, `migrate --dry-run`, `migrate --plan FILE`:
+//!   same result as a direct run; refused when the source, a plugin or the
+//!   plan itself changed; risks found by sampling.
 //! - `rejects`   — validator rejects are counted, kept with their reason, exit 3;
 //!   dirty values are quarantined at read, never coerced.
 //! - `hostile`   — each hostile plugin yields its typed error naming the plugin
@@ -22,6 +25,7 @@ mod util;
 
 mod hostile;
 mod migrate;
+mod plan;
 mod plugin_cli;
 mod rejects;
 mod runtime;

@@ -30,6 +30,7 @@
 //!         to: "sqlite:/tmp/shop-copy.db".parse()?,
 //!         transforms: vec![PluginUse {
 //!             plugin: mask,
+//!             reference: "mask".into(),
 //!             config: r#"{"key":"a-secret-of-16-bytes+","columns":{"email":"hash-email"}}"#.into(),
 //!             tables: vec!["customers".into()],
 //!         }],
@@ -48,4 +49,5 @@ pub mod config;
 pub mod endpoint;
 pub mod migrate;
 pub mod model;
+pub mod plan;
 pub mod plugin;

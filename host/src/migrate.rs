@@ -21,6 +21,10 @@ use crate::endpoint::{
 use crate::model::{
     Batch, ColumnDef, Diagnostic, Reject, Schema, Severity, Stage, TableDef, dependency_order,
 };
+use crate::plan::{
+    ESTIMATE_ROWS_PER_SEC, Estimates, PG_RESERVED, PLAN_FORMAT, Plan, PlannedColumn, PlannedPlugin,
+    PlannedTable, Risk, TYPE_MAPPING_VERSION,
+};
 use crate::plugin::{Plugin, PluginError, TransformerInstance, ValidatorInstance};
 
 /// Bounded channel depth between stages: 2 batches. Enough to overlap
@@ -31,6 +35,8 @@ const CHANNEL_DEPTH: usize = 2;
 #[derive(Debug, Clone)]
 pub struct PluginUse {
     pub plugin: Plugin,
+    /// How the operator named it (`mask`, `./x.wasm`), recorded in plans.
+    pub reference: String,
     pub config: String,
     /// Tables it applies to: names or `*` globs. Empty means every table.
     pub tables: Vec<String>,
@@ -236,6 +242,17 @@ fn new_run_id() -> String {
 
 /// Runs a migration. Always returns a report; a failed run's report says why.
 pub async fn migrate(opts: MigrateOptions, progress: Arc<dyn Progress>) -> Report {
+    execute(None, opts, progress).await
+}
+
+/// Runs `plan` (made earlier by [`make_plan`] with the same options), or
+/// plans first when `plan` is `None`. Always returns a report; a failed
+/// run's report says why.
+pub async fn execute(
+    plan: Option<&Plan>,
+    opts: MigrateOptions,
+    progress: Arc<dyn Progress>,
+) -> Report {
     let started = Instant::now();
     let mut report = Report {
         run_id: new_run_id(),
@@ -264,7 +281,13 @@ pub async fn migrate(opts: MigrateOptions, progress: Arc<dyn Progress>) -> Repor
         error: None,
         error_code: None,
     };
-    let result = run(&opts, &mut report, progress).await;
+    let result = match plan {
+        Some(plan) => run(plan, &opts, &mut report, progress).await,
+        None => match make_plan(&opts, progress.as_ref()).await {
+            Ok(plan) => run(&plan, &opts, &mut report, progress).await,
+            Err(e) => Err(e),
+        },
+    };
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let rejected: u64 = report.tables.iter().map(|t| t.rows_rejected).sum();
     if rejected > 0 {
@@ -301,19 +324,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn run(
+/// Number of rows sampled per table to find values that would be
+/// quarantined: 10,000 — enough to see systematic dirt, cheap on any table.
+const PROFILE_SAMPLE_ROWS: usize = 10_000;
+
+/// Makes the plan: introspects the source, runs every table through the
+/// plugins' schema hooks, samples for risks, counts rows. Touches nothing.
+pub async fn make_plan(
     opts: &MigrateOptions,
-    report: &mut Report,
-    progress: Arc<dyn Progress>,
-) -> Result<(), MigrateError> {
+    progress: &dyn Progress,
+) -> Result<Plan, MigrateError> {
     if opts.from == opts.to {
         return Err(MigrateError::Unsupported(
             "source and target are the same database".into(),
         ));
     }
+    progress.phase("planning");
     let source = Source::open(&opts.from).await?;
     let tables = source.tables().await?;
-    let (order, _deferred) = dependency_order(&tables);
+    let (order, deferred) = dependency_order(&tables);
     let tables: Vec<TableDef> = order.into_iter().map(|i| tables[i].clone()).collect();
 
     for u in opts.transforms.iter().chain(&opts.validators) {
@@ -332,14 +361,169 @@ async fn run(
         }
     }
     let mut chain = Chain::new(opts)?;
-
-    // Plan: every table through the chain's schema hooks before touching the target.
-    progress.phase("planning");
-    let mut plans = Vec::new();
+    let mut risks = Vec::new();
+    let mut planned = Vec::new();
+    let mut estimates = Estimates::default();
+    let pg = matches!(opts.to, EndpointUrl::Postgres(_));
     for t in &tables {
-        plans.push(plan_table(t, &mut chain, &mut report.warnings).await?);
+        let mut skipped = Vec::new();
+        let tp = plan_table(t, &mut chain, &mut skipped).await?;
+        for w in skipped {
+            risks.push(Risk {
+                kind: "skipped-key".into(),
+                table: t.name.clone(),
+                column: None,
+                detail: w,
+            });
+        }
+        let rows = source.count(&t.name).await?;
+        let profile = source.profile(t, PROFILE_SAMPLE_ROWS).await?;
+        estimates.rows += rows;
+        estimates.bytes += rows * profile.avg_row_bytes;
+        for (col, n, why) in &profile.mismatches {
+            risks.push(Risk {
+                kind: "mixed-types".into(),
+                table: t.name.clone(),
+                column: Some(col.clone()),
+                detail: format!(
+                    "{n} of {} sampled values would be quarantined, e.g. {why}",
+                    profile.sampled
+                ),
+            });
+        }
+        for (parent, n) in &profile.orphans {
+            risks.push(Risk {
+                kind: "orphaned-foreign-keys".into(),
+                table: t.name.clone(),
+                column: None,
+                detail: format!("{n} rows already reference missing `{parent}` rows in the source; the foreign key will be created NOT VALID and reported"),
+            });
+        }
+        if t.primary_key.is_empty() {
+            risks.push(Risk {
+                kind: "no-primary-key".into(),
+                table: t.name.clone(),
+                column: None,
+                detail:
+                    "no primary key: rows are read in rowid order and the target table gets no key"
+                        .into(),
+            });
+        }
+        let names = std::iter::once(&tp.target.def.name)
+            .chain(tp.target.def.columns.iter().map(|c| &c.name));
+        for n in names {
+            let column = (n != &tp.target.def.name).then(|| n.clone());
+            if pg && n.len() > 63 {
+                risks.push(Risk { kind: "identifier-too-long".into(), table: t.name.clone(), column: column.clone(), detail: format!("`{n}` is longer than PostgreSQL's 63 bytes; the run will refuse it — rename it with a transformer") });
+            }
+            if pg && PG_RESERVED.contains(&n.to_ascii_lowercase().as_str()) {
+                risks.push(Risk { kind: "reserved-word".into(), table: t.name.clone(), column, detail: format!("`{n}` is a reserved word in PostgreSQL; ferry quotes it everywhere, queries must too") });
+            }
+        }
+        let columns = tp
+            .target
+            .def
+            .columns
+            .iter()
+            .map(|c| PlannedColumn {
+                name: c.name.clone(),
+                source_type: (!c.declared_type.is_empty()).then(|| c.declared_type.clone()),
+                logical_type: c.logical_type.name().into(),
+                target_type: Sink::column_type(&opts.to, &tp.source, c),
+                nullable: c.nullable,
+            })
+            .collect();
+        planned.push(PlannedTable {
+            name: t.name.clone(),
+            target_name: tp.target.def.name.clone(),
+            estimated_rows: rows,
+            columns,
+            transforms: tp.transforms,
+            validators: tp.validators,
+            schemas: tp.schemas,
+            source_def: tp.source,
+            target_def: tp.target.def,
+        });
     }
+    // Which target tables exist already, and what the policy does about it.
+    let mut sink = Sink::connect(&opts.to).await?;
+    let names: Vec<String> = planned.iter().map(|t| t.target_name.clone()).collect();
+    for existing in sink.existing_tables(&names).await? {
+        risks.push(Risk {
+            kind: "target-exists".into(),
+            table: existing.clone(),
+            column: None,
+            detail: match opts.if_exists {
+                IfExists::Fail => "already exists in the target; with --if-exists fail (the default) the run will refuse".into(),
+                IfExists::Drop => "already exists in the target; --if-exists drop will drop and recreate it".into(),
+            },
+        });
+    }
+    estimates.duration_ms = estimates.rows * 1000 / ESTIMATE_ROWS_PER_SEC;
+    let planned_plugin = |u: &PluginUse| {
+        let m = u.plugin.manifest();
+        PlannedPlugin {
+            name: m.name.clone(),
+            kind: m.kind.to_string(),
+            version: m.version.clone(),
+            sha256: m.sha256.clone(),
+            reference: u.reference.clone(),
+            config: u.config.clone(),
+            tables: u.tables.clone(),
+        }
+    };
+    let mut plan = Plan {
+        format: PLAN_FORMAT,
+        fingerprint: String::new(),
+        source: opts.from.to_string(),
+        target: opts.to.to_string(),
+        contract_version: crate::plugin::CONTRACT_VERSION.into(),
+        type_mapping: TYPE_MAPPING_VERSION.into(),
+        batch_size: opts.batch_size,
+        if_exists: match opts.if_exists {
+            IfExists::Fail => "fail".into(),
+            IfExists::Drop => "drop".into(),
+        },
+        transformers: opts.transforms.iter().map(planned_plugin).collect(),
+        validators: opts.validators.iter().map(planned_plugin).collect(),
+        tables: planned,
+        deferred,
+        estimates,
+        risks,
+    };
+    plan.fingerprint = plan.compute_fingerprint();
+    Ok(plan)
+}
 
+/// Executes a plan: creates the target tables, loads them, then keys,
+/// indexes and foreign keys.
+async fn run(
+    plan: &Plan,
+    opts: &MigrateOptions,
+    report: &mut Report,
+    progress: Arc<dyn Progress>,
+) -> Result<(), MigrateError> {
+    let source = Source::open(&opts.from).await?;
+    let plans: Vec<TablePlan> = plan
+        .tables
+        .iter()
+        .map(|t| TablePlan {
+            source: t.source_def.clone(),
+            transforms: t.transforms.clone(),
+            validators: t.validators.clone(),
+            schemas: t.schemas.clone(),
+            target: t.target(),
+        })
+        .collect();
+    for t in &plan.tables {
+        for w in plan
+            .risks
+            .iter()
+            .filter(|r| r.kind == "skipped-key" && r.table == t.name)
+        {
+            report.warnings.push(w.detail.clone());
+        }
+    }
     let mut sink = Sink::connect(&opts.to).await?;
     let targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
     sink.prepare(&targets, opts.if_exists).await?;

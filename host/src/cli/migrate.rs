@@ -7,19 +7,25 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use std::path::PathBuf;
+
+use ferry::config::Config;
 use ferry::endpoint::{EndpointUrl, IfExists};
 use ferry::migrate::{self, MigrateOptions, PluginUse, Progress, Report, RunStatus};
+use ferry::plan::Plan;
+use ferry::plugin::Registry;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, PluginArg, split_plugin_arg};
 
+/// What to migrate: shared by `migrate` and `plan`.
 #[derive(Debug, Args)]
-pub struct MigrateArgs {
+pub struct RunArgs {
     /// Source endpoint: sqlite:PATH.
     #[arg(long, value_parser = parse_endpoint)]
-    pub from: EndpointUrl,
+    pub from: Option<EndpointUrl>,
     /// Target endpoint: sqlite:PATH or postgres://USER@HOST:PORT/DB.
     #[arg(long, value_parser = parse_endpoint)]
-    pub to: EndpointUrl,
+    pub to: Option<EndpointUrl>,
     /// Transformer to apply, in order: NAME or PATH, optionally =JSON config,
     /// optionally scoped to some tables with a `TABLE[,TABLE…]:` prefix (globs allowed). Repeatable.
     #[arg(long = "transform", value_name = "[TABLES:]NAME[=JSON]", value_parser = split_plugin_arg)]
@@ -33,9 +39,22 @@ pub struct MigrateArgs {
     /// What to do when a target table already exists.
     #[arg(long, value_enum, default_value = "fail")]
     pub if_exists: IfExistsArg,
-    /// Print the run report as JSON on stdout.
+    /// Print JSON on stdout (the run report, or the plan).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Execute exactly this plan (from `ferry plan -o FILE`); refused if the
+    /// source, plugins or ferry changed since it was made.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Render the plan and touch nothing.
+    #[arg(long, conflicts_with = "plan")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -51,47 +70,146 @@ fn parse_endpoint(s: &str) -> Result<EndpointUrl, String> {
         .map_err(|e: ferry::endpoint::EndpointError| e.to_string())
 }
 
-impl MigrateArgs {
-    pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
-        let (config, registry) = super::setup(g)?;
-        let mut transforms = Vec::new();
-        for a in &self.transforms {
-            transforms.push(PluginUse {
-                plugin: registry.resolve(&a.name).await?,
-                config: a.config.clone(),
-                tables: a.tables.clone(),
-            });
-        }
-        let mut validators = Vec::new();
-        for a in &self.validators {
-            validators.push(PluginUse {
-                plugin: registry.resolve(&a.name).await?,
-                config: a.config.clone(),
-                tables: a.tables.clone(),
-            });
-        }
+async fn resolve(registry: &Registry, args: &[PluginArg]) -> anyhow::Result<Vec<PluginUse>> {
+    let mut out = Vec::new();
+    for a in args {
+        out.push(PluginUse {
+            plugin: registry.resolve(&a.name).await?,
+            reference: a.name.clone(),
+            config: a.config.clone(),
+            tables: a.tables.clone(),
+        });
+    }
+    Ok(out)
+}
+
+impl RunArgs {
+    /// Builds the engine's options from the flags and the config.
+    pub async fn options(
+        &self,
+        config: &Config,
+        registry: &Registry,
+    ) -> anyhow::Result<MigrateOptions> {
+        let (Some(from), Some(to)) = (self.from.clone(), self.to.clone()) else {
+            return Err(
+                super::UsageError("--from and --to are required (or --plan FILE)".into()).into(),
+            );
+        };
         let batch_size = self.batch_size.unwrap_or(config.batch_size);
         if batch_size == 0 || batch_size > ferry::config::MAX_BATCH_SIZE {
-            anyhow::bail!(
+            return Err(super::UsageError(format!(
                 "--batch-size must be between 1 and {}",
                 ferry::config::MAX_BATCH_SIZE
-            );
+            ))
+            .into());
         }
-        let opts = MigrateOptions {
-            from: self.from,
-            to: self.to,
-            transforms,
-            validators,
+        Ok(MigrateOptions {
+            from,
+            to,
+            transforms: resolve(registry, &self.transforms).await?,
+            validators: resolve(registry, &self.validators).await?,
             batch_size,
             if_exists: match self.if_exists {
                 IfExistsArg::Fail => IfExists::Fail,
                 IfExistsArg::Drop => IfExists::Drop,
             },
+        })
+    }
+}
+
+/// Rebuilds the options a saved plan was made with: the same endpoints and
+/// the same plugins, each pinned to the digest the plan recorded.
+async fn options_from_plan(
+    plan: &Plan,
+    run: &RunArgs,
+    registry: &Registry,
+) -> anyhow::Result<MigrateOptions> {
+    let from = match &run.from {
+        Some(f) => f.clone(),
+        None => parse_endpoint(&plan.source).map_err(anyhow::Error::msg)?,
+    };
+    let to = match &run.to {
+        Some(t) => t.clone(),
+        None if plan.target.contains(":***@") => {
+            anyhow::bail!("the plan's target hides its password; give it again with --to")
+        }
+        None => parse_endpoint(&plan.target).map_err(anyhow::Error::msg)?,
+    };
+    let pinned = |list: &[ferry::plan::PlannedPlugin]| {
+        let list = list.to_vec();
+        let registry = registry.clone();
+        async move {
+            let mut out = Vec::new();
+            for p in &list {
+                out.push(PluginUse {
+                    plugin: registry.resolve_pinned(&p.reference, &p.sha256).await?,
+                    reference: p.reference.clone(),
+                    config: p.config.clone(),
+                    tables: p.tables.clone(),
+                });
+            }
+            Ok::<_, anyhow::Error>(out)
+        }
+    };
+    let transforms = pinned(&plan.transformers).await?;
+    let validators = pinned(&plan.validators).await?;
+    Ok(MigrateOptions {
+        from,
+        to,
+        transforms,
+        validators,
+        batch_size: plan.batch_size,
+        if_exists: if plan.if_exists == "drop" {
+            IfExists::Drop
+        } else {
+            IfExists::Fail
+        },
+    })
+}
+
+impl MigrateArgs {
+    pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
+        let (config, registry) = super::setup(g)?;
+        let json = self.run.json;
+        let (opts, plan) = match &self.plan {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read the plan {}: {e}", path.display()))?;
+                let plan: Plan = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{} is not a ferry plan: {e}", path.display()))?;
+                if plan.compute_fingerprint() != plan.fingerprint {
+                    anyhow::bail!(
+                        "the plan {} was edited after it was made (its fingerprint does not match its content); make a new one with `ferry plan`",
+                        path.display()
+                    );
+                }
+                let opts = options_from_plan(&plan, &self.run, &registry).await?;
+                let fresh = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+                let diffs = plan.differences(&fresh);
+                if !diffs.is_empty() {
+                    eprintln!(
+                        "error: the plan {} no longer matches; nothing was run:",
+                        path.display()
+                    );
+                    for d in &diffs {
+                        eprintln!("  - {d}");
+                    }
+                    eprintln!("make a new plan with `ferry plan` and review it");
+                    return Ok(EXIT_FAILED);
+                }
+                (opts, Some(plan))
+            }
+            None => (self.run.options(&config, &registry).await?, None),
         };
-        let bars = Arc::new(Bars::new(!self.json && std::io::stderr().is_terminal()));
-        let report = migrate::migrate(opts, bars.clone()).await;
+        if self.dry_run {
+            let plan = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+            super::plan::print_plan(&plan, json)?;
+            return Ok(EXIT_OK);
+        }
+        let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
+        let report = migrate::execute(plan.as_ref(), opts, bars.clone()).await;
         bars.clear();
-        if self.json {
+        if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             print_summary(&report);

@@ -2,6 +2,7 @@
 //! `execute`. The CLI renders what the engine returns; it decides nothing.
 
 mod migrate;
+mod plan;
 mod plugin;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Copy every table from a source to a target through the plugin chain.
     Migrate(migrate::MigrateArgs),
+    /// Show what a migration would do: tables, types, plugins, estimates, risks.
+    Plan(plan::PlanArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -102,10 +105,23 @@ pub fn setup(g: &GlobalArgs) -> anyhow::Result<(Config, Registry)> {
     Ok((config, registry))
 }
 
+/// A mistake in how ferry was called: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
+    let result = match cli.command {
         Command::Migrate(a) => a.execute(&cli.global).await,
+        Command::Plan(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
+    };
+    match result {
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {e}");
+            Ok(EXIT_USAGE)
+        }
+        other => other,
     }
 }
 

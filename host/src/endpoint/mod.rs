@@ -30,6 +30,19 @@ pub struct ReadBatch {
     pub rows_read: u64,
 }
 
+/// What sampling a source table found (for the plan's risks and estimates).
+#[derive(Debug, Clone, Default)]
+pub struct TableProfile {
+    /// Rows sampled.
+    pub sampled: u64,
+    /// Average stored size of a sampled row.
+    pub avg_row_bytes: u64,
+    /// Per column: values that would be quarantined, and the first reason.
+    pub mismatches: Vec<(String, u64, String)>,
+    /// Per referenced table: rows whose foreign key points at no row.
+    pub orphans: Vec<(String, u64)>,
+}
+
 /// A source: where batches are read from.
 #[derive(Clone)]
 pub enum Source {
@@ -99,6 +112,22 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Sqlite(s) => s.describe(),
+        }
+    }
+
+    /// Samples a table for the plan: type mismatches, row size, orphans.
+    pub async fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let (s, t) = (s.clone(), table.clone());
+                tokio::task::spawn_blocking(move || s.profile(&t, sample))
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
         }
     }
 
@@ -285,6 +314,29 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => s.describe(),
             Sink::Postgres(s) => s.describe(),
+        }
+    }
+
+    /// Which of `names` already exist in the target.
+    pub async fn existing_tables(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<String>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.existing_tables(names)),
+            Sink::Postgres(s) => s.existing_tables(names).await,
+        }
+    }
+
+    /// The type this sink creates for a column.
+    pub fn column_type(
+        url: &EndpointUrl,
+        source: &TableDef,
+        col: &crate::model::ColumnDef,
+    ) -> String {
+        match url {
+            EndpointUrl::Sqlite(_) => sqlite::column_type(source, col),
+            EndpointUrl::Postgres(_) => postgres::pg_type(col.logical_type).to_string(),
         }
     }
 

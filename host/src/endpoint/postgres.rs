@@ -111,6 +111,25 @@ impl PgSink {
         }
     }
 
+    pub async fn existing_tables(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<String>, EndpointError> {
+        let mut out = Vec::new();
+        for n in names {
+            let exists: bool = self
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(n)])
+                .await
+                .map_err(|e| self.err(Some(n), pg_message(&e)))?
+                .get(0);
+            if exists {
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn prepare(
         &mut self,
         tables: &[TargetTable],

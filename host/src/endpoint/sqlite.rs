@@ -11,6 +11,11 @@ use crate::model::{
     UniqueDef, ValueRef,
 };
 
+/// An SQL string literal.
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// Quotes an SQL identifier (SQLite and PostgreSQL share the syntax).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -295,6 +300,77 @@ impl SqliteSource {
             unique,
             indexes,
             foreign_keys,
+        })
+    }
+
+    /// Samples the first `sample` rows of a table in key order: how many
+    /// values of each column would be quarantined under the type rules,
+    /// their average size, and rows whose foreign keys point nowhere.
+    pub fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<super::TableProfile, EndpointError> {
+        let c = self.conn()?;
+        let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
+        let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} LIMIT {sample}",
+            if cols.is_empty() {
+                "1".to_string()
+            } else {
+                cols.join(", ")
+            },
+            quote_ident(&table.name)
+        );
+        let mut stmt = c.prepare(&sql).map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        let schema = table.schema();
+        let mut b = BatchBuilder::new(&schema, 1);
+        let mut mismatches: Vec<(u64, Option<String>)> = vec![(0, None); table.columns.len()];
+        let (mut sampled, mut bytes) = (0u64, 0u64);
+        while let Some(r) = rows.next().map_err(e)? {
+            sampled += 1;
+            for (i, col) in table.columns.iter().enumerate() {
+                let v = r.get_ref(i).map_err(e)?;
+                bytes += match v {
+                    Sql::Null => 1,
+                    Sql::Integer(_) | Sql::Real(_) => 8,
+                    Sql::Text(t) | Sql::Blob(t) => t.len() as u64,
+                };
+                if let Err(reason) = push_value(&mut b, i, col.logical_type, v) {
+                    let m = &mut mismatches[i];
+                    m.0 += 1;
+                    m.1.get_or_insert(reason);
+                }
+            }
+            b.abandon_row();
+        }
+        let mut orphans = Vec::new();
+        let mut fk = c
+            .prepare(&format!(
+                "SELECT \"parent\", count(*) FROM pragma_foreign_key_check({}) GROUP BY 1",
+                sql_literal(&table.name)
+            ))
+            .map_err(e)?;
+        let found: Vec<(String, i64)> = fk
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(e)?;
+        for (parent, n) in found {
+            orphans.push((parent, n.max(0) as u64));
+        }
+        Ok(super::TableProfile {
+            sampled,
+            avg_row_bytes: bytes.checked_div(sampled).unwrap_or(0),
+            mismatches: table
+                .columns
+                .iter()
+                .zip(mismatches)
+                .filter(|(_, (n, _))| *n > 0)
+                .map(|(c, (n, why))| (c.name.clone(), n, why.unwrap_or_default()))
+                .collect(),
+            orphans,
         })
     }
 
@@ -610,6 +686,16 @@ impl SqliteSink {
         q_err(&self.name, table, e)
     }
 
+    pub fn existing_tables(&self, names: &[String]) -> Result<Vec<String>, EndpointError> {
+        let mut out = Vec::new();
+        for n in names {
+            if self.exists(n)? {
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn exists(&self, table: &str) -> Result<bool, EndpointError> {
         self.conn
             .query_row(
@@ -811,25 +897,27 @@ fn to_sql(v: ValueRef<'_>) -> rusqlite::types::Value {
     }
 }
 
+/// The declared type a SQLite target gets for a column: the source's
+/// declared type when the column is unchanged (so SQLite → SQLite keeps
+/// affinities exactly), else the mapping's.
+pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
+    source
+        .columns
+        .iter()
+        .find(|s| {
+            s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty()
+        })
+        .map(|s| s.declared_type.clone())
+        .unwrap_or_else(|| declared_for(c.logical_type).to_string())
+}
+
 fn create_table_sql(t: &TargetTable) -> String {
     let mut parts: Vec<String> = t
         .def
         .columns
         .iter()
         .map(|c| {
-            // Keep the source's declared type when the column is unchanged,
-            // so SQLite → SQLite keeps affinities exactly.
-            let declared = t
-                .source
-                .columns
-                .iter()
-                .find(|s| {
-                    s.name == c.name
-                        && s.logical_type == c.logical_type
-                        && !s.declared_type.is_empty()
-                })
-                .map(|s| s.declared_type.clone())
-                .unwrap_or_else(|| declared_for(c.logical_type).to_string());
+            let declared = column_type(&t.source, c);
             format!(
                 "{} {}{}",
                 quote_ident(&c.name),

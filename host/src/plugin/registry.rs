@@ -105,6 +105,25 @@ impl Registry {
         })
     }
 
+    /// Like [`Registry::resolve`], but the plugin must have this sha256
+    /// (whatever the config says): used to run a saved plan.
+    pub async fn resolve_pinned(
+        &self,
+        name_or_path: &str,
+        sha256: &str,
+    ) -> Result<Plugin, PluginError> {
+        let plugin = self.resolve(name_or_path).await?;
+        let expected = sha256.trim_start_matches("sha256:").to_ascii_lowercase();
+        if plugin.manifest().sha256 != expected {
+            return Err(PluginError::DigestMismatch {
+                plugin: plugin.name().to_string(),
+                expected,
+                actual: plugin.manifest().sha256.clone(),
+            });
+        }
+        Ok(plugin)
+    }
+
     /// Every plugin available: built-ins, then each plugin directory's
     /// `*.wasm` files. A file that fails to load is listed with its error.
     pub async fn list(&self) -> Vec<Result<Manifest, PluginError>> {

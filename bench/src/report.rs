@@ -1,0 +1,601 @@
+//! The results of a benchmark run, and how they are printed: aligned text
+//! tables for people, the same data as JSON (`--json`) for scripts.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::generate::Sizes;
+use crate::pg::EndState;
+use crate::run::Case;
+
+/// The results for one source size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeReport {
+    pub rows: u64,
+    pub sizes: Sizes,
+    /// `15.20 at 127.0.0.1:5432`.
+    pub postgres: String,
+    pub repeat: usize,
+    /// ferry-bench's own peak RSS: no child's figure can be lower (see
+    /// `run::own_peak_rss`).
+    pub rss_floor_bytes: u64,
+    pub cases: Vec<CaseReport>,
+}
+
+/// The results of one case over its repeats.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub case: Case,
+    pub label: &'static str,
+    /// Wall time of each successful run, in milliseconds.
+    pub walls_ms: Vec<f64>,
+    pub best_ms: Option<f64>,
+    pub median_ms: Option<f64>,
+    /// Source rows / best wall time.
+    pub rows_per_s: Option<f64>,
+    /// rows/s ÷ the pipe's rows/s.
+    pub vs_pipe: Option<f64>,
+    /// The largest peak RSS over the runs, in bytes.
+    pub peak_rss_bytes: u64,
+    /// The end state of the first run that got that far.
+    pub end_state: Option<EndState>,
+    /// Whether the score checksum equals the plain ferry case's.
+    pub score_md5_matches_ferry: Option<bool>,
+    /// Why the case failed (empty: it did not).
+    pub errors: Vec<String>,
+}
+
+impl CaseReport {
+    /// Aggregate the runs of `case`: `walls` of the successful runs, the peak
+    /// RSS over all, the first end state, the errors of any run.
+    pub fn new(
+        case: Case,
+        sizes: Sizes,
+        walls: &[Duration],
+        peak_rss_bytes: u64,
+        end_state: Option<EndState>,
+        errors: Vec<String>,
+    ) -> Self {
+        let mut ms: Vec<f64> = walls.iter().map(|w| w.as_secs_f64() * 1e3).collect();
+        let walls_ms = ms.clone();
+        ms.sort_by(f64::total_cmp);
+        let best_ms = ms.first().copied();
+        let median_ms = match ms.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(ms[n / 2]),
+            n => Some((ms[n / 2 - 1] + ms[n / 2]) / 2.0),
+        };
+        CaseReport {
+            case,
+            label: case.label(),
+            walls_ms,
+            best_ms,
+            median_ms,
+            rows_per_s: best_ms.map(|b| sizes.total() as f64 / (b / 1e3)),
+            vs_pipe: None,
+            peak_rss_bytes,
+            end_state,
+            score_md5_matches_ferry: None,
+            errors,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl SizeReport {
+    /// Fill in what compares cases: the ratio to the pipe, the checksum
+    /// against plain ferry's.
+    pub fn compare(&mut self) {
+        let find = |c: Case| self.cases.iter().find(|r| r.case == c);
+        let pipe_rate = find(Case::Pipe).and_then(|p| p.rows_per_s);
+        let ferry_md5 = find(Case::Ferry)
+            .and_then(|f| f.end_state.as_ref())
+            .map(|e| e.score_md5.clone());
+        for r in &mut self.cases {
+            r.vs_pipe = r.rows_per_s.zip(pipe_rate).map(|(a, p)| a / p);
+            r.score_md5_matches_ferry = r
+                .end_state
+                .as_ref()
+                .zip(ferry_md5.as_ref())
+                .map(|(e, f)| e.score_md5 == *f);
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.cases.iter().all(CaseReport::ok)
+    }
+}
+
+/// Everything, as text.
+pub fn render_text(reports: &[SizeReport]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        out.push_str(&render_size(r));
+        out.push('\n');
+    }
+    if reports.len() > 1 {
+        out.push_str(&render_rss_by_size(reports));
+    }
+    out
+}
+
+fn render_size(r: &SizeReport) -> String {
+    let mut out = format!(
+        "ferry-bench: {} rows ({} users + {} sessions), PostgreSQL {}, {}\n",
+        thousands(r.sizes.total()),
+        thousands(r.sizes.users),
+        thousands(r.sizes.sessions),
+        r.postgres,
+        if r.repeat == 1 {
+            "1 run per case".to_string()
+        } else {
+            format!("best and median of {} runs per case", r.repeat)
+        },
+    );
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "—".to_string());
+    let rows: Vec<Vec<String>> = r
+        .cases
+        .iter()
+        .map(|c| {
+            vec![
+                c.label.to_string(),
+                opt(c.best_ms.map(secs)),
+                opt(c.median_ms.map(secs)),
+                opt(c.rows_per_s.map(|v| thousands(v.round() as u64))),
+                opt(c.vs_pipe.map(|v| format!("{v:.2}x"))),
+                opt((!c.walls_ms.is_empty()).then(|| mib(c.peak_rss_bytes))),
+                end_state_text(c, r.sizes),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "case",
+            "wall",
+            "median",
+            "rows/s",
+            "vs pipe",
+            "peak RSS",
+            "end state",
+        ],
+        &[false, true, true, true, true, true, false],
+        &rows,
+    ));
+    out.push_str(&format!(
+        "(peak RSS: ru_maxrss from wait4, pipe = sqlite3 + psql; Linux counts ferry-bench's own {} into each child)\n",
+        mib(r.rss_floor_bytes)
+    ));
+    for c in r.cases.iter().filter(|c| !c.ok()) {
+        for e in &c.errors {
+            out.push_str(&format!("  {} failed: {e}\n", c.label));
+        }
+    }
+
+    out.push_str(
+        "\nscores: md5(string_agg(score::text, ',' ORDER BY id)) of sessions, extra_float_digits = 3\n",
+    );
+    let rows: Vec<Vec<String>> = r
+        .cases
+        .iter()
+        .filter_map(|c| c.end_state.as_ref().map(|e| (c, e)))
+        .map(|(c, e)| {
+            vec![
+                c.label.to_string(),
+                e.score_md5.clone(),
+                format!(
+                    "{} of {}",
+                    thousands(e.scores_differing),
+                    thousands(e.sessions)
+                ),
+                match c.score_md5_matches_ferry {
+                    Some(false) => "DIFFERS from ferry's".to_string(),
+                    _ => String::new(),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["case", "md5", "≠ source", ""],
+        &[false, false, true, false],
+        &rows,
+    ));
+
+    out.push_str("\ntarget end state: column types, constraint and index names\n");
+    let states: Vec<(&str, &EndState)> = r
+        .cases
+        .iter()
+        .filter_map(|c| c.end_state.as_ref().map(|e| (c.label, e)))
+        .collect();
+    let mut rows = side_by_side(&states, |e| {
+        e.columns
+            .iter()
+            .map(|c| (format!("{}.{}", c.table, c.name), c.type_text()))
+            .collect()
+    });
+    rows.extend(side_by_side(&states, |e| {
+        e.keys
+            .iter()
+            .map(|k| (format!("{}: {}", k.table, k.definition), k.name.clone()))
+            .collect()
+    }));
+    let mut header = vec!["column / key"];
+    header.extend(states.iter().map(|(label, _)| *label));
+    header.push("");
+    let right = vec![false; header.len()];
+    out.push_str(&table(&header, &right, &rows));
+    for (label, e) in &states {
+        let other: Vec<&str> = e
+            .tables
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !["users", "sessions"].contains(t))
+            .collect();
+        if !other.is_empty() {
+            out.push_str(&format!("{label}: other tables: {}\n", other.join(", ")));
+        }
+    }
+    out
+}
+
+/// One row per label any state has (`items` gives a state's labelled
+/// values): the label, each state's value or `(missing)`, and `≠` when they
+/// are not all equal.
+fn side_by_side(
+    states: &[(&str, &EndState)],
+    items: impl Fn(&EndState) -> Vec<(String, String)>,
+) -> Vec<Vec<String>> {
+    let per_state: Vec<Vec<(String, String)>> = states.iter().map(|(_, e)| items(e)).collect();
+    let mut labels: Vec<&String> = Vec::new();
+    for (label, _) in per_state.iter().flatten() {
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    labels
+        .into_iter()
+        .map(|label| {
+            let cells: Vec<String> = per_state
+                .iter()
+                .map(|items| {
+                    items
+                        .iter()
+                        .find(|(l, _)| l == label)
+                        .map_or_else(|| "(missing)".to_string(), |(_, v)| v.clone())
+                })
+                .collect();
+            let same = cells.iter().all(|c| *c == cells[0]);
+            let mut row = vec![label.clone()];
+            row.extend(cells);
+            row.push(if same { "" } else { "≠" }.to_string());
+            row
+        })
+        .collect()
+}
+
+/// `ok`, `ok (scores rounded: …)` or `FAILED: …`.
+fn end_state_text(c: &CaseReport, sizes: Sizes) -> String {
+    if let Some(first) = c.errors.first() {
+        let more = c.errors.len() - 1;
+        let first = first.lines().next().unwrap_or_default();
+        return if more == 0 {
+            format!("FAILED: {first}")
+        } else {
+            format!("FAILED: {first} (+{more} more)")
+        };
+    }
+    match &c.end_state {
+        Some(e) if e.scores_differing > 0 => format!(
+            "ok (scores rounded: {} of {} differ)",
+            thousands(e.scores_differing),
+            thousands(sizes.sessions)
+        ),
+        Some(_) => "ok".to_string(),
+        None => "not checked".to_string(),
+    }
+}
+
+/// Peak RSS per case at each size: flat memory shows as the same figure.
+fn render_rss_by_size(reports: &[SizeReport]) -> String {
+    let mut header = vec!["peak RSS by size".to_string()];
+    header.extend(
+        reports
+            .iter()
+            .map(|r| format!("{} rows", thousands(r.sizes.total()))),
+    );
+    let rows: Vec<Vec<String>> = Case::ALL
+        .iter()
+        .map(|&case| {
+            let mut row = vec![case.label().to_string()];
+            row.extend(reports.iter().map(|r| {
+                r.cases
+                    .iter()
+                    .find(|c| c.case == case)
+                    .filter(|c| !c.walls_ms.is_empty())
+                    .map_or_else(|| "—".to_string(), |c| mib(c.peak_rss_bytes))
+            }));
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut right = vec![true; header.len()];
+    right[0] = false;
+    table(&header, &right, &rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart; `right[i]` aligns
+/// column `i` to the right. Trailing spaces are trimmed.
+pub fn table(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let width = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.enumerate() {
+            let pad = " ".repeat(widths[i].saturating_sub(width(cell)));
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if right.get(i).copied().unwrap_or(false) {
+                s.push_str(&pad);
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&pad);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
+/// `1250000` → `1,250,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Milliseconds as `3.35s`.
+fn secs(ms: f64) -> String {
+    format!("{:.2}s", ms / 1e3)
+}
+
+/// Bytes as `9.1 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::Key;
+    use crate::run::fallback_columns;
+
+    fn state(differing: u64, md5: &str) -> EndState {
+        EndState {
+            users: 250_000,
+            sessions: 1_000_000,
+            primary_keys: 2,
+            unique: 1,
+            foreign_keys: 1,
+            index: true,
+            score_md5: md5.to_string(),
+            scores_differing: differing,
+            tables: vec![
+                "_ferry_rejects".to_string(),
+                "sessions".to_string(),
+                "users".to_string(),
+            ],
+            columns: fallback_columns(),
+            keys: vec![Key {
+                table: "users".to_string(),
+                definition: "PRIMARY KEY (id)".to_string(),
+                name: "users_pkey".to_string(),
+            }],
+        }
+    }
+
+    fn sample() -> SizeReport {
+        let sizes = Sizes::for_total(1_250_000);
+        let ms = Duration::from_millis;
+        let mut masked = state(0, "aaaa");
+        masked.columns[1].data_type = "character varying".to_string();
+        masked.keys.clear();
+        let mut r = SizeReport {
+            rows: 1_250_000,
+            sizes,
+            postgres: "15.20 at 127.0.0.1:5432".to_string(),
+            repeat: 3,
+            rss_floor_bytes: 3 << 20,
+            cases: vec![
+                CaseReport::new(
+                    Case::Pipe,
+                    sizes,
+                    &[ms(4000), ms(5000), ms(4500)],
+                    9_542_042,
+                    Some(state(123_456, "bbbb")),
+                    vec![],
+                ),
+                CaseReport::new(
+                    Case::Ferry,
+                    sizes,
+                    &[ms(2500), ms(3000), ms(2000)],
+                    27_262_976,
+                    Some(state(0, "aaaa")),
+                    vec![],
+                ),
+                CaseReport::new(
+                    Case::FerryWasm,
+                    sizes,
+                    &[],
+                    0,
+                    None,
+                    vec!["ferry migrate failed (exit status: 1):\n    boom".to_string()],
+                ),
+                CaseReport::new(
+                    Case::FerryMask,
+                    sizes,
+                    &[ms(2600)],
+                    1 << 25,
+                    Some(masked),
+                    vec![],
+                ),
+            ],
+        };
+        r.compare();
+        r
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_250_000), "1,250,000");
+    }
+
+    #[test]
+    fn best_median_rate_and_ratio() {
+        let r = sample();
+        let pipe = &r.cases[0];
+        assert_eq!((pipe.best_ms, pipe.median_ms), (Some(4000.0), Some(4500.0)));
+        assert_eq!(pipe.rows_per_s, Some(312_500.0));
+        assert_eq!(pipe.vs_pipe, Some(1.0));
+        let ferry = &r.cases[1];
+        assert_eq!(ferry.vs_pipe, Some(2.0));
+        assert_eq!(r.cases[2].vs_pipe, None);
+        assert_eq!(pipe.score_md5_matches_ferry, Some(false));
+        assert_eq!(r.cases[3].score_md5_matches_ferry, Some(true));
+        let even = CaseReport::new(
+            Case::Ferry,
+            Sizes::for_total(5),
+            &[Duration::from_millis(1), Duration::from_millis(4)],
+            0,
+            None,
+            vec![],
+        );
+        assert_eq!(even.median_ms, Some(2.5));
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn text_table_is_aligned() {
+        let text = render_text(&[sample()]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ferry-bench: 1,250,000 rows (250,000 users + 1,000,000 sessions), \
+             PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case"
+        );
+        assert_eq!(
+            &lines[1..6],
+            [
+                "case                      wall  median   rows/s  vs pipe  peak RSS  end state",
+                "pipe (sqlite3|psql)      4.00s   4.50s  312,500    1.00x   9.1 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+                "ferry                    2.00s   2.50s  625,000    2.00x  26.0 MiB  ok",
+                "ferry + wasm (passthru)      —       —        —        —         —  FAILED: ferry migrate failed (exit status: 1):",
+                "ferry + mask hashing     2.60s   2.60s  480,769    1.54x  32.0 MiB  ok",
+            ]
+        );
+        assert_eq!(
+            lines[6],
+            "(peak RSS: ru_maxrss from wait4, pipe = sqlite3 + psql; Linux counts ferry-bench's own 3.0 MiB into each child)"
+        );
+        assert_eq!(
+            lines[7],
+            "  ferry + wasm (passthru) failed: ferry migrate failed (exit status: 1):"
+        );
+        assert!(
+            text.contains(
+                "pipe (sqlite3|psql)   bbbb  123,456 of 1,000,000  DIFFERS from ferry's\n"
+            )
+        );
+        assert!(text.contains("ferry                 aaaa        0 of 1,000,000\n"));
+        // End states side by side (cells are separated by 2+ spaces), differences marked.
+        let cells = |prefix: &str| -> Vec<String> {
+            let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap();
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(
+            cells("column / key"),
+            [
+                "column / key",
+                "pipe (sqlite3|psql)",
+                "ferry",
+                "ferry + mask hashing"
+            ]
+        );
+        assert_eq!(
+            cells("users.id "),
+            [
+                "users.id",
+                "bigint not null",
+                "bigint not null",
+                "bigint not null"
+            ]
+        );
+        assert_eq!(
+            cells("users.email "),
+            [
+                "users.email",
+                "text not null",
+                "text not null",
+                "character varying not null",
+                "≠"
+            ]
+        );
+        assert_eq!(
+            cells("users: PRIMARY KEY (id)"),
+            [
+                "users: PRIMARY KEY (id)",
+                "users_pkey",
+                "users_pkey",
+                "(missing)",
+                "≠"
+            ]
+        );
+    }
+
+    #[test]
+    fn rss_by_size_appears_for_several_sizes() {
+        let mut small = sample();
+        small.sizes = Sizes::for_total(125_000);
+        let text = render_text(&[small, sample()]);
+        assert!(text.contains("peak RSS by size         125,000 rows  1,250,000 rows\n"));
+        assert!(text.contains("ferry                        26.0 MiB        26.0 MiB\n"));
+    }
+
+    #[test]
+    fn json_has_the_figures() {
+        let v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["cases"][0]["case"], "pipe");
+        assert_eq!(v["cases"][1]["rows_per_s"], 625_000.0);
+        assert_eq!(
+            v["cases"][2]["errors"][0].as_str().unwrap().lines().count(),
+            2
+        );
+        assert_eq!(v["cases"][0]["end_state"]["scores_differing"], 123_456);
+    }
+}

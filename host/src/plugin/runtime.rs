@@ -511,7 +511,12 @@ fn write_artifact(dir: &Path, path: &Path, sidecar: &Path, artifact: &[u8]) -> s
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per writer: threads of one process may compile the same plugin at once.
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::write(&tmp, artifact)?;
     std::fs::rename(&tmp, path)?;
     std::fs::write(sidecar, sha256_hex(artifact))?;

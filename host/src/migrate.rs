@@ -624,50 +624,38 @@ async fn plan_table(
                 source: e,
             })?;
     }
+    // Keys whose columns a transformer dropped or renamed cannot be recreated.
     let has = |cols: &[String]| cols.iter().all(|c| last.index_of(c).is_some());
-    let mut skipped = |what: String| {
-        warnings.push(format!(
-            "table `{}`: {what} skipped: its columns are not all in the transformed schema",
-            t.name
-        ))
+    let mut kept = |what: String, cols: &[String]| {
+        has(cols) || {
+            warnings.push(format!(
+                "table `{}`: {what} skipped: its columns are not all in the transformed schema",
+                t.name
+            ));
+            false
+        }
     };
-    let primary_key = if has(&t.primary_key) {
+    let primary_key = if kept("primary key".into(), &t.primary_key) {
         t.primary_key.clone()
     } else {
-        skipped("primary key".into());
         Vec::new()
     };
     let unique = t
         .unique
         .iter()
-        .filter(|u| {
-            has(&u.columns) || {
-                skipped(format!("unique {}", u.name));
-                false
-            }
-        })
+        .filter(|u| kept(format!("unique {}", u.name), &u.columns))
         .cloned()
         .collect();
     let indexes = t
         .indexes
         .iter()
-        .filter(|i| {
-            has(&i.columns) || {
-                skipped(format!("index {}", i.name));
-                false
-            }
-        })
+        .filter(|i| kept(format!("index {}", i.name), &i.columns))
         .cloned()
         .collect();
     let foreign_keys = t
         .foreign_keys
         .iter()
-        .filter(|f| {
-            has(&f.columns) || {
-                skipped(format!("foreign key {}", f.name));
-                false
-            }
-        })
+        .filter(|f| kept(format!("foreign key {}", f.name), &f.columns))
         .cloned()
         .collect();
     let columns = last
@@ -830,52 +818,27 @@ async fn apply_chain(
     rejects: &mut Vec<Reject>,
 ) -> Result<Batch, MigrateError> {
     let table = &plan.source.name;
-    let key_of = |schema: &Schema, batch: &Batch, row: usize| -> Option<String> {
-        if plan.source.primary_key.is_empty() {
-            return None;
-        }
-        let parts: Option<Vec<String>> = plan
-            .source
-            .primary_key
-            .iter()
-            .map(|k| {
-                schema
-                    .index_of(k)
-                    .map(|i| crate::model::value_json(batch.value(row, i)).to_string())
-            })
-            .collect();
-        parts.map(|p| p.join(","))
+    let failed = |e| MigrateError::Plugin {
+        table: table.clone(),
+        batch: batch_no,
+        source: e,
     };
     for (k, &i) in plan.transforms.iter().enumerate() {
         let (inst, u) = &mut chain.transforms[i];
-        let config = &u.config;
         let input = &plan.schemas[k];
         let output = &plan.schemas[k + 1];
-        // Keep the input for quarantine records only if the plugin reports rows.
-        let keep = batch.clone();
         let out = inst
-            .transform(input, output, config, batch)
+            .transform(input, output, &u.config, batch)
             .await
-            .map_err(|e| MigrateError::Plugin {
-                table: table.clone(),
-                batch: batch_no,
-                source: e,
-            })?;
+            .map_err(failed)?;
         for (row, diags) in rejected_rows(&out.diagnostics) {
-            rejects.push(Reject {
-                table: table.clone(),
-                source_key: key_of(input, &keep, row),
-                stage: Stage::Transform,
-                plugin: Some(inst.plugin().name().to_string()),
-                column: diags.first().and_then(|d| d.column.clone()),
-                code: diags.first().map(|d| d.code.clone()).unwrap_or_default(),
-                reason: diags
-                    .iter()
-                    .map(|d| d.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                row: keep.row_json(input, row),
-            });
+            let at = RowAt {
+                plan,
+                schema: input,
+                batch: &out.input,
+                row,
+            };
+            rejects.push(at.reject(Stage::Transform, inst.plugin().name(), &diags));
         }
         log_diagnostics(table, inst.plugin().name(), &out.diagnostics);
         batch = out.batch;
@@ -885,34 +848,22 @@ async fn apply_chain(
     let mut any = false;
     for &i in &plan.validators {
         let (inst, u) = &mut chain.validators[i];
-        let config = &u.config;
-        let (b, diags) =
-            inst.validate(last, config, batch)
-                .await
-                .map_err(|e| MigrateError::Plugin {
-                    table: table.clone(),
-                    batch: batch_no,
-                    source: e,
-                })?;
+        let (b, diags) = inst
+            .validate(last, &u.config, batch)
+            .await
+            .map_err(failed)?;
         batch = b;
         for (row, ds) in rejected_rows(&diags) {
             if keep[row] {
                 keep[row] = false;
                 any = true;
-                rejects.push(Reject {
-                    table: table.clone(),
-                    source_key: key_of(last, &batch, row),
-                    stage: Stage::Validate,
-                    plugin: Some(inst.plugin().name().to_string()),
-                    column: ds.first().and_then(|d| d.column.clone()),
-                    code: ds.first().map(|d| d.code.clone()).unwrap_or_default(),
-                    reason: ds
-                        .iter()
-                        .map(|d| d.message.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    row: batch.row_json(last, row),
-                });
+                let at = RowAt {
+                    plan,
+                    schema: last,
+                    batch: &batch,
+                    row,
+                };
+                rejects.push(at.reject(Stage::Validate, inst.plugin().name(), &ds));
             }
         }
         log_diagnostics(table, inst.plugin().name(), &diags);
@@ -921,6 +872,36 @@ async fn apply_chain(
         batch = batch.retain(last, &keep);
     }
     Ok(batch)
+}
+
+/// A row of a batch at some stage of a table's chain.
+struct RowAt<'a> {
+    plan: &'a TablePlan,
+    schema: &'a Schema,
+    batch: &'a Batch,
+    row: usize,
+}
+
+impl RowAt<'_> {
+    /// The quarantine record for this row, from a plugin's `error` diagnostics.
+    fn reject(&self, stage: Stage, plugin: &str, diags: &[&Diagnostic]) -> Reject {
+        Reject {
+            table: self.plan.source.name.clone(),
+            source_key: self
+                .batch
+                .source_key(self.schema, &self.plan.source.primary_key, self.row),
+            stage,
+            plugin: Some(plugin.to_string()),
+            column: diags.first().and_then(|d| d.column.clone()),
+            code: diags.first().map(|d| d.code.clone()).unwrap_or_default(),
+            reason: diags
+                .iter()
+                .map(|d| d.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            row: self.batch.row_json(self.schema, self.row),
+        }
+    }
 }
 
 /// Rows with at least one `error` diagnostic, with those diagnostics, in row order.

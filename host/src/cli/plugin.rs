@@ -66,7 +66,7 @@ impl PluginCommand {
                                 m.kind.name(),
                                 m.version,
                                 m.contract_version,
-                                &m.sha256[..16],
+                                m.sha256.get(..16).unwrap_or(&m.sha256),
                                 source(m)
                             ),
                             Err(e) => println!("(failed to load) {e}"),

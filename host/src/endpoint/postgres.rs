@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
 
-use super::sqlite::quote_ident;
+use super::sqlite::{quote_ident, quote_list};
 use super::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
 
@@ -213,7 +213,7 @@ impl PgSink {
         let schema = table.def.schema();
         // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
         // with the reason instead of failing the whole COPY.
-        let nul_rows = rows_with_nul(batch, &schema);
+        let nul_rows = rows_with_nul(batch);
         let mut sink_rejects = Vec::new();
         let owned;
         let batch = if nul_rows.is_empty() {
@@ -225,7 +225,7 @@ impl PgSink {
                     keep[*row] = false;
                     sink_rejects.push(Reject {
                         table: table.source.name.clone(),
-                        source_key: key_of(table, batch, &schema, *row),
+                        source_key: batch.source_key(&schema, &table.source.primary_key, *row),
                         stage: Stage::Write,
                         plugin: None,
                         column: Some(schema.columns[*col].name.clone()),
@@ -303,12 +303,6 @@ impl PgSink {
     ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
-        let list = |cols: &[String]| {
-            cols.iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
@@ -316,7 +310,7 @@ impl PgSink {
                     &t.def.name,
                     &format!(
                         "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
-                        list(&t.def.primary_key)
+                        quote_list(&t.def.primary_key)
                     ),
                 )
                 .await?;
@@ -328,7 +322,7 @@ impl PgSink {
                     &format!(
                         "ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})",
                         quote_ident(&u.name),
-                        list(&u.columns)
+                        quote_list(&u.columns)
                     ),
                 )
                 .await?;
@@ -341,7 +335,7 @@ impl PgSink {
                         "CREATE {}INDEX {} ON {tn} ({})",
                         if ix.unique { "UNIQUE " } else { "" },
                         quote_ident(&ix.name),
-                        list(&ix.columns)
+                        quote_list(&ix.columns)
                     ),
                 )
                 .await?;
@@ -354,9 +348,9 @@ impl PgSink {
                     "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
                     quote_ident(&t.def.name),
                     quote_ident(&fk.name),
-                    list(&fk.columns),
+                    quote_list(&fk.columns),
                     quote_ident(&fk.ref_table),
-                    list(&fk.ref_columns),
+                    quote_list(&fk.ref_columns),
                     fk.on_delete,
                     fk.on_update
                 );
@@ -431,35 +425,14 @@ impl PgSink {
     }
 }
 
-fn key_of(
-    table: &TargetTable,
-    batch: &Batch,
-    schema: &crate::model::Schema,
-    row: usize,
-) -> Option<String> {
-    if table.source.primary_key.is_empty() {
-        return None;
-    }
-    let parts: Option<Vec<String>> = table
-        .source
-        .primary_key
-        .iter()
-        .map(|k| {
-            schema
-                .index_of(k)
-                .map(|i| crate::model::value_json(batch.value(row, i)).to_string())
-        })
-        .collect();
-    parts.map(|p| p.join(","))
-}
-
-fn rows_with_nul(batch: &Batch, schema: &crate::model::Schema) -> Vec<(usize, usize)> {
+/// `(row, column)` of every text value holding a NUL byte. One `contains`
+/// scan per text column; rows are only visited in columns that have one.
+fn rows_with_nul(batch: &Batch) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (ci, col) in batch.columns.iter().enumerate() {
         if let ColumnData::Utf8(v) = &col.data
             && v.data.contains(&0)
         {
-            let _ = &schema.columns[ci];
             for r in 0..batch.num_rows {
                 if v.value(r).contains(&0) {
                     out.push((r, ci));
@@ -573,6 +546,8 @@ fn encode_numeric(s: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
     let point = int.len() as i64 + exp as i64;
     let dscale = (digits.len() as i64 - point).max(0);
+    // PostgreSQL's numeric limits: at most 16,383 digits after the point and
+    // 131,072 before it. Beyond them the value is not a `numeric`.
     if dscale > 16383 || point > 131072 {
         return None;
     }

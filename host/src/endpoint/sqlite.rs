@@ -21,6 +21,15 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Quotes a list of identifiers, comma-separated: `"a", "b"`.
+pub fn quote_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| quote_ident(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Maps a SQLite declared type to ferry's logical type, following SQLite's
 /// own affinity rules (<https://sqlite.org/datatype3.html#determination_of_column_affinity>),
 /// refined for exactness:
@@ -410,15 +419,7 @@ impl SqliteSource {
         let (key_sel, order) = if has_rowid {
             ("rowid", "rowid".to_string())
         } else {
-            (
-                "NULL",
-                table
-                    .primary_key
-                    .iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
+            ("NULL", quote_list(&table.primary_key))
         };
         let sql = format!(
             "SELECT {key_sel}, {} FROM {} ORDER BY {order}",
@@ -518,6 +519,9 @@ fn read_reject(
     }
 }
 
+/// A value as shown in a quarantine reason: at most 60 characters, so a
+/// reason stays one readable line whatever the value (the whole row is kept
+/// beside it).
 fn shown(t: &[u8]) -> String {
     let s = String::from_utf8_lossy(t);
     if s.chars().count() > 60 {
@@ -541,6 +545,8 @@ fn is_decimal(s: &str) -> bool {
         None => true,
         Some(e) => {
             let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            // Up to 4 exponent digits: PostgreSQL's numeric range ends near
+            // 1e131072, so a longer exponent is out of range anyway.
             !e.is_empty() && e.len() <= 4 && digits(e)
         }
     };
@@ -794,38 +800,29 @@ impl SqliteSink {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         for t in tables {
-            for u in &t.def.unique {
-                let sql = format!(
-                    "CREATE UNIQUE INDEX {} ON {} ({})",
-                    quote_ident(&u.name),
-                    quote_ident(&t.def.name),
-                    u.columns
-                        .iter()
-                        .map(|c| quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                self.conn
-                    .execute_batch(&sql)
-                    .map_err(|e| self.err(Some(&t.def.name), e))?;
-                done.push(format!("unique {}", u.name));
-            }
-            for ix in &t.def.indexes {
+            // UNIQUE constraints become unique indexes: SQLite cannot add constraints later.
+            let uniques = t
+                .def
+                .unique
+                .iter()
+                .map(|u| (u.name.as_str(), &u.columns, true, "unique"));
+            let indexes = t
+                .def
+                .indexes
+                .iter()
+                .map(|i| (i.name.as_str(), &i.columns, i.unique, "index"));
+            for (name, columns, unique, what) in uniques.chain(indexes) {
                 let sql = format!(
                     "CREATE {}INDEX {} ON {} ({})",
-                    if ix.unique { "UNIQUE " } else { "" },
-                    quote_ident(&ix.name),
+                    if unique { "UNIQUE " } else { "" },
+                    quote_ident(name),
                     quote_ident(&t.def.name),
-                    ix.columns
-                        .iter()
-                        .map(|c| quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    quote_list(columns)
                 );
                 self.conn
                     .execute_batch(&sql)
                     .map_err(|e| self.err(Some(&t.def.name), e))?;
-                done.push(format!("index {}", ix.name));
+                done.push(format!("{what} {name}"));
             }
         }
         // SQLite declares keys and foreign keys in CREATE TABLE; report them
@@ -927,31 +924,15 @@ fn create_table_sql(t: &TargetTable) -> String {
         })
         .collect();
     if !t.def.primary_key.is_empty() {
-        parts.push(format!(
-            "PRIMARY KEY ({})",
-            t.def
-                .primary_key
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        parts.push(format!("PRIMARY KEY ({})", quote_list(&t.def.primary_key)));
     }
     for fk in &t.def.foreign_keys {
         parts.push(format!(
             "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
             quote_ident(&fk.name),
-            fk.columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", "),
+            quote_list(&fk.columns),
             quote_ident(&fk.ref_table),
-            fk.ref_columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", "),
+            quote_list(&fk.ref_columns),
             fk.on_delete,
             fk.on_update
         ));

@@ -305,6 +305,29 @@ impl Batch {
         serde_json::Value::Object(obj)
     }
 
+    /// The source key of `row`: the values of `primary_key` (source column
+    /// names) rendered as JSON and joined by commas, for quarantine records.
+    /// `None` when there is no key or a key column is not in `schema`.
+    pub fn source_key(
+        &self,
+        schema: &Schema,
+        primary_key: &[String],
+        row: usize,
+    ) -> Option<String> {
+        if primary_key.is_empty() {
+            return None;
+        }
+        let parts: Option<Vec<String>> = primary_key
+            .iter()
+            .map(|k| {
+                schema
+                    .index_of(k)
+                    .map(|i| value_json(self.value(row, i)).to_string())
+            })
+            .collect();
+        parts.map(|p| p.join(","))
+    }
+
     /// Keeps the rows whose `keep` flag is set, in order.
     pub fn retain(&self, schema: &Schema, keep: &[bool]) -> Batch {
         let rows = keep.iter().filter(|k| **k).count();

@@ -214,16 +214,12 @@ fn check_diagnostics(
     Ok(())
 }
 
-fn expect_kind(plugin: &Plugin, expected: PluginKind) -> Result<(), PluginError> {
-    let actual = plugin.manifest().kind;
-    if actual != expected {
-        return Err(PluginError::WrongKind {
-            plugin: plugin.name().to_string(),
-            expected,
-            actual,
-        });
+fn wrong_kind(plugin: &Plugin, expected: PluginKind) -> PluginError {
+    PluginError::WrongKind {
+        plugin: plugin.name().to_string(),
+        expected,
+        actual: plugin.manifest().kind,
     }
-    Ok(())
 }
 
 /// What a transformer returned for one batch, checked.
@@ -231,29 +227,33 @@ fn expect_kind(plugin: &Plugin, expected: PluginKind) -> Result<(), PluginError>
 pub struct TransformOutput {
     pub batch: Batch,
     pub diagnostics: Vec<Diagnostic>,
+    /// The input batch, handed back (it was only lent to the plugin), so the
+    /// caller can quarantine rows the diagnostics name without a copy.
+    pub input: Batch,
 }
 
 /// One transformer instance (one `Store`).
 pub struct TransformerInstance {
     plugin: Plugin,
+    pre: transformer::TransformerPre<HostState>,
     live: Option<Live<transformer::Transformer>>,
 }
 
 impl TransformerInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        expect_kind(&plugin, PluginKind::Transformer)?;
-        Ok(TransformerInstance { plugin, live: None })
+        let KindPre::Transformer(pre) = &plugin.inner.pre else {
+            return Err(wrong_kind(&plugin, PluginKind::Transformer));
+        };
+        let pre = pre.clone();
+        Ok(TransformerInstance {
+            plugin,
+            pre,
+            live: None,
+        })
     }
 
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
-    }
-
-    fn pre(&self) -> Result<transformer::TransformerPre<HostState>, PluginError> {
-        match &self.plugin.inner.pre {
-            KindPre::Transformer(p) => Ok(p.clone()),
-            _ => Err(PluginError::Runtime("kind mismatch".into())),
-        }
     }
 
     /// Plan time: the schema this transformer produces for `input`.
@@ -262,7 +262,7 @@ impl TransformerInstance {
         input: &Schema,
         config: &str,
     ) -> Result<Schema, PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let wit_schema = wit::Schema::from(input);
         let out = call(
             &self.plugin,
@@ -302,7 +302,7 @@ impl TransformerInstance {
         config: &str,
         batch: Batch,
     ) -> Result<TransformOutput, PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let rows = batch.num_rows;
         let wit_schema = wit::Schema::from(input);
         let wit_batch = wit::Batch::from(batch);
@@ -319,6 +319,7 @@ impl TransformerInstance {
             },
         )
         .await?;
+        let input = Batch::from(wit_batch);
         let out = out.map_err(|e| guest(&self.plugin, "transform", e))?;
         let batch = Batch::from(out.batch);
         batch
@@ -326,36 +327,41 @@ impl TransformerInstance {
             .map_err(|e| invalid(&self.plugin, "transform", e.to_string()))?;
         let diagnostics: Vec<Diagnostic> = out.diagnostics.into_iter().map(Into::into).collect();
         check_diagnostics(&self.plugin, "transform", &diagnostics, rows)?;
-        Ok(TransformOutput { batch, diagnostics })
+        Ok(TransformOutput {
+            batch,
+            diagnostics,
+            input,
+        })
     }
 }
 
 /// One validator instance (one `Store`).
 pub struct ValidatorInstance {
     plugin: Plugin,
+    pre: validator::ValidatorPre<HostState>,
     live: Option<Live<validator::Validator>>,
 }
 
 impl ValidatorInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        expect_kind(&plugin, PluginKind::Validator)?;
-        Ok(ValidatorInstance { plugin, live: None })
+        let KindPre::Validator(pre) = &plugin.inner.pre else {
+            return Err(wrong_kind(&plugin, PluginKind::Validator));
+        };
+        let pre = pre.clone();
+        Ok(ValidatorInstance {
+            plugin,
+            pre,
+            live: None,
+        })
     }
 
     pub fn plugin(&self) -> &Plugin {
         &self.plugin
     }
 
-    fn pre(&self) -> Result<validator::ValidatorPre<HostState>, PluginError> {
-        match &self.plugin.inner.pre {
-            KindPre::Validator(p) => Ok(p.clone()),
-            _ => Err(PluginError::Runtime("kind mismatch".into())),
-        }
-    }
-
     /// Plan time: does the configuration fit the schema?
     pub async fn check_schema(&mut self, input: &Schema, config: &str) -> Result<(), PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let wit_schema = wit::Schema::from(input);
         let out = call(
             &self.plugin,
@@ -381,7 +387,7 @@ impl ValidatorInstance {
         config: &str,
         batch: Batch,
     ) -> Result<(Batch, Vec<Diagnostic>), PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let rows = batch.num_rows;
         let wit_schema = wit::Schema::from(input);
         let wit_batch = wit::Batch::from(batch);
@@ -459,25 +465,23 @@ fn convert_records(
 /// One parser instance (one `Store`) parsing one file at a time.
 pub struct ParserInstance {
     plugin: Plugin,
+    pre: parser::ParserPre<HostState>,
     live: Option<Live<parser::Parser>>,
     session: Option<ResourceAny>,
 }
 
 impl ParserInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        expect_kind(&plugin, PluginKind::Parser)?;
+        let KindPre::Parser(pre) = &plugin.inner.pre else {
+            return Err(wrong_kind(&plugin, PluginKind::Parser));
+        };
+        let pre = pre.clone();
         Ok(ParserInstance {
             plugin,
+            pre,
             live: None,
             session: None,
         })
-    }
-
-    fn pre(&self) -> Result<parser::ParserPre<HostState>, PluginError> {
-        match &self.plugin.inner.pre {
-            KindPre::Parser(p) => Ok(p.clone()),
-            _ => Err(PluginError::Runtime("kind mismatch".into())),
-        }
     }
 
     /// Starts parsing a file. A session still open from an earlier file is dropped.
@@ -489,7 +493,7 @@ impl ParserInstance {
         config: &str,
     ) -> Result<(), PluginError> {
         self.close().await;
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let info = parser::exports::ferry::plugin::parse::FileInfo {
             name: name.to_string(),
             size,
@@ -514,7 +518,7 @@ impl ParserInstance {
 
     /// Feeds the next chunk of the file; returns the records completed so far.
     pub async fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let Some(session) = self.session else {
             return Err(PluginError::Runtime("feed called before open".into()));
         };
@@ -541,7 +545,7 @@ impl ParserInstance {
 
     /// End of file: the remaining records.
     pub async fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        let pre = self.pre()?;
+        let pre = &self.pre;
         let Some(session) = self.session else {
             return Err(PluginError::Runtime("finish called before open".into()));
         };

@@ -398,6 +398,8 @@ impl Runtime {
         let info = describe(label, &pre, &limits).await?;
         let config_schema = serde_json::from_str(&info.config_schema)
             .unwrap_or(serde_json::Value::String(info.config_schema.clone()));
+        // Names appear in CLI flags, config keys and logs: 1–64 characters
+        // of a small alphabet keep them unambiguous there.
         let name_ok = !info.name.is_empty()
             && info.name.len() <= 64
             && info

@@ -249,3 +249,92 @@ pub fn write_config(dir: &Path, toml: &str) -> PathBuf {
 
 pub const MASK: &str =
     r#"users:mask={"key":"test-key-0123456789","columns":{"email":"hash-email","name":"redact"}}"#;
+
+fn my_admin() -> (String, String) {
+    let host = std::env::var("FERRY_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("FERRY_TEST_MYSQL_PORT").unwrap_or_else(|_| "3306".into());
+    (host, port)
+}
+
+/// Runs the `mariadb` command-line client (root, no password) and returns
+/// its tab-separated output rows.
+fn mariadb_client(db: Option<&str>, sql: &str) -> Vec<Vec<String>> {
+    let (host, port) = my_admin();
+    let mut cmd = Command::new("mariadb");
+    cmd.args([
+        "-h",
+        &host,
+        "-P",
+        &port,
+        "-u",
+        "root",
+        "--batch",
+        "--skip-column-names",
+    ]);
+    if let Some(db) = db {
+        cmd.arg(db);
+    }
+    let out = cmd
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .expect("run the mariadb client (is mariadb-client installed? see .ci/run)");
+    assert!(
+        out.status.success(),
+        "mariadb: {sql}: {} (is MariaDB running on {host}:{port}? see .ci/run)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// A fresh MariaDB/MySQL database, dropped when this value is dropped.
+pub struct MyDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl MyDb {
+    pub fn new(label: &str) -> MyDb {
+        let name = format!(
+            "ferry_t_{}_{}_{}",
+            label,
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        mariadb_client(None, &format!("CREATE DATABASE `{name}`"));
+        let (host, port) = my_admin();
+        MyDb {
+            url: format!("mysql://root@{host}:{port}/{name}"),
+            name,
+        }
+    }
+
+    /// Runs SQL and returns every value as text (NULL as "NULL").
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        mariadb_client(Some(&self.name), sql)
+    }
+
+    pub fn scalar(&self, sql: &str) -> String {
+        self.query(sql)
+            .first()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_else(|| panic!("no row from {sql}"))
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT count(*) FROM `{table}`"))
+            .parse()
+            .expect("count")
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            mariadb_client(None, &format!("DROP DATABASE IF EXISTS `{}`", self.name))
+        });
+    }
+}

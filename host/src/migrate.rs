@@ -582,9 +582,15 @@ async fn run(
     }
 
     progress.phase("creating keys, indexes and foreign keys");
-    let (done, warnings) = sink.finish(&targets).await?;
-    report.constraints = done;
-    report.warnings.extend(warnings);
+    let finished = sink.finish(&report.run_id, &targets).await?;
+    report.constraints = finished.created;
+    report.warnings.extend(finished.warnings);
+    for (table, n) in finished.quarantined {
+        if let Some(t) = report.tables.iter_mut().find(|t| t.name == table) {
+            t.rows_written -= n.min(t.rows_written);
+            t.rows_rejected += n;
+        }
+    }
     Ok(())
 }
 

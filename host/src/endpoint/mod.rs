@@ -3,12 +3,17 @@
 //! | endpoint | source | sink | driver |
 //! | --- | --- | --- | --- |
 //! | `sqlite:PATH` | yes | yes | rusqlite (bundled SQLite) |
-//! | `postgres://…` | — (issue 3) | yes, via `COPY … (FORMAT binary)` | tokio-postgres |
+//! | `postgres://…` | yes | yes, via `COPY … (FORMAT binary)` | tokio-postgres |
+//! | `mysql://…` (MySQL, MariaDB) | yes | yes | see [`mysql`] |
+//! | `json:DIR` | yes | yes, JSON Lines per table + `_schema.json` | serde_json |
 //!
 //! Type mapping (first version; promotions of dates, booleans and JSON stored
 //! in TEXT come with the full mapping): see [`sqlite::logical_type`],
 //! [`postgres::pg_type`] and `docs/type-mapping.md`.
 
+pub mod json;
+pub mod mysql;
+pub mod pgsource;
 pub mod postgres;
 pub mod sqlite;
 
@@ -47,16 +52,37 @@ pub struct TableProfile {
 #[derive(Clone)]
 pub enum Source {
     Sqlite(Arc<sqlite::SqliteSource>),
+    Postgres(Arc<pgsource::PgSource>),
+    Mysql(Arc<mysql::MysqlSource>),
+    Json(Arc<json::JsonSource>),
+}
+
+/// Runs an async source method on whichever source this is (every source
+/// but SQLite is async; SQLite runs on a blocking thread).
+macro_rules! on_async_source {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            Source::Sqlite(_) => unreachable!("SQLite is handled by the caller"),
+            Source::Postgres($s) => $body,
+            Source::Mysql($s) => $body,
+            Source::Json($s) => $body,
+        }
+    };
 }
 
 impl Source {
     pub async fn open(url: &EndpointUrl) -> Result<Source, EndpointError> {
         match url {
             EndpointUrl::Sqlite(p) => Ok(Source::Sqlite(Arc::new(sqlite::SqliteSource::open(p)?))),
-            EndpointUrl::Postgres(_) => Err(EndpointError::BadUrl {
-                url: url.to_string(),
-                reason: "PostgreSQL cannot be a source in this version of ferry; sources are sqlite:PATH".into(),
-            }),
+            EndpointUrl::Postgres(u) => Ok(Source::Postgres(Arc::new(
+                pgsource::PgSource::open(u).await?,
+            ))),
+            EndpointUrl::Mysql(u) => {
+                Ok(Source::Mysql(Arc::new(mysql::MysqlSource::open(u).await?)))
+            }
+            EndpointUrl::Json(p) => Ok(Source::Json(Arc::new(
+                json::JsonSource::open(&p.to_string_lossy()).await?,
+            ))),
         }
     }
 
@@ -69,6 +95,7 @@ impl Source {
                     .await
                     .map_err(|e| join_error(&e))?
             }
+            other => on_async_source!(other, s => s.tables().await),
         }
     }
 
@@ -81,6 +108,7 @@ impl Source {
                     .await
                     .map_err(|e| join_error(&e))?
             }
+            other => on_async_source!(other, s => s.count(table).await),
         }
     }
 
@@ -106,12 +134,27 @@ impl Source {
                     })
                 })
             }
+            Source::Postgres(s) => {
+                let s = s.clone();
+                tokio::spawn(async move { s.read(&table, batch_size, &tx).await })
+            }
+            Source::Mysql(s) => {
+                let s = s.clone();
+                tokio::spawn(async move { s.read(&table, batch_size, &tx).await })
+            }
+            Source::Json(s) => {
+                let s = s.clone();
+                tokio::spawn(async move { s.read(&table, batch_size, &tx).await })
+            }
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
             Source::Sqlite(s) => s.describe(),
+            Source::Postgres(s) => s.describe(),
+            Source::Mysql(s) => s.describe(),
+            Source::Json(s) => s.describe(),
         }
     }
 
@@ -128,6 +171,22 @@ impl Source {
                     .await
                     .map_err(|e| join_error(&e))?
             }
+            other => on_async_source!(other, s => s.profile(table, sample).await),
+        }
+    }
+
+    /// Rows in this endpoint's rejects table (`_ferry_rejects`), per run and
+    /// table; empty when there is none. Verify uses it for the accounting
+    /// "source rows = target rows + quarantined rows".
+    pub async fn quarantined(&self) -> Result<Vec<QuarantineCount>, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.quarantined())
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
+            other => on_async_source!(other, s => s.quarantined().await),
         }
     }
 
@@ -136,6 +195,8 @@ impl Source {
         match self {
             // Read-only connections on a file: concurrent readers are fine.
             Source::Sqlite(_) => true,
+            // Each reader opens its own connection (or file).
+            Source::Postgres(_) | Source::Mysql(_) | Source::Json(_) => true,
         }
     }
 }
@@ -153,13 +214,18 @@ fn join_error(e: &tokio::task::JoinError) -> EndpointError {
 pub enum EndpointUrl {
     Sqlite(PathBuf),
     Postgres(String),
+    /// `mysql://USER[:PASSWORD]@HOST[:PORT]/DB` (also `mariadb://`).
+    Mysql(String),
+    /// `json:DIR`: a directory of JSON Lines files and `_schema.json`.
+    Json(PathBuf),
 }
 
 impl std::fmt::Display for EndpointUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EndpointUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
-            EndpointUrl::Postgres(u) => f.write_str(&redact(u)),
+            EndpointUrl::Postgres(u) | EndpointUrl::Mysql(u) => f.write_str(&redact(u)),
+            EndpointUrl::Json(p) => write!(f, "json:{}", p.display()),
         }
     }
 }
@@ -193,14 +259,22 @@ impl std::str::FromStr for EndpointUrl {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(EndpointUrl::Postgres(s.to_string()));
         }
-        for scheme in ["mysql:", "mariadb:", "json:", "files:"] {
-            if s.starts_with(scheme) {
-                return Err(bad(&format!(
-                    "the `{scheme}` endpoint is not available in this version of ferry; use sqlite: or postgres://"
-                )));
-            }
+        if let Some(rest) = s.strip_prefix("mariadb://") {
+            return Ok(EndpointUrl::Mysql(format!("mysql://{rest}")));
         }
-        Err(bad("expected sqlite:PATH or postgres://USER@HOST:PORT/DB"))
+        if s.starts_with("mysql://") {
+            return Ok(EndpointUrl::Mysql(s.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("json:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(bad("give a directory: json:DIR"));
+            }
+            return Ok(EndpointUrl::Json(PathBuf::from(path)));
+        }
+        Err(bad(
+            "expected sqlite:PATH, postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB or json:DIR",
+        ))
     }
 }
 
@@ -222,6 +296,49 @@ pub enum EndpointError {
         "{endpoint} already has a table `{table}`; drop it, choose another target, or pass `--if-exists drop` to replace it"
     )]
     TargetExists { endpoint: String, table: String },
+}
+
+/// What a sink's `finish` did.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Keys, constraints and indexes created, for the report.
+    pub created: Vec<String>,
+    /// What could not be created as asked, and why.
+    pub warnings: Vec<String>,
+    /// Per source table: rows moved to the rejects table because they
+    /// violated a target constraint (duplicate key, orphaned foreign key).
+    pub quarantined: Vec<(String, u64)>,
+}
+
+/// Rows in a rejects table, per run and source table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineCount {
+    pub run_id: String,
+    pub table: String,
+    pub rows: u64,
+    /// The `source_key` of each of these rows that has one, so verify can
+    /// leave exactly these rows out of the source side of its checksums.
+    pub keys: Vec<String>,
+}
+
+/// Groups `(run_id, table, source_key)` rows (sorted by run and table) into counts.
+pub fn group_quarantine(rows: Vec<(String, String, Option<String>)>) -> Vec<QuarantineCount> {
+    let mut out: Vec<QuarantineCount> = Vec::new();
+    for (run_id, table, key) in rows {
+        match out.last_mut() {
+            Some(q) if q.run_id == run_id && q.table == table => {
+                q.rows += 1;
+                q.keys.extend(key);
+            }
+            _ => out.push(QuarantineCount {
+                run_id,
+                table,
+                rows: 1,
+                keys: key.into_iter().collect(),
+            }),
+        }
+    }
+    out
 }
 
 /// What a sink did with one batch.
@@ -257,6 +374,8 @@ pub const REJECTS_TABLE: &str = "_ferry_rejects";
 pub enum Sink {
     Sqlite(sqlite::SqliteSink),
     Postgres(postgres::PgSink),
+    Mysql(mysql::MysqlSink),
+    Json(json::JsonSink),
 }
 
 impl Sink {
@@ -264,6 +383,10 @@ impl Sink {
         match url {
             EndpointUrl::Sqlite(p) => Ok(Sink::Sqlite(sqlite::SqliteSink::open(p)?)),
             EndpointUrl::Postgres(u) => Ok(Sink::Postgres(postgres::PgSink::connect(u).await?)),
+            EndpointUrl::Mysql(u) => Ok(Sink::Mysql(mysql::MysqlSink::connect(u).await?)),
+            EndpointUrl::Json(p) => Ok(Sink::Json(
+                json::JsonSink::connect(&p.to_string_lossy()).await?,
+            )),
         }
     }
 
@@ -277,6 +400,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.prepare(tables, if_exists)),
             Sink::Postgres(s) => s.prepare(tables, if_exists).await,
+            Sink::Mysql(s) => s.prepare(tables, if_exists).await,
+            Sink::Json(s) => s.prepare(tables, if_exists).await,
         }
     }
 
@@ -293,19 +418,25 @@ impl Sink {
                 tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects))
             }
             Sink::Postgres(s) => s.write(run_id, table, batch, rejects).await,
+            Sink::Mysql(s) => s.write(run_id, table, batch, rejects).await,
+            Sink::Json(s) => s.write(run_id, table, batch, rejects).await,
         }
     }
 
     /// After the load: primary keys, unique constraints, indexes, then
-    /// foreign keys, tables in dependency order. Returns what it created and
-    /// warnings (e.g. rows whose foreign key points at a missing parent).
+    /// foreign keys, tables in dependency order. Rows that violate a key
+    /// (a duplicate, an orphan) are moved to the rejects table under
+    /// `run_id` first, so the constraints can be created and nothing is lost.
     pub async fn finish(
         &mut self,
+        run_id: &str,
         tables: &[TargetTable],
-    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    ) -> Result<Finished, EndpointError> {
         match self {
-            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.finish(tables)),
-            Sink::Postgres(s) => s.finish(tables).await,
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.finish(run_id, tables)),
+            Sink::Postgres(s) => s.finish(run_id, tables).await,
+            Sink::Mysql(s) => s.finish(run_id, tables).await,
+            Sink::Json(s) => s.finish(run_id, tables).await,
         }
     }
 
@@ -314,6 +445,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => s.describe(),
             Sink::Postgres(s) => s.describe(),
+            Sink::Mysql(s) => s.describe(),
+            Sink::Json(s) => s.describe(),
         }
     }
 
@@ -325,6 +458,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.existing_tables(names)),
             Sink::Postgres(s) => s.existing_tables(names).await,
+            Sink::Mysql(s) => s.existing_tables(names).await,
+            Sink::Json(s) => s.existing_tables(names).await,
         }
     }
 
@@ -337,16 +472,19 @@ impl Sink {
         match url {
             EndpointUrl::Sqlite(_) => sqlite::column_type(source, col),
             EndpointUrl::Postgres(_) => postgres::pg_type(col.logical_type).to_string(),
+            EndpointUrl::Mysql(_) => mysql::column_type(source, col),
+            EndpointUrl::Json(_) => json::column_type(source, col),
         }
     }
 
     /// How many tables may load at once, each on its own connection.
     /// PostgreSQL: 2 — one COPY stream per core of this class of machine;
     /// more only queue on the server. SQLite: 1 — a single writer.
+    /// MySQL: 2, as PostgreSQL. JSON: 1 — the quarantine file is shared.
     pub fn parallel_writers(url: &EndpointUrl) -> usize {
         match url {
-            EndpointUrl::Sqlite(_) => 1,
-            EndpointUrl::Postgres(_) => 2,
+            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) => 1,
+            EndpointUrl::Postgres(_) | EndpointUrl::Mysql(_) => 2,
         }
     }
 }

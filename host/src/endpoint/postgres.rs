@@ -299,8 +299,9 @@ impl PgSink {
 
     pub async fn finish(
         &mut self,
+        _run_id: &str,
         tables: &[TargetTable],
-    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         for t in tables {
@@ -381,7 +382,11 @@ impl PgSink {
                 }
             }
         }
-        Ok((done, warnings))
+        Ok(super::Finished {
+            created: done,
+            warnings,
+            quarantined: Vec::new(),
+        })
     }
 
     async fn count_orphans(

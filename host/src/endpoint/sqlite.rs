@@ -383,6 +383,38 @@ impl SqliteSource {
         })
     }
 
+    /// Rows in `_ferry_rejects` per run and table; empty when the table is absent.
+    pub fn quarantined(&self) -> Result<Vec<super::QuarantineCount>, EndpointError> {
+        let c = self.conn()?;
+        let e = |err: rusqlite::Error| q_err(&self.name, Some(REJECTS_TABLE), err);
+        let exists: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [REJECTS_TABLE],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = c
+            .prepare(&format!(
+                "SELECT run_id, table_name, source_key FROM {REJECTS_TABLE} ORDER BY run_id, table_name"
+            ))
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(e)?;
+        Ok(super::group_quarantine(rows))
+    }
+
     /// Number of rows in a table (for progress bars).
     pub fn count(&self, table: &str) -> Result<u64, EndpointError> {
         let c = self.conn()?;
@@ -795,8 +827,9 @@ impl SqliteSink {
 
     pub fn finish(
         &mut self,
+        _run_id: &str,
         tables: &[TargetTable],
-    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+    ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         for t in tables {
@@ -848,7 +881,11 @@ impl SqliteSink {
                 "table `{table}`: {n} rows reference missing `{parent}` rows (PRAGMA foreign_key_check lists them)"
             ));
         }
-        Ok((done, warnings))
+        Ok(super::Finished {
+            created: done,
+            warnings,
+            quarantined: Vec::new(),
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod batch;
 mod schema;
+pub mod temporal;
 
 pub use batch::{
     Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,

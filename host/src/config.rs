@@ -11,6 +11,11 @@
 //! memory_mib = 256               # linear memory limit
 //! timeout_ms = 10000             # per-call deadline
 //! max_output_mib = 64            # cap on what one call may return
+//!
+//! [[cast]]                       # casting rules; override ferry's promotions
+//! column = "users.created_at"    # TABLE.COLUMN (globs), or:
+//! # type = "DATETIME"            # every column declared so
+//! to = "timestamptz"             # a logical type (docs/type-mapping.md)
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,6 +48,9 @@ pub struct ConfigFile {
     /// Per-plugin settings, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// Casting rules, first match wins.
+    #[serde(default)]
+    pub cast: Vec<crate::cast::CastRule>,
 }
 
 /// Settings for one plugin, as written.
@@ -75,6 +83,7 @@ pub struct Config {
     pub batch_size: usize,
     pub plugin_dirs: Vec<PathBuf>,
     pub plugins: BTreeMap<String, PluginSettings>,
+    pub casts: Vec<crate::cast::CastRule>,
 }
 
 impl Default for Config {
@@ -83,6 +92,7 @@ impl Default for Config {
             batch_size: DEFAULT_BATCH_SIZE,
             plugin_dirs: Vec::new(),
             plugins: BTreeMap::new(),
+            casts: Vec::new(),
         }
     }
 }
@@ -107,6 +117,14 @@ impl Config {
             return Err(format!(
                 "batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}"
             ));
+        }
+        for (i, c) in raw.cast.iter().enumerate() {
+            if c.column.is_some() == c.declared_type.is_some() {
+                return Err(format!(
+                    "cast rule {}: give exactly one of `column = \"TABLE.COLUMN\"` or `type = \"DECLARED\"`",
+                    i + 1
+                ));
+            }
         }
         let mut plugins = BTreeMap::new();
         for (name, p) in raw.plugins {
@@ -149,6 +167,7 @@ impl Config {
             batch_size,
             plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
             plugins,
+            casts: raw.cast,
         })
     }
 }

@@ -37,6 +37,7 @@
 //!         validators: vec![],
 //!         batch_size: 5000,
 //!         if_exists: Default::default(),
+//!         casts: vec![],
 //!     },
 //!     Arc::new(NoProgress),
 //! )
@@ -45,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cast;
 pub mod config;
 pub mod endpoint;
 pub mod migrate;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cast::{CastRule, PlannedCast};
 use crate::endpoint::{
     EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Sink, Source, TargetTable,
 };
@@ -89,6 +90,9 @@ pub struct MigrateOptions {
     pub validators: Vec<PluginUse>,
     pub batch_size: usize,
     pub if_exists: IfExists,
+    /// Casting rules from the config (first match wins); they override
+    /// ferry's promotions.
+    pub casts: Vec<CastRule>,
 }
 
 /// Per-table outcome.
@@ -226,6 +230,11 @@ impl Chain {
 /// One table's plan: which plugins apply, the schema after each transformer,
 /// and the target table.
 struct TablePlan {
+    /// The table as the source holds it (what the reader reads).
+    read_def: TableDef,
+    /// Casts from `read_def` to `source`.
+    casts: Vec<PlannedCast>,
+    /// The table as loaded: after casts, before plugins.
     source: TableDef,
     /// Indexes into the chain's transformers that apply to this table, in order.
     transforms: Vec<usize>,
@@ -366,8 +375,21 @@ pub async fn make_plan(
     let mut estimates = Estimates::default();
     let pg = matches!(opts.to, EndpointUrl::Postgres(_));
     for t in &tables {
+        let casts = plan_casts(&source, t, &opts.casts).await?;
+        for c in casts.iter().filter(|c| c.origin == "promotion") {
+            risks.push(Risk {
+                kind: "promotion".into(),
+                table: t.name.clone(),
+                column: Some(c.column.clone()),
+                detail: format!(
+                    "{} → {}: {}; values that do not convert are quarantined; keep it {} with [[cast]] column = \"{}.{}\", to = \"{}\"",
+                    c.from, c.to, c.reason, c.from, t.name, c.column, c.from
+                ),
+            });
+        }
+        let loaded = crate::cast::apply_to_def(t, &casts);
         let mut skipped = Vec::new();
-        let tp = plan_table(t, &mut chain, &mut skipped).await?;
+        let tp = plan_table(&loaded, &mut chain, &mut skipped).await?;
         for w in skipped {
             risks.push(Risk {
                 kind: "skipped-key".into(),
@@ -431,6 +453,10 @@ pub async fn make_plan(
                 logical_type: c.logical_type.name().into(),
                 target_type: Sink::column_type(&opts.to, &tp.source, c),
                 nullable: c.nullable,
+                cast: casts
+                    .iter()
+                    .find(|k| k.column == c.name && k.to == c.logical_type)
+                    .map(|k| format!("{} → {} ({})", k.from, k.to, k.origin)),
             })
             .collect();
         planned.push(PlannedTable {
@@ -441,7 +467,8 @@ pub async fn make_plan(
             transforms: tp.transforms,
             validators: tp.validators,
             schemas: tp.schemas,
-            source_def: tp.source,
+            source_def: t.clone(),
+            casts,
             target_def: tp.target.def,
         });
     }
@@ -495,6 +522,58 @@ pub async fn make_plan(
     Ok(plan)
 }
 
+/// The casts for one table: a config rule where one matches, else ferry's
+/// promotion from sampled values (SQLite sources only: typed databases
+/// already say what their columns hold).
+async fn plan_casts(
+    source: &Source,
+    t: &TableDef,
+    rules: &[CastRule],
+) -> Result<Vec<PlannedCast>, MigrateError> {
+    let samples = source.column_samples(t, PROFILE_SAMPLE_ROWS).await?;
+    let mut out = Vec::new();
+    for (i, c) in t.columns.iter().enumerate() {
+        if let Some(rule) = rules
+            .iter()
+            .find(|r| r.matches(&t.name, &c.name, &c.declared_type))
+        {
+            if !crate::cast::supported(c.logical_type, rule.to) {
+                return Err(MigrateError::Unsupported(format!(
+                    "{}: column `{}`.`{}` is {}; ferry has no exact cast from {} to {}",
+                    rule.describe(),
+                    t.name,
+                    c.name,
+                    c.logical_type,
+                    c.logical_type,
+                    rule.to
+                )));
+            }
+            if rule.to != c.logical_type {
+                out.push(PlannedCast {
+                    column: c.name.clone(),
+                    from: c.logical_type,
+                    to: rule.to,
+                    origin: "config".into(),
+                    reason: rule.describe(),
+                });
+            }
+            continue;
+        }
+        if let Some(sample) = samples.as_ref().and_then(|s| s.get(i))
+            && let Some((to, reason)) = crate::cast::propose(&c.name, c.logical_type, sample)
+        {
+            out.push(PlannedCast {
+                column: c.name.clone(),
+                from: c.logical_type,
+                to,
+                origin: "promotion".into(),
+                reason,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Executes a plan: creates the target tables, loads them, then keys,
 /// indexes and foreign keys.
 async fn run(
@@ -508,7 +587,9 @@ async fn run(
         .tables
         .iter()
         .map(|t| TablePlan {
-            source: t.source_def.clone(),
+            read_def: t.source_def.clone(),
+            casts: t.casts.clone(),
+            source: t.loaded_def(),
             transforms: t.transforms.clone(),
             validators: t.validators.clone(),
             schemas: t.schemas.clone(),
@@ -685,6 +766,8 @@ async fn plan_table(
         last.table.clone()
     };
     Ok(TablePlan {
+        read_def: t.clone(),
+        casts: Vec::new(),
         source: t.clone(),
         transforms,
         validators,
@@ -745,7 +828,7 @@ impl TableJob {
         let mut sink = Sink::connect(&to).await?;
 
         let (rtx, mut rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader = source.spawn_reader(plan.source.clone(), batch_size, rtx);
+        let reader = source.spawn_reader(plan.read_def.clone(), batch_size, rtx);
         let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>)>(CHANNEL_DEPTH);
 
         // The plugin stage runs on its own task, so plugin work, encoding
@@ -761,8 +844,18 @@ impl TableJob {
                 }
                 rows_read += rb.rows_read;
                 let mut rejects = rb.rejects;
-                let out =
-                    apply_chain(&stage_plan, &mut chain, rb.batch, batch_no, &mut rejects).await;
+                let batch = if stage_plan.casts.is_empty() {
+                    rb.batch
+                } else {
+                    crate::cast::cast_batch(
+                        &stage_plan.read_def,
+                        &stage_plan.read_def.schema(),
+                        &stage_plan.source.schema(),
+                        &rb.batch,
+                        &mut rejects,
+                    )
+                };
+                let out = apply_chain(&stage_plan, &mut chain, batch, batch_no, &mut rejects).await;
                 batch_no += 1;
                 match out {
                     Ok(out) => {

@@ -19,7 +19,7 @@ pub const PLAN_FORMAT: u32 = 1;
 
 /// Version of the type mapping (`docs/type-mapping.md`). Bump it whenever a
 /// mapping rule changes, so plans made under the old rules are refused.
-pub const TYPE_MAPPING_VERSION: &str = "ferry-mapping-1";
+pub const TYPE_MAPPING_VERSION: &str = "ferry-mapping-2";
 
 /// Throughput used for duration estimates: 300,000 rows/s, measured for
 /// SQLite → PostgreSQL on a 2-core machine (see the benchmark). A guide, not a promise.
@@ -81,14 +81,22 @@ pub struct PlannedTable {
     pub schemas: Vec<Schema>,
     /// The table as introspected from the source.
     pub source_def: TableDef,
+    /// Columns read as one type and loaded as another (promotions and rules).
+    #[serde(default)]
+    pub casts: Vec<crate::cast::PlannedCast>,
     /// The table as it will be created, with the keys and FKs that apply.
     pub target_def: TableDef,
 }
 
 impl PlannedTable {
+    /// The source table as loaded: introspected, then cast.
+    pub fn loaded_def(&self) -> TableDef {
+        crate::cast::apply_to_def(&self.source_def, &self.casts)
+    }
+
     pub fn target(&self) -> TargetTable {
         TargetTable {
-            source: self.source_def.clone(),
+            source: self.loaded_def(),
             def: self.target_def.clone(),
         }
     }
@@ -104,6 +112,9 @@ pub struct PlannedColumn {
     pub logical_type: String,
     /// The type created in the target.
     pub target_type: String,
+    /// `text → timestamp (promotion)` when the column is cast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cast: Option<String>,
     pub nullable: bool,
 }
 
@@ -133,6 +144,7 @@ struct FingerprintInput<'a> {
     type_mapping: &'a str,
     contract_version: &'a str,
     source_tables: Vec<&'a TableDef>,
+    casts: Vec<&'a [crate::cast::PlannedCast]>,
     plugins: Vec<(&'a str, &'a str, &'a str, &'a [String])>,
 }
 
@@ -144,6 +156,7 @@ impl Plan {
             type_mapping: &self.type_mapping,
             contract_version: &self.contract_version,
             source_tables: self.tables.iter().map(|t| &t.source_def).collect(),
+            casts: self.tables.iter().map(|t| t.casts.as_slice()).collect(),
             plugins: self
                 .transformers
                 .iter()

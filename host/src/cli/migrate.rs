@@ -113,6 +113,7 @@ impl RunArgs {
                 IfExistsArg::Fail => IfExists::Fail,
                 IfExistsArg::Drop => IfExists::Drop,
             },
+            casts: config.casts.clone(),
         })
     }
 }
@@ -164,6 +165,8 @@ async fn options_from_plan(
         } else {
             IfExists::Fail
         },
+        // The plan's tables carry their casts; rules are only for planning.
+        casts: Vec::new(),
     })
 }
 

@@ -190,6 +190,25 @@ impl Source {
         }
     }
 
+    /// What the first `sample` rows of each column hold, for promotions
+    /// (SQLite only: there the declared type does not say what is stored;
+    /// typed sources return `None`).
+    pub async fn column_samples(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<Option<Vec<crate::cast::ColumnSample>>, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let (s, t) = (s.clone(), table.clone());
+                tokio::task::spawn_blocking(move || s.column_samples(&t, sample).map(Some))
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Whether several tables may be read at once.
     pub fn parallel_reads(&self) -> bool {
         match self {

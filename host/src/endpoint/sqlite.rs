@@ -53,6 +53,7 @@ pub fn logical_type(declared: &str) -> LogicalType {
     match base {
         "BOOLEAN" | "BOOL" => return LogicalType::Boolean,
         "JSON" | "JSONB" => return LogicalType::Json,
+        "UUID" => return LogicalType::Uuid,
         "DATE" | "DATETIME" | "TIMESTAMP" | "TIME" => return LogicalType::Text,
         _ => {}
     }
@@ -84,7 +85,7 @@ fn declared_for(t: LogicalType) -> &'static str {
         LogicalType::Time => "TIME",
         LogicalType::Timestamp => "TIMESTAMP",
         LogicalType::Timestamptz => "TIMESTAMPTZ",
-        LogicalType::Uuid => "BLOB",
+        LogicalType::Uuid => "UUID",
     }
 }
 
@@ -383,6 +384,40 @@ impl SqliteSource {
         })
     }
 
+    /// What the first `sample` rows of each column hold (for promotions).
+    pub fn column_samples(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<Vec<crate::cast::ColumnSample>, EndpointError> {
+        let c = self.conn()?;
+        let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
+        let mut out = vec![crate::cast::ColumnSample::default(); table.columns.len()];
+        if table.columns.is_empty() {
+            return Ok(out);
+        }
+        let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let mut stmt = c
+            .prepare(&format!(
+                "SELECT {} FROM {} LIMIT {sample}",
+                cols.join(", "),
+                quote_ident(&table.name)
+            ))
+            .map_err(e)?;
+        let mut rows = stmt.query([]).map_err(e)?;
+        while let Some(r) = rows.next().map_err(e)? {
+            for (i, s) in out.iter_mut().enumerate() {
+                match r.get_ref(i).map_err(e)? {
+                    Sql::Null => {}
+                    Sql::Integer(x) => s.integer(x),
+                    Sql::Text(t) => s.text(t),
+                    Sql::Real(_) | Sql::Blob(_) => s.other(),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Rows in `_ferry_rejects` per run and table; empty when the table is absent.
     pub fn quarantined(&self) -> Result<Vec<super::QuarantineCount>, EndpointError> {
         let c = self.conn()?;
@@ -564,7 +599,7 @@ fn shown(t: &[u8]) -> String {
 }
 
 /// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly.
-fn is_decimal(s: &str) -> bool {
+pub fn is_decimal(s: &str) -> bool {
     let s = s.strip_prefix(['+', '-']).unwrap_or(s);
     let (mantissa, exp) = match s.find(['e', 'E']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
@@ -681,12 +716,30 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
             Sql::Real(x) => return Err(mismatch(x.to_string())),
             Sql::Null => unreachable!("handled above"),
         },
-        // SQLite sources never produce these types in this version.
+        LogicalType::Uuid => match v {
+            Sql::Blob(x) if x.len() == 16 => {
+                let mut u = [0u8; 16];
+                u.copy_from_slice(x);
+                b.push_uuid(i, &u)
+            }
+            Sql::Text(s) => match std::str::from_utf8(s)
+                .ok()
+                .and_then(crate::model::temporal::parse_uuid)
+            {
+                Some(u) => b.push_uuid(i, &u),
+                None => return Err(mismatch(format!("'{}'", shown(s)))),
+            },
+            Sql::Blob(x) => return Err(mismatch(format!("of {} bytes", x.len()))),
+            Sql::Integer(x) => return Err(mismatch(x.to_string())),
+            Sql::Real(x) => return Err(mismatch(x.to_string())),
+            Sql::Null => unreachable!("handled above"),
+        },
+        // Declared types never map to these: dates and times stored in
+        // SQLite are text, promoted by the plan (see `cast`).
         LogicalType::Date
         | LogicalType::Time
         | LogicalType::Timestamp
-        | LogicalType::Timestamptz
-        | LogicalType::Uuid => return Err(mismatch(String::new())),
+        | LogicalType::Timestamptz => return Err(mismatch(String::new())),
     }
     Ok(())
 }
@@ -813,7 +866,7 @@ impl SqliteSink {
             let mut stmt = tx.prepare_cached(&sql).map_err(err)?;
             let params = (start..start + n)
                 .flat_map(|r| (0..table.def.columns.len()).map(move |c| (r, c)))
-                .map(|(r, c)| to_sql(batch.value(r, c)));
+                .map(|(r, c)| to_sql(batch.value(r, c), table.def.columns[c].logical_type));
             stmt.execute(params_from_iter(params)).map_err(err)?;
             start += n;
         }
@@ -917,14 +970,20 @@ fn insert_rejects(
     Ok(())
 }
 
-fn to_sql(v: ValueRef<'_>) -> rusqlite::types::Value {
+/// A value as SQLite stores it. Dates, times and timestamps become ISO text
+/// (what SQLite's date functions read), UUIDs 16-byte blobs.
+fn to_sql(v: ValueRef<'_>, t: LogicalType) -> rusqlite::types::Value {
+    use crate::model::temporal as tm;
     use rusqlite::types::Value as V;
     match v {
         ValueRef::Null => V::Null,
         ValueRef::Bool(b) => V::Integer(b as i64),
+        ValueRef::Int(i) if t == LogicalType::Time => V::Text(tm::format_time(i)),
+        ValueRef::Int(i) if t == LogicalType::Timestamp => V::Text(tm::format_timestamp(i)),
+        ValueRef::Int(i) if t == LogicalType::Timestamptz => V::Text(tm::format_timestamptz(i)),
+        ValueRef::Date(d) => V::Text(tm::format_date(d)),
         ValueRef::Int(i) => V::Integer(i),
         ValueRef::Float(f) => V::Real(f),
-        ValueRef::Date(d) => V::Integer(d as i64),
         ValueRef::Uuid(u) => V::Blob(u.to_vec()),
         ValueRef::Text(s) => V::Text(s.to_string()),
         ValueRef::Bytes(b) => V::Blob(b.to_vec()),

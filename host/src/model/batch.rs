@@ -490,6 +490,26 @@ impl BatchBuilder {
         }
     }
 
+    /// Appends a value of the column's own type (as read from a batch of
+    /// the same logical type).
+    pub fn copy_value(&mut self, col: usize, v: &ValueRef<'_>) -> Result<(), BatchError> {
+        match v {
+            ValueRef::Null => self.push_null(col),
+            ValueRef::Bool(x) => self.push_bool(col, *x),
+            ValueRef::Int(x) => self.push_int(col, *x),
+            ValueRef::Float(x) => self.push_float(col, *x),
+            ValueRef::Date(x) => self.push_date(col, *x),
+            ValueRef::Uuid(x) => {
+                let mut u = [0u8; 16];
+                u.copy_from_slice(&x[..16.min(x.len())]);
+                self.push_uuid(col, &u)
+            }
+            ValueRef::Text(x) => self.push_bytes(col, x.as_bytes())?,
+            ValueRef::Bytes(x) => self.push_bytes(col, x)?,
+        }
+        Ok(())
+    }
+
     /// Marks the current row complete.
     pub fn end_row(&mut self) {
         self.rows += 1;

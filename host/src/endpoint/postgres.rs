@@ -43,6 +43,77 @@ pub fn pg_type(t: LogicalType) -> &'static str {
     }
 }
 
+/// The PostgreSQL type a sink creates for `col`: [`pg_type`], except that a
+/// decimal column declared `NUMERIC(p,s)` / `DECIMAL(p,s)` / `NUMERIC(p)` in
+/// its source keeps that precision (values that would not fit exactly are
+/// rejected at write time, never rounded by the server). A `VARCHAR(n)`
+/// stays `text`: the length limit could only refuse or truncate values, and
+/// every value that arrives already fits the source's limit.
+pub fn column_type(source: &crate::model::TableDef, col: &crate::model::ColumnDef) -> String {
+    match numeric_typmod(source, col) {
+        Some((p, s)) => format!("numeric({p},{s})"),
+        None => pg_type(col.logical_type).to_string(),
+    }
+}
+
+/// PostgreSQL's `numeric` precision limit: 1000 digits in a typmod.
+const MAX_NUMERIC_PRECISION: u32 = 1000;
+
+/// `(precision, scale)` of a decimal column whose source declared one.
+fn numeric_typmod(
+    source: &crate::model::TableDef,
+    col: &crate::model::ColumnDef,
+) -> Option<(u32, u32)> {
+    if col.logical_type != LogicalType::Decimal {
+        return None;
+    }
+    let src = source
+        .columns
+        .iter()
+        .find(|s| s.name == col.name && s.logical_type == LogicalType::Decimal)?;
+    let d = src.declared_type.trim().to_ascii_lowercase();
+    let args = d
+        .strip_prefix("numeric")
+        .or_else(|| d.strip_prefix("decimal"))?
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let (p, s) = match args.split_once(',') {
+        Some((p, s)) => (p.trim().parse().ok()?, s.trim().parse().ok()?),
+        None => (args.trim().parse().ok()?, 0),
+    };
+    (1..=MAX_NUMERIC_PRECISION).contains(&p).then_some(())?;
+    (s <= p).then_some((p, s))
+}
+
+/// Whether decimal text `v` fits `numeric(p,s)` without rounding: at most
+/// `p - s` digits before the point and `s` significant digits after it.
+fn fits_numeric(v: &str, p: u32, s: u32) -> bool {
+    let v = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let (mantissa, exp) = match v.find(['e', 'E']) {
+        Some(i) => match v[i + 1..].parse::<i64>() {
+            Ok(e) => (&v[..i], e),
+            Err(_) => return false,
+        },
+        None => (v, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Position of the point among `digits`, after the exponent.
+    let point = (int.len() as i64).saturating_add(exp);
+    let first = digits.iter().position(|&d| d != b'0');
+    let Some(first) = first else {
+        return true; // zero fits any numeric
+    };
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first) as i64;
+    let int_digits = point.saturating_sub(first as i64).max(0);
+    let frac_digits = (last + 1).saturating_sub(point).max(0);
+    int_digits <= (p - s) as i64 && frac_digits <= s as i64
+}
+
 /// The server's full message (tokio-postgres' `Display` is only "db error").
 pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -180,7 +251,7 @@ impl PgSink {
                     format!(
                         "{} {}{}",
                         quote_ident(&c.name),
-                        pg_type(c.logical_type),
+                        column_type(&t.source, c),
                         if c.nullable { "" } else { " NOT NULL" }
                     )
                 })
@@ -213,25 +284,35 @@ impl PgSink {
         let schema = table.def.schema();
         // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
         // with the reason instead of failing the whole COPY.
-        let nul_rows = rows_with_nul(batch);
+        // Decimals that would not fit a declared numeric(p,s) exactly are
+        // rejected too, rather than rounded by the server.
+        let mut bad: Vec<(usize, usize, &str, String)> = rows_with_nul(batch)
+            .into_iter()
+            .map(|(r, c)| {
+                let why = "PostgreSQL text cannot contain NUL (0x00) bytes".to_string();
+                (r, c, "nul-byte", why)
+            })
+            .collect();
+        bad.extend(decimals_that_do_not_fit(batch, table));
+        bad.sort_by_key(|(r, c, _, _)| (*r, *c));
         let mut sink_rejects = Vec::new();
         let owned;
-        let batch = if nul_rows.is_empty() {
+        let batch = if bad.is_empty() {
             batch
         } else {
             let mut keep = vec![true; batch.num_rows];
-            for (row, col) in &nul_rows {
-                if keep[*row] {
-                    keep[*row] = false;
+            for (row, col, code, reason) in bad {
+                if keep[row] {
+                    keep[row] = false;
                     sink_rejects.push(Reject {
                         table: table.source.name.clone(),
-                        source_key: batch.source_key(&schema, &table.source.primary_key, *row),
+                        source_key: batch.source_key(&schema, &table.source.primary_key, row),
                         stage: Stage::Write,
                         plugin: None,
-                        column: Some(schema.columns[*col].name.clone()),
-                        code: "nul-byte".into(),
-                        reason: "PostgreSQL text cannot contain NUL (0x00) bytes".into(),
-                        row: batch.row_json(&schema, *row),
+                        column: Some(schema.columns[col].name.clone()),
+                        code: code.into(),
+                        reason,
+                        row: batch.row_json(&schema, row),
                     });
                 }
             }
@@ -556,6 +637,41 @@ fn rows_with_nul(batch: &Batch) -> Vec<(usize, usize)> {
     out
 }
 
+/// `(row, column, code, reason)` of every decimal that would not fit its
+/// column's declared `numeric(p,s)` exactly.
+fn decimals_that_do_not_fit(
+    batch: &Batch,
+    table: &TargetTable,
+) -> Vec<(usize, usize, &'static str, String)> {
+    let mut out = Vec::new();
+    for (ci, col) in table.def.columns.iter().enumerate() {
+        let (Some((p, s)), Some(ColumnData::Utf8(v))) = (
+            numeric_typmod(&table.source, col),
+            batch.columns.get(ci).map(|c| &c.data),
+        ) else {
+            continue;
+        };
+        for r in 0..batch.num_rows {
+            if batch.columns[ci].is_null(r) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(v.value(r));
+            if !fits_numeric(&text, p, s) {
+                out.push((
+                    r,
+                    ci,
+                    "numeric-overflow",
+                    format!(
+                        "{text} does not fit numeric({p},{s}) exactly (at most {} digits before the point and {s} after); PostgreSQL would round or refuse it",
+                        p - s
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
@@ -707,7 +823,28 @@ fn encode_numeric(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_numeric;
+    use super::{encode_numeric, fits_numeric};
+
+    #[test]
+    fn declared_numeric_precision_is_checked_exactly() {
+        assert!(fits_numeric("12345678901234.123456", 20, 6));
+        assert!(fits_numeric("-1.5", 20, 6));
+        assert!(
+            fits_numeric("1.5000000000", 20, 6),
+            "trailing zeros are exact"
+        );
+        assert!(fits_numeric("0", 1, 1));
+        assert!(fits_numeric("0.5", 1, 1));
+        assert!(!fits_numeric("1.5", 1, 1));
+        assert!(!fits_numeric("1.0000001", 20, 6));
+        assert!(!fits_numeric("123456789012345", 20, 6));
+        assert!(fits_numeric("1.5e2", 3, 0));
+        assert!(!fits_numeric("1.5e-2", 3, 1));
+        assert!(fits_numeric("00012.30", 4, 1));
+        assert!(!fits_numeric("NaN", 10, 2));
+        assert!(!fits_numeric("1e9223372036854775807", 10, 2));
+        assert!(!fits_numeric("1e-9223372036854775808", 10, 2));
+    }
 
     fn parts(s: &str) -> (i16, i16, u16, u16, Vec<i16>) {
         let b = encode_numeric(s).unwrap();

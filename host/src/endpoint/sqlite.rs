@@ -864,8 +864,27 @@ impl SqliteSink {
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
+        // Decimals that SQLite's NUMERIC affinity would round (more digits
+        // than a double holds) are rejected with the reason, not stored changed.
+        let sink_rejects = decimals_numeric_affinity_would_change(batch, table);
+        let owned;
+        let batch = if sink_rejects.is_empty() {
+            batch
+        } else {
+            let schema = table.def.schema();
+            let mut keep = vec![true; batch.num_rows];
+            for (row, _) in &sink_rejects {
+                keep[*row] = false;
+            }
+            owned = batch.retain(&schema, &keep);
+            &owned
+        };
+        let sink_rejects: Vec<Reject> = sink_rejects.into_iter().map(|(_, r)| r).collect();
         let tx = self.conn.transaction().map_err(err)?;
-        let mut sink_rejects: Vec<Reject> = Vec::new();
+        // Rows filtered out above are not in `batch`; rows a key refuses
+        // below are, so only those reduce the written count.
+        let mut sink_rejects = sink_rejects;
+        let filtered = sink_rejects.len();
         let ncols = table.def.columns.len().max(1);
         // SQLite's default limit on bound parameters is 32,766; stay under it.
         let rows_per_stmt = (32_000 / ncols).clamp(1, 500);
@@ -935,7 +954,7 @@ impl SqliteSink {
         insert_rejects(&tx, run_id, &sink_rejects).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(WriteOutcome {
-            written: (batch.num_rows - sink_rejects.len()) as u64,
+            written: (batch.num_rows - (sink_rejects.len() - filtered)) as u64,
             rejected: sink_rejects,
         })
     }
@@ -1187,6 +1206,88 @@ impl SqliteSink {
     }
 }
 
+/// `(row, reject)` for each row holding a decimal that SQLite's NUMERIC
+/// affinity would store as a different number (first such column per row).
+fn decimals_numeric_affinity_would_change(
+    batch: &Batch,
+    table: &TargetTable,
+) -> Vec<(usize, Reject)> {
+    let schema = table.def.schema();
+    let decimals: Vec<usize> = (0..table.def.columns.len())
+        .filter(|&c| table.def.columns[c].logical_type == LogicalType::Decimal)
+        .collect();
+    let mut out = Vec::new();
+    if decimals.is_empty() {
+        return out;
+    }
+    for r in 0..batch.num_rows {
+        let bad = decimals.iter().find_map(|&c| match batch.value(r, c) {
+            ValueRef::Text(s) if !numeric_affinity_keeps(s) => Some((c, s)),
+            _ => None,
+        });
+        if let Some((c, s)) = bad {
+            out.push((
+                r,
+                Reject {
+                    table: table.source.name.clone(),
+                    source_key: batch.source_key(&schema, &table.source.primary_key, r),
+                    stage: Stage::Write,
+                    plugin: None,
+                    column: Some(table.def.columns[c].name.clone()),
+                    code: "decimal-precision".into(),
+                    reason: format!(
+                        "decimal {} has more significant digits than SQLite's NUMERIC storage (a 64-bit integer or a double) keeps; it would be stored as {}",
+                        shown(s.as_bytes()),
+                        s.parse::<f64>().map(|f| f.to_string()).unwrap_or_default()
+                    ),
+                    row: batch.row_json(&schema, r),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Whether SQLite's NUMERIC affinity stores decimal text `s` as the same
+/// number: integers that fit 64 bits are stored exactly; other numbers become
+/// the nearest double, which is the same number only when that double
+/// prints back as it (`1.500000` → 1.5 yes; `12345678901234.123456` no).
+fn numeric_affinity_keeps(s: &str) -> bool {
+    if s.parse::<i64>().is_ok() {
+        return true;
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() => decimal_key(s) == decimal_key(&f.to_string()),
+        _ => false,
+    }
+}
+
+/// A decimal's value as (negative, significant digits, exponent of the first
+/// digit), so equal numbers written differently compare equal.
+fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int.chars().chain(frac.chars()).collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let Some(first) = digits.find(|c| c != '0') else {
+        return Some((false, String::new(), 0));
+    };
+    let sig = digits[first..].trim_end_matches('0').to_string();
+    let e = (int.len() as i64)
+        .saturating_add(exp)
+        .saturating_sub(first as i64);
+    Some((neg, sig, e))
+}
+
 fn insert_rejects(
     tx: &rusqlite::Transaction<'_>,
     run_id: &str,
@@ -1250,10 +1351,37 @@ pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
         .columns
         .iter()
         .find(|s| {
-            s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty()
+            s.name == c.name
+                && s.logical_type == c.logical_type
+                && !s.declared_type.is_empty()
+                // A declared type from another database (PostgreSQL's
+                // `integer[]`, `timestamp(3) with time zone`, an enum) is
+                // kept only when SQLite can parse it and reads it back as the
+                // same logical type; else the mapping's own type is used.
+                && logical_type(&s.declared_type) == c.logical_type
+                && sqlite_type_name(&s.declared_type)
         })
         .map(|s| s.declared_type.clone())
         .unwrap_or_else(|| declared_for(c.logical_type).to_string())
+}
+
+/// Whether `d` fits SQLite's type-name grammar: words, then at most one
+/// parenthesised list of numbers at the very end.
+fn sqlite_type_name(d: &str) -> bool {
+    let (words, args) = match d.find('(') {
+        Some(i) => (&d[..i], Some(&d[i..])),
+        None => (d, None),
+    };
+    words
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ' ' || ch == '"')
+        && args.is_none_or(|a| {
+            a.len() >= 2
+                && a.ends_with(')')
+                && a[1..a.len() - 1]
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || matches!(ch, ',' | ' ' | '+' | '-' | '.'))
+        })
 }
 
 fn create_table_sql(t: &TargetTable) -> String {
@@ -1294,6 +1422,19 @@ fn create_table_sql(t: &TargetTable) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numeric_affinity_keeps_only_what_a_double_or_integer_holds() {
+        use super::numeric_affinity_keeps as keeps;
+        assert!(keeps("1.500000"));
+        assert!(keeps("0.30000000000000004"));
+        assert!(keeps("9223372036854775807"));
+        assert!(keeps("-0.000001"));
+        assert!(keeps("1e20"));
+        assert!(!keeps("12345678901234.123456"));
+        assert!(!keeps("9223372036854775809"));
+        assert!(!keeps("0.1234567890123456789"));
+    }
+
     use super::*;
 
     #[test]

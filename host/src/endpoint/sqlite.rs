@@ -54,7 +54,8 @@ pub fn logical_type(declared: &str) -> LogicalType {
         "BOOLEAN" | "BOOL" => return LogicalType::Boolean,
         "JSON" | "JSONB" => return LogicalType::Json,
         "UUID" => return LogicalType::Uuid,
-        "DATE" | "DATETIME" | "TIMESTAMP" | "TIME" => return LogicalType::Text,
+        // Dates and times are text in SQLite; the plan promotes them by value.
+        b if b.starts_with("DATE") || b.starts_with("TIME") => return LogicalType::Text,
         _ => {}
     }
     if d.contains("INT") {

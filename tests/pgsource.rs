@@ -413,3 +413,80 @@ fn sqlite_shop_through_postgres_and_back_is_identical() {
         vec![vec![Value::Text("users".into())]]
     );
 }
+
+#[test]
+fn schema_parameter_picks_the_schema_and_rejects_tables_are_not_source_tables() {
+    let dir = tempdir();
+    let src = shop_fixture(dir.path(), 50);
+    let pg = PgDb::new("pgsrc_schema");
+    // Rejects land in the PostgreSQL target's _ferry_rejects.
+    let rules = r#"users:rules={"rules":[{"column":"email","check":"not-null"}]}"#;
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &pg.url,
+        "--validate",
+        rules,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    pg.query("CREATE SCHEMA other; CREATE TABLE other.only_here (id int PRIMARY KEY, v text); INSERT INTO other.only_here VALUES (1, 'x')");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ferry::endpoint::{EndpointUrl, Source};
+        let url: EndpointUrl = pg.url.parse().unwrap();
+        let s = Source::open(&url).await.unwrap();
+        let names: Vec<String> = s
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["orders", "users"],
+            "no _ferry_rejects, no other schema"
+        );
+        let q = s.quarantined().await.unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].table, "users");
+        assert_eq!(q[0].rows, 5);
+        assert_eq!(q[0].keys, ["10", "20", "30", "40", "50"]);
+
+        let url: EndpointUrl = format!("{}?schema=other", pg.url).parse().unwrap();
+        let s = Source::open(&url).await.unwrap();
+        let t = s.tables().await.unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name, "only_here");
+        assert_eq!(t[0].primary_key, ["id"]);
+        assert_eq!(s.count("only_here").await.unwrap(), 1);
+        assert!(s.quarantined().await.unwrap().is_empty());
+
+        // The search_path given in the connection options also works.
+        let url: EndpointUrl = format!("{}?options=-csearch_path%3Dother", pg.url)
+            .parse()
+            .unwrap();
+        let s = Source::open(&url).await.unwrap();
+        assert_eq!(s.tables().await.unwrap()[0].name, "only_here");
+
+        let url: EndpointUrl = format!("{}?schema=nope", pg.url).parse().unwrap();
+        let e = Source::open(&url)
+            .await
+            .err()
+            .expect("missing schema refused");
+        assert!(
+            e.to_string().contains("schema `nope` does not exist"),
+            "{e}"
+        );
+        let url: EndpointUrl = "postgres://postgres@127.0.0.1:1/x".parse().unwrap();
+        let e = Source::open(&url).await.err().expect("no server");
+        assert!(e.to_string().contains("is the server running"), "{e}");
+    });
+}

@@ -490,3 +490,66 @@ fn schema_parameter_picks_the_schema_and_rejects_tables_are_not_source_tables() 
         assert!(e.to_string().contains("is the server running"), "{e}");
     });
 }
+
+#[test]
+fn declared_numeric_precision_is_kept_and_values_that_do_not_fit_are_rejected_not_rounded() {
+    let dir = tempdir();
+    let src = dir.path().join("money.db");
+    let c = rusqlite::Connection::open(&src).unwrap();
+    // SQLite does not enforce NUMERIC(5,2); PostgreSQL's numeric(5,2) would
+    // round 1.005 and refuse 12345.6, so ferry rejects both rows itself.
+    c.execute_batch(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY, amount DECIMAL(5,2), note VARCHAR(3));
+         INSERT INTO m VALUES (1, '1.25', 'abc'), (2, '1.005', 'x'), (3, '12345.6', 'y'),
+                              (4, '-999.99', NULL), (5, NULL, 'z');",
+    )
+    .unwrap();
+    drop(c);
+    let pg = PgDb::new("pgsrc_numeric");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &pg.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        pg.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'm'::regclass AND attname = 'amount'"),
+        "numeric(5,2)"
+    );
+    assert_eq!(
+        pg.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'm'::regclass AND attname = 'note'"),
+        "text",
+        "VARCHAR(n) stays text: no truncation risk"
+    );
+    assert_eq!(
+        pg.query("SELECT id, amount::text FROM m ORDER BY id"),
+        vec![
+            vec!["1".to_string(), "1.25".into()],
+            vec!["4".into(), "-999.99".into()],
+            vec!["5".into(), "NULL".into()],
+        ]
+    );
+    let rej = pg.query(
+        "SELECT source_key, stage, column_name, code FROM _ferry_rejects ORDER BY source_key",
+    );
+    assert_eq!(
+        rej,
+        vec![
+            vec![
+                "2".to_string(),
+                "write".into(),
+                "amount".into(),
+                "numeric-overflow".into()
+            ],
+            vec![
+                "3".into(),
+                "write".into(),
+                "amount".into(),
+                "numeric-overflow".into()
+            ],
+        ]
+    );
+}

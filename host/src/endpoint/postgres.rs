@@ -380,14 +380,26 @@ impl PgSink {
 
     pub async fn finish(
         &mut self,
-        _run_id: &str,
+        run_id: &str,
         tables: &[TargetTable],
     ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
-        let mut warnings = Vec::new();
+        let mut moved: Vec<(String, u64)> = Vec::new();
+        let mut count = |table: &str, n: u64| {
+            if n > 0 {
+                match moved.iter_mut().find(|(t, _)| t == table) {
+                    Some(m) => m.1 += n,
+                    None => moved.push((table.to_string(), n)),
+                }
+            }
+        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
+                let n = self
+                    .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
+                    .await?;
+                count(&t.source.name, n);
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -399,6 +411,11 @@ impl PgSink {
                 done.push(format!("primary key {}", t.def.name));
             }
             for u in &t.def.unique {
+                let what = format!("unique {}", u.name);
+                let n = self
+                    .quarantine_duplicates(run_id, t, &what, &u.columns, false)
+                    .await?;
+                count(&t.source.name, n);
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -408,9 +425,21 @@ impl PgSink {
                     ),
                 )
                 .await?;
-                done.push(format!("unique {}", u.name));
+                done.push(what);
             }
             for ix in &t.def.indexes {
+                if ix.unique {
+                    let n = self
+                        .quarantine_duplicates(
+                            run_id,
+                            t,
+                            &format!("unique index {}", ix.name),
+                            &ix.columns,
+                            false,
+                        )
+                        .await?;
+                    count(&t.source.name, n);
+                }
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -422,6 +451,21 @@ impl PgSink {
                 )
                 .await?;
                 done.push(format!("index {}", ix.name));
+            }
+        }
+        // Orphans: moving one child can orphan its own children, so repeat
+        // until a pass moves nothing (at most one pass per table, plus one).
+        for _ in 0..=tables.len() {
+            let mut any = false;
+            for t in tables {
+                for fk in &t.def.foreign_keys {
+                    let n = self.quarantine_orphans(run_id, t, fk).await?;
+                    count(&t.source.name, n);
+                    any |= n > 0;
+                }
+            }
+            if !any {
+                break;
             }
         }
         for t in tables {
@@ -436,45 +480,92 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                match self.client.batch_execute(&add).await {
-                    Ok(()) => done.push(format!("foreign key {}", fk.name)),
-                    Err(e)
-                        if e.code()
-                            == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
-                    {
-                        // Rows whose parent is missing (in the source, or
-                        // rejected on the way): enforce the key for new rows
-                        // without validating the old ones, and say so.
-                        self.exec(&t.def.name, &format!("{add} NOT VALID")).await?;
-                        let orphans = self.count_orphans(t, fk).await?;
-                        done.push(format!("foreign key {} (NOT VALID)", fk.name));
-                        warnings.push(format!(
-                            "table `{}`: {orphans} rows reference missing `{}` rows, so foreign key {} was created NOT VALID; \
-                             fix or remove them, then run ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                            t.def.name, fk.ref_table, fk.name, quote_ident(&t.def.name), quote_ident(&fk.name)
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(self.err(
-                            Some(&t.def.name),
-                            format!("{} (while running: {add})", pg_message(&e)),
-                        ));
-                    }
-                }
+                self.exec(&t.def.name, &add).await?;
+                done.push(format!("foreign key {}", fk.name));
             }
         }
+        let warnings = moved
+            .iter()
+            .map(|(t, n)| format!("table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"))
+            .collect();
         Ok(super::Finished {
             created: done,
             warnings,
-            quarantined: Vec::new(),
+            quarantined: moved,
         })
     }
 
-    async fn count_orphans(
+    /// SQL rendering a row's key columns like `Batch::source_key` does.
+    fn key_expr(alias: &str, cols: &[String]) -> String {
+        if cols.is_empty() {
+            return "NULL".into();
+        }
+        let parts: Vec<String> = cols
+            .iter()
+            .map(|c| format!("to_jsonb({alias}.{})::text", quote_ident(c)))
+            .collect();
+        format!("concat_ws(',', {})", parts.join(", "))
+    }
+
+    /// Moves rows that repeat an earlier row's `cols` (and, for a primary
+    /// key, rows with a NULL in it) to the rejects table, keeping the first
+    /// loaded. Returns how many rows moved.
+    async fn quarantine_duplicates(
         &self,
+        run_id: &str,
+        t: &TargetTable,
+        what: &str,
+        cols: &[String],
+        primary: bool,
+    ) -> Result<u64, EndpointError> {
+        let tn = quote_ident(&t.def.name);
+        let list = quote_list(cols);
+        let not_null: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let nulls = if primary {
+            format!(
+                " OR ctid IN (SELECT ctid FROM {tn} WHERE NOT ({}))",
+                not_null.join(" AND ")
+            )
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "WITH moved AS (DELETE FROM {tn} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {list} ORDER BY ctid) AS rn FROM {tn} WHERE {}) d WHERE rn > 1){nulls} RETURNING *) \
+             INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {} THEN 'duplicate-key' ELSE 'null-key' END, \
+             $4 || {} || ' is already taken by an earlier row; the first row loaded keeps it', to_jsonb(moved)::text FROM moved",
+            not_null.join(" AND "),
+            Self::key_expr("moved", &t.def.primary_key),
+            not_null
+                .iter()
+                .map(|c| format!("moved.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Self::key_expr("moved", cols),
+        );
+        let reason = format!("{what} ({}): the value ", cols.join(", "));
+        self.client
+            .execute(&sql, &[&run_id, &t.source.name, &cols.join(","), &reason])
+            .await
+            .map_err(|e| {
+                self.err(
+                    Some(&t.def.name),
+                    format!("quarantining duplicates of {what}: {}", pg_message(&e)),
+                )
+            })
+    }
+
+    /// Moves rows whose foreign key matches no parent row to the rejects
+    /// table. Returns how many rows moved.
+    async fn quarantine_orphans(
+        &self,
+        run_id: &str,
         t: &TargetTable,
         fk: &crate::model::ForeignKeyDef,
-    ) -> Result<i64, EndpointError> {
+    ) -> Result<u64, EndpointError> {
         let child = quote_ident(&t.def.name);
         let parent = quote_ident(&fk.ref_table);
         let join: Vec<String> = fk
@@ -489,16 +580,32 @@ impl PgSink {
             .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
             .collect();
         let sql = format!(
-            "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+            "WITH moved AS (DELETE FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {}) RETURNING c.*) \
+             INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+             SELECT $1, $2, {}, 'write', NULL, $3, 'fk-orphan', $4 || {} || ')', to_jsonb(moved)::text FROM moved",
             not_null.join(" AND "),
-            join.join(" AND ")
+            join.join(" AND "),
+            Self::key_expr("moved", &t.def.primary_key),
+            Self::key_expr("moved", &fk.columns),
         );
-        let row = self
-            .client
-            .query_one(&sql, &[])
+        let reason = format!(
+            "foreign key {}: no `{}` row has ({}) = (",
+            fk.name,
+            fk.ref_table,
+            fk.ref_columns.join(", ")
+        );
+        self.client
+            .execute(
+                &sql,
+                &[&run_id, &t.source.name, &fk.columns.join(","), &reason],
+            )
             .await
-            .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?;
-        Ok(row.get(0))
+            .map_err(|e| {
+                self.err(
+                    Some(&t.def.name),
+                    format!("quarantining orphans of {}: {}", fk.name, pg_message(&e)),
+                )
+            })
     }
 
     async fn exec(&self, table: &str, sql: &str) -> Result<(), EndpointError> {

@@ -33,7 +33,7 @@ use crate::model::{
 const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-/// Microseconds in a day: `time` values range over `00:00:00`..=`24:00:00`.
+/// Microseconds in a day: PostgreSQL `time` ranges over `00:00:00`..=`24:00:00`.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// How a column travels over the binary COPY stream and is decoded.
@@ -891,8 +891,16 @@ fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
         },
         Wire::Time => {
             let t = i64::from_be_bytes(fixed(kind, raw)?);
-            // 24:00:00 is a valid PostgreSQL time and is kept as such.
-            if !(0..=MICROS_PER_DAY).contains(&t) {
+            // PostgreSQL accepts `24:00:00` (the end of the day); ferry's time
+            // is a time of day, 00:00:00 to 23:59:59.999999, as every
+            // endpoint's text form reads it back (`temporal::parse_time`).
+            if t == MICROS_PER_DAY {
+                return Err(Bad {
+                    reason: "24:00:00 (PostgreSQL's end of day) is not a time of day; ferry's time ends at 23:59:59.999999".into(),
+                    shown: "24:00:00".into(),
+                });
+            }
+            if !(0..MICROS_PER_DAY).contains(&t) {
                 return Err(out_of_range(format!("time of {t} µs")));
             }
             ValueRef::Int(t)
@@ -1021,6 +1029,8 @@ mod tests {
             Some(ValueRef::Int(PG_EPOCH_MICROS + 1))
         );
         assert!(decode(Wire::Date, &i32::MAX.to_be_bytes()).is_err());
+        assert!(decode(Wire::Time, &MICROS_PER_DAY.to_be_bytes()).is_err());
+        assert!(decode(Wire::Time, &(MICROS_PER_DAY - 1).to_be_bytes()).is_ok());
         assert!(decode(Wire::Timestamp, &i64::MIN.to_be_bytes()).is_err());
         assert!(decode(Wire::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_err());
         assert!(decode(Wire::Numeric, b"NaN").is_err());

@@ -427,7 +427,7 @@ fn sqlite_shop_through_postgres_and_back_is_identical() {
 }
 
 #[test]
-fn schema_parameter_picks_the_schema_and_rejects_tables_are_not_source_tables() {
+fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly() {
     let dir = tempdir();
     let src = shop_fixture(dir.path(), 50);
     let pg = PgDb::new("pgsrc_schema");
@@ -483,6 +483,25 @@ fn schema_parameter_picks_the_schema_and_rejects_tables_are_not_source_tables() 
         assert_eq!(t[0].primary_key, ["id"]);
         assert_eq!(s.count("only_here").await.unwrap(), 1);
         assert!(s.quarantined().await.unwrap().is_empty());
+
+        // A reader whose receiver goes away stops quietly.
+        let s = Source::open(&pg.url.parse().unwrap()).await.unwrap();
+        let users = s
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "users")
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = s.spawn_reader(users, 4, tx);
+        let first = rx.recv().await.expect("a first batch");
+        assert_eq!(first.batch.num_rows, 4);
+        drop(rx);
+        reader
+            .await
+            .unwrap()
+            .expect("no error when the receiver is dropped");
 
         // The search_path given in the connection options also works.
         let url: EndpointUrl = format!("{}?options=-csearch_path%3Dother", pg.url)

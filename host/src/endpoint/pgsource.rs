@@ -162,7 +162,8 @@ fn split_schema(url: &str) -> (String, Option<String>) {
     (url, schema)
 }
 
-/// One FK's columns and actions, as the catalog holds them.
+/// A foreign key action as `pg_constraint.confdeltype`/`confupdtype` code it,
+/// in SQL words.
 fn fk_action(code: &str) -> &'static str {
     match code {
         "r" => "RESTRICT",
@@ -213,6 +214,7 @@ impl PgSource {
         Ok(s)
     }
 
+    /// The URL, password hidden, for reports.
     pub fn describe(&self) -> String {
         self.name.clone()
     }

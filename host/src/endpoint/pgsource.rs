@@ -893,16 +893,8 @@ fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
         },
         Wire::Time => {
             let t = i64::from_be_bytes(fixed(kind, raw)?);
-            // PostgreSQL accepts `24:00:00` (the end of the day); ferry's time
-            // is a time of day, 00:00:00 to 23:59:59.999999, as every
-            // endpoint's text form reads it back (`temporal::parse_time`).
-            if t == MICROS_PER_DAY {
-                return Err(Bad {
-                    reason: "24:00:00 (PostgreSQL's end of day) is not a time of day; ferry's time ends at 23:59:59.999999".into(),
-                    shown: "24:00:00".into(),
-                });
-            }
-            if !(0..MICROS_PER_DAY).contains(&t) {
+            // 24:00:00, the end of the day, is a valid time (ISO 8601, PostgreSQL).
+            if !(0..=MICROS_PER_DAY).contains(&t) {
                 return Err(out_of_range(format!("time of {t} µs")));
             }
             ValueRef::Int(t)
@@ -1031,8 +1023,12 @@ mod tests {
             Some(ValueRef::Int(PG_EPOCH_MICROS + 1))
         );
         assert!(decode(Wire::Date, &i32::MAX.to_be_bytes()).is_err());
-        assert!(decode(Wire::Time, &MICROS_PER_DAY.to_be_bytes()).is_err());
-        assert!(decode(Wire::Time, &(MICROS_PER_DAY - 1).to_be_bytes()).is_ok());
+        assert_eq!(
+            decode(Wire::Time, &MICROS_PER_DAY.to_be_bytes()).ok(),
+            Some(ValueRef::Int(MICROS_PER_DAY)),
+            "24:00:00 is kept"
+        );
+        assert!(decode(Wire::Time, &(MICROS_PER_DAY + 1).to_be_bytes()).is_err());
         assert!(decode(Wire::Timestamp, &i64::MIN.to_be_bytes()).is_err());
         assert!(decode(Wire::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_err());
         assert!(decode(Wire::Numeric, b"NaN").is_err());

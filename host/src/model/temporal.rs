@@ -108,7 +108,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 /// `YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]]` → microseconds since the epoch, no zone.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    if s.len() < 16 {
+    // ASCII only: the slicing below is by byte, and no valid form has
+    // anything else (`Antal Doráti` must be "not a timestamp", not a panic).
+    if s.len() < 16 || !s.is_ascii() {
         return None;
     }
     let (date, rest) = s.split_at(10);
@@ -124,6 +126,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 /// A timestamp with a zone (`Z`, `±HH:MM`, `±HHMM`, `±HH`) → UTC microseconds.
 /// Without a zone it is `None`: ferry does not assume one.
 pub fn parse_timestamptz(s: &str) -> Option<i64> {
+    if !s.is_ascii() {
+        return None;
+    }
     if let Some(local) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
         return parse_timestamp(local);
     }
@@ -257,6 +262,17 @@ mod tests {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
         assert_eq!(parse_timestamptz("2024-01-01 10:00:00"), None);
+        for text in [
+            "Antal Doráti & London",
+            "2024-01-01 10:00:0é",
+            "2024-01-01T10:00:00+0é:00",
+            "ü",
+        ] {
+            assert_eq!(parse_timestamp(text), None);
+            assert_eq!(parse_timestamptz(text), None);
+            assert_eq!(parse_date(text), None);
+            assert_eq!(parse_time(text), None);
+        }
         assert_eq!(parse_time("24:00:00"), Some(86_400_000_000));
         assert_eq!(parse_time("24:00:01"), None);
     }

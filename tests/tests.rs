@@ -6,6 +6,8 @@
 //!   fixture SQLite databases, running the `ferry` binary, plugin paths.
 //! - `migrate`   — SQLite → PostgreSQL and SQLite → SQLite through a WASM
 //!   transformer: every row, the transformer's change, keys and FKs after.
+//! - `chinook`   — Chinook round-trips SQLite → PostgreSQL → MariaDB → json →
+//!   SQLite, verify passing at each hop.
 //! - `consolidate` — several SQLite sources into one PostgreSQL database:
 //!   UUIDv5 keys, foreign keys rewritten, the id map, conflict policies.
 //! - `plan`      — `ferry plan`, `migrate --dry-run`, `migrate --plan FILE`:
@@ -28,6 +30,7 @@
 
 mod util;
 
+mod chinook;
 mod consolidate;
 mod hostile;
 mod migrate;

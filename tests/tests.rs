@@ -16,6 +16,9 @@
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
 //!   contract versions, the compiled-component cache.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
+//! - `json`      — the `json:DIR` endpoint: SQLite → JSON → SQLite/PostgreSQL
+//!   exact with keys restored, dirty lines quarantined with line numbers,
+//!   schemaless inference, `--if-exists`, the quarantine file.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -24,6 +27,7 @@
 mod util;
 
 mod hostile;
+mod json;
 mod migrate;
 mod plan;
 mod plugin_cli;

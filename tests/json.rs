@@ -456,6 +456,13 @@ fn a_json_target_keeps_rejects_in_its_quarantine_file() {
     assert_eq!(q[0]["code"], "type-mismatch");
     assert_eq!(q[0]["row"]["age"], "old");
     assert!(q[0]["reason"].as_str().unwrap().contains("old"));
+    // The orders of the two rejected users point at missing rows: finish
+    // checks the foreign key across the files and says so.
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("table `orders`: 4 rows reference missing `users` rows"),
+        "{warnings}"
+    );
     // Replacing the tables drops the quarantine records of the replaced data.
     let again = migrate(&from, &to, &["--if-exists", "drop"]);
     assert_eq!(again.status.code(), Some(3));
@@ -494,4 +501,32 @@ fn a_table_name_that_is_not_a_file_name_is_refused() {
         .to_string();
     assert!(error.contains("path separator"), "{error}");
     assert!(!dir.path().join("o/a").exists());
+}
+
+#[test]
+fn a_json_null_document_is_a_write_reject_not_a_null() {
+    let dir = tempdir();
+    let src = shop_fixture(dir.path(), 5);
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute_batch("UPDATE users SET meta = 'null' WHERE id = 2")
+        .unwrap();
+    drop(c);
+    let out_dir = dir.path().join("q");
+    let out = migrate(
+        &format!("sqlite:{}", src.display()),
+        &format!("json:{}", out_dir.display()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let users = table_report(&report(&out), "users");
+    assert_eq!(users["rows_written"], 4);
+    assert_eq!(users["rows_rejected"], 1);
+    assert_eq!(lines(&out_dir.join("users.jsonl")).len(), 4);
+    let q = lines(&out_dir.join("_ferry_rejects.jsonl"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["stage"], "write");
+    assert_eq!(q[0]["code"], "unrepresentable");
+    assert_eq!(q[0]["column"], "meta");
+    assert_eq!(q[0]["source_key"], "2");
+    assert_eq!(q[0]["row"]["meta"], "null");
 }

@@ -517,7 +517,7 @@ enum Rec<'a> {
 /// Reads the next line into `buf` (without `\n` / `\r\n`), holding at most
 /// [`MAX_LINE`] bytes. `Ok(None)` at the end; `Ok(Some(len))` with the full
 /// length, which exceeds `buf.len()` when the line was too long.
-fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<Option<u64>> {
     buf.clear();
     let (mut total, mut any) = (0u64, false);
     loop {
@@ -531,7 +531,7 @@ fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<u64>>
             None => (avail, avail.len(), false),
         };
         total += chunk.len() as u64;
-        if buf.len() + chunk.len() <= MAX_LINE {
+        if buf.len() + chunk.len() <= max {
             buf.extend_from_slice(chunk);
         } else if buf.len() < 1024 {
             // Keep a short prefix of an over-long line for the reject.
@@ -562,6 +562,7 @@ fn next_item(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     started: &mut bool,
+    max: usize,
 ) -> io::Result<Option<u64>> {
     buf.clear();
     let (mut total, mut depth) = (0u64, 0usize);
@@ -623,7 +624,7 @@ fn next_item(
                 }
             }
             total += 1;
-            if buf.len() < MAX_LINE {
+            if buf.len() < max {
                 buf.push(c);
             }
         }
@@ -646,6 +647,17 @@ fn for_each_record(
     path: &Path,
     endpoint: &str,
     table: &str,
+    f: impl FnMut(Loc, Rec<'_>) -> bool,
+) -> Result<(), EndpointError> {
+    for_each_record_max(path, endpoint, table, MAX_LINE, f)
+}
+
+/// [`for_each_record`] with a given record size limit (tests use a small one).
+fn for_each_record_max(
+    path: &Path,
+    endpoint: &str,
+    table: &str,
+    max: usize,
     mut f: impl FnMut(Loc, Rec<'_>) -> bool,
 ) -> Result<(), EndpointError> {
     let file = match File::open(path) {
@@ -657,7 +669,7 @@ fn for_each_record(
     let mut buf = Vec::new();
     if path.extension().is_some_and(|e| e == "json") {
         let (mut started, mut n) = (false, 0u64);
-        while let Some(len) = next_item(&mut r, &mut buf, &mut started)
+        while let Some(len) = next_item(&mut r, &mut buf, &mut started, max)
             .map_err(|e| io_err(endpoint, Some(table), "cannot read", path, e))?
         {
             n += 1;
@@ -676,14 +688,14 @@ fn for_each_record(
         return Ok(());
     }
     let mut line = 0u64;
-    while let Some(len) = next_line(&mut r, &mut buf)
+    while let Some(len) = next_line(&mut r, &mut buf, max)
         .map_err(|e| io_err(endpoint, Some(table), "cannot read", path, e))?
     {
         line += 1;
         let rec = if len > buf.len() as u64 {
             Rec::TooLong {
                 bytes: len,
-                prefix: &buf,
+                prefix: &buf[..buf.len().min(1024)],
             }
         } else if buf.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r')) {
             continue;
@@ -754,7 +766,8 @@ impl<'a> Decoder<'a> {
                     None,
                     "line-too-long",
                     format!(
-                        "the line is {bytes} bytes, over the {MAX_LINE}-byte limit; it was not read"
+                        "the record is {bytes} bytes, over the {} MiB limit; it was not read",
+                        MAX_LINE >> 20
                     ),
                     serde_json::json!({ "line_bytes": bytes, "line_prefix": prefix }),
                 )));
@@ -777,9 +790,10 @@ impl<'a> Decoder<'a> {
                 )));
             }
         };
-        let row: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
+        // Validate without building a value (and without converting numbers,
+        // so `1e400` in a decimal or json column is not an error here).
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            {
                 return Err(Box::new(self.reject(
                     loc,
                     None,
@@ -789,6 +803,13 @@ impl<'a> Decoder<'a> {
                     serde_json::Value::String(text.to_string()),
                 )));
             }
+        }
+        // The whole row for a reject, built only when one is needed; the
+        // line's text when it does not fit a JSON value (e.g. a number out
+        // of the f64 range).
+        let row = || {
+            serde_json::from_str::<serde_json::Value>(text)
+                .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
         };
         let members = match split_object(text) {
             Ok(m) => m,
@@ -799,7 +820,7 @@ impl<'a> Decoder<'a> {
                     None,
                     "not-an-object",
                     why,
-                    row,
+                    row(),
                 )));
             }
         };
@@ -825,7 +846,7 @@ impl<'a> Decoder<'a> {
                     shown(k),
                     self.table.name
                 ),
-                row,
+                row(),
             )));
         }
         if let Some(k) = duplicate {
@@ -835,7 +856,8 @@ impl<'a> Decoder<'a> {
                 Some(k),
                 "duplicate-field",
                 format!("key `{}` appears more than once", shown(k)),
-                row,
+                // As text: a JSON object value would keep only one of the keys.
+                serde_json::Value::String(text.to_string()),
             )));
         }
         for (i, col) in self.table.columns.iter().enumerate() {
@@ -863,7 +885,7 @@ impl<'a> Decoder<'a> {
                     Some(&col.name),
                     code,
                     reason,
-                    row,
+                    row(),
                 )));
             }
         }
@@ -951,6 +973,16 @@ impl Seen {
 /// Every column is nullable (the sample cannot prove otherwise) and the table
 /// has no keys.
 fn infer_table(path: &Path, endpoint: &str, name: &str) -> Result<TableDef, EndpointError> {
+    infer_table_sample(path, endpoint, name, INFER_SAMPLE)
+}
+
+/// [`infer_table`] from the first `sample` records (tests use a small one).
+fn infer_table_sample(
+    path: &Path,
+    endpoint: &str,
+    name: &str,
+    sample: usize,
+) -> Result<TableDef, EndpointError> {
     let mut cols: Vec<(String, Seen)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut n = 0usize;
@@ -969,7 +1001,7 @@ fn infer_table(path: &Path, endpoint: &str, name: &str) -> Result<TableDef, Endp
                 cols[i].1.add(v);
             }
         }
-        n < INFER_SAMPLE
+        n < sample
     })?;
     Ok(TableDef {
         name: name.to_string(),
@@ -1942,7 +1974,7 @@ mod tests {
         let mut r = io::Cursor::new(&data[..]);
         let mut buf = Vec::new();
         let mut got = Vec::new();
-        while let Some(n) = next_line(&mut r, &mut buf).unwrap() {
+        while let Some(n) = next_line(&mut r, &mut buf, MAX_LINE).unwrap() {
             got.push((n, String::from_utf8(buf.clone()).unwrap()));
         }
         assert_eq!(
@@ -1962,7 +1994,7 @@ mod tests {
  {"d":1} ] "#;
         let mut r = io::Cursor::new(&data[..]);
         let (mut buf, mut started, mut got) = (Vec::new(), false, Vec::new());
-        while let Some(n) = next_item(&mut r, &mut buf, &mut started).unwrap() {
+        while let Some(n) = next_item(&mut r, &mut buf, &mut started, MAX_LINE).unwrap() {
             assert_eq!(n, buf.len() as u64);
             got.push(String::from_utf8(buf.clone()).unwrap());
         }
@@ -1972,10 +2004,149 @@ mod tests {
         );
         let mut empty = io::Cursor::new(&b"[]"[..]);
         let mut started = false;
-        assert_eq!(next_item(&mut empty, &mut buf, &mut started).unwrap(), None);
+        assert_eq!(
+            next_item(&mut empty, &mut buf, &mut started, MAX_LINE).unwrap(),
+            None
+        );
         let mut bad = io::Cursor::new(&b"{}"[..]);
         let mut started = false;
-        assert!(next_item(&mut bad, &mut buf, &mut started).is_err());
+        assert!(next_item(&mut bad, &mut buf, &mut started, MAX_LINE).is_err());
+    }
+
+    fn people() -> TableDef {
+        let col = |name: &str, t: LogicalType, nullable: bool| ColumnDef {
+            name: name.into(),
+            declared_type: String::new(),
+            logical_type: t,
+            nullable,
+        };
+        TableDef {
+            name: "people".into(),
+            columns: vec![
+                col("id", LogicalType::Int64, false),
+                col("pad", LogicalType::Text, true),
+            ],
+            primary_key: vec!["id".into()],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+        }
+    }
+
+    /// Decodes every record of `path` with a record limit of `max` bytes:
+    /// (ids of the rows, reject codes with their reasons).
+    fn decode_file(path: &Path, t: &TableDef, max: usize) -> (Vec<i64>, Vec<(String, String)>) {
+        let schema = t.schema();
+        let dec = Decoder::new(t);
+        let mut b = BatchBuilder::new(&schema, 8);
+        let mut rejects = Vec::new();
+        for_each_record_max(path, "json:t", &t.name, max, |loc, rec| {
+            match dec.decode(&mut b, loc, rec) {
+                Ok(()) => b.end_row(),
+                Err(r) => {
+                    b.abandon_row();
+                    rejects.push((r.code, r.reason));
+                }
+            }
+            true
+        })
+        .unwrap();
+        let batch = b.finish();
+        let ids = (0..batch.num_rows)
+            .map(|i| match batch.value(i, 0) {
+                ValueRef::Int(x) => x,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        (ids, rejects)
+    }
+
+    #[test]
+    fn an_over_long_line_is_one_reject_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.jsonl");
+        let long = format!("{{\"id\":2,\"pad\":\"{}\"}}", "x".repeat(5000));
+        fs::write(&path, format!("{{\"id\":1}}\n{long}\n{{\"id\":3}}\n")).unwrap();
+        let (ids, rejects) = decode_file(&path, &people(), 64);
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(rejects[0].0, "line-too-long");
+        assert!(rejects[0].1.starts_with("line 2:"), "{}", rejects[0].1);
+        // The same limit holds for an item of a `.json` array.
+        let path = dir.path().join("people.json");
+        fs::write(&path, format!("[{{\"id\":1}},\n{long},\n{{\"id\":3}}]")).unwrap();
+        let (ids, rejects) = decode_file(&path, &people(), 64);
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(rejects[0].0, "line-too-long");
+        assert!(rejects[0].1.starts_with("item 2:"), "{}", rejects[0].1);
+    }
+
+    #[test]
+    fn inference_reads_only_its_sample_and_later_values_are_rejected_not_coerced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut text: String = (1..=5).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+        text.push_str("{\"id\":\"six\"}\n");
+        fs::write(&path, text).unwrap();
+        let t = infer_table_sample(&path, "json:t", "t", 5).unwrap();
+        assert_eq!(t.columns[0].logical_type, LogicalType::Int64);
+        let t6 = infer_table_sample(&path, "json:t", "t", 6).unwrap();
+        assert_eq!(t6.columns[0].logical_type, LogicalType::Json);
+        assert_eq!(t6.columns[0].declared_type, "mixed");
+        let (ids, rejects) = decode_file(&path, &t, MAX_LINE);
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert_eq!(rejects[0].0, "type-mismatch");
+        assert!(rejects[0].1.starts_with("line 6:"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn source_counts_profiles_and_reports_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("people.jsonl"),
+            "{\"id\":1}\n\n{\"id\":\"x\"}\n{\"id\":3,\"zzz\":1}\n",
+        )
+        .unwrap();
+        let q = |run: &str, t: &str, key: Option<&str>| {
+            serde_json::json!({"run_id": run, "table": t, "source_key": key, "stage": "read",
+                "plugin": null, "column": null, "code": "c", "reason": "r", "row": {},
+                "rejected_at": "2024-01-01T00:00:00Z"})
+            .to_string()
+        };
+        fs::write(
+            dir.path().join(REJECTS_FILE),
+            [
+                q("r2", "people", Some("7")),
+                q("r1", "people", Some("1")),
+                q("r1", "people", None),
+                q("r1", "other", Some("2")),
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let src = JsonSource::open(dir.path().to_str().unwrap())
+            .await
+            .unwrap();
+        let tables = src.tables().await.unwrap();
+        assert_eq!(tables.len(), 1, "the quarantine file is not a table");
+        assert_eq!(src.count("people").await.unwrap(), 3);
+        let p = src.profile(&people(), 10).await.unwrap();
+        assert_eq!(p.sampled, 3);
+        let cols: Vec<&str> = p.mismatches.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(cols, ["id", "zzz"]);
+        let got = src.quarantined().await.unwrap();
+        let got: Vec<(&str, &str, u64, Vec<String>)> = got
+            .iter()
+            .map(|c| (c.run_id.as_str(), c.table.as_str(), c.rows, c.keys.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r1", "other", 1, vec!["2".to_string()]),
+                ("r1", "people", 2, vec!["1".to_string()]),
+                ("r2", "people", 1, vec!["7".to_string()]),
+            ]
+        );
     }
 
     #[test]

@@ -53,3 +53,4 @@ pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod plugin;
+pub mod verify;

@@ -93,6 +93,8 @@ pub struct MigrateOptions {
     /// Casting rules from the config (first match wins); they override
     /// ferry's promotions.
     pub casts: Vec<CastRule>,
+    /// Verify the target at the end of the run (`None`: don't).
+    pub verify: Option<crate::verify::Level>,
 }
 
 /// Per-table outcome.
@@ -136,6 +138,9 @@ pub struct Report {
     pub error: Option<String>,
     /// Stable error code when failed (`plugin:limit-exceeded`, `endpoint`, …).
     pub error_code: Option<String>,
+    /// The end-of-run verification, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifyReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +172,8 @@ pub enum MigrateError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("verify failed after the load (the data is in the target; look before using it): {}", .0.join("; "))]
+    Verify(Vec<String>),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -192,6 +199,7 @@ impl MigrateError {
                 format!("plugin:{}", source.code())
             }
             MigrateError::Unsupported(_) => "unsupported".into(),
+            MigrateError::Verify(_) => "verify".into(),
             MigrateError::Internal(_) => "internal".into(),
         }
     }
@@ -289,11 +297,12 @@ pub async fn execute(
             .collect(),
         error: None,
         error_code: None,
+        verify: None,
     };
     let result = match plan {
-        Some(plan) => run(plan, &opts, &mut report, progress).await,
+        Some(plan) => run_and_verify(plan, &opts, &mut report, progress).await,
         None => match make_plan(&opts, progress.as_ref()).await {
-            Ok(plan) => run(&plan, &opts, &mut report, progress).await,
+            Ok(plan) => run_and_verify(&plan, &opts, &mut report, progress).await,
             Err(e) => Err(e),
         },
     };
@@ -317,6 +326,28 @@ pub async fn execute(
         }
     }
     report
+}
+
+/// Runs the plan, then verifies the target when the options ask for it.
+async fn run_and_verify(
+    plan: &Plan,
+    opts: &MigrateOptions,
+    report: &mut Report,
+    progress: Arc<dyn Progress>,
+) -> Result<(), MigrateError> {
+    run(plan, opts, report, progress.clone()).await?;
+    let Some(level) = opts.verify else {
+        return Ok(());
+    };
+    progress.phase("verifying");
+    let v = crate::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level).await?;
+    let failures = v.failures();
+    report.verify = Some(v);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError::Verify(failures))
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

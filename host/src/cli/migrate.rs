@@ -42,6 +42,28 @@ pub struct RunArgs {
     /// Print JSON on stdout (the run report, or the plan).
     #[arg(long)]
     pub json: bool,
+    /// Verify the target at the end of the run: `full` (counts, checksums,
+    /// sampled rows, orphans, ranges, schema), `counts` (counts, quarantine
+    /// accounting, schema) or `off`.
+    #[arg(long, value_enum, default_value = "full")]
+    pub verify: VerifyArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerifyArg {
+    Full,
+    Counts,
+    Off,
+}
+
+impl VerifyArg {
+    pub fn level(self) -> Option<ferry::verify::Level> {
+        match self {
+            VerifyArg::Full => Some(ferry::verify::Level::Full),
+            VerifyArg::Counts => Some(ferry::verify::Level::Counts),
+            VerifyArg::Off => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +136,7 @@ impl RunArgs {
                 IfExistsArg::Drop => IfExists::Drop,
             },
             casts: config.casts.clone(),
+            verify: self.verify.level(),
         })
     }
 }
@@ -167,6 +190,7 @@ async fn options_from_plan(
         },
         // The plan's tables carry their casts; rules are only for planning.
         casts: Vec::new(),
+        verify: run.verify.level(),
     })
 }
 
@@ -268,6 +292,9 @@ fn print_summary(r: &Report) {
     }
     for w in &r.warnings {
         println!("  warning: {w}");
+    }
+    if let Some(v) = &r.verify {
+        super::verify::print_verify(v);
     }
     match r.status {
         RunStatus::Succeeded => println!("succeeded: {read} rows in {secs:.2}s ({rate:.0} rows/s)"),

@@ -734,12 +734,33 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
             Sql::Real(x) => return Err(mismatch(x.to_string())),
             Sql::Null => unreachable!("handled above"),
         },
-        // Declared types never map to these: dates and times stored in
-        // SQLite are text, promoted by the plan (see `cast`).
+        // Declared types never map to these; a plan that promoted a column
+        // (or verify, reading a target ferry wrote) reads ISO text strictly.
         LogicalType::Date
         | LogicalType::Time
         | LogicalType::Timestamp
-        | LogicalType::Timestamptz => return Err(mismatch(String::new())),
+        | LogicalType::Timestamptz => {
+            use crate::model::temporal as tm;
+            let text = match v {
+                Sql::Text(s) => std::str::from_utf8(s).ok(),
+                _ => None,
+            };
+            let parsed = text.and_then(|s| match t {
+                LogicalType::Date => tm::parse_date(s).map(|d| b.push_date(i, d)),
+                LogicalType::Time => tm::parse_time(s).map(|x| b.push_int(i, x)),
+                LogicalType::Timestamp => tm::parse_timestamp(s).map(|x| b.push_int(i, x)),
+                _ => tm::parse_timestamptz(s).map(|x| b.push_int(i, x)),
+            });
+            if parsed.is_none() {
+                return Err(mismatch(match v {
+                    Sql::Text(s) => format!("'{}'", shown(s)),
+                    Sql::Integer(x) => x.to_string(),
+                    Sql::Real(x) => x.to_string(),
+                    Sql::Blob(x) => format!("of {} bytes", x.len()),
+                    Sql::Null => String::new(),
+                }));
+            }
+        }
     }
     Ok(())
 }

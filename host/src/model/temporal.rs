@@ -137,7 +137,7 @@ pub fn parse_timestamptz(s: &str) -> Option<i64> {
     let (local, off) = s.split_at(pos);
     let local = local.trim_end();
     let sign = if off.starts_with('-') { -1 } else { 1 };
-    let o = off[1..].as_bytes();
+    let o = &off.as_bytes()[1..];
     let (oh, om) = match o.len() {
         2 => (digits(o)?, 0),
         4 => (digits(&o[0..2])?, digits(&o[2..4])?),

@@ -1013,13 +1013,18 @@ fn to_sql(v: ValueRef<'_>, t: LogicalType) -> rusqlite::types::Value {
 
 /// The declared type a SQLite target gets for a column: the source's
 /// declared type when the column is unchanged (so SQLite → SQLite keeps
-/// affinities exactly), else the mapping's.
+/// affinities exactly) and SQLite reads that type back as the same logical
+/// type (another endpoint's `uuid` or a JSON file's `mixed` would not), else
+/// the mapping's.
 pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
     source
         .columns
         .iter()
         .find(|s| {
-            s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty()
+            s.name == c.name
+                && s.logical_type == c.logical_type
+                && !s.declared_type.is_empty()
+                && logical_type(&s.declared_type) == c.logical_type
         })
         .map(|s| s.declared_type.clone())
         .unwrap_or_else(|| declared_for(c.logical_type).to_string())

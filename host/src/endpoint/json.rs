@@ -5,9 +5,10 @@
 //! - `DIR/<table>.jsonl` — one object per row, keys = column names in column order;
 //! - `DIR/_ferry_rejects.jsonl` — the quarantine file (the `_ferry_rejects` table's equivalent).
 //!
-//! Every value is encoded so it round-trips exactly (see [`encode_value`]);
+//! Every value is encoded so it round-trips exactly (see `encode_value`);
 //! a value that does not decode as its column's type is a reject at read,
-//! never a guess.
+//! never a guess. `finish` enforces the recorded keys as a database would:
+//! duplicates and foreign-key orphans move to the quarantine file.
 //!
 //! Blocking IO: the source runs each whole operation in
 //! `tokio::task::spawn_blocking` (it owns its inputs, and a long scan must
@@ -38,16 +39,19 @@ const FORMAT: &str = "ferry-json";
 /// The schema file version this code reads and writes.
 const VERSION: u32 = 1;
 /// Longest line (or array item) read: 64 MiB. A longer one is a reject with
-/// code `line-too-long`, skipped without being held in memory, so a corrupt or
-/// hostile file cannot exhaust memory. Raise it if real rows are larger.
+/// code `line-too-long` and is skipped holding at most this much, so a
+/// corrupt or hostile file cannot exhaust memory. Raise it if real rows are
+/// larger.
 const MAX_LINE: usize = 64 << 20;
 /// Records sampled to infer a table without a schema entry: 10,000. A value
 /// after the sample that does not fit the inferred type is a reject at read
 /// (never coerced), so the sample only trades inference time for fewer surprises.
 const INFER_SAMPLE: usize = 10_000;
-/// Largest pair of files (parent + child) whose foreign keys `finish` checks:
-/// 256 MiB. The parent's keys are held in memory, so the check is skipped
-/// (with a note in the warnings) above it.
+/// Largest data file whose keys `finish` enforces, and largest parent file
+/// its foreign keys are checked against: 256 MiB. The key values are held in
+/// memory (exactly, as text: a hash collision would quarantine a good row),
+/// so above it the table is left unchecked with a warning. Raise it on
+/// machines with memory to spare.
 const FK_CHECK_MAX_BYTES: u64 = 256 << 20;
 /// Characters of a value or line quoted in a reject reason: 60, so a reason
 /// stays one readable line (the whole row is kept beside it).
@@ -1118,17 +1122,21 @@ impl JsonSource {
             for e in entries {
                 let e = e.map_err(|e| io_err(name, None, "cannot list", dir, e))?;
                 let file = e.file_name();
-                let Some(file) = file.to_str() else { continue };
+                let Some(file) = file.to_str() else {
+                    tracing::warn!(endpoint = name, file = ?file, "file name is not UTF-8; not read as a table");
+                    continue;
+                };
                 let stem = file
                     .strip_suffix(".jsonl")
                     .or_else(|| file.strip_suffix(".json"));
-                if let Some(stem) = stem
-                    && file != SCHEMA_FILE
-                    && !stem.starts_with("_ferry_")
-                    && !known.contains(stem)
-                    && check_table_name(name, stem).is_ok()
-                    && e.path().is_file()
-                {
+                let Some(stem) = stem.filter(|s| {
+                    file != SCHEMA_FILE && !s.starts_with("_ferry_") && !known.contains(*s)
+                }) else {
+                    continue;
+                };
+                if let Err(why) = check_table_name(name, stem) {
+                    tracing::warn!(endpoint = name, file, "not read as a table: {why}");
+                } else if e.path().is_file() {
                     files.push(stem.to_string());
                 }
             }

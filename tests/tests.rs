@@ -16,9 +16,12 @@
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
 //!   contract versions, the compiled-component cache.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
+//! - `pgsource`  — PostgreSQL as a source: every mapped type into SQLite and
+//!   PostgreSQL exactly, keys/FK actions/indexes, NaN and infinities
+//!   quarantined, SQLite → PostgreSQL → SQLite round trip.
 //! - `json`      — the `json:DIR` endpoint: SQLite → JSON → SQLite/PostgreSQL
 //!   exact with keys restored, dirty lines quarantined with line numbers,
-//!   schemaless inference, `--if-exists`, the quarantine file.
+//!   schemaless inference, `--if-exists`, the quarantine file, key enforcement.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -29,6 +32,7 @@ mod util;
 mod hostile;
 mod json;
 mod migrate;
+mod pgsource;
 mod plan;
 mod plugin_cli;
 mod rejects;

@@ -218,6 +218,8 @@ struct SideScan {
     rows: u64,
     /// Rows left out because they are quarantined (source side only).
     excluded: u64,
+    /// Rows hashed into `sum`.
+    hashed: u64,
     sum: (u64, u64),
     /// Sampled rows by key: each value shown, and its normalised hash.
     sample: HashMap<String, Vec<(String, u64)>>,
@@ -339,7 +341,7 @@ async fn verify_table(
         let (src, tgt) = (src?, tgt?);
         tv.source_rows = src.rows;
         tv.target_rows = tgt.rows;
-        let src_rows_compared = src.rows - src.excluded;
+        let src_rows_compared = src.hashed;
         if let Some(by) = &transformed {
             let reason = format!("values are changed by transformer {by}");
             tv.checksum = Check::Skipped {
@@ -508,6 +510,7 @@ async fn scan(
                 canon(&batch.value(row, i), c.logical_type, &mut buf);
             }
             let (h1, h2) = hash2(&buf);
+            out.hashed += 1;
             out.sum.0 = out.sum.0.wrapping_add(h1);
             out.sum.1 = out.sum.1.wrapping_add(h2);
             if let Some(k) = &key

@@ -490,7 +490,7 @@ impl Sink {
     ) -> String {
         match url {
             EndpointUrl::Sqlite(_) => sqlite::column_type(source, col),
-            EndpointUrl::Postgres(_) => postgres::pg_type(col.logical_type).to_string(),
+            EndpointUrl::Postgres(_) => postgres::column_type(source, col),
             EndpointUrl::Mysql(_) => mysql::column_type(source, col),
             EndpointUrl::Json(_) => json::column_type(source, col),
         }

@@ -7,11 +7,6 @@ use std::path::Path;
 
 use crate::util::*;
 
-/// Runs with rows rejected at read: verify's checksum counts those rows on
-/// the source side but not the target's (they are in no batch), so only
-/// the counts and the quarantine accounting are verified.
-const READ_REJECTS_VERIFY: &[&str] = &["--verify", "counts"];
-
 fn migrate(from: &str, to: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["migrate", "--from", from, "--to", to, "--json"];
     args.extend_from_slice(extra);
@@ -36,29 +31,12 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A config that keeps the shop's `orders.placed_at` text as stored, so the
-/// round trips compare it byte for byte (ferry would otherwise promote it
-/// to timestamptz, which the SQLite sink does not store as text yet).
-fn keep_text_config(dir: &Path) -> String {
-    write_config(
-        dir,
-        "[[cast]]\ncolumn = \"orders.placed_at\"\nto = \"text\"\n",
-    )
-    .display()
-    .to_string()
-}
-
 /// SQLite shop fixture → `json:DIR`; returns (source db, json dir url).
 fn export_shop(dir: &Path, n: i64) -> (std::path::PathBuf, String) {
     let src = shop_fixture(dir, n);
     let out_dir = dir.join("export");
     let to = format!("json:{}", out_dir.display());
-    let config = keep_text_config(dir);
-    let out = migrate(
-        &format!("sqlite:{}", src.display()),
-        &to,
-        &["--config", &config],
-    );
+    let out = migrate(&format!("sqlite:{}", src.display()), &to, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     (src, to)
 }
@@ -192,9 +170,7 @@ fn sqlite_to_json_to_postgres_is_exact_with_keys_restored() {
     let dir = tempdir();
     let (_, from) = export_shop(dir.path(), 100);
     let db = PgDb::new("json");
-    // Verify reads the target back, and the PostgreSQL source is not built
-    // in this tree yet.
-    let out = migrate(&from, &db.url, &["--verify", "off"]);
+    let out = migrate(&from, &db.url, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(db.count("users"), 100);
     assert_eq!(db.count("orders"), 200);
@@ -289,7 +265,7 @@ fn dirty_json_lines_are_quarantined_with_line_numbers_and_exit_3() {
     let out = migrate(
         &format!("json:{}", src.display()),
         &format!("sqlite:{}", dst.display()),
-        READ_REJECTS_VERIFY,
+        &[],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let r = report(&out);
@@ -463,10 +439,7 @@ fn a_json_target_keeps_rejects_in_its_quarantine_file() {
     let out_dir = dir.path().join("q");
     let to = format!("json:{}", out_dir.display());
     let from = format!("sqlite:{}", src.display());
-    let config = keep_text_config(dir.path());
-    let mut args = vec!["--config", &config];
-    args.extend_from_slice(READ_REJECTS_VERIFY);
-    let out = migrate(&from, &to, &args);
+    let out = migrate(&from, &to, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let r = report(&out);
     let run_id = r["run_id"].as_str().unwrap().to_string();
@@ -502,8 +475,7 @@ fn a_json_target_keeps_rejects_in_its_quarantine_file() {
             .contains("fk_orders_0")
     );
     // Replacing the tables drops the quarantine records of the replaced data.
-    args.extend_from_slice(&["--if-exists", "drop"]);
-    let again = migrate(&from, &to, &args);
+    let again = migrate(&from, &to, &["--if-exists", "drop"]);
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
     let run2 = report(&again)["run_id"].as_str().unwrap().to_string();
     let q = lines(&out_dir.join("_ferry_rejects.jsonl"));
@@ -607,5 +579,50 @@ fn duplicate_keys_in_a_json_target_are_moved_to_the_quarantine_file() {
             .contains("primary key of `people`"),
         "{}",
         q[0]["reason"]
+    );
+}
+
+#[test]
+fn postgres_to_json_to_postgres_keeps_temporal_uuid_and_numeric_values_exactly() {
+    let dir = tempdir();
+    let a = PgDb::new("json_src");
+    a.query(
+        r#"CREATE TABLE ev (
+            id bigint PRIMARY KEY, day date, at time, ts timestamp, tz timestamptz,
+            uid uuid, amount numeric(30,10), score double precision, doc jsonb,
+            blob bytea, flag boolean);
+        INSERT INTO ev VALUES
+          (1, '1969-07-20', '13:45:00.5', '1999-12-31 23:59:59.999999',
+           '2024-02-29 13:45:00.123456+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+           12345678901234567890.0123456789, 1e308, '{"b": null, "a": [1, 2.50]}',
+           '\x00ff10', true),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"#,
+    );
+    let out_dir = dir.path().join("ev");
+    let json = format!("json:{}", out_dir.display());
+    let out = migrate(&a.url, &json, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = lines(&out_dir.join("ev.jsonl"));
+    assert_eq!(
+        rows[0],
+        serde_json::json!({
+            "id": 1, "day": "1969-07-20", "at": "13:45:00.500000",
+            "ts": "1999-12-31 23:59:59.999999", "tz": "2024-02-29T11:45:00.123456Z",
+            "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "amount": "12345678901234567890.0123456789", "score": 1e308,
+            "doc": {"a": [1, 2.50], "b": null}, "blob": "AP8Q", "flag": true
+        })
+    );
+    let b = PgDb::new("json_dst");
+    let out = migrate(&json, &b.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let q = "SELECT id, day::text, at::text, ts::text, tz::text, uid::text, amount::text, \
+             score::text, doc::text, encode(blob, 'hex'), flag::text FROM ev ORDER BY id";
+    assert_eq!(b.query(q), a.query(q));
+    assert_eq!(
+        b.scalar(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'ev'::regclass AND contype = 'p'"
+        ),
+        "1"
     );
 }

@@ -60,7 +60,7 @@ INSERT INTO items VALUES
     (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
      NULL, NULL, NULL, NULL),
     (3, 'us', 7, 32767, -1.5, -3.4e38, -0.0, false,
-     '0001-01-01 00:00:00+00', '2262-04-11 23:47:16.854775', '9999-12-31', '00:00:00.000001',
+     '0001-01-01 00:00:00+00', '2262-04-11 23:47:16.854775', '9999-12-31', '13:45:00.5',
      '\x', '"text"', '00000000-0000-0000-0000-000000000000', 'sad', '::1', '{}', NULL);
 "#;
 
@@ -143,7 +143,11 @@ fn postgres_to_sqlite_carries_every_mapped_type_exactly() {
     assert_eq!(row[8], Value::Text("2024-02-29T11:45:00.123456Z".into()));
     assert_eq!(row[9], Value::Text("1999-12-31 23:59:59.999999".into()));
     assert_eq!(row[10], Value::Text("1969-07-20".into()));
-    assert_eq!(row[11], Value::Text("24:00:00".into()), "24:00:00 kept");
+    assert_eq!(
+        row[11],
+        Value::Text("24:00:00".into()),
+        "the end of the day"
+    );
     assert_eq!(row[12], Value::Blob(vec![0, 0xff, 0x10]));
     assert_eq!(
         row[13],
@@ -169,6 +173,10 @@ fn postgres_to_sqlite_carries_every_mapped_type_exactly() {
     assert_eq!(row3[3], Value::Text("9999-12-31".into()));
     let early = sqlite_scalar(&dst, "SELECT placed FROM items WHERE id = 3");
     assert_eq!(early, "0001-01-01T00:00:00Z");
+    assert_eq!(
+        sqlite_scalar(&dst, "SELECT at FROM items WHERE id = 3"),
+        "13:45:00.500000"
+    );
     // bpchar keeps its padding.
     assert_eq!(
         sqlite_scalar(
@@ -326,7 +334,7 @@ fn numeric_nan_and_infinite_values_are_quarantined_with_exit_3() {
     );
     let rej = sqlite_rows(
         &dst,
-        "SELECT source_key, stage, column_name, code, reason, row_data FROM _ferry_rejects ORDER BY source_key",
+        "SELECT source_key, stage, column_name, code, reason, row_data FROM _ferry_rejects WHERE table_name = 'm' ORDER BY source_key",
     );
     assert_eq!(rej.len(), 5, "{rej:?}");
     let text = |v: &Value| match v {
@@ -411,5 +419,167 @@ fn sqlite_shop_through_postgres_and_back_is_identical() {
             "SELECT \"table\" FROM pragma_foreign_key_list('orders')"
         ),
         vec![vec![Value::Text("users".into())]]
+    );
+}
+
+#[test]
+fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly() {
+    let dir = tempdir();
+    let src = shop_fixture(dir.path(), 50);
+    let pg = PgDb::new("pgsrc_schema");
+    // Rejects land in the PostgreSQL target's _ferry_rejects.
+    let rules = r#"users:rules={"rules":[{"column":"email","check":"not-null"}]}"#;
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &pg.url,
+        "--validate",
+        rules,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    pg.query("CREATE SCHEMA other; CREATE TABLE other.only_here (id int PRIMARY KEY, v text); INSERT INTO other.only_here VALUES (1, 'x')");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ferry::endpoint::{EndpointUrl, Source};
+        let url: EndpointUrl = pg.url.parse().unwrap();
+        let s = Source::open(&url).await.unwrap();
+        let names: Vec<String> = s
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["orders", "users"],
+            "no _ferry_rejects, no other schema"
+        );
+        let q = s.quarantined().await.unwrap();
+        // Users without email, and (moved by the target's finish) the
+        // orders that pointed at them.
+        assert_eq!(q.len(), 2, "{q:?}");
+        assert_eq!((q[0].table.as_str(), q[0].rows), ("orders", 10));
+        assert_eq!(q[1].table, "users");
+        assert_eq!(q[1].rows, 5);
+        assert_eq!(q[1].keys, ["10", "20", "30", "40", "50"]);
+
+        let url: EndpointUrl = format!("{}?schema=other", pg.url).parse().unwrap();
+        let s = Source::open(&url).await.unwrap();
+        let t = s.tables().await.unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name, "only_here");
+        assert_eq!(t[0].primary_key, ["id"]);
+        assert_eq!(s.count("only_here").await.unwrap(), 1);
+        assert!(s.quarantined().await.unwrap().is_empty());
+
+        // A reader whose receiver goes away stops quietly.
+        let s = Source::open(&pg.url.parse().unwrap()).await.unwrap();
+        let users = s
+            .tables()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "users")
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = s.spawn_reader(users, 4, tx);
+        let first = rx.recv().await.expect("a first batch");
+        assert_eq!(first.batch.num_rows, 4);
+        drop(rx);
+        reader
+            .await
+            .unwrap()
+            .expect("no error when the receiver is dropped");
+
+        // The search_path given in the connection options also works.
+        let url: EndpointUrl = format!("{}?options=-csearch_path%3Dother", pg.url)
+            .parse()
+            .unwrap();
+        let s = Source::open(&url).await.unwrap();
+        assert_eq!(s.tables().await.unwrap()[0].name, "only_here");
+
+        let url: EndpointUrl = format!("{}?schema=nope", pg.url).parse().unwrap();
+        let e = Source::open(&url)
+            .await
+            .err()
+            .expect("missing schema refused");
+        assert!(
+            e.to_string().contains("schema `nope` does not exist"),
+            "{e}"
+        );
+        let url: EndpointUrl = "postgres://postgres@127.0.0.1:1/x".parse().unwrap();
+        let e = Source::open(&url).await.err().expect("no server");
+        assert!(e.to_string().contains("is the server running"), "{e}");
+    });
+}
+
+#[test]
+fn declared_numeric_precision_is_kept_and_values_that_do_not_fit_are_rejected_not_rounded() {
+    let dir = tempdir();
+    let src = dir.path().join("money.db");
+    let c = rusqlite::Connection::open(&src).unwrap();
+    // SQLite does not enforce NUMERIC(5,2); PostgreSQL's numeric(5,2) would
+    // round 1.005 and refuse 12345.6, so ferry rejects both rows itself.
+    c.execute_batch(
+        "CREATE TABLE m (id INTEGER PRIMARY KEY, amount DECIMAL(5,2), note VARCHAR(3));
+         INSERT INTO m VALUES (1, '1.25', 'abc'), (2, '1.005', 'x'), (3, '12345.6', 'y'),
+                              (4, '-999.99', NULL), (5, NULL, 'z');",
+    )
+    .unwrap();
+    drop(c);
+    let pg = PgDb::new("pgsrc_numeric");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &pg.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        pg.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'm'::regclass AND attname = 'amount'"),
+        "numeric(5,2)"
+    );
+    assert_eq!(
+        pg.scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'm'::regclass AND attname = 'note'"),
+        "text",
+        "VARCHAR(n) stays text: no truncation risk"
+    );
+    assert_eq!(
+        pg.query("SELECT id, amount::text FROM m ORDER BY id"),
+        vec![
+            vec!["1".to_string(), "1.25".into()],
+            vec!["4".into(), "-999.99".into()],
+            vec!["5".into(), "NULL".into()],
+        ]
+    );
+    let rej = pg.query(
+        "SELECT source_key, stage, column_name, code FROM _ferry_rejects ORDER BY source_key",
+    );
+    assert_eq!(
+        rej,
+        vec![
+            vec![
+                "2".to_string(),
+                "write".into(),
+                "amount".into(),
+                "numeric-overflow".into()
+            ],
+            vec![
+                "3".into(),
+                "write".into(),
+                "amount".into(),
+                "numeric-overflow".into()
+            ],
+        ]
     );
 }

@@ -6,6 +6,8 @@
 //!   fixture SQLite databases, running the `ferry` binary, plugin paths.
 //! - `migrate`   — SQLite → PostgreSQL and SQLite → SQLite through a WASM
 //!   transformer: every row, the transformer's change, keys and FKs after.
+//! - `consolidate` — several SQLite sources into one PostgreSQL database:
+//!   UUIDv5 keys, foreign keys rewritten, the id map, conflict policies.
 //! - `plan`      — `ferry plan`, `migrate --dry-run`, `migrate --plan FILE`:
 //!   same result as a direct run; refused when the source, a plugin or the
 //!   plan itself changed; risks found by sampling.
@@ -29,6 +31,7 @@
 
 mod util;
 
+mod consolidate;
 mod hostile;
 mod json;
 mod migrate;

@@ -38,6 +38,8 @@
 //!         batch_size: 5000,
 //!         if_exists: Default::default(),
 //!         casts: vec![],
+//!         verify: None,
+//!         consolidate: Default::default(),
 //!     },
 //!     Arc::new(NoProgress),
 //! )
@@ -48,6 +50,7 @@
 
 pub mod cast;
 pub mod config;
+pub mod consolidate;
 pub mod endpoint;
 pub mod migrate;
 pub mod model;

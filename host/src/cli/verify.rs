@@ -29,9 +29,16 @@ impl VerifyArgs {
         } else {
             Level::Full
         };
-        let report =
+        let report = if opts.consolidate.more_sources.is_empty() {
             ferry::verify::verify(&plan, &opts.from, &opts.to, self.run_id.as_deref(), level)
-                .await?;
+                .await?
+        } else {
+            let sources: Vec<_> = std::iter::once(opts.from.clone())
+                .chain(opts.consolidate.more_sources.iter().cloned())
+                .collect();
+            ferry::verify::verify_consolidated(&plan, &sources, &opts.to, self.run_id.as_deref())
+                .await?
+        };
         if self.run.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

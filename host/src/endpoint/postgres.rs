@@ -135,6 +135,8 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
 pub struct PgSink {
     client: Client,
     name: String,
+    /// The conflict policy when consolidating several sources.
+    pub conflict: Option<crate::consolidate::Conflict>,
 }
 
 impl PgSink {
@@ -167,7 +169,11 @@ impl PgSink {
                 endpoint: name.clone(),
                 reason: pg_message(&e),
             })?;
-        Ok(PgSink { client, name })
+        Ok(PgSink {
+            client,
+            name,
+            conflict: None,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -412,6 +418,9 @@ impl PgSink {
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
+                if self.conflict.is_some() {
+                    self.resolve_conflicts(t, tables, &u.columns).await?;
+                }
                 let n = self
                     .quarantine_duplicates(run_id, t, &what, &u.columns, false)
                     .await?;
@@ -495,6 +504,114 @@ impl PgSink {
         })
     }
 
+    /// Consolidation: before duplicates of `cols` are quarantined, apply the
+    /// conflict policy — refuse (`fail`), or put the row to keep first in
+    /// load order (`keep-latest`: by its column, newest first) and re-point
+    /// every child row and id-map entry of the other rows at it.
+    async fn resolve_conflicts(
+        &self,
+        t: &TargetTable,
+        tables: &[TargetTable],
+        cols: &[String],
+    ) -> Result<(), EndpointError> {
+        use crate::consolidate::Conflict;
+        let Some(policy) = self.conflict.clone() else {
+            return Ok(());
+        };
+        let tn = quote_ident(&t.def.name);
+        let list = quote_list(cols);
+        let not_null: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let e = |x: tokio_postgres::Error| self.err(Some(&t.def.name), pg_message(&x));
+        if policy == Conflict::Fail {
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {} FROM {tn} WHERE {} GROUP BY {list} HAVING count(*) > 1 LIMIT 3",
+                        PgSink::key_expr(&tn, cols),
+                        not_null.join(" AND ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(e)?;
+            if !rows.is_empty() {
+                let shown: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+                return Err(self.err(
+                    Some(&t.def.name),
+                    format!(
+                        "rows from different sources share unique ({}) = {}; with --on-conflict fail nothing more is done: choose keep-first, keep-latest or quarantine",
+                        cols.join(", "),
+                        shown.join(" / ")
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if t.def.primary_key.len() != 1 {
+            return Ok(());
+        }
+        let pk = quote_ident(&t.def.primary_key[0]);
+        let order = self.keep_order();
+        let ranked = format!(
+            "SELECT {pk} AS old, first_value({pk}) OVER w AS kept, row_number() OVER w AS rn              FROM {tn} WHERE {} WINDOW w AS (PARTITION BY {list} ORDER BY {order})",
+            not_null.join(" AND ")
+        );
+        if matches!(policy, Conflict::Quarantine) {
+            return Ok(());
+        }
+        for c in tables {
+            for fk in &c.def.foreign_keys {
+                if (fk.ref_table == t.def.name || fk.ref_table == t.source.name)
+                    && fk.ref_columns == t.def.primary_key
+                    && fk.columns.len() == 1
+                {
+                    let sql = format!(
+                        "UPDATE {} c SET {col} = r.kept FROM ({ranked}) r WHERE r.rn > 1 AND c.{col} = r.old",
+                        quote_ident(&c.def.name),
+                        col = quote_ident(&fk.columns[0])
+                    );
+                    self.client.execute(&sql, &[]).await.map_err(e)?;
+                }
+            }
+        }
+        let has_map: bool = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&crate::consolidate::ID_MAP_TABLE],
+            )
+            .await
+            .map_err(e)?
+            .get(0);
+        if has_map
+            && t.def.columns.iter().any(|c| {
+                c.name == t.def.primary_key[0] && c.logical_type == crate::model::LogicalType::Uuid
+            })
+        {
+            let sql = format!(
+                "UPDATE {} m SET new_key = r.kept FROM ({ranked}) r WHERE r.rn > 1 AND m.new_key = r.old",
+                quote_ident(crate::consolidate::ID_MAP_TABLE)
+            );
+            self.client.execute(&sql, &[]).await.map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// Which duplicate stays: the first loaded, or under `keep-latest` the
+    /// one with the greatest value of its column.
+    fn keep_order(&self) -> String {
+        match &self.conflict {
+            Some(crate::consolidate::Conflict::KeepLatest(col)) => {
+                format!("{} DESC NULLS LAST, ctid", quote_ident(col))
+            }
+            _ => "ctid".into(),
+        }
+    }
+
     /// SQL rendering a row's key columns like `Batch::source_key` does.
     fn key_expr(alias: &str, cols: &[String]) -> String {
         if cols.is_empty() {
@@ -532,11 +649,28 @@ impl PgSink {
         } else {
             String::new()
         };
+        // Only unique constraints between consolidated sources follow the
+        // conflict policy; a primary key keeps the first loaded row.
+        let (order, dup, kept) = match &self.conflict {
+            Some(c) if !primary => (
+                self.keep_order(),
+                "conflict",
+                format!(
+                    "a row of another source (kept per --on-conflict {})",
+                    c.describe()
+                ),
+            ),
+            _ => (
+                "ctid".to_string(),
+                "duplicate-key",
+                "an earlier row; the first row loaded keeps it".to_string(),
+            ),
+        };
         let sql = format!(
-            "WITH moved AS (DELETE FROM {tn} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {list} ORDER BY ctid) AS rn FROM {tn} WHERE {}) d WHERE rn > 1){nulls} RETURNING *) \
+            "WITH moved AS (DELETE FROM {tn} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {list} ORDER BY {order}) AS rn FROM {tn} WHERE {}) d WHERE rn > 1){nulls} RETURNING *) \
              INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
-             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {} THEN 'duplicate-key' ELSE 'null-key' END, \
-             $4 || {} || ' is already taken by an earlier row; the first row loaded keeps it', to_jsonb(moved)::text FROM moved",
+             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {} THEN '{dup}' ELSE 'null-key' END, \
+             $4 || {} || ' is already taken by {kept}', to_jsonb(moved)::text FROM moved",
             not_null.join(" AND "),
             Self::key_expr("moved", &t.def.primary_key),
             not_null

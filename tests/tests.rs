@@ -23,6 +23,9 @@
 //! - `pgsource`  — PostgreSQL as a source: every mapped type into SQLite and
 //!   PostgreSQL exactly, keys/FK actions/indexes, NaN and infinities
 //!   quarantined, SQLite → PostgreSQL → SQLite round trip.
+//! - `json`      — the `json:DIR` endpoint: SQLite → JSON → SQLite/PostgreSQL
+//!   exact with keys restored, dirty lines quarantined with line numbers,
+//!   schemaless inference, `--if-exists`, the quarantine file, key enforcement.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -33,6 +36,7 @@ mod util;
 mod chinook;
 mod consolidate;
 mod hostile;
+mod json;
 mod migrate;
 mod pgsource;
 mod plan;

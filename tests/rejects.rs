@@ -311,3 +311,64 @@ fn dirty_fixture_constraint_violations_are_quarantined_and_verify_accounts_for_e
         assert!(reasons[1].2.contains("accounts"), "{reasons:?}");
     }
 }
+
+#[test]
+fn abort_policy_stops_the_run_with_nothing_of_the_failing_batch_written() {
+    let dir = tempdir();
+    let src = shop_fixture(dir.path(), 300);
+    // Per table, from the config: users abort, everything else quarantines.
+    let config = write_config(dir.path(), "[tables.\"user*\"]\non_reject = \"abort\"\n");
+    let db = PgDb::new("abort");
+    let out = ferry(&[
+        "migrate",
+        "--config",
+        &config.display().to_string(),
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        // Users 1..=100 are batch 0 (user 10 has no email): that batch aborts.
+        "--validate",
+        r#"users:rules={"rules":[{"column":"email","check":"not-null"}]}"#,
+        "--batch-size",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["error_code"], "aborted");
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.contains("users") && error.contains("batch 0") && error.contains("not-null"),
+        "{error}"
+    );
+    assert_eq!(
+        db.count("users"),
+        0,
+        "nothing of the failing batch is written"
+    );
+    assert_eq!(
+        db.count("_ferry_rejects"),
+        0,
+        "aborted rows are not quarantined"
+    );
+    // The flag overrides the config: quarantine lets the run finish.
+    let out = ferry(&[
+        "migrate",
+        "--config",
+        &config.display().to_string(),
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        "--if-exists",
+        "drop",
+        "--on-reject",
+        "quarantine",
+        "--validate",
+        r#"users:rules={"rules":[{"column":"email","check":"not-null"}]}"#,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(db.count("users"), 270);
+}

@@ -12,6 +12,11 @@
 //! timeout_ms = 10000             # per-call deadline
 //! max_output_mib = 64            # cap on what one call may return
 //!
+//! on_reject = "quarantine"       # or "abort": stop at the first rejected row
+//!
+//! [tables.payments]              # per-table settings (globs allowed)
+//! on_reject = "abort"
+//!
 //! [[cast]]                       # casting rules; override ferry's promotions
 //! column = "users.created_at"    # TABLE.COLUMN (globs), or:
 //! # type = "DATETIME"            # every column declared so
@@ -51,6 +56,29 @@ pub struct ConfigFile {
     /// Casting rules, first match wins.
     #[serde(default)]
     pub cast: Vec<crate::cast::CastRule>,
+    /// What a rejected row does to the run: `quarantine` (default) or `abort`.
+    pub on_reject: Option<OnReject>,
+    /// Per-table settings, by table name or glob.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableConfig>,
+}
+
+/// What a rejected row does to its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnReject {
+    /// The row goes to quarantine with its reason; the rest of its batch lands.
+    #[default]
+    Quarantine,
+    /// The run stops; nothing of the batch holding the row is committed.
+    Abort,
+}
+
+/// Settings for the tables a name or glob matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub on_reject: Option<OnReject>,
 }
 
 /// Settings for one plugin, as written.
@@ -84,6 +112,9 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     pub plugins: BTreeMap<String, PluginSettings>,
     pub casts: Vec<crate::cast::CastRule>,
+    pub on_reject: OnReject,
+    /// (table glob, policy), in file order.
+    pub table_on_reject: Vec<(String, OnReject)>,
 }
 
 impl Default for Config {
@@ -93,6 +124,8 @@ impl Default for Config {
             plugin_dirs: Vec::new(),
             plugins: BTreeMap::new(),
             casts: Vec::new(),
+            on_reject: OnReject::Quarantine,
+            table_on_reject: Vec::new(),
         }
     }
 }
@@ -168,6 +201,12 @@ impl Config {
             plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
             plugins,
             casts: raw.cast,
+            on_reject: raw.on_reject.unwrap_or_default(),
+            table_on_reject: raw
+                .tables
+                .into_iter()
+                .filter_map(|(t, c)| c.on_reject.map(|p| (t, p)))
+                .collect(),
         })
     }
 }

@@ -40,6 +40,7 @@
 //!         casts: vec![],
 //!         verify: None,
 //!         consolidate: Default::default(),
+//!         on_reject: Default::default(),
 //!     },
 //!     Arc::new(NoProgress),
 //! )

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cast::{CastRule, PlannedCast};
+use crate::config::OnReject;
 use crate::consolidate::{Conflict, KeyStrategy, RekeyColumn};
 use crate::endpoint::{
     EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Sink, Source, TargetTable,
@@ -99,6 +100,20 @@ pub struct MigrateOptions {
     /// More sources with the same schema, loaded after `from` into the same
     /// target, and how their keys and conflicts are handled.
     pub consolidate: Consolidate,
+    /// What a rejected row does: per table (first matching glob), else the default.
+    pub on_reject: (OnReject, Vec<(String, OnReject)>),
+}
+
+impl MigrateOptions {
+    /// The reject policy of one table.
+    pub fn on_reject_for(&self, table: &str) -> OnReject {
+        self.on_reject
+            .1
+            .iter()
+            .find(|(g, _)| glob_match(g, table))
+            .map(|(_, p)| *p)
+            .unwrap_or(self.on_reject.0)
+    }
 }
 
 /// Consolidation settings (see [`crate::consolidate`]).
@@ -197,6 +212,15 @@ pub enum MigrateError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error(
+        "table `{table}`, batch {batch}: {rows} rows rejected ({reason}) and the table's policy is on_reject = \"abort\"; nothing of this batch was written (earlier batches were)"
+    )]
+    Aborted {
+        table: String,
+        batch: u64,
+        rows: usize,
+        reason: String,
+    },
     #[error("verify failed after the load (the data is in the target; look before using it): {}", .0.join("; "))]
     Verify(Vec<String>),
     #[error("internal error: {0}")]
@@ -225,6 +249,7 @@ impl MigrateError {
             }
             MigrateError::Unsupported(_) => "unsupported".into(),
             MigrateError::Verify(_) => "verify".into(),
+            MigrateError::Aborted { .. } => "aborted".into(),
             MigrateError::Internal(_) => "internal".into(),
         }
     }
@@ -818,6 +843,7 @@ async fn load_source(
         let job = TableJob {
             plan: plan.clone(),
             label: label.clone(),
+            abort: opts.on_reject_for(&plan.source.name) == OnReject::Abort,
             namespace: opts.consolidate.namespace,
             id_map: id_map.clone(),
             chain: Chain::new(opts)?,
@@ -977,6 +1003,8 @@ struct TableJob {
     plan: Arc<TablePlan>,
     /// The source, as named in ids and the id map.
     label: Arc<str>,
+    /// Stop at the first rejected row instead of quarantining it.
+    abort: bool,
     namespace: uuid::Uuid,
     /// Where rewritten keys are recorded, when keys are rewritten.
     id_map: Option<TargetTable>,
@@ -1006,6 +1034,7 @@ impl TableJob {
         let TableJob {
             plan,
             label,
+            abort,
             namespace,
             id_map,
             mut chain,
@@ -1082,7 +1111,24 @@ impl TableJob {
         let mut written = 0u64;
         let mut rejected = 0u64;
         let mut wrote = Ok(());
+        let mut batch_no = 0u64;
         while let Some((batch, rejects, ids)) = wrx.recv().await {
+            batch_no += 1;
+            if abort && let Some(first) = rejects.first() {
+                cancel.store(true, Ordering::SeqCst);
+                wrote = Err(MigrateError::Aborted {
+                    table: name.clone(),
+                    batch: batch_no - 1,
+                    rows: rejects.len(),
+                    reason: format!(
+                        "first: {} {}: {}",
+                        first.source_key.as_deref().unwrap_or("?"),
+                        first.code,
+                        first.reason
+                    ),
+                });
+                break;
+            }
             let mut res = sink.write(&run_id, &plan.target, &batch, &rejects).await;
             // The id map of the batch's keys: written right after the batch
             // (a map row for a row that was quarantined later is harmless:

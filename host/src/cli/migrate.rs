@@ -40,6 +40,11 @@ pub struct RunArgs {
     /// Migration namespace for UUIDv5 keys (default: ferry's fixed one).
     #[arg(long, value_name = "UUID")]
     pub namespace: Option<uuid::Uuid>,
+    /// What a rejected row does: `quarantine` it (default) or `abort` the
+    /// run with nothing of its batch written. Overrides `on_reject` in the
+    /// config for every table.
+    #[arg(long, value_enum)]
+    pub on_reject: Option<OnRejectArg>,
     /// Target endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR.
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
@@ -64,6 +69,30 @@ pub struct RunArgs {
     /// accounting, schema) or `off`.
     #[arg(long, value_enum, default_value = "full")]
     pub verify: VerifyArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OnRejectArg {
+    Quarantine,
+    Abort,
+}
+
+impl RunArgs {
+    /// The reject policy: the flag for every table, else the config's.
+    pub fn on_reject(
+        &self,
+        config: &Config,
+    ) -> (
+        ferry::config::OnReject,
+        Vec<(String, ferry::config::OnReject)>,
+    ) {
+        use ferry::config::OnReject;
+        match self.on_reject {
+            Some(OnRejectArg::Quarantine) => (OnReject::Quarantine, Vec::new()),
+            Some(OnRejectArg::Abort) => (OnReject::Abort, Vec::new()),
+            None => (config.on_reject, config.table_on_reject.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -199,6 +228,7 @@ impl RunArgs {
             casts: config.casts.clone(),
             verify: self.verify.level(),
             consolidate: self.consolidate()?,
+            on_reject: self.on_reject(config),
         })
     }
 }
@@ -208,6 +238,7 @@ impl RunArgs {
 async fn options_from_plan(
     plan: &Plan,
     run: &RunArgs,
+    config: &Config,
     registry: &Registry,
 ) -> anyhow::Result<MigrateOptions> {
     let from = match run.from.first() {
@@ -266,6 +297,7 @@ async fn options_from_plan(
         casts: Vec::new(),
         verify: run.verify.level(),
         consolidate,
+        on_reject: run.on_reject(config),
     })
 }
 
@@ -285,7 +317,7 @@ impl MigrateArgs {
                         path.display()
                     );
                 }
-                let opts = options_from_plan(&plan, &self.run, &registry).await?;
+                let opts = options_from_plan(&plan, &self.run, &config, &registry).await?;
                 let fresh = migrate::make_plan(&opts, &migrate::NoProgress).await?;
                 let diffs = plan.differences(&fresh);
                 if !diffs.is_empty() {

@@ -16,15 +16,21 @@
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
 //!   contract versions, the compiled-component cache.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
+//! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
+//!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
+//!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
+//!   values rejected at read).
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
-//! named database and drops it.
+//! named database and drops it. MariaDB likewise, at `$FERRY_TEST_MYSQL_HOST`
+//! / `$FERRY_TEST_MYSQL_PORT` (default `127.0.0.1:3306`, root, no password).
 
 mod util;
 
 mod hostile;
 mod migrate;
+mod mysql;
 mod plan;
 mod plugin_cli;
 mod rejects;

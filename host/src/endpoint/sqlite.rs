@@ -1000,8 +1000,32 @@ pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
         .find(|s| {
             s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty()
         })
+        // Another database's declaration (MySQL's `int(10) unsigned`,
+        // `tinyint(1)` for booleans) is kept only when SQLite can parse it
+        // and reads it back as the same logical type.
+        .filter(|s| {
+            sqlite_type_name(&s.declared_type) && logical_type(&s.declared_type) == c.logical_type
+        })
         .map(|s| s.declared_type.clone())
         .unwrap_or_else(|| declared_for(c.logical_type).to_string())
+}
+
+/// Whether `d` is a SQLite type name: words, then at most one `(n)` or
+/// `(n, m)` at the end.
+fn sqlite_type_name(d: &str) -> bool {
+    let (words, args) = match d.split_once('(') {
+        Some((w, rest)) => match rest.strip_suffix(')') {
+            Some(a) => (w, a),
+            None => return false,
+        },
+        None => (d, ""),
+    };
+    words
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
+        && args
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c == '+' || c == '-')
 }
 
 fn create_table_sql(t: &TargetTable) -> String {

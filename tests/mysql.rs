@@ -455,3 +455,87 @@ fn mariadb_target_refuses_existing_tables_unless_dropped() {
         "0"
     );
 }
+
+#[test]
+fn mariadb_sink_moves_unique_duplicates_to_rejects_keeping_the_first_row() {
+    // SQLite keeps integer 1 and text '1' apart in an untyped column; as
+    // text they are the same key in MariaDB.
+    let dir = tempdir();
+    let src = dir.path().join("dups.db");
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, k UNIQUE, note TEXT);
+         INSERT INTO t VALUES (1, 1, 'first'), (2, '1', 'dup'), (3, 'x', 'other'), (4, NULL, 'n'), (5, NULL, 'n');",
+    )
+    .unwrap();
+    drop(c);
+    let db = MyDb::new("my_dups");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(table(&r, "t")["rows_written"], 4);
+    assert_eq!(table(&r, "t")["rows_rejected"], 1);
+    assert_eq!(
+        db.query("SELECT id, k FROM t ORDER BY id"),
+        [["1", "1"], ["3", "x"], ["4", "NULL"], ["5", "NULL"]]
+    );
+    let rej = db.query(
+        "SELECT source_key, column_name, code, JSON_VALUE(row_data, '$.note'), reason FROM _ferry_rejects",
+    );
+    assert_eq!(rej.len(), 1);
+    assert_eq!(rej[0][..4], ["2", "k", "duplicate-key", "dup"]);
+    assert!(rej[0][4].contains("[\"1\"]"), "{}", rej[0][4]);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS \
+             WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 't' AND CONSTRAINT_TYPE = 'UNIQUE'",
+            db.name
+        )),
+        "1"
+    );
+}
+
+#[test]
+fn mariadb_reader_stops_when_the_receiver_is_dropped() {
+    let db = MyDb::new("my_stop");
+    db.query(
+        "CREATE TABLE big (id INT PRIMARY KEY, pad TEXT);
+         INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_20000;",
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url: ferry::endpoint::EndpointUrl = db.url.parse().unwrap();
+        let source = ferry::endpoint::Source::open(&url).await.unwrap();
+        let tables = source.tables().await.unwrap();
+        let big = tables.iter().find(|t| t.name == "big").unwrap().clone();
+        assert_eq!(big.primary_key, ["id"]);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let reader = source.spawn_reader(big.clone(), 100, tx);
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first.rows_read, 100);
+        assert_eq!(first.batch.num_rows, 100);
+        drop(rx);
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("the reader stops");
+        done.unwrap().unwrap();
+        // The killed query left the server usable: a new read sees every row.
+        assert_eq!(source.count("big").await.unwrap(), 20000);
+    });
+    // No statement is still streaming the table.
+    let running = db.scalar(&format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' AND ID <> CONNECTION_ID() AND INFO LIKE 'SELECT%big%'",
+        db.name
+    ));
+    assert_eq!(running, "0");
+}

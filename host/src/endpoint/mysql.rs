@@ -552,6 +552,7 @@ impl MysqlSource {
         let mut b = BatchBuilder::new(&schema, batch_size);
         let mut rejects = Vec::new();
         let mut read_in_batch = 0u64;
+        let conn_id = c.id();
         let mut result = c.exec_iter(Self::select_sql(table), ()).await.map_err(e)?;
         while let Some(row) = result.next().await.map_err(e)? {
             read_in_batch += 1;
@@ -579,6 +580,9 @@ impl MysqlSource {
                     rows_read: read_in_batch,
                 };
                 if tx.send(rb).await.is_err() {
+                    drop(result);
+                    drop(c);
+                    self.stop_query(conn_id).await;
                     return Ok(());
                 }
                 read_in_batch = 0;
@@ -596,6 +600,16 @@ impl MysqlSource {
         }
         let _ = c.disconnect().await;
         Ok(())
+    }
+
+    /// Stops the server streaming a result nobody reads any more. Dropping
+    /// the driver's connection mid-result would make it read the rest of the
+    /// table in the background before closing; `KILL QUERY` ends it now.
+    async fn stop_query(&self, conn_id: u32) {
+        if let Ok(mut k) = self.conn().await {
+            let _ = k.query_drop(format!("KILL QUERY {conn_id}")).await;
+            let _ = k.disconnect().await;
+        }
     }
 
     /// Rows in the rejects table per run and table (empty when there is none).
@@ -1480,9 +1494,11 @@ impl MysqlSink {
                 .collect();
             // The primary key is created with the table: InnoDB stores rows
             // in primary-key order (the clustered index), so adding it after
-            // the load would rebuild the whole table, while inserting in key
-            // order (the reader's order) only appends. Duplicates are caught
-            // row by row and rejected as `duplicate-key` (see `write`).
+            // the load rebuilds the whole table, while inserting in key order
+            // (the reader's order) only appends. Measured on MariaDB 10.11,
+            // 500k rows: 1.50 s with the key up front; 1.63 s without a key
+            // plus 0.55 s for ADD PRIMARY KEY. Duplicates are caught row by
+            // row and rejected as `duplicate-key` (see `write`).
             if !t.def.primary_key.is_empty() {
                 parts.push(format!("PRIMARY KEY ({})", quote_list(&t.def.primary_key)));
             }

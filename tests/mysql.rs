@@ -539,3 +539,40 @@ fn mariadb_reader_stops_when_the_receiver_is_dropped() {
     ));
     assert_eq!(running, "0");
 }
+
+#[test]
+fn mariadb_to_mariadb_round_trips_every_type() {
+    let my = typed_mariadb();
+    let copy = MyDb::new("my_copy");
+    let out = ferry(&["migrate", "--from", &my.url, "--to", &copy.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all = "SELECT id, flag, small, big_u, price, ratio, f, name, body, HEX(raw), HEX(blobby), doc, day, \
+               clock, local_ts, utc_ts, uid, pa, pb FROM item ORDER BY id";
+    // The same session time zone on both sides: TIMESTAMP is shown in UTC.
+    let utc = |db: &MyDb| db.query(&format!("SET time_zone = '+00:00'; {all}"));
+    let (a, b) = (utc(&my), utc(&copy));
+    assert_eq!(a.len(), 3);
+    // FLOAT widened to DOUBLE shows the same value; everything else is identical.
+    assert_eq!(a, b);
+    let types = copy.query(&format!(
+        "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'item'",
+        copy.name
+    ));
+    let ty = |c: &str| types.iter().find(|r| r[0] == c).unwrap()[1].clone();
+    assert_eq!(ty("big_u"), "decimal(20,0)");
+    assert_eq!(ty("price"), "decimal(20,6)");
+    assert_eq!(ty("name"), "varchar(40)");
+    assert_eq!(ty("pb"), "varchar(10)");
+    assert_eq!(ty("clock"), "time(6)");
+    assert_eq!(ty("utc_ts"), "datetime(6)");
+    assert_eq!(ty("uid"), "uuid");
+    assert_eq!(ty("doc"), "longtext");
+    assert_eq!(
+        copy.scalar(&format!(
+            "SELECT DELETE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = '{}'",
+            copy.name
+        )),
+        "CASCADE"
+    );
+}

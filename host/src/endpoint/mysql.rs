@@ -345,7 +345,8 @@ impl MysqlSource {
             .await;
         if let Ok(checks) = checks_q {
             for r in checks {
-                let clause: String = text(&r, 1).chars().filter(|c| !c.is_whitespace()).collect();
+                let clause = text(&r, 1);
+                let clause = clause.trim();
                 // The server quotes the column as the session's sql_mode
                 // says: "col" under ANSI_QUOTES, `col` otherwise.
                 for q in ['"', '`'] {

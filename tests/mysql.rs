@@ -576,3 +576,41 @@ fn mariadb_to_mariadb_round_trips_every_type() {
         "CASCADE"
     );
 }
+
+#[test]
+fn mariadb_target_refuses_names_longer_than_64_characters_before_creating_anything() {
+    let dir = tempdir();
+    let src = dir.path().join("long.db");
+    let long = "c".repeat(65);
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE ok (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER PRIMARY KEY, {long} TEXT);"
+    ))
+    .unwrap();
+    drop(c);
+    let db = MyDb::new("my_long");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = report(&out)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        err.contains(&format!("column name `{long}`")) && err.contains("64 characters"),
+        "{err}"
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
+            db.name
+        )),
+        "0"
+    );
+}

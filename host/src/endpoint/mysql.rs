@@ -1469,7 +1469,7 @@ impl MysqlSink {
             Some(REJECTS_TABLE),
             &format!(
                 "CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
-                 run_id VARCHAR(64) NOT NULL, table_name VARCHAR(64) NOT NULL, source_key LONGTEXT, \
+                 run_id VARCHAR(64) NOT NULL, table_name VARCHAR(255) NOT NULL, source_key LONGTEXT, \
                  stage VARCHAR(16) NOT NULL, plugin LONGTEXT, column_name LONGTEXT, code VARCHAR(64) NOT NULL, \
                  reason LONGTEXT NOT NULL, row_data LONGTEXT NOT NULL, \
                  rejected_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \

@@ -26,10 +26,15 @@
 //! - `json`      — the `json:DIR` endpoint: SQLite → JSON → SQLite/PostgreSQL
 //!   exact with keys restored, dirty lines quarantined with line numbers,
 //!   schemaless inference, `--if-exists`, the quarantine file, key enforcement.
+//! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
+//!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
+//!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
+//!   values rejected at read).
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
-//! named database and drops it.
+//! named database and drops it. MariaDB likewise, at `$FERRY_TEST_MYSQL_HOST`
+//! / `$FERRY_TEST_MYSQL_PORT` (default `127.0.0.1:3306`, root, no password).
 
 mod util;
 
@@ -38,6 +43,7 @@ mod consolidate;
 mod hostile;
 mod json;
 mod migrate;
+mod mysql;
 mod pgsource;
 mod plan;
 mod plugin_cli;

@@ -552,7 +552,7 @@ pub async fn make_plan(
                 kind: "orphaned-foreign-keys".into(),
                 table: t.name.clone(),
                 column: None,
-                detail: format!("{n} rows already reference missing `{parent}` rows in the source; the foreign key will be created NOT VALID and reported"),
+                detail: format!("{n} rows already reference missing `{parent}` rows in the source; those rows will be quarantined (fk-orphan) and the foreign key created"),
             });
         }
         if t.primary_key.is_empty() {
@@ -569,9 +569,6 @@ pub async fn make_plan(
             .chain(tp.target.def.columns.iter().map(|c| &c.name));
         for n in names {
             let column = (n != &tp.target.def.name).then(|| n.clone());
-            if pg && n.len() > 63 {
-                risks.push(Risk { kind: "identifier-too-long".into(), table: t.name.clone(), column: column.clone(), detail: format!("`{n}` is longer than PostgreSQL's 63 bytes; the run will refuse it — rename it with a transformer") });
-            }
             if pg && PG_RESERVED.contains(&n.to_ascii_lowercase().as_str()) {
                 risks.push(Risk { kind: "reserved-word".into(), table: t.name.clone(), column, detail: format!("`{n}` is a reserved word in PostgreSQL; ferry quotes it everywhere, queries must too") });
             }
@@ -606,6 +603,25 @@ pub async fn make_plan(
             rekey,
             target_def: tp.target.def,
         });
+    }
+    // Names the target cannot hold as they are get a visible new name.
+    if let Some((max, fold)) = Sink::identifier_rules(&opts.to) {
+        let mut defs: Vec<TableDef> = planned.iter().map(|p| p.target_def.clone()).collect();
+        for r in crate::plan::fit_identifiers(&mut defs, max, fold) {
+            risks.push(Risk {
+                kind: "identifier-renamed".into(),
+                table: r.table,
+                column: r.column,
+                detail: format!("`{}` becomes `{}` in the target: {}", r.from, r.to, r.why),
+            });
+        }
+        for (p, d) in planned.iter_mut().zip(defs) {
+            p.target_name = d.name.clone();
+            for (pc, c) in p.columns.iter_mut().zip(&d.columns) {
+                pc.name = c.name.clone();
+            }
+            p.target_def = d;
+        }
     }
     // Which target tables exist already, and what the policy does about it.
     let mut sink = Sink::connect(&opts.to).await?;

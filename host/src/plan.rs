@@ -369,3 +369,185 @@ pub const PG_RESERVED: &[&str] = &[
     "window",
     "with",
 ];
+
+/// Fits a name into `max` bytes: unchanged when it fits, else cut at a
+/// character boundary and suffixed with 8 hex digits of its SHA-256, so two
+/// long names that share a prefix stay distinct and the same name always
+/// maps to the same result.
+pub fn fit_identifier(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let hash = hex::encode(Sha256::digest(name.as_bytes()));
+    let mut cut = max.saturating_sub(9);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{}", &name[..cut], &hash[..8])
+}
+
+/// One identifier the plan renamed for the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    pub table: String,
+    pub column: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub why: String,
+}
+
+/// Renames what the target cannot hold as it is: names longer than `max`
+/// bytes (which PostgreSQL would silently truncate), and names that collide
+/// with an earlier one under the target's rules (`fold`: MySQL compares
+/// column names case-insensitively). Table, column, key, index and foreign
+/// key names are all fitted, and every reference follows its table's and
+/// columns' new names. Returns each rename, for the plan's risks.
+pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Renamed> {
+    use std::collections::{HashMap, HashSet};
+    let key = |s: &str| if fold { s.to_lowercase() } else { s.to_string() };
+    let mut out = Vec::new();
+    // Tables first: references to them must follow.
+    let mut table_map: HashMap<String, String> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    for d in defs.iter_mut() {
+        let mut new = fit_identifier(&d.name, max);
+        let mut why = "longer than the target's identifier limit";
+        if taken.contains(&key(&new)) {
+            new = fit_identifier(&format!("{new}_{}", &hex::encode(Sha256::digest(d.name.as_bytes()))[..8]), max);
+            why = "collides with another table's name in the target";
+        }
+        taken.insert(key(&new));
+        if new != d.name {
+            out.push(Renamed {
+                table: d.name.clone(),
+                column: None,
+                from: d.name.clone(),
+                to: new.clone(),
+                why: format!("{why} ({max} bytes)"),
+            });
+            table_map.insert(d.name.clone(), new.clone());
+            d.name = new;
+        }
+    }
+    // Columns per table, and their uses in keys and indexes.
+    let mut column_maps: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for d in defs.iter_mut() {
+        let mut map = HashMap::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for c in d.columns.iter_mut() {
+            let mut new = fit_identifier(&c.name, max);
+            let mut why = "longer than the target's identifier limit";
+            if seen.contains(&key(&new)) {
+                new = fit_identifier(
+                    &format!("{new}_{}", &hex::encode(Sha256::digest(c.name.as_bytes()))[..8]),
+                    max,
+                );
+                why = "collides with another column of the table in the target";
+            }
+            seen.insert(key(&new));
+            if new != c.name {
+                out.push(Renamed {
+                    table: d.name.clone(),
+                    column: Some(c.name.clone()),
+                    from: c.name.clone(),
+                    to: new.clone(),
+                    why: format!("{why} ({max} bytes)"),
+                });
+                map.insert(c.name.clone(), new.clone());
+                c.name = new;
+            }
+        }
+        let rename = |cols: &mut Vec<String>| {
+            for c in cols.iter_mut() {
+                if let Some(n) = map.get(c) {
+                    *c = n.clone();
+                }
+            }
+        };
+        rename(&mut d.primary_key);
+        for u in d.unique.iter_mut() {
+            rename(&mut u.columns);
+            u.name = fit_identifier(&u.name, max);
+        }
+        for i in d.indexes.iter_mut() {
+            rename(&mut i.columns);
+            i.name = fit_identifier(&i.name, max);
+        }
+        for f in d.foreign_keys.iter_mut() {
+            rename(&mut f.columns);
+            f.name = fit_identifier(&f.name, max);
+        }
+        column_maps.insert(d.name.clone(), map);
+    }
+    // Foreign keys follow their parent's new table and column names.
+    for d in defs.iter_mut() {
+        for f in d.foreign_keys.iter_mut() {
+            if let Some(t) = table_map.get(&f.ref_table) {
+                f.ref_table = t.clone();
+            }
+            if let Some(map) = column_maps.get(&f.ref_table) {
+                for c in f.ref_columns.iter_mut() {
+                    if let Some(n) = map.get(c) {
+                        *c = n.clone();
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod ident_tests {
+    use super::*;
+    use crate::model::{ColumnDef, ForeignKeyDef, LogicalType};
+
+    fn col(n: &str) -> ColumnDef {
+        ColumnDef {
+            name: n.into(),
+            declared_type: String::new(),
+            logical_type: LogicalType::Int64,
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash_and_references_follow() {
+        let long_a = format!("{}_alpha", "x".repeat(70));
+        let long_b = format!("{}_beta", "x".repeat(70));
+        let parent = TableDef {
+            name: "p".repeat(80),
+            columns: vec![col(&long_a), col(&long_b)],
+            primary_key: vec![long_a.clone()],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+        };
+        let child = TableDef {
+            name: "child".into(),
+            columns: vec![col("Ref"), col("ref")],
+            primary_key: vec![],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![ForeignKeyDef {
+                name: "fk".into(),
+                columns: vec!["Ref".into()],
+                ref_table: parent.name.clone(),
+                ref_columns: vec![long_a.clone()],
+                on_delete: "NO ACTION".into(),
+                on_update: "NO ACTION".into(),
+            }],
+        };
+        let mut defs = vec![parent, child];
+        let renamed = fit_identifiers(&mut defs, 63, true);
+        let (a, b) = (&defs[0].columns[0].name, &defs[0].columns[1].name);
+        assert!(a.len() <= 63 && b.len() <= 63 && a != b, "{a} {b}");
+        assert_eq!(defs[0].primary_key, [a.clone()]);
+        assert_eq!(defs[1].foreign_keys[0].ref_table, defs[0].name);
+        assert_eq!(defs[1].foreign_keys[0].ref_columns, [a.clone()]);
+        // `Ref` and `ref` collide where names fold case (MySQL): the second is renamed.
+        assert_ne!(defs[1].columns[1].name.to_lowercase(), "ref");
+        assert_eq!(renamed.len(), 4, "{renamed:?}");
+        assert_eq!(fit_identifier("é".repeat(40).as_str(), 63).len() <= 63, true);
+    }
+}

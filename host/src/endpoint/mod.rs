@@ -508,6 +508,19 @@ impl Sink {
         }
     }
 
+    /// The target's identifier limit in bytes, and whether it compares
+    /// column names case-insensitively; `None` when names are unlimited.
+    /// PostgreSQL: 63 bytes (NAMEDATALEN - 1; longer names are silently
+    /// truncated by the server). MySQL: 64 characters, taken as 64 bytes so
+    /// a fitted name always fits; column names fold case.
+    pub fn identifier_rules(url: &EndpointUrl) -> Option<(usize, bool)> {
+        match url {
+            EndpointUrl::Postgres(_) => Some((63, false)),
+            EndpointUrl::Mysql(_) => Some((64, true)),
+            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) => None,
+        }
+    }
+
     /// How many tables may load at once, each on its own connection.
     /// PostgreSQL: 2 — one COPY stream per core of this class of machine;
     /// more only queue on the server. SQLite: 1 — a single writer.

@@ -13,6 +13,17 @@ fn run_hostile(
     limits: &str,
     plugin_config: &str,
 ) -> (std::process::Output, PgDb) {
+    run_hostile_scoped(name, artifact, limits, plugin_config, "")
+}
+
+/// As `run_hostile`, with the plugin scoped to `scope` (`users:`) when not empty.
+fn run_hostile_scoped(
+    name: &str,
+    artifact: &str,
+    limits: &str,
+    plugin_config: &str,
+    scope: &str,
+) -> (std::process::Output, PgDb) {
     let dir = tempdir();
     let src = shop_fixture(dir.path(), 300);
     let config = write_config(
@@ -25,7 +36,7 @@ fn run_hostile(
     let db = PgDb::new(name);
     let from = format!("sqlite:{}", src.display());
     let config = config.display().to_string();
-    let transform = format!("{name}={plugin_config}");
+    let transform = format!("{scope}{name}={plugin_config}");
     let out = ferry(&[
         "migrate",
         "-v",
@@ -148,7 +159,15 @@ fn panic_is_a_trap_with_backtrace_and_message() {
 
 #[test]
 fn trap_on_a_later_batch_leaves_earlier_batches_and_no_partial_one() {
-    let (out, db) = run_hostile("poison", "hostile_trap_on_batch", "", r#"{"poison":150}"#);
+    // Scoped to `users`: orders hold the poison value too, and tables load
+    // concurrently, so an unscoped run may trap on either table first.
+    let (out, db) = run_hostile_scoped(
+        "poison",
+        "hostile_trap_on_batch",
+        "",
+        r#"{"poison":150}"#,
+        "users:",
+    );
     // Users 1..=100 are batch 0; user 150 poisons batch 1.
     assert_eq!(out.status.code(), Some(1));
     let r = report(&out);

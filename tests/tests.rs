@@ -6,6 +6,8 @@
 //!   fixture SQLite databases, running the `ferry` binary, plugin paths.
 //! - `migrate`   — SQLite → PostgreSQL and SQLite → SQLite through a WASM
 //!   transformer: every row, the transformer's change, keys and FKs after.
+//! - `consolidate` — several SQLite sources into one PostgreSQL database:
+//!   UUIDv5 keys, foreign keys rewritten, the id map, conflict policies.
 //! - `plan`      — `ferry plan`, `migrate --dry-run`, `migrate --plan FILE`:
 //!   same result as a direct run; refused when the source, a plugin or the
 //!   plan itself changed; risks found by sampling.
@@ -20,6 +22,9 @@
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
 //!   values rejected at read).
+//! - `pgsource`  — PostgreSQL as a source: every mapped type into SQLite and
+//!   PostgreSQL exactly, keys/FK actions/indexes, NaN and infinities
+//!   quarantined, SQLite → PostgreSQL → SQLite round trip.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -28,9 +33,11 @@
 
 mod util;
 
+mod consolidate;
 mod hostile;
 mod migrate;
 mod mysql;
+mod pgsource;
 mod plan;
 mod plugin_cli;
 mod rejects;

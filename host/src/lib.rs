@@ -38,6 +38,8 @@
 //!         batch_size: 5000,
 //!         if_exists: Default::default(),
 //!         casts: vec![],
+//!         verify: None,
+//!         consolidate: Default::default(),
 //!     },
 //!     Arc::new(NoProgress),
 //! )
@@ -48,8 +50,10 @@
 
 pub mod cast;
 pub mod config;
+pub mod consolidate;
 pub mod endpoint;
 pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod plugin;
+pub mod verify;

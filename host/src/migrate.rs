@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cast::{CastRule, PlannedCast};
+use crate::consolidate::{Conflict, KeyStrategy, RekeyColumn};
 use crate::endpoint::{
     EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Sink, Source, TargetTable,
 };
@@ -93,6 +94,32 @@ pub struct MigrateOptions {
     /// Casting rules from the config (first match wins); they override
     /// ferry's promotions.
     pub casts: Vec<CastRule>,
+    /// Verify the target at the end of the run (`None`: don't).
+    pub verify: Option<crate::verify::Level>,
+    /// More sources with the same schema, loaded after `from` into the same
+    /// target, and how their keys and conflicts are handled.
+    pub consolidate: Consolidate,
+}
+
+/// Consolidation settings (see [`crate::consolidate`]).
+#[derive(Debug, Clone)]
+pub struct Consolidate {
+    /// Sources after the first (`--from` repeated).
+    pub more_sources: Vec<EndpointUrl>,
+    pub keys: KeyStrategy,
+    pub namespace: uuid::Uuid,
+    pub on_conflict: Conflict,
+}
+
+impl Default for Consolidate {
+    fn default() -> Self {
+        Consolidate {
+            more_sources: Vec::new(),
+            keys: KeyStrategy::Keep,
+            namespace: crate::consolidate::default_namespace(),
+            on_conflict: Conflict::KeepFirst,
+        }
+    }
 }
 
 /// Per-table outcome.
@@ -136,6 +163,9 @@ pub struct Report {
     pub error: Option<String>,
     /// Stable error code when failed (`plugin:limit-exceeded`, `endpoint`, …).
     pub error_code: Option<String>,
+    /// The end-of-run verification, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifyReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +197,8 @@ pub enum MigrateError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("verify failed after the load (the data is in the target; look before using it): {}", .0.join("; "))]
+    Verify(Vec<String>),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -192,6 +224,7 @@ impl MigrateError {
                 format!("plugin:{}", source.code())
             }
             MigrateError::Unsupported(_) => "unsupported".into(),
+            MigrateError::Verify(_) => "verify".into(),
             MigrateError::Internal(_) => "internal".into(),
         }
     }
@@ -232,9 +265,12 @@ impl Chain {
 struct TablePlan {
     /// The table as the source holds it (what the reader reads).
     read_def: TableDef,
-    /// Casts from `read_def` to `source`.
+    /// Casts from `read_def` to `cast_def`.
     casts: Vec<PlannedCast>,
-    /// The table as loaded: after casts, before plugins.
+    cast_def: TableDef,
+    /// Key columns rewritten to UUIDv5 (consolidation), from `cast_def` to `source`.
+    rekey: Vec<RekeyColumn>,
+    /// The table as loaded: after casts and key rewrites, before plugins.
     source: TableDef,
     /// Indexes into the chain's transformers that apply to this table, in order.
     transforms: Vec<usize>,
@@ -289,11 +325,12 @@ pub async fn execute(
             .collect(),
         error: None,
         error_code: None,
+        verify: None,
     };
     let result = match plan {
-        Some(plan) => run(plan, &opts, &mut report, progress).await,
+        Some(plan) => run_and_verify(plan, &opts, &mut report, progress).await,
         None => match make_plan(&opts, progress.as_ref()).await {
-            Ok(plan) => run(&plan, &opts, &mut report, progress).await,
+            Ok(plan) => run_and_verify(&plan, &opts, &mut report, progress).await,
             Err(e) => Err(e),
         },
     };
@@ -317,6 +354,35 @@ pub async fn execute(
         }
     }
     report
+}
+
+/// Runs the plan, then verifies the target when the options ask for it.
+async fn run_and_verify(
+    plan: &Plan,
+    opts: &MigrateOptions,
+    report: &mut Report,
+    progress: Arc<dyn Progress>,
+) -> Result<(), MigrateError> {
+    run(plan, opts, report, progress.clone()).await?;
+    let Some(level) = opts.verify else {
+        return Ok(());
+    };
+    progress.phase("verifying");
+    let v = if opts.consolidate.more_sources.is_empty() {
+        crate::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level).await?
+    } else {
+        let sources: Vec<EndpointUrl> = std::iter::once(opts.from.clone())
+            .chain(opts.consolidate.more_sources.iter().cloned())
+            .collect();
+        crate::verify::verify_consolidated(plan, &sources, &opts.to, Some(&report.run_id)).await?
+    };
+    let failures = v.failures();
+    report.verify = Some(v);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError::Verify(failures))
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -353,6 +419,44 @@ pub async fn make_plan(
     let tables = source.tables().await?;
     let (order, deferred) = dependency_order(&tables);
     let tables: Vec<TableDef> = order.into_iter().map(|i| tables[i].clone()).collect();
+    // Every further source must hold the same tables and columns.
+    for more in &opts.consolidate.more_sources {
+        if more == &opts.to {
+            return Err(MigrateError::Unsupported(format!(
+                "source {more} is also the target"
+            )));
+        }
+        let other = Source::open(more).await?.tables().await?;
+        let mut diffs = Vec::new();
+        for t in &tables {
+            match other.iter().find(|o| o.name == t.name) {
+                None => diffs.push(format!("table `{}` is missing", t.name)),
+                Some(o) => {
+                    let cols = |d: &TableDef| {
+                        d.columns
+                            .iter()
+                            .map(|c| (c.name.clone(), c.logical_type))
+                            .collect::<Vec<_>>()
+                    };
+                    if cols(o) != cols(t) {
+                        diffs.push(format!(
+                            "table `{}` has columns {:?}, the first source {:?}",
+                            t.name,
+                            cols(o),
+                            cols(t)
+                        ));
+                    }
+                }
+            }
+        }
+        if !diffs.is_empty() {
+            return Err(MigrateError::Unsupported(format!(
+                "cannot consolidate {more} with {}: the schemas differ: {}",
+                opts.from,
+                diffs.join("; ")
+            )));
+        }
+    }
 
     for u in opts.transforms.iter().chain(&opts.validators) {
         for pattern in &u.tables {
@@ -387,7 +491,12 @@ pub async fn make_plan(
                 ),
             });
         }
-        let loaded = crate::cast::apply_to_def(t, &casts);
+        let cast_def = crate::cast::apply_to_def(t, &casts);
+        let rekey = match opts.consolidate.keys {
+            KeyStrategy::Keep => Vec::new(),
+            KeyStrategy::Uuid5 => crate::consolidate::rekey_columns(t, &tables),
+        };
+        let loaded = crate::consolidate::apply_to_def(&cast_def, &rekey);
         let mut skipped = Vec::new();
         let tp = plan_table(&loaded, &mut chain, &mut skipped).await?;
         for w in skipped {
@@ -469,6 +578,7 @@ pub async fn make_plan(
             schemas: tp.schemas,
             source_def: t.clone(),
             casts,
+            rekey,
             target_def: tp.target.def,
         });
     }
@@ -506,6 +616,17 @@ pub async fn make_plan(
         target: opts.to.to_string(),
         contract_version: crate::plugin::CONTRACT_VERSION.into(),
         type_mapping: TYPE_MAPPING_VERSION.into(),
+        more_sources: opts
+            .consolidate
+            .more_sources
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        on_conflict: if opts.consolidate.more_sources.is_empty() {
+            String::new()
+        } else {
+            opts.consolidate.on_conflict.describe()
+        },
         batch_size: opts.batch_size,
         if_exists: match opts.if_exists {
             IfExists::Fail => "fail".into(),
@@ -582,19 +703,21 @@ async fn run(
     report: &mut Report,
     progress: Arc<dyn Progress>,
 ) -> Result<(), MigrateError> {
-    let source = Source::open(&opts.from).await?;
-    let plans: Vec<TablePlan> = plan
+    let plans: Vec<Arc<TablePlan>> = plan
         .tables
         .iter()
         .map(|t| TablePlan {
             read_def: t.source_def.clone(),
             casts: t.casts.clone(),
+            cast_def: t.cast_def(),
+            rekey: t.rekey.clone(),
             source: t.loaded_def(),
             transforms: t.transforms.clone(),
             validators: t.validators.clone(),
             schemas: t.schemas.clone(),
             target: t.target(),
         })
+        .map(Arc::new)
         .collect();
     for t in &plan.tables {
         for w in plan
@@ -606,9 +729,81 @@ async fn run(
         }
     }
     let mut sink = Sink::connect(&opts.to).await?;
-    let targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
+    let mut targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
+    let id_map = plans.iter().any(|p| !p.rekey.is_empty()).then(|| {
+        let d = crate::consolidate::id_map_def();
+        TargetTable {
+            source: d.clone(),
+            def: d,
+        }
+    });
+    targets.extend(id_map.clone());
     sink.prepare(&targets, opts.if_exists).await?;
+    targets.retain(|t| t.def.name != crate::consolidate::ID_MAP_TABLE);
+    sink.set_conflict(
+        &opts.consolidate.on_conflict,
+        !opts.consolidate.more_sources.is_empty(),
+    );
 
+    // Sources one after the other (so "first" means the first source), the
+    // tables of each concurrently.
+    let sources = std::iter::once(&opts.from).chain(&opts.consolidate.more_sources);
+    for from in sources {
+        let label: Arc<str> = Arc::from(from.to_string().as_str());
+        let (tables, failed) = load_source(
+            from,
+            &plans,
+            opts,
+            &run_id_of(report),
+            label,
+            id_map.clone(),
+            progress.clone(),
+        )
+        .await?;
+        for tr in tables {
+            match report.tables.iter_mut().find(|t| t.name == tr.name) {
+                Some(t) => {
+                    t.rows_read += tr.rows_read;
+                    t.rows_written += tr.rows_written;
+                    t.rows_rejected += tr.rows_rejected;
+                }
+                None => report.tables.push(tr),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+
+    progress.phase("creating keys, indexes and foreign keys");
+    let finished = sink.finish(&report.run_id, &targets).await?;
+    report.constraints = finished.created;
+    report.warnings.extend(finished.warnings);
+    for (table, n) in finished.quarantined {
+        if let Some(t) = report.tables.iter_mut().find(|t| t.name == table) {
+            t.rows_written -= n.min(t.rows_written);
+            t.rows_rejected += n;
+        }
+    }
+    Ok(())
+}
+
+fn run_id_of(report: &Report) -> Arc<str> {
+    Arc::from(report.run_id.as_str())
+}
+
+/// Loads every table of one source: the tables' reports, and the first
+/// error if one failed (the reports still say what the others did).
+async fn load_source(
+    from: &EndpointUrl,
+    plans: &[Arc<TablePlan>],
+    opts: &MigrateOptions,
+    run_id: &Arc<str>,
+    label: Arc<str>,
+    id_map: Option<TargetTable>,
+    progress: Arc<dyn Progress>,
+) -> Result<(Vec<TableReport>, Option<MigrateError>), MigrateError> {
+    let source = Source::open(from).await?;
     // Load tables concurrently, each with its own sink connection and plugin
     // instances (foreign keys come after the load, so order does not matter).
     let parallel = if source.parallel_reads() {
@@ -618,11 +813,13 @@ async fn run(
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
     let cancel = Arc::new(AtomicBool::new(false));
-    let run_id: Arc<str> = Arc::from(report.run_id.as_str());
     let mut jobs = tokio::task::JoinSet::new();
-    for (i, plan) in plans.into_iter().enumerate() {
+    for (i, plan) in plans.iter().enumerate() {
         let job = TableJob {
-            plan: Arc::new(plan),
+            plan: plan.clone(),
+            label: label.clone(),
+            namespace: opts.consolidate.namespace,
+            id_map: id_map.clone(),
             chain: Chain::new(opts)?,
             source: source.clone(),
             to: opts.to.clone(),
@@ -650,29 +847,16 @@ async fn run(
     }
     results.sort_by_key(|(i, _, _)| *i);
     let mut first_error = None;
+    let mut tables = Vec::new();
     for (_, tr, res) in results {
-        report.tables.push(tr);
+        tables.push(tr);
         if let Err(e) = res
             && first_error.is_none()
         {
             first_error = Some(e);
         }
     }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-
-    progress.phase("creating keys, indexes and foreign keys");
-    let finished = sink.finish(&report.run_id, &targets).await?;
-    report.constraints = finished.created;
-    report.warnings.extend(finished.warnings);
-    for (table, n) in finished.quarantined {
-        if let Some(t) = report.tables.iter_mut().find(|t| t.name == table) {
-            t.rows_written -= n.min(t.rows_written);
-            t.rows_rejected += n;
-        }
-    }
-    Ok(())
+    Ok((tables, first_error))
 }
 
 async fn plan_table(
@@ -768,6 +952,8 @@ async fn plan_table(
     Ok(TablePlan {
         read_def: t.clone(),
         casts: Vec::new(),
+        cast_def: t.clone(),
+        rekey: Vec::new(),
         source: t.clone(),
         transforms,
         validators,
@@ -789,6 +975,11 @@ async fn plan_table(
 /// Everything one table's load needs, owned, so tables can load concurrently.
 struct TableJob {
     plan: Arc<TablePlan>,
+    /// The source, as named in ids and the id map.
+    label: Arc<str>,
+    namespace: uuid::Uuid,
+    /// Where rewritten keys are recorded, when keys are rewritten.
+    id_map: Option<TargetTable>,
     chain: Chain,
     source: Source,
     to: EndpointUrl,
@@ -814,6 +1005,9 @@ impl TableJob {
     async fn load(self, tr: &mut TableReport) -> Result<(), MigrateError> {
         let TableJob {
             plan,
+            label,
+            namespace,
+            id_map,
             mut chain,
             source,
             to,
@@ -829,7 +1023,7 @@ impl TableJob {
 
         let (rtx, mut rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
         let reader = source.spawn_reader(plan.read_def.clone(), batch_size, rtx);
-        let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>)>(CHANNEL_DEPTH);
+        let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>, Option<Batch>)>(CHANNEL_DEPTH);
 
         // The plugin stage runs on its own task, so plugin work, encoding
         // and database I/O overlap on different cores.
@@ -850,16 +1044,30 @@ impl TableJob {
                     crate::cast::cast_batch(
                         &stage_plan.read_def,
                         &stage_plan.read_def.schema(),
-                        &stage_plan.source.schema(),
+                        &stage_plan.cast_def.schema(),
                         &rb.batch,
                         &mut rejects,
                     )
+                };
+                let (batch, ids) = if stage_plan.rekey.is_empty() {
+                    (batch, None)
+                } else {
+                    let (b, ids) = crate::consolidate::rekey_batch(
+                        &namespace,
+                        &label,
+                        &stage_plan.cast_def.name,
+                        &stage_plan.rekey,
+                        &stage_plan.cast_def.schema(),
+                        &stage_plan.source.schema(),
+                        &batch,
+                    );
+                    (b, Some(ids))
                 };
                 let out = apply_chain(&stage_plan, &mut chain, batch, batch_no, &mut rejects).await;
                 batch_no += 1;
                 match out {
                     Ok(out) => {
-                        if wtx.send((out, rejects)).await.is_err() {
+                        if wtx.send((out, rejects, ids)).await.is_err() {
                             break;
                         }
                     }
@@ -874,8 +1082,17 @@ impl TableJob {
         let mut written = 0u64;
         let mut rejected = 0u64;
         let mut wrote = Ok(());
-        while let Some((batch, rejects)) = wrx.recv().await {
-            match sink.write(&run_id, &plan.target, &batch, &rejects).await {
+        while let Some((batch, rejects, ids)) = wrx.recv().await {
+            let mut res = sink.write(&run_id, &plan.target, &batch, &rejects).await;
+            // The id map of the batch's keys: written right after the batch
+            // (a map row for a row that was quarantined later is harmless:
+            // it says where that legacy key would have gone).
+            if let (Ok(_), Some(ids), Some(map)) = (&res, ids, &id_map)
+                && let Err(e) = sink.write(&run_id, map, &ids, &[]).await
+            {
+                res = Err(e);
+            }
+            match res {
                 Ok(outcome) => {
                     let r = rejects.len() as u64 + outcome.rejected.len() as u64;
                     written += outcome.written;

@@ -34,6 +34,12 @@ pub struct Plan {
     pub target: String,
     pub contract_version: String,
     pub type_mapping: String,
+    /// Further sources consolidated into the target after `source`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_sources: Vec<String>,
+    /// Conflict policy across sources (`keep-first`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub on_conflict: String,
     pub batch_size: usize,
     /// `fail` or `drop`.
     pub if_exists: String,
@@ -84,14 +90,22 @@ pub struct PlannedTable {
     /// Columns read as one type and loaded as another (promotions and rules).
     #[serde(default)]
     pub casts: Vec<crate::cast::PlannedCast>,
+    /// Columns whose values become UUIDv5 keys (consolidation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rekey: Vec<crate::consolidate::RekeyColumn>,
     /// The table as it will be created, with the keys and FKs that apply.
     pub target_def: TableDef,
 }
 
 impl PlannedTable {
-    /// The source table as loaded: introspected, then cast.
-    pub fn loaded_def(&self) -> TableDef {
+    /// The source table after casts, before keys are rewritten.
+    pub fn cast_def(&self) -> TableDef {
         crate::cast::apply_to_def(&self.source_def, &self.casts)
+    }
+
+    /// The source table as loaded: introspected, cast, keys rewritten.
+    pub fn loaded_def(&self) -> TableDef {
+        crate::consolidate::apply_to_def(&self.cast_def(), &self.rekey)
     }
 
     pub fn target(&self) -> TargetTable {
@@ -145,6 +159,9 @@ struct FingerprintInput<'a> {
     contract_version: &'a str,
     source_tables: Vec<&'a TableDef>,
     casts: Vec<&'a [crate::cast::PlannedCast]>,
+    rekey: Vec<&'a [crate::consolidate::RekeyColumn]>,
+    sources: &'a [String],
+    on_conflict: &'a str,
     plugins: Vec<(&'a str, &'a str, &'a str, &'a [String])>,
 }
 
@@ -157,6 +174,9 @@ impl Plan {
             contract_version: &self.contract_version,
             source_tables: self.tables.iter().map(|t| &t.source_def).collect(),
             casts: self.tables.iter().map(|t| t.casts.as_slice()).collect(),
+            rekey: self.tables.iter().map(|t| t.rekey.as_slice()).collect(),
+            sources: &self.more_sources,
+            on_conflict: &self.on_conflict,
             plugins: self
                 .transformers
                 .iter()

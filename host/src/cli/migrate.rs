@@ -20,10 +20,27 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, PluginArg, split_plu
 /// What to migrate: shared by `migrate` and `plan`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Source endpoint: sqlite:PATH.
+    /// Source endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR.
+    /// Repeat it to consolidate several sources with the same schema into
+    /// one target (loaded in the order given).
     #[arg(long, value_parser = parse_endpoint)]
-    pub from: Option<EndpointUrl>,
-    /// Target endpoint: sqlite:PATH or postgres://USER@HOST:PORT/DB.
+    pub from: Vec<EndpointUrl>,
+    /// Keys when consolidating: `keep` them, or rewrite single-column
+    /// primary keys (and the foreign keys to them) to UUIDv5 of
+    /// (source, table, legacy key), recorded in `_ferry_id_map`.
+    #[arg(long, value_enum, default_value = "keep")]
+    pub keys: KeysArg,
+    /// Rows from different sources with the same unique value: `fail`,
+    /// `keep-first`, `keep-latest` (with --latest-by), `quarantine`.
+    #[arg(long, value_enum, default_value = "keep-first")]
+    pub on_conflict: ConflictArg,
+    /// The column that decides `--on-conflict keep-latest` (greatest wins).
+    #[arg(long, value_name = "COLUMN")]
+    pub latest_by: Option<String>,
+    /// Migration namespace for UUIDv5 keys (default: ferry's fixed one).
+    #[arg(long, value_name = "UUID")]
+    pub namespace: Option<uuid::Uuid>,
+    /// Target endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR.
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
     /// Transformer to apply, in order: NAME or PATH, optionally =JSON config,
@@ -42,6 +59,72 @@ pub struct RunArgs {
     /// Print JSON on stdout (the run report, or the plan).
     #[arg(long)]
     pub json: bool,
+    /// Verify the target at the end of the run: `full` (counts, checksums,
+    /// sampled rows, orphans, ranges, schema), `counts` (counts, quarantine
+    /// accounting, schema) or `off`.
+    #[arg(long, value_enum, default_value = "full")]
+    pub verify: VerifyArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeysArg {
+    Keep,
+    Uuid5,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ConflictArg {
+    Fail,
+    KeepFirst,
+    KeepLatest,
+    Quarantine,
+}
+
+impl RunArgs {
+    /// The consolidation settings from the flags.
+    pub fn consolidate(&self) -> anyhow::Result<ferry::migrate::Consolidate> {
+        use ferry::consolidate::{Conflict, KeyStrategy};
+        let on_conflict = match (self.on_conflict, &self.latest_by) {
+            (ConflictArg::KeepLatest, Some(c)) => Conflict::KeepLatest(c.clone()),
+            (ConflictArg::KeepLatest, None) => {
+                return Err(super::UsageError(
+                    "--on-conflict keep-latest needs --latest-by COLUMN".into(),
+                )
+                .into());
+            }
+            (ConflictArg::Fail, _) => Conflict::Fail,
+            (ConflictArg::KeepFirst, _) => Conflict::KeepFirst,
+            (ConflictArg::Quarantine, _) => Conflict::Quarantine,
+        };
+        Ok(ferry::migrate::Consolidate {
+            more_sources: self.from.iter().skip(1).cloned().collect(),
+            keys: match self.keys {
+                KeysArg::Keep => KeyStrategy::Keep,
+                KeysArg::Uuid5 => KeyStrategy::Uuid5,
+            },
+            namespace: self
+                .namespace
+                .unwrap_or_else(ferry::consolidate::default_namespace),
+            on_conflict,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerifyArg {
+    Full,
+    Counts,
+    Off,
+}
+
+impl VerifyArg {
+    pub fn level(self) -> Option<ferry::verify::Level> {
+        match self {
+            VerifyArg::Full => Some(ferry::verify::Level::Full),
+            VerifyArg::Counts => Some(ferry::verify::Level::Counts),
+            VerifyArg::Off => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +173,7 @@ impl RunArgs {
         config: &Config,
         registry: &Registry,
     ) -> anyhow::Result<MigrateOptions> {
-        let (Some(from), Some(to)) = (self.from.clone(), self.to.clone()) else {
+        let (Some(from), Some(to)) = (self.from.first().cloned(), self.to.clone()) else {
             return Err(
                 super::UsageError("--from and --to are required (or --plan FILE)".into()).into(),
             );
@@ -114,6 +197,8 @@ impl RunArgs {
                 IfExistsArg::Drop => IfExists::Drop,
             },
             casts: config.casts.clone(),
+            verify: self.verify.level(),
+            consolidate: self.consolidate()?,
         })
     }
 }
@@ -125,10 +210,22 @@ async fn options_from_plan(
     run: &RunArgs,
     registry: &Registry,
 ) -> anyhow::Result<MigrateOptions> {
-    let from = match &run.from {
+    let from = match run.from.first() {
         Some(f) => f.clone(),
         None => parse_endpoint(&plan.source).map_err(anyhow::Error::msg)?,
     };
+    let mut consolidate = run.consolidate()?;
+    if run.from.len() <= 1 {
+        consolidate.more_sources = plan
+            .more_sources
+            .iter()
+            .map(|s| parse_endpoint(s))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?;
+    }
+    if plan.tables.iter().any(|t| !t.rekey.is_empty()) {
+        consolidate.keys = ferry::consolidate::KeyStrategy::Uuid5;
+    }
     let to = match &run.to {
         Some(t) => t.clone(),
         None if plan.target.contains(":***@") => {
@@ -167,6 +264,8 @@ async fn options_from_plan(
         },
         // The plan's tables carry their casts; rules are only for planning.
         casts: Vec::new(),
+        verify: run.verify.level(),
+        consolidate,
     })
 }
 
@@ -268,6 +367,9 @@ fn print_summary(r: &Report) {
     }
     for w in &r.warnings {
         println!("  warning: {w}");
+    }
+    if let Some(v) = &r.verify {
+        super::verify::print_verify(v);
     }
     match r.status {
         RunStatus::Succeeded => println!("succeeded: {read} rows in {secs:.2}s ({rate:.0} rows/s)"),

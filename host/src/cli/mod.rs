@@ -4,6 +4,7 @@
 mod migrate;
 mod plan;
 mod plugin;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,9 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Show what a migration would do: tables, types, plugins, estimates, risks.
     Plan(plan::PlanArgs),
+    /// Compare a target with its source: counts, quarantine accounting,
+    /// checksums, sampled rows, orphans, timestamp ranges, schema.
+    Verify(verify::VerifyArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -114,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let result = match cli.command {
         Command::Migrate(a) => a.execute(&cli.global).await,
         Command::Plan(a) => a.execute(&cli.global).await,
+        Command::Verify(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
     };
     match result {

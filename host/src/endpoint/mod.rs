@@ -459,6 +459,18 @@ impl Sink {
         }
     }
 
+    /// How duplicates of a unique key across consolidated sources are
+    /// resolved in `finish` (`consolidating` = more than one source). The
+    /// PostgreSQL sink applies every policy and re-points children at the
+    /// kept row; SQLite applies fail and the keep order; others keep first.
+    pub fn set_conflict(&mut self, policy: &crate::consolidate::Conflict, consolidating: bool) {
+        let p = consolidating.then(|| policy.clone());
+        match self {
+            Sink::Postgres(s) => s.conflict = p,
+            Sink::Sqlite(_) | Sink::Mysql(_) | Sink::Json(_) => {}
+        }
+    }
+
     /// Human name of the endpoint for reports.
     pub fn describe(&self) -> String {
         match self {
@@ -490,7 +502,7 @@ impl Sink {
     ) -> String {
         match url {
             EndpointUrl::Sqlite(_) => sqlite::column_type(source, col),
-            EndpointUrl::Postgres(_) => postgres::pg_type(col.logical_type).to_string(),
+            EndpointUrl::Postgres(_) => postgres::column_type(source, col),
             EndpointUrl::Mysql(_) => mysql::column_type(source, col),
             EndpointUrl::Json(_) => json::column_type(source, col),
         }

@@ -43,6 +43,77 @@ pub fn pg_type(t: LogicalType) -> &'static str {
     }
 }
 
+/// The PostgreSQL type a sink creates for `col`: [`pg_type`], except that a
+/// decimal column declared `NUMERIC(p,s)` / `DECIMAL(p,s)` / `NUMERIC(p)` in
+/// its source keeps that precision (values that would not fit exactly are
+/// rejected at write time, never rounded by the server). A `VARCHAR(n)`
+/// stays `text`: the length limit could only refuse or truncate values, and
+/// every value that arrives already fits the source's limit.
+pub fn column_type(source: &crate::model::TableDef, col: &crate::model::ColumnDef) -> String {
+    match numeric_typmod(source, col) {
+        Some((p, s)) => format!("numeric({p},{s})"),
+        None => pg_type(col.logical_type).to_string(),
+    }
+}
+
+/// PostgreSQL's `numeric` precision limit: 1000 digits in a typmod.
+const MAX_NUMERIC_PRECISION: u32 = 1000;
+
+/// `(precision, scale)` of a decimal column whose source declared one.
+fn numeric_typmod(
+    source: &crate::model::TableDef,
+    col: &crate::model::ColumnDef,
+) -> Option<(u32, u32)> {
+    if col.logical_type != LogicalType::Decimal {
+        return None;
+    }
+    let src = source
+        .columns
+        .iter()
+        .find(|s| s.name == col.name && s.logical_type == LogicalType::Decimal)?;
+    let d = src.declared_type.trim().to_ascii_lowercase();
+    let args = d
+        .strip_prefix("numeric")
+        .or_else(|| d.strip_prefix("decimal"))?
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let (p, s) = match args.split_once(',') {
+        Some((p, s)) => (p.trim().parse().ok()?, s.trim().parse().ok()?),
+        None => (args.trim().parse().ok()?, 0),
+    };
+    (1..=MAX_NUMERIC_PRECISION).contains(&p).then_some(())?;
+    (s <= p).then_some((p, s))
+}
+
+/// Whether decimal text `v` fits `numeric(p,s)` without rounding: at most
+/// `p - s` digits before the point and `s` significant digits after it.
+fn fits_numeric(v: &str, p: u32, s: u32) -> bool {
+    let v = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let (mantissa, exp) = match v.find(['e', 'E']) {
+        Some(i) => match v[i + 1..].parse::<i64>() {
+            Ok(e) => (&v[..i], e),
+            Err(_) => return false,
+        },
+        None => (v, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Position of the point among `digits`, after the exponent.
+    let point = (int.len() as i64).saturating_add(exp);
+    let first = digits.iter().position(|&d| d != b'0');
+    let Some(first) = first else {
+        return true; // zero fits any numeric
+    };
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first) as i64;
+    let int_digits = point.saturating_sub(first as i64).max(0);
+    let frac_digits = (last + 1).saturating_sub(point).max(0);
+    int_digits <= (p - s) as i64 && frac_digits <= s as i64
+}
+
 /// The server's full message (tokio-postgres' `Display` is only "db error").
 pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -64,6 +135,8 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
 pub struct PgSink {
     client: Client,
     name: String,
+    /// The conflict policy when consolidating several sources.
+    pub conflict: Option<crate::consolidate::Conflict>,
 }
 
 impl PgSink {
@@ -96,7 +169,11 @@ impl PgSink {
                 endpoint: name.clone(),
                 reason: pg_message(&e),
             })?;
-        Ok(PgSink { client, name })
+        Ok(PgSink {
+            client,
+            name,
+            conflict: None,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -180,7 +257,7 @@ impl PgSink {
                     format!(
                         "{} {}{}",
                         quote_ident(&c.name),
-                        pg_type(c.logical_type),
+                        column_type(&t.source, c),
                         if c.nullable { "" } else { " NOT NULL" }
                     )
                 })
@@ -213,25 +290,35 @@ impl PgSink {
         let schema = table.def.schema();
         // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
         // with the reason instead of failing the whole COPY.
-        let nul_rows = rows_with_nul(batch);
+        // Decimals that would not fit a declared numeric(p,s) exactly are
+        // rejected too, rather than rounded by the server.
+        let mut bad: Vec<(usize, usize, &str, String)> = rows_with_nul(batch)
+            .into_iter()
+            .map(|(r, c)| {
+                let why = "PostgreSQL text cannot contain NUL (0x00) bytes".to_string();
+                (r, c, "nul-byte", why)
+            })
+            .collect();
+        bad.extend(decimals_that_do_not_fit(batch, table));
+        bad.sort_by_key(|(r, c, _, _)| (*r, *c));
         let mut sink_rejects = Vec::new();
         let owned;
-        let batch = if nul_rows.is_empty() {
+        let batch = if bad.is_empty() {
             batch
         } else {
             let mut keep = vec![true; batch.num_rows];
-            for (row, col) in &nul_rows {
-                if keep[*row] {
-                    keep[*row] = false;
+            for (row, col, code, reason) in bad {
+                if keep[row] {
+                    keep[row] = false;
                     sink_rejects.push(Reject {
                         table: table.source.name.clone(),
-                        source_key: batch.source_key(&schema, &table.source.primary_key, *row),
+                        source_key: batch.source_key(&schema, &table.source.primary_key, row),
                         stage: Stage::Write,
                         plugin: None,
-                        column: Some(schema.columns[*col].name.clone()),
-                        code: "nul-byte".into(),
-                        reason: "PostgreSQL text cannot contain NUL (0x00) bytes".into(),
-                        row: batch.row_json(&schema, *row),
+                        column: Some(schema.columns[col].name.clone()),
+                        code: code.into(),
+                        reason,
+                        row: batch.row_json(&schema, row),
                     });
                 }
             }
@@ -299,14 +386,26 @@ impl PgSink {
 
     pub async fn finish(
         &mut self,
-        _run_id: &str,
+        run_id: &str,
         tables: &[TargetTable],
     ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
-        let mut warnings = Vec::new();
+        let mut moved: Vec<(String, u64)> = Vec::new();
+        let mut count = |table: &str, n: u64| {
+            if n > 0 {
+                match moved.iter_mut().find(|(t, _)| t == table) {
+                    Some(m) => m.1 += n,
+                    None => moved.push((table.to_string(), n)),
+                }
+            }
+        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
+                let n = self
+                    .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
+                    .await?;
+                count(&t.source.name, n);
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -318,6 +417,14 @@ impl PgSink {
                 done.push(format!("primary key {}", t.def.name));
             }
             for u in &t.def.unique {
+                let what = format!("unique {}", u.name);
+                if self.conflict.is_some() {
+                    self.resolve_conflicts(t, tables, &u.columns).await?;
+                }
+                let n = self
+                    .quarantine_duplicates(run_id, t, &what, &u.columns, false)
+                    .await?;
+                count(&t.source.name, n);
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -327,9 +434,21 @@ impl PgSink {
                     ),
                 )
                 .await?;
-                done.push(format!("unique {}", u.name));
+                done.push(what);
             }
             for ix in &t.def.indexes {
+                if ix.unique {
+                    let n = self
+                        .quarantine_duplicates(
+                            run_id,
+                            t,
+                            &format!("unique index {}", ix.name),
+                            &ix.columns,
+                            false,
+                        )
+                        .await?;
+                    count(&t.source.name, n);
+                }
                 self.exec(
                     &t.def.name,
                     &format!(
@@ -341,6 +460,21 @@ impl PgSink {
                 )
                 .await?;
                 done.push(format!("index {}", ix.name));
+            }
+        }
+        // Orphans: moving one child can orphan its own children, so repeat
+        // until a pass moves nothing (at most one pass per table, plus one).
+        for _ in 0..=tables.len() {
+            let mut any = false;
+            for t in tables {
+                for fk in &t.def.foreign_keys {
+                    let n = self.quarantine_orphans(run_id, t, fk).await?;
+                    count(&t.source.name, n);
+                    any |= n > 0;
+                }
+            }
+            if !any {
+                break;
             }
         }
         for t in tables {
@@ -355,45 +489,217 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                match self.client.batch_execute(&add).await {
-                    Ok(()) => done.push(format!("foreign key {}", fk.name)),
-                    Err(e)
-                        if e.code()
-                            == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
-                    {
-                        // Rows whose parent is missing (in the source, or
-                        // rejected on the way): enforce the key for new rows
-                        // without validating the old ones, and say so.
-                        self.exec(&t.def.name, &format!("{add} NOT VALID")).await?;
-                        let orphans = self.count_orphans(t, fk).await?;
-                        done.push(format!("foreign key {} (NOT VALID)", fk.name));
-                        warnings.push(format!(
-                            "table `{}`: {orphans} rows reference missing `{}` rows, so foreign key {} was created NOT VALID; \
-                             fix or remove them, then run ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                            t.def.name, fk.ref_table, fk.name, quote_ident(&t.def.name), quote_ident(&fk.name)
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(self.err(
-                            Some(&t.def.name),
-                            format!("{} (while running: {add})", pg_message(&e)),
-                        ));
-                    }
-                }
+                self.exec(&t.def.name, &add).await?;
+                done.push(format!("foreign key {}", fk.name));
             }
         }
+        let warnings = moved
+            .iter()
+            .map(|(t, n)| format!("table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"))
+            .collect();
         Ok(super::Finished {
             created: done,
             warnings,
-            quarantined: Vec::new(),
+            quarantined: moved,
         })
     }
 
-    async fn count_orphans(
+    /// Consolidation: before duplicates of `cols` are quarantined, apply the
+    /// conflict policy — refuse (`fail`), or put the row to keep first in
+    /// load order (`keep-latest`: by its column, newest first) and re-point
+    /// every child row and id-map entry of the other rows at it.
+    async fn resolve_conflicts(
         &self,
         t: &TargetTable,
+        tables: &[TargetTable],
+        cols: &[String],
+    ) -> Result<(), EndpointError> {
+        use crate::consolidate::Conflict;
+        let Some(policy) = self.conflict.clone() else {
+            return Ok(());
+        };
+        let tn = quote_ident(&t.def.name);
+        let list = quote_list(cols);
+        let not_null: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let e = |x: tokio_postgres::Error| self.err(Some(&t.def.name), pg_message(&x));
+        if policy == Conflict::Fail {
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {} FROM {tn} WHERE {} GROUP BY {list} HAVING count(*) > 1 LIMIT 3",
+                        PgSink::key_expr(&tn, cols),
+                        not_null.join(" AND ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(e)?;
+            if !rows.is_empty() {
+                let shown: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+                return Err(self.err(
+                    Some(&t.def.name),
+                    format!(
+                        "rows from different sources share unique ({}) = {}; with --on-conflict fail nothing more is done: choose keep-first, keep-latest or quarantine",
+                        cols.join(", "),
+                        shown.join(" / ")
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if t.def.primary_key.len() != 1 {
+            return Ok(());
+        }
+        let pk = quote_ident(&t.def.primary_key[0]);
+        let order = self.keep_order();
+        let ranked = format!(
+            "SELECT {pk} AS old, first_value({pk}) OVER w AS kept, row_number() OVER w AS rn              FROM {tn} WHERE {} WINDOW w AS (PARTITION BY {list} ORDER BY {order})",
+            not_null.join(" AND ")
+        );
+        if matches!(policy, Conflict::Quarantine) {
+            return Ok(());
+        }
+        for c in tables {
+            for fk in &c.def.foreign_keys {
+                if (fk.ref_table == t.def.name || fk.ref_table == t.source.name)
+                    && fk.ref_columns == t.def.primary_key
+                    && fk.columns.len() == 1
+                {
+                    let sql = format!(
+                        "UPDATE {} c SET {col} = r.kept FROM ({ranked}) r WHERE r.rn > 1 AND c.{col} = r.old",
+                        quote_ident(&c.def.name),
+                        col = quote_ident(&fk.columns[0])
+                    );
+                    self.client.execute(&sql, &[]).await.map_err(e)?;
+                }
+            }
+        }
+        let has_map: bool = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&crate::consolidate::ID_MAP_TABLE],
+            )
+            .await
+            .map_err(e)?
+            .get(0);
+        if has_map
+            && t.def.columns.iter().any(|c| {
+                c.name == t.def.primary_key[0] && c.logical_type == crate::model::LogicalType::Uuid
+            })
+        {
+            let sql = format!(
+                "UPDATE {} m SET new_key = r.kept FROM ({ranked}) r WHERE r.rn > 1 AND m.new_key = r.old",
+                quote_ident(crate::consolidate::ID_MAP_TABLE)
+            );
+            self.client.execute(&sql, &[]).await.map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// Which duplicate stays: the first loaded, or under `keep-latest` the
+    /// one with the greatest value of its column.
+    fn keep_order(&self) -> String {
+        match &self.conflict {
+            Some(crate::consolidate::Conflict::KeepLatest(col)) => {
+                format!("{} DESC NULLS LAST, ctid", quote_ident(col))
+            }
+            _ => "ctid".into(),
+        }
+    }
+
+    /// SQL rendering a row's key columns like `Batch::source_key` does.
+    fn key_expr(alias: &str, cols: &[String]) -> String {
+        if cols.is_empty() {
+            return "NULL".into();
+        }
+        let parts: Vec<String> = cols
+            .iter()
+            .map(|c| format!("to_jsonb({alias}.{})::text", quote_ident(c)))
+            .collect();
+        format!("concat_ws(',', {})", parts.join(", "))
+    }
+
+    /// Moves rows that repeat an earlier row's `cols` (and, for a primary
+    /// key, rows with a NULL in it) to the rejects table, keeping the first
+    /// loaded. Returns how many rows moved.
+    async fn quarantine_duplicates(
+        &self,
+        run_id: &str,
+        t: &TargetTable,
+        what: &str,
+        cols: &[String],
+        primary: bool,
+    ) -> Result<u64, EndpointError> {
+        let tn = quote_ident(&t.def.name);
+        let list = quote_list(cols);
+        let not_null: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let nulls = if primary {
+            format!(
+                " OR ctid IN (SELECT ctid FROM {tn} WHERE NOT ({}))",
+                not_null.join(" AND ")
+            )
+        } else {
+            String::new()
+        };
+        // Only unique constraints between consolidated sources follow the
+        // conflict policy; a primary key keeps the first loaded row.
+        let (order, dup, kept) = match &self.conflict {
+            Some(c) if !primary => (
+                self.keep_order(),
+                "conflict",
+                format!(
+                    "a row of another source (kept per --on-conflict {})",
+                    c.describe()
+                ),
+            ),
+            _ => (
+                "ctid".to_string(),
+                "duplicate-key",
+                "an earlier row; the first row loaded keeps it".to_string(),
+            ),
+        };
+        let sql = format!(
+            "WITH moved AS (DELETE FROM {tn} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {list} ORDER BY {order}) AS rn FROM {tn} WHERE {}) d WHERE rn > 1){nulls} RETURNING *) \
+             INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {} THEN '{dup}' ELSE 'null-key' END, \
+             $4 || {} || ' is already taken by {kept}', to_jsonb(moved)::text FROM moved",
+            not_null.join(" AND "),
+            Self::key_expr("moved", &t.def.primary_key),
+            not_null
+                .iter()
+                .map(|c| format!("moved.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Self::key_expr("moved", cols),
+        );
+        let reason = format!("{what} ({}): the value ", cols.join(", "));
+        self.client
+            .execute(&sql, &[&run_id, &t.source.name, &cols.join(","), &reason])
+            .await
+            .map_err(|e| {
+                self.err(
+                    Some(&t.def.name),
+                    format!("quarantining duplicates of {what}: {}", pg_message(&e)),
+                )
+            })
+    }
+
+    /// Moves rows whose foreign key matches no parent row to the rejects
+    /// table. Returns how many rows moved.
+    async fn quarantine_orphans(
+        &self,
+        run_id: &str,
+        t: &TargetTable,
         fk: &crate::model::ForeignKeyDef,
-    ) -> Result<i64, EndpointError> {
+    ) -> Result<u64, EndpointError> {
         let child = quote_ident(&t.def.name);
         let parent = quote_ident(&fk.ref_table);
         let join: Vec<String> = fk
@@ -408,16 +714,32 @@ impl PgSink {
             .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
             .collect();
         let sql = format!(
-            "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+            "WITH moved AS (DELETE FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {}) RETURNING c.*) \
+             INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+             SELECT $1, $2, {}, 'write', NULL, $3, 'fk-orphan', $4 || {} || ')', to_jsonb(moved)::text FROM moved",
             not_null.join(" AND "),
-            join.join(" AND ")
+            join.join(" AND "),
+            Self::key_expr("moved", &t.def.primary_key),
+            Self::key_expr("moved", &fk.columns),
         );
-        let row = self
-            .client
-            .query_one(&sql, &[])
+        let reason = format!(
+            "foreign key {}: no `{}` row has ({}) = (",
+            fk.name,
+            fk.ref_table,
+            fk.ref_columns.join(", ")
+        );
+        self.client
+            .execute(
+                &sql,
+                &[&run_id, &t.source.name, &fk.columns.join(","), &reason],
+            )
             .await
-            .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?;
-        Ok(row.get(0))
+            .map_err(|e| {
+                self.err(
+                    Some(&t.def.name),
+                    format!("quarantining orphans of {}: {}", fk.name, pg_message(&e)),
+                )
+            })
     }
 
     async fn exec(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
@@ -446,6 +768,41 @@ fn rows_with_nul(batch: &Batch) -> Vec<(usize, usize)> {
         }
     }
     out.sort();
+    out
+}
+
+/// `(row, column, code, reason)` of every decimal that would not fit its
+/// column's declared `numeric(p,s)` exactly.
+fn decimals_that_do_not_fit(
+    batch: &Batch,
+    table: &TargetTable,
+) -> Vec<(usize, usize, &'static str, String)> {
+    let mut out = Vec::new();
+    for (ci, col) in table.def.columns.iter().enumerate() {
+        let (Some((p, s)), Some(ColumnData::Utf8(v))) = (
+            numeric_typmod(&table.source, col),
+            batch.columns.get(ci).map(|c| &c.data),
+        ) else {
+            continue;
+        };
+        for r in 0..batch.num_rows {
+            if batch.columns[ci].is_null(r) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(v.value(r));
+            if !fits_numeric(&text, p, s) {
+                out.push((
+                    r,
+                    ci,
+                    "numeric-overflow",
+                    format!(
+                        "{text} does not fit numeric({p},{s}) exactly (at most {} digits before the point and {s} after); PostgreSQL would round or refuse it",
+                        p - s
+                    ),
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -600,7 +957,28 @@ fn encode_numeric(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::encode_numeric;
+    use super::{encode_numeric, fits_numeric};
+
+    #[test]
+    fn declared_numeric_precision_is_checked_exactly() {
+        assert!(fits_numeric("12345678901234.123456", 20, 6));
+        assert!(fits_numeric("-1.5", 20, 6));
+        assert!(
+            fits_numeric("1.5000000000", 20, 6),
+            "trailing zeros are exact"
+        );
+        assert!(fits_numeric("0", 1, 1));
+        assert!(fits_numeric("0.5", 1, 1));
+        assert!(!fits_numeric("1.5", 1, 1));
+        assert!(!fits_numeric("1.0000001", 20, 6));
+        assert!(!fits_numeric("123456789012345", 20, 6));
+        assert!(fits_numeric("1.5e2", 3, 0));
+        assert!(!fits_numeric("1.5e-2", 3, 1));
+        assert!(fits_numeric("00012.30", 4, 1));
+        assert!(!fits_numeric("NaN", 10, 2));
+        assert!(!fits_numeric("1e9223372036854775807", 10, 2));
+        assert!(!fits_numeric("1e-9223372036854775808", 10, 2));
+    }
 
     fn parts(s: &str) -> (i16, i16, u16, u16, Vec<i16>) {
         let b = encode_numeric(s).unwrap();

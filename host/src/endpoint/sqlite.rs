@@ -54,7 +54,8 @@ pub fn logical_type(declared: &str) -> LogicalType {
         "BOOLEAN" | "BOOL" => return LogicalType::Boolean,
         "JSON" | "JSONB" => return LogicalType::Json,
         "UUID" => return LogicalType::Uuid,
-        "DATE" | "DATETIME" | "TIMESTAMP" | "TIME" => return LogicalType::Text,
+        // Dates and times are text in SQLite; the plan promotes them by value.
+        b if b.starts_with("DATE") || b.starts_with("TIME") => return LogicalType::Text,
         _ => {}
     }
     if d.contains("INT") {
@@ -734,12 +735,33 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
             Sql::Real(x) => return Err(mismatch(x.to_string())),
             Sql::Null => unreachable!("handled above"),
         },
-        // Declared types never map to these: dates and times stored in
-        // SQLite are text, promoted by the plan (see `cast`).
+        // Declared types never map to these; a plan that promoted a column
+        // (or verify, reading a target ferry wrote) reads ISO text strictly.
         LogicalType::Date
         | LogicalType::Time
         | LogicalType::Timestamp
-        | LogicalType::Timestamptz => return Err(mismatch(String::new())),
+        | LogicalType::Timestamptz => {
+            use crate::model::temporal as tm;
+            let text = match v {
+                Sql::Text(s) => std::str::from_utf8(s).ok(),
+                _ => None,
+            };
+            let parsed = text.and_then(|s| match t {
+                LogicalType::Date => tm::parse_date(s).map(|d| b.push_date(i, d)),
+                LogicalType::Time => tm::parse_time(s).map(|x| b.push_int(i, x)),
+                LogicalType::Timestamp => tm::parse_timestamp(s).map(|x| b.push_int(i, x)),
+                _ => tm::parse_timestamptz(s).map(|x| b.push_int(i, x)),
+            });
+            if parsed.is_none() {
+                return Err(mismatch(match v {
+                    Sql::Text(s) => format!("'{}'", shown(s)),
+                    Sql::Integer(x) => x.to_string(),
+                    Sql::Real(x) => x.to_string(),
+                    Sql::Blob(x) => format!("of {} bytes", x.len()),
+                    Sql::Null => String::new(),
+                }));
+            }
+        }
     }
     Ok(())
 }
@@ -843,7 +865,27 @@ impl SqliteSink {
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
+        // Decimals that SQLite's NUMERIC affinity would round (more digits
+        // than a double holds) are rejected with the reason, not stored changed.
+        let sink_rejects = decimals_numeric_affinity_would_change(batch, table);
+        let owned;
+        let batch = if sink_rejects.is_empty() {
+            batch
+        } else {
+            let schema = table.def.schema();
+            let mut keep = vec![true; batch.num_rows];
+            for (row, _) in &sink_rejects {
+                keep[*row] = false;
+            }
+            owned = batch.retain(&schema, &keep);
+            &owned
+        };
+        let sink_rejects: Vec<Reject> = sink_rejects.into_iter().map(|(_, r)| r).collect();
         let tx = self.conn.transaction().map_err(err)?;
+        // Rows filtered out above are not in `batch`; rows a key refuses
+        // below are, so only those reduce the written count.
+        let mut sink_rejects = sink_rejects;
+        let filtered = sink_rejects.len();
         let ncols = table.def.columns.len().max(1);
         // SQLite's default limit on bound parameters is 32,766; stay under it.
         let rows_per_stmt = (32_000 / ncols).clamp(1, 500);
@@ -867,24 +909,73 @@ impl SqliteSink {
             let params = (start..start + n)
                 .flat_map(|r| (0..table.def.columns.len()).map(move |c| (r, c)))
                 .map(|(r, c)| to_sql(batch.value(r, c), table.def.columns[c].logical_type));
-            stmt.execute(params_from_iter(params)).map_err(err)?;
+            match stmt.execute(params_from_iter(params)) {
+                Ok(_) => {}
+                // A key declared in CREATE TABLE refused a row: the failed
+                // statement changed nothing, so insert these rows one by one
+                // and quarantine exactly the ones the key refuses.
+                Err(e) if is_constraint(&e) => {
+                    let one = format!(
+                        "INSERT INTO {} ({}) VALUES {placeholders}",
+                        quote_ident(&name),
+                        cols.join(",")
+                    );
+                    let mut stmt1 = tx.prepare_cached(&one).map_err(err)?;
+                    for r in start..start + n {
+                        let params = (0..table.def.columns.len())
+                            .map(|c| to_sql(batch.value(r, c), table.def.columns[c].logical_type));
+                        match stmt1.execute(params_from_iter(params)) {
+                            Ok(_) => {}
+                            Err(e) if is_constraint(&e) => {
+                                let schema = table.def.schema();
+                                sink_rejects.push(Reject {
+                                    table: table.source.name.clone(),
+                                    source_key: batch.source_key(&schema, &table.def.primary_key, r),
+                                    stage: Stage::Write,
+                                    plugin: None,
+                                    column: Some(table.def.primary_key.join(",")),
+                                    code: if e.to_string().contains("NOT NULL") {
+                                        "not-null".into()
+                                    } else {
+                                        "duplicate-key".into()
+                                    },
+                                    reason: format!("the target refused the row: {e}; the first row loaded keeps the key"),
+                                    row: batch.row_json(&schema, r),
+                                });
+                            }
+                            Err(e) => return Err(err(e)),
+                        }
+                    }
+                }
+                Err(e) => return Err(err(e)),
+            }
             start += n;
         }
         insert_rejects(&tx, run_id, rejects).map_err(err)?;
+        insert_rejects(&tx, run_id, &sink_rejects).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(WriteOutcome {
-            written: batch.num_rows as u64,
-            rejected: Vec::new(),
+            written: (batch.num_rows - (sink_rejects.len() - filtered)) as u64,
+            rejected: sink_rejects,
         })
     }
 
     pub fn finish(
         &mut self,
-        _run_id: &str,
+        run_id: &str,
         tables: &[TargetTable],
     ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
+        let mut moved: Vec<(String, u64)> = Vec::new();
+        let mut count = |table: &str, n: u64| {
+            if n > 0 {
+                match moved.iter_mut().find(|(t, _)| t == table) {
+                    Some(m) => m.1 += n,
+                    None => moved.push((table.to_string(), n)),
+                }
+            }
+        };
         for t in tables {
             // UNIQUE constraints become unique indexes: SQLite cannot add constraints later.
             let uniques = t
@@ -898,6 +989,10 @@ impl SqliteSink {
                 .iter()
                 .map(|i| (i.name.as_str(), &i.columns, i.unique, "index"));
             for (name, columns, unique, what) in uniques.chain(indexes) {
+                if unique {
+                    let n = self.quarantine_duplicates(run_id, t, name, columns)?;
+                    count(&t.source.name, n);
+                }
                 let sql = format!(
                     "CREATE {}INDEX {} ON {} ({})",
                     if unique { "UNIQUE " } else { "" },
@@ -921,25 +1016,277 @@ impl SqliteSink {
                 done.push(format!("foreign key {}", fk.name));
             }
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT \"table\", \"parent\", count(*) FROM pragma_foreign_key_check GROUP BY 1, 2")
-            .map_err(|e| self.err(None, e))?;
-        let orphans: Vec<(String, String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(None, e))?;
-        for (table, parent, n) in orphans {
+        // Orphans: moving a child can orphan its own children; repeat
+        // until a pass finds none (at most one pass per table, plus one).
+        for _ in 0..=tables.len() {
+            let mut any = false;
+            for t in tables {
+                let n = self.quarantine_orphans(run_id, t)?;
+                count(&t.source.name, n);
+                any |= n > 0;
+            }
+            if !any {
+                break;
+            }
+        }
+        for (t, n) in &moved {
             warnings.push(format!(
-                "table `{table}`: {n} rows reference missing `{parent}` rows (PRAGMA foreign_key_check lists them)"
+                "table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"
             ));
         }
         Ok(super::Finished {
             created: done,
             warnings,
-            quarantined: Vec::new(),
+            quarantined: moved,
         })
     }
+
+    /// Moves the rows at `rowids` to the rejects table, in one transaction.
+    fn move_rows(
+        &mut self,
+        run_id: &str,
+        t: &TargetTable,
+        rowids: &[(i64, String)],
+        column: &str,
+        code: &str,
+    ) -> Result<u64, EndpointError> {
+        if rowids.is_empty() {
+            return Ok(0);
+        }
+        let name = t.def.name.clone();
+        let endpoint = self.name.clone();
+        let err = |e: rusqlite::Error| q_err(&endpoint, Some(&name), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut rejects = Vec::new();
+        {
+            let cols = quote_list(
+                &t.def
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+            let mut get = tx
+                .prepare(&format!(
+                    "SELECT {cols} FROM {} WHERE rowid = ?1",
+                    quote_ident(&name)
+                ))
+                .map_err(err)?;
+            let mut del = tx
+                .prepare(&format!(
+                    "DELETE FROM {} WHERE rowid = ?1",
+                    quote_ident(&name)
+                ))
+                .map_err(err)?;
+            for (rowid, reason) in rowids {
+                let row = get
+                    .query_row([rowid], |r| {
+                        let mut obj = serde_json::Map::new();
+                        for (i, c) in t.def.columns.iter().enumerate() {
+                            obj.insert(c.name.clone(), sql_json(r.get_ref(i)?));
+                        }
+                        Ok(serde_json::Value::Object(obj))
+                    })
+                    .map_err(err)?;
+                let key = (!t.def.primary_key.is_empty()).then(|| {
+                    t.def
+                        .primary_key
+                        .iter()
+                        .map(|k| row.get(k).map(|v| v.to_string()).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                del.execute([rowid]).map_err(err)?;
+                rejects.push(Reject {
+                    table: t.source.name.clone(),
+                    source_key: key,
+                    stage: Stage::Write,
+                    plugin: None,
+                    column: Some(column.to_string()),
+                    code: code.to_string(),
+                    reason: reason.clone(),
+                    row,
+                });
+            }
+        }
+        insert_rejects(&tx, run_id, &rejects).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(rejects.len() as u64)
+    }
+
+    /// Moves rows repeating an earlier row's `cols` to the rejects table
+    /// (the first loaded keeps the value).
+    fn quarantine_duplicates(
+        &mut self,
+        run_id: &str,
+        t: &TargetTable,
+        what: &str,
+        cols: &[String],
+    ) -> Result<u64, EndpointError> {
+        let tn = quote_ident(&t.def.name);
+        let list = quote_list(cols);
+        let not_null: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
+            .collect();
+        let sql = format!(
+            "SELECT rowid, {list} FROM (SELECT rowid, {list}, row_number() OVER (PARTITION BY {list} ORDER BY rowid) AS rn \
+             FROM {tn} WHERE {}) WHERE rn > 1",
+            not_null.join(" AND ")
+        );
+        let found: Vec<(i64, String)> = {
+            let mut stmt = match self.conn.prepare(&sql) {
+                Ok(s) => s,
+                // WITHOUT ROWID tables have no rowid; their keys are declared
+                // in CREATE TABLE and enforced on insert already.
+                Err(_) => return Ok(0),
+            };
+            stmt.query_map([], |r| {
+                let vals: Vec<String> = (1..=cols.len())
+                    .map(|i| r.get_ref(i).map(|v| sql_json(v).to_string()))
+                    .collect::<Result<_, _>>()?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    format!(
+                        "{what} ({}): the value {} is already taken by an earlier row; the first row loaded keeps it",
+                        cols.join(", "),
+                        vals.join(",")
+                    ),
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(Some(&t.def.name), e))?
+        };
+        self.move_rows(run_id, t, &found, &cols.join(","), "duplicate-key")
+    }
+
+    /// Moves rows whose foreign key matches no parent row (per SQLite's own
+    /// `foreign_key_check`) to the rejects table.
+    fn quarantine_orphans(&mut self, run_id: &str, t: &TargetTable) -> Result<u64, EndpointError> {
+        let found: Vec<(i64, i64)> = {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT rowid, fkid FROM pragma_foreign_key_check({}) WHERE rowid IS NOT NULL",
+                    sql_literal(&t.def.name)
+                ))
+                .map_err(|e| self.err(Some(&t.def.name), e))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.err(Some(&t.def.name), e))?
+        };
+        // pragma foreign_key_list numbers a table's FKs in reverse declaration order.
+        let nfk = t.def.foreign_keys.len() as i64;
+        let mut by_fk: std::collections::BTreeMap<i64, Vec<(i64, String)>> = Default::default();
+        for (rowid, fkid) in found {
+            let fk = usize::try_from(nfk - 1 - fkid)
+                .ok()
+                .and_then(|i| t.def.foreign_keys.get(i));
+            let reason = match fk {
+                Some(fk) => format!(
+                    "foreign key {}: no `{}` row has ({}) equal to this row's ({})",
+                    fk.name,
+                    fk.ref_table,
+                    fk.ref_columns.join(", "),
+                    fk.columns.join(", ")
+                ),
+                None => "a foreign key points at a missing row".to_string(),
+            };
+            by_fk.entry(fkid).or_default().push((rowid, reason));
+        }
+        let mut n = 0;
+        for (fkid, rows) in by_fk {
+            let col = usize::try_from(nfk - 1 - fkid)
+                .ok()
+                .and_then(|i| t.def.foreign_keys.get(i))
+                .map(|fk| fk.columns.join(","))
+                .unwrap_or_default();
+            n += self.move_rows(run_id, t, &rows, &col, "fk-orphan")?;
+        }
+        Ok(n)
+    }
+}
+
+/// `(row, reject)` for each row holding a decimal that SQLite's NUMERIC
+/// affinity would store as a different number (first such column per row).
+fn decimals_numeric_affinity_would_change(
+    batch: &Batch,
+    table: &TargetTable,
+) -> Vec<(usize, Reject)> {
+    let schema = table.def.schema();
+    let decimals: Vec<usize> = (0..table.def.columns.len())
+        .filter(|&c| table.def.columns[c].logical_type == LogicalType::Decimal)
+        .collect();
+    let mut out = Vec::new();
+    if decimals.is_empty() {
+        return out;
+    }
+    for r in 0..batch.num_rows {
+        let bad = decimals.iter().find_map(|&c| match batch.value(r, c) {
+            ValueRef::Text(s) if !numeric_affinity_keeps(s) => Some((c, s)),
+            _ => None,
+        });
+        if let Some((c, s)) = bad {
+            out.push((
+                r,
+                Reject {
+                    table: table.source.name.clone(),
+                    source_key: batch.source_key(&schema, &table.source.primary_key, r),
+                    stage: Stage::Write,
+                    plugin: None,
+                    column: Some(table.def.columns[c].name.clone()),
+                    code: "decimal-precision".into(),
+                    reason: format!(
+                        "decimal {} has more significant digits than SQLite's NUMERIC storage (a 64-bit integer or a double) keeps; it would be stored as {}",
+                        shown(s.as_bytes()),
+                        s.parse::<f64>().map(|f| f.to_string()).unwrap_or_default()
+                    ),
+                    row: batch.row_json(&schema, r),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// Whether SQLite's NUMERIC affinity stores decimal text `s` as the same
+/// number: integers that fit 64 bits are stored exactly; other numbers become
+/// the nearest double, which is the same number only when that double
+/// prints back as it (`1.500000` → 1.5 yes; `12345678901234.123456` no).
+fn numeric_affinity_keeps(s: &str) -> bool {
+    if s.parse::<i64>().is_ok() {
+        return true;
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() => decimal_key(s) == decimal_key(&f.to_string()),
+        _ => false,
+    }
+}
+
+/// A decimal's value as (negative, significant digits, exponent of the first
+/// digit), so equal numbers written differently compare equal.
+fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int.chars().chain(frac.chars()).collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let Some(first) = digits.find(|c| c != '0') else {
+        return Some((false, String::new(), 0));
+    };
+    let sig = digits[first..].trim_end_matches('0').to_string();
+    let e = (int.len() as i64)
+        .saturating_add(exp)
+        .saturating_sub(first as i64);
+    Some((neg, sig, e))
 }
 
 fn insert_rejects(
@@ -972,6 +1319,13 @@ fn insert_rejects(
 
 /// A value as SQLite stores it. Dates, times and timestamps become ISO text
 /// (what SQLite's date functions read), UUIDs 16-byte blobs.
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    )
+}
+
 fn to_sql(v: ValueRef<'_>, t: LogicalType) -> rusqlite::types::Value {
     use crate::model::temporal as tm;
     use rusqlite::types::Value as V;
@@ -998,34 +1352,37 @@ pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
         .columns
         .iter()
         .find(|s| {
-            s.name == c.name && s.logical_type == c.logical_type && !s.declared_type.is_empty()
-        })
-        // Another database's declaration (MySQL's `int(10) unsigned`,
-        // `tinyint(1)` for booleans) is kept only when SQLite can parse it
-        // and reads it back as the same logical type.
-        .filter(|s| {
-            sqlite_type_name(&s.declared_type) && logical_type(&s.declared_type) == c.logical_type
+            s.name == c.name
+                && s.logical_type == c.logical_type
+                && !s.declared_type.is_empty()
+                // A declared type from another database (PostgreSQL's
+                // `integer[]`, `timestamp(3) with time zone`, an enum) is
+                // kept only when SQLite can parse it and reads it back as the
+                // same logical type; else the mapping's own type is used.
+                && logical_type(&s.declared_type) == c.logical_type
+                && sqlite_type_name(&s.declared_type)
         })
         .map(|s| s.declared_type.clone())
         .unwrap_or_else(|| declared_for(c.logical_type).to_string())
 }
 
-/// Whether `d` is a SQLite type name: words, then at most one `(n)` or
-/// `(n, m)` at the end.
+/// Whether `d` fits SQLite's type-name grammar: words, then at most one
+/// parenthesised list of numbers at the very end.
 fn sqlite_type_name(d: &str) -> bool {
-    let (words, args) = match d.split_once('(') {
-        Some((w, rest)) => match rest.strip_suffix(')') {
-            Some(a) => (w, a),
-            None => return false,
-        },
-        None => (d, ""),
+    let (words, args) = match d.find('(') {
+        Some(i) => (&d[..i], Some(&d[i..])),
+        None => (d, None),
     };
     words
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
-        && args
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c == '+' || c == '-')
+        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ' ' || ch == '"')
+        && args.is_none_or(|a| {
+            a.len() >= 2
+                && a.ends_with(')')
+                && a[1..a.len() - 1]
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || matches!(ch, ',' | ' ' | '+' | '-' | '.'))
+        })
 }
 
 fn create_table_sql(t: &TargetTable) -> String {
@@ -1066,6 +1423,19 @@ fn create_table_sql(t: &TargetTable) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numeric_affinity_keeps_only_what_a_double_or_integer_holds() {
+        use super::numeric_affinity_keeps as keeps;
+        assert!(keeps("1.500000"));
+        assert!(keeps("0.30000000000000004"));
+        assert!(keeps("9223372036854775807"));
+        assert!(keeps("-0.000001"));
+        assert!(keeps("1e20"));
+        assert!(!keeps("12345678901234.123456"));
+        assert!(!keeps("9223372036854775809"));
+        assert!(!keeps("0.1234567890123456789"));
+    }
+
     use super::*;
 
     #[test]

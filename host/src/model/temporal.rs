@@ -98,7 +98,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
             frac = n * 10i64.pow(7 - f.len() as u32);
         }
     }
-    if h > 23 || mi > 59 || sec > 59 {
+    // 24:00:00 is the end of the day (ISO 8601; PostgreSQL's `time` holds it).
+    let end_of_day = h == 24 && mi == 0 && sec == 0 && frac == 0;
+    if (h > 23 && !end_of_day) || mi > 59 || sec > 59 {
         return None;
     }
     Some(((h as i64 * 60 + mi as i64) * 60 + sec as i64) * MICROS_PER_SEC + frac)
@@ -137,7 +139,7 @@ pub fn parse_timestamptz(s: &str) -> Option<i64> {
     let (local, off) = s.split_at(pos);
     let local = local.trim_end();
     let sign = if off.starts_with('-') { -1 } else { 1 };
-    let o = off[1..].as_bytes();
+    let o = &off.as_bytes()[1..];
     let (oh, om) = match o.len() {
         2 => (digits(o)?, 0),
         4 => (digits(&o[0..2])?, digits(&o[2..4])?),
@@ -255,5 +257,7 @@ mod tests {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
         assert_eq!(parse_timestamptz("2024-01-01 10:00:00"), None);
+        assert_eq!(parse_time("24:00:00"), Some(86_400_000_000));
+        assert_eq!(parse_time("24:00:01"), None);
     }
 }

@@ -365,7 +365,7 @@ impl MysqlSource {
 
         let cols: Vec<Row> = c
             .query(
-                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA \
+                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA, COLUMN_COMMENT \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
                  ORDER BY TABLE_NAME, ORDINAL_POSITION",
             )
@@ -385,6 +385,12 @@ impl MysqlSource {
                 && json_cols.contains(&(tables[ti].name.clone(), name.clone()))
             {
                 lt = LogicalType::Json;
+            }
+            // A column a ferry sink wrote as another type MySQL lacks.
+            match (lt, text(r, 6).as_str()) {
+                (LogicalType::Timestamp, TIMESTAMPTZ_MARK) => lt = LogicalType::Timestamptz,
+                (LogicalType::Bytes, UUID_MARK) => lt = LogicalType::Uuid,
+                _ => {}
             }
             tables[ti].columns.push(ColumnDef {
                 name,
@@ -1022,14 +1028,31 @@ enum Enc {
     },
     Date,
     Time,
-    /// Timestamps and timestamptz (UTC), both `DATETIME(6)`.
-    Timestamp,
+    /// Timestamps and timestamptz (`tz`, in UTC), both `DATETIME(6)`.
+    Timestamp {
+        tz: bool,
+    },
     Uuid {
         native: bool,
     },
 }
 
+/// Column comments that mark a type MySQL does not have, so a ferry
+/// source (and `verify`) reads the column back as what was written: a
+/// timestamptz stored as a UTC `DATETIME(6)`, a uuid stored as `BINARY(16)`.
+const TIMESTAMPTZ_MARK: &str = "ferry:timestamptz";
+const UUID_MARK: &str = "ferry:uuid";
+
 impl Enc {
+    /// The `COMMENT` clause marking the column, when its type needs one.
+    fn comment(&self) -> String {
+        match self {
+            Enc::Timestamp { tz: true } => format!(" COMMENT '{TIMESTAMPTZ_MARK}'"),
+            Enc::Uuid { native: false } => format!(" COMMENT '{UUID_MARK}'"),
+            _ => String::new(),
+        }
+    }
+
     fn sql_type(&self) -> String {
         match self {
             Enc::Bool => "BOOLEAN".into(),
@@ -1043,7 +1066,7 @@ impl Enc {
             Enc::Bytes { max: None } => "LONGBLOB".into(),
             Enc::Date => "DATE".into(),
             Enc::Time => "TIME(6)".into(),
-            Enc::Timestamp => "DATETIME(6)".into(),
+            Enc::Timestamp { .. } => "DATETIME(6)".into(),
             Enc::Uuid { native: true } => "UUID".into(),
             Enc::Uuid { native: false } => "BINARY(16)".into(),
         }
@@ -1090,7 +1113,8 @@ fn encoding(
         },
         LogicalType::Date => Enc::Date,
         LogicalType::Time => Enc::Time,
-        LogicalType::Timestamp | LogicalType::Timestamptz => Enc::Timestamp,
+        LogicalType::Timestamp => Enc::Timestamp { tz: false },
+        LogicalType::Timestamptz => Enc::Timestamp { tz: true },
         LogicalType::Uuid => Enc::Uuid {
             native: native_uuid,
         },
@@ -1286,7 +1310,7 @@ fn encode_value(out: &mut String, enc: &Enc, v: ValueRef<'_>) -> Result<(), Valu
             }
             let _ = write!(out, "'{}'", format_time(us));
         }
-        (Enc::Timestamp, ValueRef::Int(us)) => {
+        (Enc::Timestamp { .. }, ValueRef::Int(us)) => {
             check_year(us.div_euclid(MICROS_PER_DAY), "timestamp")?;
             let _ = write!(out, "'{}'", format_timestamp(us));
         }
@@ -1486,10 +1510,11 @@ impl MysqlSink {
                 .zip(&encs)
                 .map(|(c, enc)| {
                     format!(
-                        "{} {}{}",
+                        "{} {}{}{}",
                         quote_ident(&c.name),
                         enc.sql_type(),
-                        if c.nullable { " NULL" } else { " NOT NULL" }
+                        if c.nullable { " NULL" } else { " NOT NULL" },
+                        enc.comment()
                     )
                 })
                 .collect();
@@ -2272,7 +2297,7 @@ mod tests {
             "'00:00:01.500000'"
         );
         assert_eq!(
-            enc(&Enc::Timestamp, ValueRef::Int(86_400_000_001)).unwrap(),
+            enc(&Enc::Timestamp { tz: true }, ValueRef::Int(86_400_000_001)).unwrap(),
             "'1970-01-02 00:00:00.000001'"
         );
         assert_eq!(enc(&Enc::Bool, ValueRef::Null).unwrap(), "NULL");

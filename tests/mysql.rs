@@ -595,39 +595,62 @@ fn mariadb_to_mariadb_round_trips_every_type() {
 }
 
 #[test]
-fn mariadb_target_refuses_names_longer_than_64_characters_before_creating_anything() {
+fn names_longer_than_the_target_allows_are_renamed_visibly_by_the_plan() {
     let dir = tempdir();
     let src = dir.path().join("long.db");
     let long = "c".repeat(65);
+    let long_table = format!("t_{}", "x".repeat(70));
     let c = rusqlite::Connection::open(&src).unwrap();
     c.execute_batch(&format!(
-        "CREATE TABLE ok (id INTEGER PRIMARY KEY); CREATE TABLE t (id INTEGER PRIMARY KEY, {long} TEXT);"
+        "CREATE TABLE ok (id INTEGER PRIMARY KEY);
+         CREATE TABLE {long_table} (id INTEGER PRIMARY KEY, {long} TEXT, ok_id INTEGER REFERENCES ok(id));
+         INSERT INTO ok VALUES (1); INSERT INTO {long_table} VALUES (1, 'v', 1);"
     ))
     .unwrap();
     drop(c);
-    let db = MyDb::new("my_long");
-    let out = ferry(&[
-        "migrate",
-        "--from",
-        &format!("sqlite:{}", src.display()),
-        "--to",
-        &db.url,
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = report(&out)["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        err.contains(&format!("column name `{long}`")) && err.contains("64 characters"),
-        "{err}"
-    );
-    assert_eq!(
-        db.scalar(&format!(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
-            db.name
-        )),
-        "0"
-    );
+    let from = format!("sqlite:{}", src.display());
+    let my = MyDb::new("my_long");
+    let pg = PgDb::new("pg_long");
+    for (to, max) in [(my.url.as_str(), 64), (pg.url.as_str(), 63)] {
+        // The plan says what is renamed and to what.
+        let plan = ferry(&["plan", "--from", &from, "--to", to, "--json"]);
+        assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+        let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let renames: Vec<String> = plan["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "identifier-renamed")
+            .map(|r| r["detail"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(renames.len(), 2, "{renames:?}");
+        let table = plan["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == long_table.as_str())
+            .unwrap();
+        let new_table = table["target_name"].as_str().unwrap().to_string();
+        let new_col = table["columns"][1]["name"].as_str().unwrap().to_string();
+        assert!(
+            new_table.len() <= max && new_col.len() <= max,
+            "{new_table} {new_col}"
+        );
+        assert!(new_table.starts_with("t_xxx") && new_col.starts_with("ccc"));
+        // The run uses those names, keeps the foreign key, and verifies.
+        let out = ferry(&["migrate", "--from", &from, "--to", to, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(report(&out)["verify"]["ok"], true);
+        if to == my.url {
+            assert_eq!(
+                my.scalar(&format!("SELECT `{new_col}` FROM `{new_table}`")),
+                "v"
+            );
+        } else {
+            assert_eq!(
+                pg.scalar(&format!("SELECT \"{new_col}\" FROM \"{new_table}\"")),
+                "v"
+            );
+        }
+    }
 }

@@ -404,7 +404,13 @@ pub struct Renamed {
 /// columns' new names. Returns each rename, for the plan's risks.
 pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Renamed> {
     use std::collections::{HashMap, HashSet};
-    let key = |s: &str| if fold { s.to_lowercase() } else { s.to_string() };
+    let key = |s: &str| {
+        if fold {
+            s.to_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = Vec::new();
     // Tables first: references to them must follow.
     let mut table_map: HashMap<String, String> = HashMap::new();
@@ -413,7 +419,13 @@ pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Ren
         let mut new = fit_identifier(&d.name, max);
         let mut why = "longer than the target's identifier limit";
         if taken.contains(&key(&new)) {
-            new = fit_identifier(&format!("{new}_{}", &hex::encode(Sha256::digest(d.name.as_bytes()))[..8]), max);
+            new = fit_identifier(
+                &format!(
+                    "{new}_{}",
+                    &hex::encode(Sha256::digest(d.name.as_bytes()))[..8]
+                ),
+                max,
+            );
             why = "collides with another table's name in the target";
         }
         taken.insert(key(&new));
@@ -439,7 +451,10 @@ pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Ren
             let mut why = "longer than the target's identifier limit";
             if seen.contains(&key(&new)) {
                 new = fit_identifier(
-                    &format!("{new}_{}", &hex::encode(Sha256::digest(c.name.as_bytes()))[..8]),
+                    &format!(
+                        "{new}_{}",
+                        &hex::encode(Sha256::digest(c.name.as_bytes()))[..8]
+                    ),
                     max,
                 );
                 why = "collides with another column of the table in the target";
@@ -548,6 +563,9 @@ mod ident_tests {
         // `Ref` and `ref` collide where names fold case (MySQL): the second is renamed.
         assert_ne!(defs[1].columns[1].name.to_lowercase(), "ref");
         assert_eq!(renamed.len(), 4, "{renamed:?}");
-        assert_eq!(fit_identifier("é".repeat(40).as_str(), 63).len() <= 63, true);
+        assert_eq!(
+            fit_identifier("é".repeat(40).as_str(), 63).len() <= 63,
+            true
+        );
     }
 }

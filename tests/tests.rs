@@ -19,6 +19,8 @@
 //!   and the limit or trap; ferry survives; no partial batch lands.
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
 //!   contract versions, the compiled-component cache.
+//! - `verify`    — `ferry verify` alone: a faithful target passes; a changed,
+//!   missing, orphaned or shifted row in the target is found and named.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
 //! - `pgsource`  — PostgreSQL as a source: every mapped type into SQLite and
 //!   PostgreSQL exactly, keys/FK actions/indexes, NaN and infinities
@@ -49,3 +51,4 @@ mod plan;
 mod plugin_cli;
 mod rejects;
 mod runtime;
+mod verify;

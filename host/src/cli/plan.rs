@@ -76,12 +76,16 @@ pub fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
         println!("  {}{target}  ({} rows)", t.name, t.estimated_rows);
         for c in &t.columns {
             println!(
-                "    {:<24} {:<18} → {:<11} → {}{}",
+                "    {:<24} {:<18} → {:<11} → {}{}{}",
                 c.name,
                 c.source_type.as_deref().unwrap_or("(derived)"),
                 c.logical_type,
                 c.target_type,
-                if c.nullable { "" } else { " NOT NULL" }
+                if c.nullable { "" } else { " NOT NULL" },
+                c.cast
+                    .as_deref()
+                    .map(|k| format!("   [cast {k}]"))
+                    .unwrap_or_default()
             );
         }
         let def = &t.target_def;

@@ -277,3 +277,85 @@ fn the_bundled_example_migrates_like_the_readme_says() {
         .sum();
     assert_eq!(total, 2000 + 50 + 6000 + 12000);
 }
+
+#[test]
+fn portable_defaults_are_carried_to_every_database_and_the_rest_are_named_in_the_plan() {
+    let dir = tempdir();
+    let src = dir.path().join("defaults.db");
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute_batch(
+        "CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'new',
+            note TEXT DEFAULT 'it''s fine',
+            qty INTEGER DEFAULT 0,
+            price NUMERIC(10,2) DEFAULT 9.99,
+            is_open INTEGER DEFAULT 1,
+            opened_at TEXT DEFAULT CURRENT_TIMESTAMP,
+            code TEXT DEFAULT (lower(hex(randomblob(4))))
+         );
+         INSERT INTO tickets (id, opened_at) VALUES (1, '2024-01-01 10:00:00'), (2, '2024-01-02 11:00:00');",
+    )
+    .unwrap();
+    drop(c);
+    let from = format!("sqlite:{}", src.display());
+
+    let plan = ferry(&[
+        "plan",
+        "--from",
+        &from,
+        "--to",
+        "sqlite:/dev/null/x.db",
+        "--json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let not_carried: Vec<&str> = plan["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "default-not-carried")
+        .map(|r| r["column"].as_str().unwrap())
+        .collect();
+    assert_eq!(not_carried, ["code"], "{}", plan["risks"]);
+
+    // PostgreSQL: insert a row with only its key, and read the defaults back.
+    let pg = PgDb::new("defaults");
+    let out = ferry(&["migrate", "--from", &from, "--to", &pg.url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    pg.query("INSERT INTO tickets (id) VALUES (3)");
+    let row = &pg.query(
+        "SELECT status, note, qty, price, is_open, opened_at IS NOT NULL, code IS NULL FROM tickets WHERE id = 3",
+    )[0];
+    assert_eq!(row, &["new", "it's fine", "0", "9.99", "t", "t", "t"]);
+
+    // MariaDB, the same.
+    let my = MyDb::new("defaults");
+    let out = ferry(&["migrate", "--from", &from, "--to", &my.url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    my.query("INSERT INTO tickets (id) VALUES (3)");
+    let row = &my.query(
+        "SELECT status, note, qty, price, is_open, opened_at IS NOT NULL, code IS NULL FROM tickets WHERE id = 3",
+    )[0];
+    assert_eq!(row, &["new", "it's fine", "0", "9.99", "1", "1", "1"]);
+
+    // And back from PostgreSQL into SQLite: PostgreSQL's `'new'::text` is
+    // understood as the literal it is.
+    let back = dir.path().join("back.db");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &pg.url,
+        "--to",
+        &format!("sqlite:{}", back.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let c = rusqlite::Connection::open(&back).unwrap();
+    c.execute("INSERT INTO tickets (id) VALUES (9)", [])
+        .unwrap();
+    let (status, qty): (String, i64) = c
+        .query_row("SELECT status, qty FROM tickets WHERE id = 9", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((status.as_str(), qty), ("new", 0));
+}

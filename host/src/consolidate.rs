@@ -127,6 +127,7 @@ pub fn id_map_def() -> TableDef {
         declared_type: String::new(),
         logical_type: t,
         nullable: false,
+        default: None,
     };
     TableDef {
         name: ID_MAP_TABLE.into(),

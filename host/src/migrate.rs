@@ -555,6 +555,22 @@ pub async fn make_plan(
                 detail: format!("{n} rows already reference missing `{parent}` rows in the source; those rows will be quarantined (fk-orphan) and the foreign key created"),
             });
         }
+        // Against the loaded types: a promoted column's default must fit its new type.
+        for c in &loaded.columns {
+            if let Some(d) = &c.default
+                && !d.trim().eq_ignore_ascii_case("null")
+                && crate::model::default_sql(c, false).is_none()
+            {
+                risks.push(Risk {
+                    kind: "default-not-carried".into(),
+                    table: t.name.clone(),
+                    column: Some(c.name.clone()),
+                    detail: format!(
+                        "default `{d}` is not carried: only numbers, string literals, TRUE/FALSE and the current timestamp that fit the column's type are; the target column gets no default"
+                    ),
+                });
+            }
+        }
         if t.primary_key.is_empty() {
             risks.push(Risk {
                 kind: "no-primary-key".into(),
@@ -624,9 +640,19 @@ pub async fn make_plan(
         }
     }
     // Which target tables exist already, and what the policy does about it.
-    let mut sink = Sink::connect(&opts.to).await?;
+    // Planning touches nothing: a SQLite file or JSON directory that does
+    // not exist yet has no tables, and connecting would create it.
     let names: Vec<String> = planned.iter().map(|t| t.target_name.clone()).collect();
-    for existing in sink.existing_tables(&names).await? {
+    let existing = match &opts.to {
+        EndpointUrl::Sqlite(p) | EndpointUrl::Json(p) if !p.exists() => Vec::new(),
+        _ => {
+            Sink::connect(&opts.to)
+                .await?
+                .existing_tables(&names)
+                .await?
+        }
+    };
+    for existing in existing {
         risks.push(Risk {
             kind: "target-exists".into(),
             table: existing.clone(),
@@ -984,6 +1010,12 @@ async fn plan_table(
                 .unwrap_or_default(),
             logical_type: c.logical_type,
             nullable: c.nullable,
+            // A default applies to the column as the source declared it.
+            default: t
+                .columns
+                .iter()
+                .find(|s| s.name == c.name && s.logical_type == c.logical_type)
+                .and_then(|s| s.default.clone()),
         })
         .collect();
     let name = if last.table.is_empty() {

@@ -1018,6 +1018,7 @@ fn infer_table_sample(
                     declared_type: declared.to_string(),
                     logical_type,
                     nullable: true,
+                    default: None,
                 }
             })
             .collect(),
@@ -2174,6 +2175,7 @@ mod tests {
             declared_type: String::new(),
             logical_type: t,
             nullable,
+            default: None,
         };
         TableDef {
             name: "people".into(),

@@ -365,7 +365,7 @@ impl MysqlSource {
 
         let cols: Vec<Row> = c
             .query(
-                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA, COLUMN_COMMENT \
+                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, EXTRA, COLUMN_COMMENT, COLUMN_DEFAULT \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
                  ORDER BY TABLE_NAME, ORDINAL_POSITION",
             )
@@ -397,6 +397,9 @@ impl MysqlSource {
                 declared_type: declared,
                 logical_type: lt,
                 nullable: text(r, 4).eq_ignore_ascii_case("YES"),
+                // MariaDB quotes string defaults (`'new'`) and writes `NULL`
+                // for an explicit NULL default.
+                default: text_at(r, 7),
             });
         }
 
@@ -1510,10 +1513,19 @@ impl MysqlSink {
                 .zip(&encs)
                 .map(|(c, enc)| {
                     format!(
-                        "{} {}{}{}",
+                        "{} {}{}{}{}",
                         quote_ident(&c.name),
                         enc.sql_type(),
                         if c.nullable { " NULL" } else { " NOT NULL" },
+                        // MySQL refuses defaults on TEXT/BLOB columns before
+                        // 8.0.13 unless written as an expression: `(…)`.
+                        crate::model::default_sql(c, true)
+                            .map(|d| if d.starts_with("CURRENT_TIMESTAMP") {
+                                format!(" DEFAULT {d}")
+                            } else {
+                                format!(" DEFAULT ({d})")
+                            })
+                            .unwrap_or_default(),
                         enc.comment()
                     )
                 })
@@ -2157,6 +2169,7 @@ mod tests {
             declared_type: declared.into(),
             logical_type: t,
             nullable: true,
+            default: None,
         }
     }
 

@@ -285,9 +285,11 @@ impl PgSource {
         let cols = c
             .query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-                 CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END::text \
+                 CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END::text, \
+                 pg_get_expr(d.adbin, d.adrelid) \
                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_type bt ON bt.oid = t.typbasetype \
+                 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
                  ORDER BY a.attnum",
                 &[&oid],
@@ -303,6 +305,7 @@ impl PgSource {
                     declared_type: r.get(1),
                     logical_type: logical_type(&typname),
                     nullable: !r.get::<_, bool>(2),
+                    default: r.get(4),
                 }
             })
             .collect();

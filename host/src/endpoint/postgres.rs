@@ -255,10 +255,13 @@ impl PgSink {
                 .iter()
                 .map(|c| {
                     format!(
-                        "{} {}{}",
+                        "{} {}{}{}",
                         quote_ident(&c.name),
                         column_type(&t.source, c),
-                        if c.nullable { "" } else { " NOT NULL" }
+                        if c.nullable { "" } else { " NOT NULL" },
+                        crate::model::default_sql(c, false)
+                            .map(|d| format!(" DEFAULT {d}"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();

@@ -185,6 +185,7 @@ impl SqliteSource {
                     .map_err(e)?
                     .unwrap_or_default();
                 let notnull: i64 = r.get(3).map_err(e)?;
+                let default: Option<String> = r.get(4).map_err(e)?;
                 let pk_pos: i64 = r.get(5).map_err(e)?;
                 if pk_pos > 0 {
                     pk.push((pk_pos, col.clone()));
@@ -194,6 +195,7 @@ impl SqliteSource {
                     logical_type: logical_type(&declared),
                     declared_type: declared,
                     nullable: notnull == 0,
+                    default,
                 });
             }
         }
@@ -1393,10 +1395,13 @@ fn create_table_sql(t: &TargetTable) -> String {
         .map(|c| {
             let declared = column_type(&t.source, c);
             format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 quote_ident(&c.name),
                 declared,
-                if c.nullable { "" } else { " NOT NULL" }
+                if c.nullable { "" } else { " NOT NULL" },
+                crate::model::default_sql(c, false)
+                    .map(|d| format!(" DEFAULT {d}"))
+                    .unwrap_or_default()
             )
         })
         .collect();

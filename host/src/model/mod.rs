@@ -11,8 +11,8 @@ pub use batch::{
     Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,
 };
 pub use schema::{
-    Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Schema, Storage, TableDef, UniqueDef,
-    dependency_order,
+    Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, PortableDefault, Schema, Storage,
+    TableDef, UniqueDef, default_sql, dependency_order, portable_default,
 };
 
 use serde::Serialize;

@@ -128,6 +128,127 @@ pub struct ColumnDef {
     pub declared_type: String,
     pub logical_type: LogicalType,
     pub nullable: bool,
+    /// The column's default as the source declares it (SQL text, e.g.
+    /// `'new'`, `0`, `CURRENT_TIMESTAMP`, `nextval('s')`); `None` when it
+    /// has none. Targets carry it when it is portable ([`portable_default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// A default every SQL target can declare the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortableDefault {
+    /// A number, as written (`0`, `-1.5`).
+    Number(String),
+    /// A string literal's value (unquoted).
+    Text(String),
+    Bool(bool),
+    /// The time of insert.
+    CurrentTimestamp,
+}
+
+impl PortableDefault {
+    /// The default as SQL, for PostgreSQL, SQLite and MySQL alike.
+    pub fn sql(&self) -> String {
+        match self {
+            PortableDefault::Number(n) => n.clone(),
+            PortableDefault::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            PortableDefault::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            PortableDefault::CurrentTimestamp => "CURRENT_TIMESTAMP".to_string(),
+        }
+    }
+}
+
+/// The `DEFAULT` clause value for `col` on a target, when its default is
+/// portable and fits the column's logical type (`mysql`: MySQL needs the
+/// precision on `CURRENT_TIMESTAMP(6)` for its `DATETIME(6)` columns).
+pub fn default_sql(col: &ColumnDef, mysql: bool) -> Option<String> {
+    use PortableDefault as D;
+    let d = portable_default(col.default.as_deref()?)?;
+    let t = col.logical_type;
+    match (&d, t) {
+        (D::Bool(_), LogicalType::Boolean) => Some(d.sql()),
+        (D::Number(n), LogicalType::Boolean) => match n.as_str() {
+            "0" => Some("FALSE".into()),
+            "1" => Some("TRUE".into()),
+            _ => None,
+        },
+        (D::Number(_), LogicalType::Int64 | LogicalType::Float64 | LogicalType::Decimal) => {
+            Some(d.sql())
+        }
+        (D::Text(s), LogicalType::Int64 | LogicalType::Float64 | LogicalType::Decimal)
+            if portable_default(s).is_some_and(|x| matches!(x, D::Number(_))) =>
+        {
+            Some(s.clone())
+        }
+        (D::Number(n), LogicalType::Text) => Some(D::Text(n.clone()).sql()),
+        (D::Text(_), LogicalType::Text) => Some(d.sql()),
+        (D::Text(s), LogicalType::Date) if super::temporal::parse_date(s).is_some() => {
+            Some(d.sql())
+        }
+        (D::Text(s), LogicalType::Timestamp) if super::temporal::parse_timestamp(s).is_some() => {
+            Some(d.sql())
+        }
+        (D::Text(s), LogicalType::Uuid) if super::temporal::parse_uuid(s).is_some() => {
+            Some(d.sql())
+        }
+        (D::CurrentTimestamp, LogicalType::Timestamp | LogicalType::Timestamptz) => {
+            Some(if mysql {
+                "CURRENT_TIMESTAMP(6)".into()
+            } else {
+                d.sql()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether a source default can be declared on any target with the same
+/// meaning: a number, a string literal (a PostgreSQL `::type` cast after it
+/// is dropped), `TRUE`/`FALSE`, or the current timestamp (`CURRENT_TIMESTAMP`,
+/// `now()`, `current_timestamp()`). `NULL` is no default. Anything else — a
+/// sequence, a function call — is not carried, and the plan says so.
+pub fn portable_default(expr: &str) -> Option<PortableDefault> {
+    let e = expr.trim();
+    // PostgreSQL writes `'x'::text`, `'0'::numeric`, `(0)::bigint`.
+    let e = match e.rfind("::") {
+        Some(i) if !e[i..].contains('\'') => e[..i].trim(),
+        _ => e,
+    };
+    let e = e
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(e)
+        .trim();
+    let lower = e.to_ascii_lowercase();
+    match lower.as_str() {
+        "" | "null" => return None,
+        "true" => return Some(PortableDefault::Bool(true)),
+        "false" => return Some(PortableDefault::Bool(false)),
+        "current_timestamp" | "current_timestamp()" | "now()" | "localtimestamp" => {
+            return Some(PortableDefault::CurrentTimestamp);
+        }
+        _ => {}
+    }
+    let number = {
+        let d = e.strip_prefix('-').unwrap_or(e);
+        let (i, f) = d.split_once('.').unwrap_or((d, "0"));
+        !i.is_empty()
+            && i.bytes().all(|b| b.is_ascii_digit())
+            && f.bytes().all(|b| b.is_ascii_digit())
+            && !f.is_empty()
+    };
+    if number {
+        return Some(PortableDefault::Number(e.to_string()));
+    }
+    if e.len() >= 2 && e.starts_with('\'') && e.ends_with('\'') {
+        let inner = &e[1..e.len() - 1];
+        // Only '' escapes inside: anything else (a backslash escape) is not portable.
+        if !inner.replace("''", "").contains('\'') && !inner.contains('\\') {
+            return Some(PortableDefault::Text(inner.replace("''", "'")));
+        }
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +366,24 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn portable_defaults_are_literals_and_the_current_timestamp() {
+        use PortableDefault as D;
+        assert_eq!(portable_default("'new'::text"), Some(D::Text("new".into())));
+        assert_eq!(portable_default("'it''s'"), Some(D::Text("it's".into())));
+        assert_eq!(portable_default("(0)::bigint"), Some(D::Number("0".into())));
+        assert_eq!(portable_default("-1.5"), Some(D::Number("-1.5".into())));
+        assert_eq!(portable_default("now()"), Some(D::CurrentTimestamp));
+        assert_eq!(
+            portable_default("current_timestamp()"),
+            Some(D::CurrentTimestamp)
+        );
+        assert_eq!(portable_default("NULL"), None);
+        assert_eq!(portable_default("nextval('t_id_seq'::regclass)"), None);
+        assert_eq!(portable_default("lower(hex(randomblob(4)))"), None);
+        assert_eq!(portable_default("'a\\'b'"), None);
     }
 
     #[test]

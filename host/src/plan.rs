@@ -560,7 +560,10 @@ mod ident_tests {
         assert!(a.len() <= 63 && b.len() <= 63 && a != b, "{a} {b}");
         assert_eq!(&defs[0].primary_key, std::slice::from_ref(a));
         assert_eq!(defs[1].foreign_keys[0].ref_table, defs[0].name);
-        assert_eq!(&defs[1].foreign_keys[0].ref_columns, std::slice::from_ref(a));
+        assert_eq!(
+            &defs[1].foreign_keys[0].ref_columns,
+            std::slice::from_ref(a)
+        );
         // `Ref` and `ref` collide where names fold case (MySQL): the second is renamed.
         assert_ne!(defs[1].columns[1].name.to_lowercase(), "ref");
         assert_eq!(renamed.len(), 4, "{renamed:?}");

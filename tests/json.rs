@@ -1,7 +1,8 @@
 //! The JSON directory endpoint (`json:DIR`): SQLite → JSON → SQLite and
 //! → PostgreSQL with every value exact and the keys restored; dirty JSON
 //! Lines quarantined with line numbers; schemaless directories inferred;
-//! `--if-exists`; the quarantine file of a JSON target.
+//! `--if-exists`; the quarantine file of a JSON target; nested arrays
+//! normalised into a child table and nested back.
 
 use std::path::Path;
 

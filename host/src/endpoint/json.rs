@@ -10,6 +10,13 @@
 //! never a guess. `finish` enforces the recorded keys as a database would:
 //! duplicates and foreign-key orphans move to the quarantine file.
 //!
+//! Options (`json:DIR?…`, see `split_url`): a source's `normalise=T.C`
+//! reads json column `C`'s arrays of objects as a child table `T__C`
+//! (`table_records`); a target's `nest=T__C` folds that child table back
+//! into `C` in `finish` (`JsonSink::nest_one`) and records it in
+//! `_schema.json`, so the same URL read as a source (verify) shows the
+//! child table again.
+//!
 //! Blocking IO: the source runs each whole operation in
 //! `tokio::task::spawn_blocking` (it owns its inputs, and a long scan must
 //! not hold a runtime worker); the sink borrows `&mut self` and its open

@@ -1,7 +1,8 @@
 //! The JSON directory endpoint (`json:DIR`): SQLite → JSON → SQLite and
 //! → PostgreSQL with every value exact and the keys restored; dirty JSON
 //! Lines quarantined with line numbers; schemaless directories inferred;
-//! `--if-exists`; the quarantine file of a JSON target.
+//! `--if-exists`; the quarantine file of a JSON target; nested arrays
+//! normalised into a child table and nested back.
 
 use std::path::Path;
 
@@ -625,4 +626,167 @@ fn postgres_to_json_to_postgres_keeps_temporal_uuid_and_numeric_values_exactly()
         ),
         "1"
     );
+}
+
+const ORDERS_SCHEMA: &str = r#"{"format":"ferry-json","version":1,"tables":[{"name":"orders",
+ "columns":[
+  {"name":"id","declared_type":"","logical_type":"int64","nullable":false},
+  {"name":"customer","declared_type":"","logical_type":"text","nullable":false},
+  {"name":"items","declared_type":"","logical_type":"json","nullable":true}],
+ "primary_key":["id"],"unique":[],"indexes":[],"foreign_keys":[]}]}"#;
+
+/// Orders holding `items` arrays: two good rows, an empty array, a null,
+/// and two rows that are not arrays of objects.
+const ORDERS: &[&str] = &[
+    r#"{"id":1,"customer":"ann","items":[{"sku":"a-1","qty":2,"price":9.5},{"price":0.1,"note":"gift","sku":"b-2","qty":1}]}"#,
+    r#"{"id":2,"customer":"bob","items":[{"sku":"c-3","qty":10,"price":3.25,"tags":["x",{"y":1.50}]}]}"#,
+    r#"{"id":3,"customer":"cy","items":[]}"#,
+    r#"{"id":4,"customer":"dee","items":null}"#,
+    r#"{"id":5,"customer":"eve","items":"not an array"}"#,
+    r#"{"id":6,"customer":"fay","items":[{"sku":"d-4"},7]}"#,
+];
+
+#[test]
+fn normalise_splits_nested_arrays_into_a_child_table_and_nest_folds_them_back() {
+    let dir = tempdir();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("_schema.json"), ORDERS_SCHEMA).unwrap();
+    std::fs::write(src.join("orders.jsonl"), ORDERS.join("\n") + "\n").unwrap();
+
+    // JSON → PostgreSQL: `items` becomes the child table `orders__items`.
+    let db = PgDb::new("json_norm");
+    let from = format!("json:{}?normalise=orders.items", src.display());
+    let out = migrate(&from, &db.url, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["verify"]["ok"], true, "{r}");
+    let t = table_report(&r, "orders");
+    assert_eq!(
+        (t["rows_written"].clone(), t["rows_rejected"].clone()),
+        (4.into(), 2.into())
+    );
+    assert_eq!(table_report(&r, "orders__items")["rows_written"], 3);
+    assert_eq!(
+        db.query(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_name = 'orders__items' ORDER BY ordinal_position"
+        ),
+        [
+            ["orders_id", "bigint", "NO"],
+            ["ordinal", "bigint", "NO"],
+            ["sku", "text", "YES"],
+            ["qty", "bigint", "YES"],
+            ["price", "double precision", "YES"],
+            ["note", "text", "YES"],
+            ["tags", "jsonb", "YES"],
+        ]
+    );
+    assert_eq!(
+        db.query(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_name = 'orders' ORDER BY ordinal_position"
+        ),
+        [["id"], ["customer"]]
+    );
+    assert_eq!(
+        db.query(
+            "SELECT orders_id, ordinal, sku, qty, price::text, note, tags::text \
+             FROM orders__items ORDER BY 1, 2"
+        ),
+        [
+            ["1", "0", "a-1", "2", "9.5", "NULL", "NULL"],
+            ["1", "1", "b-2", "1", "0.1", "gift", "NULL"],
+            [
+                "2",
+                "0",
+                "c-3",
+                "10",
+                "3.25",
+                "NULL",
+                r#"["x", {"y": 1.50}]"#
+            ],
+        ]
+    );
+    // The foreign key (ON DELETE CASCADE) and the primary key (parent key, ordinal).
+    assert_eq!(
+        db.query(
+            "SELECT confrelid::regclass::text, confdeltype, a.attname FROM pg_constraint c \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) \
+             WHERE conrelid = 'orders__items'::regclass AND contype = 'f'"
+        ),
+        [["orders", "c", "orders_id"]]
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT string_agg(attname, ',' ORDER BY array_position(c.conkey, attnum)) \
+             FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid \
+             AND a.attnum = ANY(c.conkey) WHERE conrelid = 'orders__items'::regclass \
+             AND contype = 'p'"
+        ),
+        "orders_id,ordinal"
+    );
+    // Rows whose `items` is not an array of objects are rejected whole
+    // (with their `items`), and give no child rows.
+    let rej = db.query(
+        "SELECT source_key, column_name, code, reason, row_data::jsonb->>'items' \
+         FROM _ferry_rejects ORDER BY source_key",
+    );
+    assert_eq!(rej.len(), 2, "{rej:?}");
+    assert_eq!(rej[0][..3], ["5", "items", "not-normalisable"]);
+    assert!(
+        rej[0][3].starts_with("line 5: column `items` holds a string"),
+        "{}",
+        rej[0][3]
+    );
+    assert_eq!(rej[0][4], "not an array");
+    assert_eq!(rej[1][..3], ["6", "items", "not-normalisable"]);
+    assert!(rej[1][3].contains("element 1 is a number"), "{}", rej[1][3]);
+    assert_eq!(rej[1][4], r#"[{"sku": "d-4"}, 7]"#);
+
+    // PostgreSQL → JSON with `nest=`: the original document shape, one
+    // parent line each; a null array comes back as `[]`.
+    let out_dir = dir.path().join("out");
+    let to = format!("json:{}?nest=orders__items", out_dir.display());
+    let out = migrate(&db.url, &to, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["verify"]["ok"], true, "{r}");
+    let got = lines(&out_dir.join("orders.jsonl"));
+    let mut want: Vec<serde_json::Value> = ORDERS[..4]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    want[3]["items"] = serde_json::json!([]);
+    assert_eq!(got, want);
+    // Keys in column order, the child's columns without its key and ordinal.
+    let first = std::fs::read_to_string(out_dir.join("orders.jsonl")).unwrap();
+    assert!(
+        first.starts_with(
+            r#"{"id":1,"customer":"ann","items":[{"sku":"a-1","qty":2,"price":9.5},{"sku":"b-2","qty":1,"price":0.1,"note":"gift"}]}"#
+        ),
+        "{first}"
+    );
+    assert!(!out_dir.join("orders__items.jsonl").exists());
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("_schema.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = schema["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders"]);
+    assert_eq!(schema["tables"][0]["columns"][2]["name"], "items");
+    assert_eq!(schema["nested"][0]["table"]["name"], "orders__items");
+
+    // The nested directory normalises again with the recorded child types.
+    let db2 = PgDb::new("json_norm2");
+    let from = format!("json:{}?normalise=orders.items", out_dir.display());
+    let out = migrate(&from, &db2.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let q = "SELECT orders_id, ordinal, sku, qty, price::text, note, tags::text \
+             FROM orders__items ORDER BY 1, 2";
+    assert_eq!(db2.query(q), db.query(q));
 }

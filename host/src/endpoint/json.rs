@@ -10,6 +10,13 @@
 //! never a guess. `finish` enforces the recorded keys as a database would:
 //! duplicates and foreign-key orphans move to the quarantine file.
 //!
+//! Options (`json:DIR?…`, see `split_url`): a source's `normalise=T.C`
+//! reads json column `C`'s arrays of objects as a child table `T__C`
+//! (`table_records`); a target's `nest=T__C` folds that child table back
+//! into `C` in `finish` (`JsonSink::nest_one`) and records it in
+//! `_schema.json`, so the same URL read as a source (verify) shows the
+//! child table again.
+//!
 //! Blocking IO: the source runs each whole operation in
 //! `tokio::task::spawn_blocking` (it owns its inputs, and a long scan must
 //! not hold a runtime worker); the sink borrows `&mut self` and its open
@@ -56,6 +63,12 @@ const FK_CHECK_MAX_BYTES: u64 = 256 << 20;
 /// Characters of a value or line quoted in a reject reason: 60, so a reason
 /// stays one readable line (the whole row is kept beside it).
 const SHOWN_CHARS: usize = 60;
+/// Largest child file that `nest=` folds into its parent: 256 MiB. The child
+/// rows are held in memory, grouped by parent key, while the parent file
+/// streams through once; above it the child stays a table of its own, with
+/// a warning. An external sort by parent key would lift the limit; raise it
+/// on machines with memory to spare.
+const NEST_MAX_BYTES: u64 = 256 << 20;
 
 /// The schema file's content.
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +76,83 @@ struct SchemaFile {
     format: String,
     version: u32,
     tables: Vec<TableDef>,
+    /// Child tables a `nest=` target folded into a parent's json column,
+    /// kept so a source can present them as tables again (exact types).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    nested: Vec<NestedDef>,
+}
+
+/// A child table nested into `parent.column` (see `docs/json-format.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NestedDef {
+    parent: String,
+    column: String,
+    /// The child table as it was written before nesting.
+    table: TableDef,
+}
+
+/// The options after `?` in `json:DIR?…` (`&`-separated `KEY=VALUE`).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Options {
+    /// `normalise=TABLE.COLUMN[,…]`: (table, column), split at the last `.`.
+    normalise: Vec<(String, String)>,
+    /// `nest=CHILD_TABLE[,…]`.
+    nest: Vec<String>,
+}
+
+/// Splits `DIR?OPTIONS` into the directory and its options. The first `?`
+/// starts the options, so a directory name cannot contain one.
+fn split_url(url: &str) -> Result<(PathBuf, Options), EndpointError> {
+    let bad = |reason: String| EndpointError::BadUrl {
+        url: format!("json:{url}"),
+        reason,
+    };
+    let (dir, query) = match url.split_once('?') {
+        Some((d, q)) => (d, Some(q)),
+        None => (url, None),
+    };
+    if dir.is_empty() {
+        return Err(bad("give a directory: json:DIR".into()));
+    }
+    let mut o = Options::default();
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let items = value.split(',').map(str::trim);
+        match key {
+            "normalise" => {
+                for item in items {
+                    let Some((t, c)) = item
+                        .rsplit_once('.')
+                        .filter(|(t, c)| !t.is_empty() && !c.is_empty())
+                    else {
+                        return Err(bad(format!(
+                            "normalise takes TABLE.COLUMN[,TABLE.COLUMN…], not `{item}`"
+                        )));
+                    };
+                    if !o.normalise.iter().any(|(a, b)| a == t && b == c) {
+                        o.normalise.push((t.to_string(), c.to_string()));
+                    }
+                }
+            }
+            "nest" => {
+                for item in items {
+                    if item.is_empty() {
+                        return Err(bad("nest takes CHILD_TABLE[,CHILD_TABLE…]".into()));
+                    }
+                    if !o.nest.iter().any(|n| n == item) {
+                        o.nest.push(item.to_string());
+                    }
+                }
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown option `{key}`; a json endpoint takes `normalise=TABLE.COLUMN` \
+                     (source) or `nest=CHILD_TABLE` (target)"
+                )));
+            }
+        }
+    }
+    Ok((PathBuf::from(dir), o))
 }
 
 fn q_err(endpoint: &str, table: Option<&str>, reason: impl std::fmt::Display) -> EndpointError {
@@ -365,6 +455,55 @@ fn split_object(s: &str) -> Result<Vec<(String, &str)>, String> {
     }
 }
 
+/// Splits a JSON array text (already known to be valid JSON) into its
+/// elements' exact texts, in order; an `Err` when it is not an array.
+fn split_array(s: &str) -> Result<Vec<&str>, String> {
+    let b = s.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return Err("not an array".into());
+    }
+    let bad = || "malformed JSON array".to_string();
+    let mut out = Vec::new();
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return Ok(out);
+    }
+    loop {
+        let vs = skip_ws(b, i);
+        let ve = scan_value(b, vs).ok_or_else(bad)?;
+        out.push(s.get(vs..ve).ok_or_else(bad)?);
+        i = skip_ws(b, ve);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') => return Ok(out),
+            _ => return Err(bad()),
+        }
+    }
+}
+
+/// The elements of a normalised column's raw value: `Ok(None)` for null
+/// (no child rows), else every element of an array of objects; `Err` says
+/// what the value is instead.
+fn array_of_objects(raw: &str) -> Result<Option<Vec<&str>>, String> {
+    let raw = raw.trim();
+    let kind = kind_of(raw);
+    match kind {
+        "null" => Ok(None),
+        "array" => {
+            let elems = split_array(raw)?;
+            match elems.iter().position(|e| kind_of(e) != "object") {
+                None => Ok(Some(elems)),
+                Some(i) => Err(format!(
+                    "an array whose element {i} is a {}, not an object",
+                    kind_of(elems[i])
+                )),
+            }
+        }
+        _ => Err(format!("a {kind} {}", shown(raw))),
+    }
+}
+
 /// Whether a raw JSON number text is an integer literal (no fraction, no exponent).
 fn is_int_literal(raw: &str) -> bool {
     !raw.contains(['.', 'e', 'E'])
@@ -496,6 +635,8 @@ fn decode_value(b: &mut BatchBuilder, i: usize, t: LogicalType, raw: &str) -> Re
 struct Loc {
     n: u64,
     item: bool,
+    /// The element (0-based) of a normalised array, for a child table's record.
+    elem: Option<u64>,
 }
 
 impl Loc {
@@ -506,7 +647,11 @@ impl Loc {
 
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.word(), self.n)
+        write!(f, "{} {}", self.word(), self.n)?;
+        match self.elem {
+            Some(e) => write!(f, ", element {e}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -685,7 +830,14 @@ fn for_each_record_max(
             } else {
                 Rec::Data(&buf)
             };
-            if !f(Loc { n, item: true }, rec) {
+            if !f(
+                Loc {
+                    n,
+                    item: true,
+                    elem: None,
+                },
+                rec,
+            ) {
                 break;
             }
         }
@@ -710,6 +862,7 @@ fn for_each_record_max(
             Loc {
                 n: line,
                 item: false,
+                elem: None,
             },
             rec,
         ) {
@@ -724,6 +877,9 @@ fn for_each_record_max(
 struct Decoder<'a> {
     table: &'a TableDef,
     index: HashMap<&'a str, usize>,
+    /// The keys a normalised parent holds its child rows in: not columns,
+    /// but each checked to be null or an array of objects.
+    nested: Vec<&'a str>,
 }
 
 impl<'a> Decoder<'a> {
@@ -734,7 +890,23 @@ impl<'a> Decoder<'a> {
             .enumerate()
             .map(|(i, c)| (c.name.as_str(), i))
             .collect();
-        Decoder { table, index }
+        Decoder {
+            table,
+            index,
+            nested: Vec::new(),
+        }
+    }
+
+    /// The decoder of `table` as this source presents it: a normalised
+    /// parent also accepts (and checks) its nested column.
+    fn for_table(table: &'a TableDef, specs: &'a [Spec]) -> Self {
+        let mut d = Decoder::new(table);
+        d.nested = specs
+            .iter()
+            .filter(|s| s.parent == table.name)
+            .map(|s| s.column.as_str())
+            .collect();
+        d
     }
 
     fn reject(
@@ -831,7 +1003,15 @@ impl<'a> Decoder<'a> {
         let mut raw: Vec<Option<&str>> = vec![None; self.table.columns.len()];
         let mut unknown: Option<&str> = None;
         let mut duplicate: Option<&str> = None;
+        let mut nested: Vec<Option<&str>> = vec![None; self.nested.len()];
         for (k, v) in &members {
+            if let Some(n) = self.nested.iter().position(|c| c == k) {
+                match nested[n] {
+                    Some(_) => duplicate = duplicate.or(Some(k.as_str())),
+                    None => nested[n] = Some(*v),
+                }
+                continue;
+            }
             match self.index.get(k.as_str()) {
                 Some(&i) if raw[i].is_some() => duplicate = duplicate.or(Some(k.as_str())),
                 Some(&i) => raw[i] = Some(*v),
@@ -892,6 +1072,23 @@ impl<'a> Decoder<'a> {
                     row(),
                 )));
             }
+        }
+        for (col, raw) in self.nested.iter().zip(nested) {
+            let Some(Err(what)) = raw.map(array_of_objects) else {
+                continue;
+            };
+            return Err(Box::new(self.reject(
+                loc,
+                key,
+                Some(col),
+                "not-normalisable",
+                format!(
+                    "column `{col}` holds {what}; `normalise={}.{col}` needs an array of \
+                     objects (or null), so the row is kept whole here with its `{col}`",
+                    self.table.name
+                ),
+                row(),
+            )));
         }
         Ok(())
     }
@@ -1065,6 +1262,346 @@ fn read_schema(dir: &Path, endpoint: &str) -> Result<Option<SchemaFile>, Endpoin
 }
 
 // ---------------------------------------------------------------------------
+// Normalised columns (`normalise=` on a source, `nest=` read back)
+// ---------------------------------------------------------------------------
+
+/// The child-table column holding an element's position in its array.
+const ORDINAL: &str = "ordinal";
+
+/// A parent's json column presented as a child table.
+#[derive(Debug, Clone)]
+struct Spec {
+    parent: String,
+    column: String,
+    /// The parent column whose value each child row carries.
+    parent_key: String,
+    /// The child table's name, and its column holding `parent_key`'s value.
+    child: String,
+    fk_column: String,
+    /// The child as a `nest=` target recorded it; `None`: inferred.
+    recorded: Option<TableDef>,
+}
+
+/// What a source's options resolved to: the specs, and each parent as the
+/// source presents it (without its normalised columns).
+#[derive(Debug, Default)]
+struct Norm {
+    specs: Vec<Spec>,
+    views: Vec<TableDef>,
+}
+
+impl Norm {
+    fn view(&self, table: &str) -> Option<&TableDef> {
+        self.views.iter().find(|v| v.name == table)
+    }
+}
+
+/// Resolves a source's `normalise=` and `nest=` options against its schema
+/// file. Every problem is an error naming the option: the parent must have a
+/// schema entry with a single-column primary key and a json column of that
+/// name, and the child's name must be free.
+fn resolve(
+    endpoint: &str,
+    schema: Option<&SchemaFile>,
+    o: &Options,
+) -> Result<Norm, EndpointError> {
+    let err = |table: &str, what: String| q_err(endpoint, Some(table), what);
+    let tables = schema.map(|s| &s.tables[..]).unwrap_or(&[]);
+    let nested = schema.map(|s| &s.nested[..]).unwrap_or(&[]);
+    let mut specs: Vec<Spec> = Vec::new();
+    for (p, c) in &o.normalise {
+        let opt = format!("normalise={p}.{c}");
+        let Some(parent) = tables.iter().find(|t| &t.name == p) else {
+            return Err(err(
+                p,
+                format!(
+                    "{opt}: `{SCHEMA_FILE}` has no table `{p}`; the parent needs an entry there \
+                     with a single-column primary key (an inferred table has no key)"
+                ),
+            ));
+        };
+        let spec = match nested.iter().find(|n| &n.parent == p && &n.column == c) {
+            Some(n) => from_recorded(endpoint, parent, n)?,
+            None => {
+                let [pk] = &parent.primary_key[..] else {
+                    return Err(err(
+                        p,
+                        format!(
+                            "{opt}: table `{p}` has {} primary key columns; normalising needs \
+                             exactly one, which the child rows reference",
+                            parent.primary_key.len()
+                        ),
+                    ));
+                };
+                Spec {
+                    parent: p.clone(),
+                    column: c.clone(),
+                    parent_key: pk.clone(),
+                    child: format!("{p}__{c}"),
+                    fk_column: format!("{p}_{pk}"),
+                    recorded: None,
+                }
+            }
+        };
+        match parent.columns.iter().find(|x| &x.name == c) {
+            None => return Err(err(p, format!("{opt}: table `{p}` has no column `{c}`"))),
+            Some(x) if x.logical_type != LogicalType::Json => {
+                return Err(err(
+                    p,
+                    format!(
+                        "{opt}: column `{c}` is {}, not json; only a json column holds arrays",
+                        x.logical_type
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        check_table_name(endpoint, &spec.child)?;
+        if tables.iter().any(|t| t.name == spec.child) {
+            return Err(err(
+                &spec.child,
+                format!(
+                    "{opt}: the child table would be named `{}`, which the directory already has",
+                    spec.child
+                ),
+            ));
+        }
+        specs.push(spec);
+    }
+    for n in &o.nest {
+        if specs.iter().any(|s| &s.child == n) {
+            continue;
+        }
+        match nested.iter().find(|x| &x.table.name == n) {
+            Some(x) => {
+                let Some(parent) = tables.iter().find(|t| t.name == x.parent) else {
+                    return Err(err(
+                        n,
+                        format!("nest={n}: its parent `{}` has no schema entry", x.parent),
+                    ));
+                };
+                specs.push(from_recorded(endpoint, parent, x)?);
+            }
+            // Not nested (the target skipped it with a warning): a table as it is.
+            None if tables.iter().any(|t| &t.name == n) => {}
+            None => {
+                return Err(err(
+                    n,
+                    format!("nest={n}: the directory has no table `{n}`, nested or not"),
+                ));
+            }
+        }
+    }
+    let mut views: Vec<TableDef> = Vec::new();
+    for s in &specs {
+        if views.iter().any(|v| v.name == s.parent) {
+            continue;
+        }
+        let Some(mut v) = tables.iter().find(|t| t.name == s.parent).cloned() else {
+            continue;
+        };
+        v.columns.retain(|c| {
+            !specs
+                .iter()
+                .any(|x| x.parent == v.name && x.column == c.name)
+        });
+        views.push(v);
+    }
+    Ok(Norm { specs, views })
+}
+
+/// The spec of a child table a `nest=` target recorded: its foreign key to
+/// the parent names the key columns.
+fn from_recorded(endpoint: &str, parent: &TableDef, n: &NestedDef) -> Result<Spec, EndpointError> {
+    let fk = n
+        .table
+        .foreign_keys
+        .iter()
+        .find(|f| f.ref_table == parent.name && f.columns.len() == 1 && f.ref_columns.len() == 1)
+        .ok_or_else(|| {
+            q_err(
+                endpoint,
+                Some(&n.table.name),
+                format!(
+                    "the nested table's entry in `{SCHEMA_FILE}` has no single-column foreign key \
+                     to `{}`",
+                    parent.name
+                ),
+            )
+        })?;
+    Ok(Spec {
+        parent: parent.name.clone(),
+        column: n.column.clone(),
+        parent_key: fk.ref_columns[0].clone(),
+        child: n.table.name.clone(),
+        fk_column: fk.columns[0].clone(),
+        recorded: Some(n.table.clone()),
+    })
+}
+
+/// Calls `f` for each record of `table`, as [`for_each_record`] does for
+/// its file. A child table of a normalised column has one record per array
+/// element of the parent rows that read without a reject (a rejected parent
+/// row keeps its array whole in its reject): the element's members after
+/// `"<fk column>":<parent key>,"ordinal":<position>`.
+fn table_records(
+    dir: &Path,
+    endpoint: &str,
+    norm: &Norm,
+    table: &str,
+    mut f: impl FnMut(Loc, Rec<'_>) -> bool,
+) -> Result<(), EndpointError> {
+    let Some(spec) = norm.specs.iter().find(|s| s.child == table) else {
+        let path = JsonSource::path_of(dir, endpoint, table)?;
+        return for_each_record(&path, endpoint, table, f);
+    };
+    let Some(view) = norm.view(&spec.parent) else {
+        return Err(q_err(
+            endpoint,
+            Some(table),
+            "the parent table is not known",
+        ));
+    };
+    let dec = Decoder::for_table(view, &norm.specs);
+    let schema = view.schema();
+    let mut scratch = BatchBuilder::new(&schema, 1);
+    let mut head = Vec::new();
+    push_json_str(&mut head, &spec.fk_column);
+    head.push(b':');
+    let path = JsonSource::path_of(dir, endpoint, &spec.parent)?;
+    let mut rec = Vec::new();
+    for_each_record(&path, endpoint, &spec.parent, |loc, r| {
+        let Rec::Data(bytes) = r else { return true };
+        let ok = dec.decode(&mut scratch, loc, Rec::Data(bytes)).is_ok();
+        scratch.abandon_row();
+        // Decoded: UTF-8, one object, the nested column null or an array of objects.
+        let members = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|_| ok)
+            .and_then(|t| split_object(t).ok())
+            .unwrap_or_default();
+        let raw = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let (Some(key), Some(Ok(Some(elems)))) = (
+            raw(&spec.parent_key),
+            raw(&spec.column).map(array_of_objects),
+        ) else {
+            return true;
+        };
+        for (i, e) in elems.iter().enumerate() {
+            rec.clear();
+            rec.push(b'{');
+            rec.extend_from_slice(&head);
+            rec.extend_from_slice(key.as_bytes());
+            rec.extend_from_slice(format!(",\"{ORDINAL}\":{i}").as_bytes());
+            let inner = e.get(1..e.len().saturating_sub(1)).unwrap_or("").trim();
+            if !inner.is_empty() {
+                rec.push(b',');
+                rec.extend_from_slice(inner.as_bytes());
+            }
+            rec.push(b'}');
+            let loc = Loc {
+                elem: Some(i as u64),
+                ..loc
+            };
+            if !f(loc, Rec::Data(&rec)) {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+/// Infers a child table of `normalise=` from the array elements of the
+/// parent's first [`INFER_SAMPLE`] records: `<fk column>` (the parent key's
+/// type, NOT NULL, foreign key to the parent, ON DELETE CASCADE), `ordinal`
+/// (int64, NOT NULL), then the union of the elements' keys typed as
+/// [`infer_table`] types columns. Keys named like the first two are left
+/// out here (their elements become `duplicate-field` rejects at read).
+fn infer_child(
+    dir: &Path,
+    endpoint: &str,
+    spec: &Spec,
+    parent: &TableDef,
+) -> Result<TableDef, EndpointError> {
+    let Some(key) = parent.columns.iter().find(|c| c.name == spec.parent_key) else {
+        return Err(q_err(
+            endpoint,
+            Some(&spec.parent),
+            format!("no column `{}`", spec.parent_key),
+        ));
+    };
+    let mut cols: Vec<(String, Seen)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut n = 0usize;
+    let path = JsonSource::path_of(dir, endpoint, &spec.parent)?;
+    for_each_record(&path, endpoint, &spec.parent, |_, rec| {
+        n += 1;
+        if let Rec::Data(bytes) = rec
+            && let Ok(text) = std::str::from_utf8(bytes)
+            && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+            && let Ok(members) = split_object(text)
+            && let Some((_, v)) = members.iter().find(|(k, _)| *k == spec.column)
+            && let Ok(Some(elems)) = array_of_objects(v)
+        {
+            for e in elems {
+                for (k, v) in split_object(e).unwrap_or_default() {
+                    if k == spec.fk_column || k == ORDINAL {
+                        continue;
+                    }
+                    let i = *index.entry(k.clone()).or_insert_with(|| {
+                        cols.push((k, Seen::default()));
+                        cols.len() - 1
+                    });
+                    cols[i].1.add(v);
+                }
+            }
+        }
+        n < INFER_SAMPLE
+    })?;
+    let mut columns = vec![
+        ColumnDef {
+            name: spec.fk_column.clone(),
+            declared_type: key.declared_type.clone(),
+            logical_type: key.logical_type,
+            nullable: false,
+            default: None,
+        },
+        ColumnDef {
+            name: ORDINAL.into(),
+            declared_type: String::new(),
+            logical_type: LogicalType::Int64,
+            nullable: false,
+            default: None,
+        },
+    ];
+    columns.extend(cols.into_iter().map(|(name, seen)| {
+        let (logical_type, declared) = seen.infer();
+        ColumnDef {
+            name,
+            declared_type: declared.to_string(),
+            logical_type,
+            nullable: true,
+            default: None,
+        }
+    }));
+    Ok(TableDef {
+        name: spec.child.clone(),
+        columns,
+        primary_key: vec![spec.fk_column.clone(), ORDINAL.into()],
+        unique: Vec::new(),
+        indexes: Vec::new(),
+        foreign_keys: vec![crate::model::ForeignKeyDef {
+            name: format!("{}_{}_fkey", spec.child, spec.fk_column),
+            columns: vec![spec.fk_column.clone()],
+            ref_table: spec.parent.clone(),
+            ref_columns: vec![spec.parent_key.clone()],
+            on_delete: "CASCADE".into(),
+            on_update: "NO ACTION".into(),
+        }],
+    })
+}
+
+// ---------------------------------------------------------------------------
 // Source
 // ---------------------------------------------------------------------------
 
@@ -1072,13 +1609,16 @@ fn read_schema(dir: &Path, endpoint: &str) -> Result<Option<SchemaFile>, Endpoin
 pub struct JsonSource {
     dir: PathBuf,
     name: String,
+    /// What `normalise=` and `nest=` resolved to (empty without options).
+    norm: std::sync::Arc<Norm>,
 }
 
 impl JsonSource {
-    /// Opens a directory written by the JSON sink or by hand. A missing
-    /// directory, or a schema file that does not parse, is an error.
+    /// Opens a directory written by the JSON sink or by hand (`url` is
+    /// `DIR[?OPTIONS]`). A missing directory, a schema file that does not
+    /// parse, or options that do not fit it are errors.
     pub async fn open(url: &str) -> Result<JsonSource, EndpointError> {
-        let dir = PathBuf::from(url);
+        let (dir, options) = split_url(url)?;
         let name = format!("json:{url}");
         if !dir.is_dir() {
             return Err(EndpointError::Connect {
@@ -1086,9 +1626,15 @@ impl JsonSource {
                 reason: "no such directory".into(),
             });
         }
-        let s = JsonSource { dir, name };
-        s.blocking(|dir, name| read_schema(dir, name).map(|_| ()))
+        let mut s = JsonSource {
+            dir,
+            name,
+            norm: Default::default(),
+        };
+        let norm = s
+            .blocking(move |dir, name| resolve(name, read_schema(dir, name)?.as_ref(), &options))
             .await?;
+        s.norm = std::sync::Arc::new(norm);
         Ok(s)
     }
 
@@ -1103,6 +1649,15 @@ impl JsonSource {
             .map_err(|e| join_err(&self.name, e))?
     }
 
+    /// [`Self::blocking`] with the resolved options as a third argument.
+    async fn blocking_norm<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Path, &str, &Norm) -> Result<T, EndpointError> + Send + 'static,
+    ) -> Result<T, EndpointError> {
+        let norm = self.norm.clone();
+        self.blocking(move |dir, name| f(dir, name, &norm)).await
+    }
+
     /// Human name for reports.
     pub fn describe(&self) -> String {
         self.name.clone()
@@ -1111,12 +1666,33 @@ impl JsonSource {
     /// The schema file's tables (in its order), then every other `.jsonl`
     /// (or `.json` array) file, inferred, by name. Files whose names cannot be
     /// table names are not tables. `_ferry_*` files are ferry's own and skipped.
+    /// A parent of a normalised column is shown without it, its child table
+    /// right after it (as recorded by a `nest=` target, else inferred).
     pub async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
-        self.blocking(|dir, name| {
-            let mut tables = read_schema(dir, name)?
+        self.blocking_norm(|dir, name, norm| {
+            let mut tables = Vec::new();
+            for t in read_schema(dir, name)?
                 .map(|s| s.tables)
-                .unwrap_or_default();
-            let known: HashSet<String> = tables.iter().map(|t| t.name.clone()).collect();
+                .unwrap_or_default()
+            {
+                let children: Vec<&Spec> =
+                    norm.specs.iter().filter(|s| s.parent == t.name).collect();
+                if children.is_empty() {
+                    tables.push(t);
+                    continue;
+                }
+                tables.push(norm.view(&t.name).cloned().unwrap_or_else(|| t.clone()));
+                for s in children {
+                    tables.push(match &s.recorded {
+                        Some(d) => d.clone(),
+                        None => infer_child(dir, name, s, &t)?,
+                    });
+                }
+            }
+            let mut known: HashSet<String> = tables.iter().map(|t| t.name.clone()).collect();
+            for s in &norm.specs {
+                known.remove(&s.child);
+            }
             let mut files = Vec::new();
             let entries =
                 fs::read_dir(dir).map_err(|e| io_err(name, None, "cannot list", dir, e))?;
@@ -1143,6 +1719,17 @@ impl JsonSource {
             }
             files.sort();
             files.dedup(); // `t.jsonl` and `t.json`: one table, read from `t.jsonl`
+            if let Some(s) = norm.specs.iter().find(|s| files.contains(&s.child)) {
+                return Err(q_err(
+                    name,
+                    Some(&s.child),
+                    format!(
+                        "normalising `{}.{}` makes a table `{}`, but the directory has a file of \
+                         that name; rename one of them",
+                        s.parent, s.column, s.child
+                    ),
+                ));
+            }
             for f in files {
                 let path = Self::path_of(dir, name, &f)?;
                 tables.push(infer_table(&path, name, &f)?);
@@ -1165,13 +1752,13 @@ impl JsonSource {
         })
     }
 
-    /// Records in a table's file (blank lines are not records).
+    /// Records in a table's file (blank lines are not records); for the
+    /// child table of a normalised column, the elements it reads as rows.
     pub async fn count(&self, table: &str) -> Result<u64, EndpointError> {
         let table = table.to_string();
-        self.blocking(move |dir, name| {
-            let path = Self::path_of(dir, name, &table)?;
+        self.blocking_norm(move |dir, name, norm| {
             let mut n = 0u64;
-            for_each_record(&path, name, &table, |_, _| {
+            table_records(dir, name, norm, &table, |_, _| {
                 n += 1;
                 true
             })?;
@@ -1191,14 +1778,13 @@ impl JsonSource {
     ) -> Result<(), EndpointError> {
         let (table, tx) = (table.clone(), tx.clone());
         let batch_size = batch_size.max(1);
-        self.blocking(move |dir, name| {
-            let path = Self::path_of(dir, name, &table.name)?;
+        self.blocking_norm(move |dir, name, norm| {
             let schema = table.schema();
-            let dec = Decoder::new(&table);
+            let dec = Decoder::for_table(&table, &norm.specs);
             let mut b = BatchBuilder::new(&schema, batch_size);
             let mut rejects = Vec::new();
             let (mut in_batch, mut open) = (0u64, true);
-            for_each_record(&path, name, &table.name, |loc, rec| {
+            table_records(dir, name, norm, &table.name, |loc, rec| {
                 in_batch += 1;
                 match dec.decode(&mut b, loc, rec) {
                     Ok(()) => b.end_row(),
@@ -1267,11 +1853,10 @@ impl JsonSource {
         sample: usize,
     ) -> Result<TableProfile, EndpointError> {
         let table = table.clone();
-        self.blocking(move |dir, name| {
-            let path = Self::path_of(dir, name, &table.name)?;
+        self.blocking_norm(move |dir, name, norm| {
             let schema = table.schema();
             let mut b = BatchBuilder::new(&schema, 1);
-            let dec = Decoder::new(&table);
+            let dec = Decoder::for_table(&table, &norm.specs);
             let mut mismatches: Vec<(String, u64, String)> = Vec::new();
             let mut note = |col: &str, why: String| match mismatches.iter_mut().find(|m| m.0 == col)
             {
@@ -1279,7 +1864,7 @@ impl JsonSource {
                 None => mismatches.push((col.to_string(), 1, why)),
             };
             let (mut sampled, mut bytes) = (0u64, 0u64);
-            for_each_record(&path, name, &table.name, |_, rec| {
+            table_records(dir, name, norm, &table.name, |_, rec| {
                 if sampled >= sample as u64 {
                     return false;
                 }
@@ -1302,6 +1887,12 @@ impl JsonSource {
                     return true;
                 };
                 for (k, v) in members {
+                    if dec.nested.contains(&k.as_str()) {
+                        if let Err(why) = array_of_objects(v) {
+                            note(&k, format!("holds {why}, not an array of objects"));
+                        }
+                        continue;
+                    }
                     let Some(&i) = dec.index.get(k.as_str()) else {
                         note(&k, "the key is not a column (unknown-column)".into());
                         continue;
@@ -1386,12 +1977,23 @@ pub struct JsonSink {
     /// Open data files by target table name, appended to batch by batch.
     files: HashMap<String, BufWriter<File>>,
     rejects: Option<BufWriter<File>>,
+    /// `nest=`: child tables folded into their parent's file in `finish`.
+    nest: Vec<String>,
 }
 
 impl JsonSink {
-    /// Opens (creating it if missing) the target directory.
+    /// Opens (creating it if missing) the target directory (`url` is
+    /// `DIR[?nest=…]`; `normalise=` is a source option and refused here).
     pub async fn connect(url: &str) -> Result<JsonSink, EndpointError> {
-        let dir = PathBuf::from(url);
+        let (dir, options) = split_url(url)?;
+        if !options.normalise.is_empty() {
+            return Err(EndpointError::BadUrl {
+                url: format!("json:{url}"),
+                reason: "`normalise=` applies to a json source; a json target takes \
+                         `nest=CHILD_TABLE`"
+                    .into(),
+            });
+        }
         let name = format!("json:{url}");
         tokio::task::block_in_place(|| fs::create_dir_all(&dir)).map_err(|e| {
             EndpointError::Connect {
@@ -1404,6 +2006,7 @@ impl JsonSink {
             name,
             files: HashMap::new(),
             rejects: None,
+            nest: options.nest,
         })
     }
 
@@ -1458,6 +2061,9 @@ impl JsonSink {
         for t in tables {
             check_table_name(&self.name, &t.def.name)?;
         }
+        for n in &self.nest {
+            nest_plan(&self.name, n, tables)?;
+        }
         let mut dropped = HashSet::new();
         for t in tables {
             if self.table_exists(&t.def.name) {
@@ -1487,10 +2093,16 @@ impl JsonSink {
             format: FORMAT.into(),
             version: VERSION,
             tables: Vec::new(),
+            nested: Vec::new(),
         });
         schema
             .tables
             .retain(|old| !tables.iter().any(|t| t.def.name == old.name));
+        schema.nested.retain(|n| {
+            !tables
+                .iter()
+                .any(|t| t.def.name == n.parent || t.def.name == n.table.name)
+        });
         schema.tables.extend(tables.iter().map(|t| t.def.clone()));
         self.write_schema(&schema)?;
         for t in tables {
@@ -1705,6 +2317,16 @@ impl JsonSink {
                     .map(|f| format!("foreign key {}", f.name)),
             );
         }
+        for n in &self.nest {
+            let p = nest_plan(&self.name, n, tables)?;
+            let into = format!("`{}.{}`", p.parent.def.name, p.column);
+            match self.nest_one(&p, NEST_MAX_BYTES)? {
+                None => tracing::info!(endpoint = self.name, "nested `{n}` into {into}"),
+                Some(why) => warnings.push(format!(
+                    "table `{n}` not nested into {into}: {why}; it stays a table of its own"
+                )),
+            }
+        }
         Ok(super::Finished {
             created,
             warnings,
@@ -1883,6 +2505,227 @@ impl JsonSink {
         self.write_atomic(&path, &kept)?;
         Ok(Enforced::Moved(moves.len() as u64))
     }
+}
+
+impl JsonSink {
+    /// Folds a child table into its parent's file (see [`nest_plan`]):
+    /// `Ok(Some(why))` when it cannot be done exactly (then nothing changed).
+    /// The child rows, at most `max` bytes of them, are grouped in memory by
+    /// parent key; the parent file streams into a temporary file with the
+    /// arrays added, which replaces it; then `_schema.json` records the
+    /// nesting and the child file is removed. A crash in between leaves
+    /// rows twice (in the parent's array and the child file), never nowhere.
+    fn nest_one(&self, p: &NestPlan<'_>, max: u64) -> Result<Option<String>, EndpointError> {
+        let (child, parent) = (&p.child.def, &p.parent.def);
+        let (cpath, ppath) = (self.data_path(&child.name), self.data_path(&parent.name));
+        let size = fs::metadata(&cpath).map(|m| m.len()).unwrap_or(0);
+        if size > max {
+            return Ok(Some(format!(
+                "`{}` is over {} MiB (the rows are grouped in memory)",
+                cpath.display(),
+                max >> 20
+            )));
+        }
+        let (fk_col, key_col) = (&p.fk.columns[0], &p.fk.ref_columns[0]);
+        // Child rows by parent key text: (ordinal, object without the key and ordinal).
+        let mut groups: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+        let mut why = None;
+        for_each_record(&cpath, &self.name, &child.name, |loc, rec| {
+            let members = match rec {
+                Rec::Data(b) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|t| split_object(t).ok()),
+                Rec::TooLong { .. } => None,
+            };
+            let Some(members) = members else {
+                why = Some(format!("{loc} is not a JSON object"));
+                return false;
+            };
+            let get = |n: &str| members.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+            let key = get(fk_col).filter(|v| *v != "null");
+            let ord = get(ORDINAL).and_then(|v| v.parse::<i64>().ok());
+            let (Some(key), Some(ord)) = (key, ord) else {
+                why = Some(format!("{loc} has a null `{fk_col}` or `{ORDINAL}`"));
+                return false;
+            };
+            let mut obj = vec![b'{'];
+            for (k, v) in &members {
+                // NULL and a missing key are the same in a table: neither is written.
+                if k == fk_col || k == ORDINAL || *v == "null" {
+                    continue;
+                }
+                if obj.len() > 1 {
+                    obj.push(b',');
+                }
+                push_json_str(&mut obj, k);
+                obj.push(b':');
+                obj.extend_from_slice(v.as_bytes());
+            }
+            obj.push(b'}');
+            groups
+                .entry(key.to_string())
+                .or_default()
+                .push((ord, String::from_utf8_lossy(&obj).into_owned()));
+            true
+        })?;
+        if let Some(why) = why {
+            return Ok(Some(why));
+        }
+        for (key, g) in &mut groups {
+            g.sort_by_key(|(o, _)| *o);
+            if g.iter().enumerate().any(|(i, (o, _))| *o != i as i64) {
+                return Ok(Some(format!(
+                    "the `{ORDINAL}` values of parent key {} are not 0, 1, 2, …, so array \
+                     positions would not give them back",
+                    shown(key)
+                )));
+            }
+        }
+        let tmp = ppath.with_extension(format!("tmp-{}", std::process::id()));
+        let e = |what: &str, path: &Path, e: io::Error| {
+            io_err(&self.name, Some(&parent.name), what, path, e)
+        };
+        let mut w = BufWriter::new(File::create(&tmp).map_err(|x| e("cannot create", &tmp, x))?);
+        let mut head = Vec::new();
+        push_json_str(&mut head, &p.column);
+        head.extend_from_slice(b":[");
+        let mut failed: Option<io::Error> = None;
+        let mut line = Vec::new();
+        for_each_record(&ppath, &self.name, &parent.name, |_, rec| {
+            let b = match rec {
+                Rec::Data(b) => b.trim_ascii_end(),
+                Rec::TooLong { .. } => b"",
+            };
+            let Some(body) = b.strip_suffix(b"}") else {
+                failed = Some(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a line is not an object",
+                ));
+                return false;
+            };
+            let kids = key_texts(b, std::slice::from_ref(key_col))
+                .and_then(|k| groups.remove(&k[0]))
+                .unwrap_or_default();
+            line.clear();
+            line.extend_from_slice(body);
+            if body.trim_ascii() != b"{" {
+                line.push(b',');
+            }
+            line.extend_from_slice(&head);
+            for (i, (_, obj)) in kids.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
+                }
+                line.extend_from_slice(obj.as_bytes());
+            }
+            line.extend_from_slice(b"]}\n");
+            if let Err(x) = w.write_all(&line) {
+                failed = Some(x);
+            }
+            failed.is_none()
+        })?;
+        let flushed = w.flush();
+        drop(w);
+        let done = match (failed, flushed) {
+            (Some(x), _) | (None, Err(x)) => Err(e("cannot rewrite", &ppath, x)),
+            (None, Ok(())) if !groups.is_empty() => Ok(Some(format!(
+                "{} parent key(s) of `{}` match no `{}` row",
+                groups.len(),
+                child.name,
+                parent.name
+            ))),
+            (None, Ok(())) => Ok(None),
+        };
+        if !matches!(done, Ok(None)) {
+            let _ = fs::remove_file(&tmp);
+            return done;
+        }
+        fs::rename(&tmp, &ppath).map_err(|x| e("cannot replace", &ppath, x))?;
+        let mut schema = read_schema(&self.dir, &self.name)?.unwrap_or(SchemaFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            tables: Vec::new(),
+            nested: Vec::new(),
+        });
+        if let Some(t) = schema.tables.iter_mut().find(|t| t.name == parent.name) {
+            t.columns.push(ColumnDef {
+                name: p.column.clone(),
+                declared_type: String::new(),
+                logical_type: LogicalType::Json,
+                nullable: false,
+                default: None,
+            });
+        }
+        schema.tables.retain(|t| t.name != child.name);
+        schema.nested.retain(|n| n.table.name != child.name);
+        schema.nested.push(NestedDef {
+            parent: parent.name.clone(),
+            column: p.column.clone(),
+            table: child.clone(),
+        });
+        self.write_schema(&schema)?;
+        fs::remove_file(&cpath).map_err(|x| e("cannot remove", &cpath, x))?;
+        Ok(None)
+    }
+}
+
+/// A `nest=` table and where it goes, as [`nest_plan`] found it.
+struct NestPlan<'a> {
+    child: &'a TargetTable,
+    parent: &'a TargetTable,
+    column: String,
+    /// The child's foreign key to the parent (one column).
+    fk: &'a crate::model::ForeignKeyDef,
+}
+
+/// Checks a `nest=` table against the run's tables: it is written by this
+/// run, named `<parent>__<column>` with a single-column foreign key to
+/// `<parent>` (also written by this run), has an int64 NOT NULL `ordinal`
+/// column, and the parent has no column named `<column>` — the shape
+/// `normalise=` gives, so the two are inverses.
+fn nest_plan<'a>(
+    endpoint: &str,
+    child: &str,
+    tables: &'a [TargetTable],
+) -> Result<NestPlan<'a>, EndpointError> {
+    let err = |why: String| q_err(endpoint, Some(child), format!("nest={child}: {why}"));
+    let find = |n: &str| tables.iter().find(|t| t.def.name == n);
+    let c = find(child).ok_or_else(|| err("this run writes no table of that name".into()))?;
+    let Some((fk, parent, column)) = c.def.foreign_keys.iter().find_map(|fk| {
+        let column = child.strip_prefix(&format!("{}__", fk.ref_table))?;
+        let parent = find(&fk.ref_table)?;
+        (fk.columns.len() == 1 && fk.ref_columns.len() == 1 && !column.is_empty())
+            .then(|| (fk, parent, column.to_string()))
+    }) else {
+        return Err(err(
+            "a nested table must be named PARENT__COLUMN and have a single-column foreign key \
+             to PARENT, which this run also writes"
+                .into(),
+        ));
+    };
+    if !c
+        .def
+        .columns
+        .iter()
+        .any(|x| x.name == ORDINAL && x.logical_type == LogicalType::Int64 && !x.nullable)
+    {
+        return Err(err(format!(
+            "the table needs an int64 NOT NULL `{ORDINAL}` column (the position in the array), \
+             as normalise= makes"
+        )));
+    }
+    if parent.def.columns.iter().any(|x| x.name == column) {
+        return Err(err(format!(
+            "`{}` already has a column `{column}`",
+            parent.def.name
+        )));
+    }
+    Ok(NestPlan {
+        child: c,
+        parent,
+        column,
+        fk,
+    })
 }
 
 /// What `enforce_keys` did with one table.
@@ -2304,6 +3147,201 @@ mod tests {
                 ("r2", "people", 1, vec!["7".to_string()]),
             ]
         );
+    }
+
+    #[test]
+    fn url_options_are_parsed_strictly() {
+        let (dir, o) = split_url("out").unwrap();
+        assert_eq!((dir, o), (PathBuf::from("out"), Options::default()));
+        let (dir, o) = split_url("d/x?normalise=a.v2.items,b.c&nest=a__items").unwrap();
+        assert_eq!(dir, PathBuf::from("d/x"));
+        assert_eq!(
+            o.normalise,
+            [("a.v2".into(), "items".into()), ("b".into(), "c".into())]
+        );
+        assert_eq!(o.nest, ["a__items"]);
+        for bad in [
+            "d?normalise=items",
+            "d?normalise=.x",
+            "d?nest=",
+            "d?flatten=1",
+            "?nest=a",
+        ] {
+            assert!(split_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_null_or_arrays_of_objects_normalise() {
+        assert_eq!(array_of_objects("null"), Ok(None));
+        assert_eq!(array_of_objects(" [ ] "), Ok(Some(vec![])));
+        assert_eq!(
+            array_of_objects(r#"[{"a":"]"}, {}]"#),
+            Ok(Some(vec![r#"{"a":"]"}"#, "{}"]))
+        );
+        assert!(
+            array_of_objects(r#"[{},[1]]"#)
+                .unwrap_err()
+                .contains("element 1 is a array")
+        );
+        assert!(array_of_objects("{}").unwrap_err().starts_with("a object"));
+        assert!(array_of_objects("3").is_err());
+    }
+
+    /// A parent `p(id, name)` and its child `p__xs(p_id, ordinal, v)` written
+    /// to `dir` as the sink writes them, with their target tables.
+    fn nest_fixture(dir: &Path, child_lines: &str) -> (JsonSink, Vec<TargetTable>) {
+        let col = |name: &str, t: LogicalType, nullable: bool| ColumnDef {
+            name: name.into(),
+            declared_type: String::new(),
+            logical_type: t,
+            nullable,
+            default: None,
+        };
+        let parent = TableDef {
+            name: "p".into(),
+            columns: vec![
+                col("id", LogicalType::Int64, false),
+                col("name", LogicalType::Text, true),
+            ],
+            primary_key: vec!["id".into()],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+        };
+        let child = TableDef {
+            name: "p__xs".into(),
+            columns: vec![
+                col("p_id", LogicalType::Int64, false),
+                col(ORDINAL, LogicalType::Int64, false),
+                col("v", LogicalType::Text, true),
+            ],
+            primary_key: vec!["p_id".into(), ORDINAL.into()],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![crate::model::ForeignKeyDef {
+                name: "fk".into(),
+                columns: vec!["p_id".into()],
+                ref_table: "p".into(),
+                ref_columns: vec!["id".into()],
+                on_delete: "CASCADE".into(),
+                on_update: "NO ACTION".into(),
+            }],
+        };
+        fs::write(
+            dir.join("p.jsonl"),
+            "{\"id\":1,\"name\":\"a\"}\n{\"id\":2,\"name\":null}\n",
+        )
+        .unwrap();
+        fs::write(dir.join("p__xs.jsonl"), child_lines).unwrap();
+        let sink = JsonSink {
+            dir: dir.to_path_buf(),
+            name: "json:t".into(),
+            files: HashMap::new(),
+            rejects: None,
+            nest: vec!["p__xs".into()],
+        };
+        sink.write_schema(&SchemaFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            tables: vec![parent.clone(), child.clone()],
+            nested: vec![],
+        })
+        .unwrap();
+        let tt = |d: TableDef| TargetTable {
+            source: d.clone(),
+            def: d,
+        };
+        (sink, vec![tt(parent), tt(child)])
+    }
+
+    #[test]
+    fn nest_folds_children_by_ordinal_and_records_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, tables) = nest_fixture(
+            dir.path(),
+            "{\"p_id\":1,\"ordinal\":1,\"v\":null}\n{\"p_id\":1,\"ordinal\":0,\"v\":\"x\"}\n",
+        );
+        let plan = nest_plan("json:t", "p__xs", &tables).unwrap();
+        assert_eq!(plan.column, "xs");
+        assert_eq!(sink.nest_one(&plan, NEST_MAX_BYTES).unwrap(), None);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("p.jsonl")).unwrap(),
+            "{\"id\":1,\"name\":\"a\",\"xs\":[{\"v\":\"x\"},{}]}\n{\"id\":2,\"name\":null,\"xs\":[]}\n"
+        );
+        assert!(!dir.path().join("p__xs.jsonl").exists());
+        let schema = read_schema(dir.path(), "json:t").unwrap().unwrap();
+        assert_eq!(schema.tables.len(), 1);
+        assert_eq!(schema.tables[0].columns[2].name, "xs");
+        assert_eq!(schema.nested[0].table, tables[1].def);
+        // Read back with `nest=`: the recorded child, one row per element.
+        let o = Options {
+            nest: vec!["p__xs".into()],
+            ..Options::default()
+        };
+        let norm = resolve("json:t", Some(&schema), &o).unwrap();
+        let mut got = Vec::new();
+        table_records(dir.path(), "json:t", &norm, "p__xs", |loc, rec| {
+            if let Rec::Data(b) = rec {
+                got.push((loc.to_string(), String::from_utf8(b.to_vec()).unwrap()));
+            }
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                (
+                    "line 1, element 0".into(),
+                    r#"{"p_id":1,"ordinal":0,"v":"x"}"#.into()
+                ),
+                (
+                    "line 1, element 1".into(),
+                    r#"{"p_id":1,"ordinal":1}"#.to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn nest_leaves_the_child_alone_when_it_cannot_be_exact_or_is_over_the_limit() {
+        for (lines, max, why) in [
+            ("{\"p_id\":1,\"ordinal\":0}\n", 4, "over"),
+            ("{\"p_id\":1,\"ordinal\":1}\n", NEST_MAX_BYTES, "0, 1, 2"),
+            (
+                "{\"p_id\":9,\"ordinal\":0}\n",
+                NEST_MAX_BYTES,
+                "match no `p` row",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (sink, tables) = nest_fixture(dir.path(), lines);
+            let before = fs::read_to_string(dir.path().join("p.jsonl")).unwrap();
+            let plan = nest_plan("json:t", "p__xs", &tables).unwrap();
+            let got = sink.nest_one(&plan, max).unwrap().unwrap();
+            assert!(got.contains(why), "{got}");
+            assert_eq!(
+                fs::read_to_string(dir.path().join("p.jsonl")).unwrap(),
+                before
+            );
+            assert_eq!(
+                fs::read_to_string(dir.path().join("p__xs.jsonl")).unwrap(),
+                lines
+            );
+            let leftovers = fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(leftovers, 3, "no temporary file is left");
+        }
+    }
+
+    #[test]
+    fn nest_refuses_a_table_that_is_not_a_normalised_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut tables) = nest_fixture(dir.path(), "");
+        assert!(nest_plan("json:t", "p", &tables).is_err());
+        assert!(nest_plan("json:t", "nope", &tables).is_err());
+        tables[1].def.columns.retain(|c| c.name != ORDINAL);
+        let e = nest_plan("json:t", "p__xs", &tables).err().unwrap();
+        assert!(e.to_string().contains("ordinal"), "{e}");
     }
 
     #[test]

@@ -2270,7 +2270,7 @@ impl JsonSink {
     /// kept) and then rows whose foreign key matches no parent row are moved
     /// from the table's file to the quarantine file under `run_id` (codes
     /// `duplicate-key`, `fk-orphan`), counted per source table. Tables whose
-    /// files are over [`FK_CHECK_MAX_BYTES`] are not checked (a warning says so).
+    /// files are over `FK_CHECK_MAX_BYTES` (256 MiB) are not checked (a warning says so).
     pub async fn finish(
         &mut self,
         run_id: &str,

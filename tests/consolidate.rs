@@ -181,3 +181,25 @@ fn conflict_policies_fail_keep_latest_and_quarantine() {
     );
     assert_eq!(report(&out)["verify"]["ok"], true);
 }
+
+#[test]
+fn the_sources_can_be_listed_in_the_config() {
+    let dir = tempdir();
+    let (a, b) = sources(dir.path());
+    let config = write_config(dir.path(), &format!("sources = [\"{a}\", \"{b}\"]\n"));
+    let db = PgDb::new("consolidate_cfg");
+    let out = ferry(&[
+        "migrate",
+        "--config",
+        &config.display().to_string(),
+        "--to",
+        &db.url,
+        "--keys",
+        "uuid5",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(db.count("customers"), 5);
+    assert_eq!(db.count("orders"), 7);
+    assert_eq!(report(&out)["verify"]["ok"], true);
+}

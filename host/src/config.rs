@@ -12,6 +12,7 @@
 //! timeout_ms = 10000             # per-call deadline
 //! max_output_mib = 64            # cap on what one call may return
 //!
+//! sources = ["sqlite:a.db", "sqlite:b.db"]  # consolidate these (when no --from)
 //! on_reject = "quarantine"       # or "abort": stop at the first rejected row
 //!
 //! [tables.payments]              # per-table settings (globs allowed)
@@ -58,6 +59,9 @@ pub struct ConfigFile {
     pub cast: Vec<crate::cast::CastRule>,
     /// What a rejected row does to the run: `quarantine` (default) or `abort`.
     pub on_reject: Option<OnReject>,
+    /// Sources to consolidate, in load order, when `--from` is not given.
+    #[serde(default)]
+    pub sources: Vec<String>,
     /// Per-table settings, by table name or glob.
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
@@ -115,6 +119,8 @@ pub struct Config {
     pub on_reject: OnReject,
     /// (table glob, policy), in file order.
     pub table_on_reject: Vec<(String, OnReject)>,
+    /// Sources from the config, parsed.
+    pub sources: Vec<crate::endpoint::EndpointUrl>,
 }
 
 impl Default for Config {
@@ -126,6 +132,7 @@ impl Default for Config {
             casts: Vec::new(),
             on_reject: OnReject::Quarantine,
             table_on_reject: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }
@@ -202,6 +209,14 @@ impl Config {
             plugins,
             casts: raw.cast,
             on_reject: raw.on_reject.unwrap_or_default(),
+            sources: raw
+                .sources
+                .iter()
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e: crate::endpoint::EndpointError| format!("sources: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
             table_on_reject: raw
                 .tables
                 .into_iter()

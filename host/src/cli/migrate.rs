@@ -202,7 +202,12 @@ impl RunArgs {
         config: &Config,
         registry: &Registry,
     ) -> anyhow::Result<MigrateOptions> {
-        let (Some(from), Some(to)) = (self.from.first().cloned(), self.to.clone()) else {
+        let sources: Vec<EndpointUrl> = if self.from.is_empty() {
+            config.sources.clone()
+        } else {
+            self.from.clone()
+        };
+        let (Some(from), Some(to)) = (sources.first().cloned(), self.to.clone()) else {
             return Err(
                 super::UsageError("--from and --to are required (or --plan FILE)".into()).into(),
             );
@@ -227,7 +232,11 @@ impl RunArgs {
             },
             casts: config.casts.clone(),
             verify: self.verify.level(),
-            consolidate: self.consolidate()?,
+            consolidate: {
+                let mut c = self.consolidate()?;
+                c.more_sources = sources.iter().skip(1).cloned().collect();
+                c
+            },
             on_reject: self.on_reject(config),
         })
     }

@@ -6,14 +6,16 @@
 //! ```
 //!
 //! - [`generate`] writes the source database (not timed).
-//! - [`run`] runs one case (pipe, ferry, ferry + WASM passthrough, ferry +
-//!   masking) and measures its wall time and its clients' peak RSS.
+//! - [`run`] runs one case (the pipe; ferry with its full verification;
+//!   ferry's load alone, `--verify off`; the load with a WASM passthrough or
+//!   with masking) and measures its wall time and its clients' peak RSS.
 //! - [`pg`] gives each case a fresh PostgreSQL database and checks the end
 //!   state: row counts, keys, the exactness of the scores, column types.
 //! - [`report`] prints the results as text or JSON.
 //!
 //! The exit code is 1 if any case failed (process error, wrong counts,
-//! missing keys, or a ferry case whose scores are not the source's).
+//! missing keys, a ferry case whose scores are not the source's, or a
+//! verifying case whose report does not show a passed full verification).
 
 mod generate;
 mod pg;
@@ -153,6 +155,7 @@ fn bench_size(
     struct Acc {
         walls: Vec<Duration>,
         peak_rss: u64,
+        verify: Vec<run::Verified>,
         end_state: Option<pg::EndState>,
         errors: Vec<String>,
     }
@@ -180,6 +183,7 @@ fn bench_size(
                 Ok((measured, state)) => {
                     a.walls.push(measured.wall);
                     a.peak_rss = a.peak_rss.max(measured.peak_rss);
+                    a.verify.extend(measured.verify);
                     let mut problems = state.problems(sizes);
                     // ferry promises exact values; the pipe's rounding is
                     // what the report shows, not a failure of the benchmark.
@@ -194,7 +198,7 @@ fn bench_size(
                             a.errors.push(p);
                         }
                     }
-                    if case == Case::Ferry && ferry_columns.is_none() {
+                    if case.plain_ferry() && ferry_columns.is_none() {
                         ferry_columns = Some(state.columns.clone());
                     }
                     a.end_state.get_or_insert(state);
@@ -214,7 +218,10 @@ fn bench_size(
             .into_iter()
             .map(|case| {
                 let a = acc.remove(&case).unwrap_or_default();
-                CaseReport::new(case, sizes, &a.walls, a.peak_rss, a.end_state, a.errors)
+                let mut c =
+                    CaseReport::new(case, sizes, &a.walls, a.peak_rss, a.end_state, a.errors);
+                c.set_verify(&a.verify);
+                c
             })
             .collect(),
     };
@@ -239,7 +246,7 @@ fn run_case(
     server.checkpoint()?;
     let measured = match case {
         Case::Pipe => run::pipe(source, &db.url(), columns)?,
-        _ => run::ferry(ferry, source, &db.url(), case.transform(), sizes)?,
+        _ => run::ferry(ferry, source, &db.url(), case, sizes)?,
     };
     Ok((measured, db.end_state()?))
 }

@@ -138,11 +138,13 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// One target column, as `information_schema.columns` describes it.
+/// One target column, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Column {
     pub table: String,
     pub name: String,
+    /// `format_type`'s spelling, with any length or precision
+    /// (`character varying(255)`), so the pipe can create the same column.
     pub data_type: String,
     pub nullable: bool,
 }
@@ -171,6 +173,14 @@ pub struct EndState {
     pub foreign_keys: u64,
     /// Whether the index `sessions_user` exists.
     pub index: bool,
+    /// `md5(string_agg(md5(users::text), '' ORDER BY id))`: every column
+    /// as the target's types print it (see [`DATA_SETTINGS`]). Each row is
+    /// hashed first so the aggregate is 32 bytes a row: PostgreSQL's 1 GB
+    /// limit on a text value is then reached at ~33 M rows, not ~5 M.
+    pub users_md5: String,
+    /// The same over `sessions` without `score`, which [`Self::score_md5`]
+    /// covers: so a rounded score does not hide the other columns.
+    pub sessions_md5: String,
     /// `md5(string_agg(score::text, ',' ORDER BY id))` with `extra_float_digits = 3`.
     pub score_md5: String,
     /// Sessions whose score is not the source's value exactly.
@@ -215,6 +225,15 @@ impl EndState {
     }
 }
 
+/// Session settings for the checksums: every case's values print the same
+/// way whatever the server's defaults (timestamptz in UTC, ISO dates, floats
+/// with all their digits, bytea as hex).
+const DATA_SETTINGS: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
+    SET extra_float_digits = 3; SET bytea_output = 'hex';";
+
+/// The `sessions` columns in [`EndState::sessions_md5`]: all but `score`.
+const SESSIONS_BUT_SCORE: &str = "id, user_id, token, created_at, payload";
+
 /// Read the end state of database `db`.
 pub fn end_state(server: &Server, db: &str) -> Result<EndState> {
     let constraints = |contype: &str| {
@@ -224,10 +243,12 @@ pub fn end_state(server: &Server, db: &str) -> Result<EndState> {
         )
     };
     let sql = format!(
-        "SET extra_float_digits = 3; SELECT \
+        "{DATA_SETTINGS} SELECT \
            (SELECT count(*) FROM users), (SELECT count(*) FROM sessions), {}, {}, {}, \
            (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'sessions' \
               AND indexname = 'sessions_user'), \
+           (SELECT md5(string_agg(md5(u::text), '' ORDER BY id)) FROM users u), \
+           (SELECT md5(string_agg(md5(ROW({SESSIONS_BUT_SCORE})::text), '' ORDER BY id)) FROM sessions), \
            (SELECT md5(string_agg(score::text, ',' ORDER BY id)) FROM sessions), \
            (SELECT count(*) FROM sessions WHERE score IS DISTINCT FROM {SCORE_SQL})",
         constraints("p"),
@@ -238,7 +259,19 @@ pub fn end_state(server: &Server, db: &str) -> Result<EndState> {
         .query(db, &sql)
         .with_context(|| format!("checking the end state of {db}"))?;
     let f: Vec<&str> = out.trim().split('|').collect();
-    let [users, sessions, pk, uq, fk, ix, md5, differing] = f[..] else {
+    let [
+        users,
+        sessions,
+        pk,
+        uq,
+        fk,
+        ix,
+        users_md5,
+        sessions_md5,
+        md5,
+        differing,
+    ] = f[..]
+    else {
         bail!("unexpected end-state row from {db}: {out:?}");
     };
     let n = |s: &str| -> Result<u64> {
@@ -252,6 +285,8 @@ pub fn end_state(server: &Server, db: &str) -> Result<EndState> {
         unique: n(uq)?,
         foreign_keys: n(fk)?,
         index: n(ix)? == 1,
+        users_md5: users_md5.to_string(),
+        sessions_md5: sessions_md5.to_string(),
         score_md5: md5.to_string(),
         scores_differing: n(differing)?,
         tables: server
@@ -271,9 +306,13 @@ pub fn end_state(server: &Server, db: &str) -> Result<EndState> {
 pub fn columns(server: &Server, db: &str) -> Result<Vec<Column>> {
     let out = server.query(
         db,
-        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
-         WHERE table_schema = 'public' AND table_name IN ('users', 'sessions') \
-         ORDER BY table_name = 'sessions', ordinal_position",
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), \
+                CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relname IN ('users', 'sessions') \
+           AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY c.relname = 'sessions', a.attnum",
     )?;
     out.lines()
         .map(|line| match line.split('|').collect::<Vec<_>>()[..] {
@@ -338,6 +377,8 @@ mod tests {
             unique: 1,
             foreign_keys: 1,
             index: true,
+            users_md5: String::new(),
+            sessions_md5: String::new(),
             score_md5: String::new(),
             scores_differing: 3,
             tables: Vec::new(),

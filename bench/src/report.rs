@@ -7,7 +7,12 @@ use serde::Serialize;
 
 use crate::generate::Sizes;
 use crate::pg::EndState;
-use crate::run::Case;
+use crate::run::{Case, Verified};
+
+/// The issue's budget for a transformer: its case may take at most this much
+/// longer than the load alone (`ferry --verify off`). Only flagged in the
+/// report, not a failure: the wall time depends on the machine.
+pub const TRANSFORM_COST_TARGET: f64 = 0.10;
 
 /// The results for one source size.
 #[derive(Debug, Clone, Serialize)]
@@ -36,14 +41,54 @@ pub struct CaseReport {
     pub rows_per_s: Option<f64>,
     /// rows/s ÷ the pipe's rows/s.
     pub vs_pipe: Option<f64>,
+    /// Best wall ÷ the best wall of `ferry --verify off`, minus 1: what the
+    /// verification or the transformer adds to the load (ferry cases only).
+    pub vs_load: Option<f64>,
+    /// ferry's own `verify.duration_ms`, median over the runs (verifying
+    /// case only).
+    pub verify_ms: Option<f64>,
+    /// ferry's verify checks per table, from the first run.
+    pub verify_checks: Vec<String>,
     /// The largest peak RSS over the runs, in bytes.
     pub peak_rss_bytes: u64,
     /// The end state of the first run that got that far.
     pub end_state: Option<EndState>,
-    /// Whether the score checksum equals the plain ferry case's.
-    pub score_md5_matches_ferry: Option<bool>,
+    /// Whether the data checksums equal those of `ferry --verify off`.
+    pub matches_ferry: Option<DataMatch>,
     /// Why the case failed (empty: it did not).
     pub errors: Vec<String>,
+}
+
+/// Which data checksums of a case equal those of ferry's plain load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DataMatch {
+    pub users: bool,
+    pub sessions_but_score: bool,
+    pub scores: bool,
+}
+
+impl DataMatch {
+    /// The checksums that differ, by name (empty: none).
+    fn differing(self) -> Vec<&'static str> {
+        [
+            (self.users, "users"),
+            (self.sessions_but_score, "sessions"),
+            (self.scores, "scores"),
+        ]
+        .into_iter()
+        .filter_map(|(same, name)| (!same).then_some(name))
+        .collect()
+    }
+}
+
+/// The median of `values` (`None` if empty).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[n / 2]),
+        n => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 impl CaseReport {
@@ -57,15 +102,9 @@ impl CaseReport {
         end_state: Option<EndState>,
         errors: Vec<String>,
     ) -> Self {
-        let mut ms: Vec<f64> = walls.iter().map(|w| w.as_secs_f64() * 1e3).collect();
-        let walls_ms = ms.clone();
-        ms.sort_by(f64::total_cmp);
-        let best_ms = ms.first().copied();
-        let median_ms = match ms.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(ms[n / 2]),
-            n => Some((ms[n / 2 - 1] + ms[n / 2]) / 2.0),
-        };
+        let walls_ms: Vec<f64> = walls.iter().map(|w| w.as_secs_f64() * 1e3).collect();
+        let best_ms = walls_ms.iter().copied().min_by(f64::total_cmp);
+        let median_ms = median(walls_ms.clone());
         CaseReport {
             case,
             label: case.label(),
@@ -74,11 +113,20 @@ impl CaseReport {
             median_ms,
             rows_per_s: best_ms.map(|b| sizes.total() as f64 / (b / 1e3)),
             vs_pipe: None,
+            vs_load: None,
+            verify_ms: None,
+            verify_checks: Vec::new(),
             peak_rss_bytes,
             end_state,
-            score_md5_matches_ferry: None,
+            matches_ferry: None,
             errors,
         }
+    }
+
+    /// Record what ferry's verification reported over the runs.
+    pub fn set_verify(&mut self, runs: &[Verified]) {
+        self.verify_ms = median(runs.iter().map(|v| v.duration_ms as f64).collect());
+        self.verify_checks = runs.first().map(|v| v.checks.clone()).unwrap_or_default();
     }
 
     pub fn ok(&self) -> bool {
@@ -87,21 +135,48 @@ impl CaseReport {
 }
 
 impl SizeReport {
-    /// Fill in what compares cases: the ratio to the pipe, the checksum
-    /// against plain ferry's.
+    /// Fill in what compares cases: the ratio to the pipe, the cost over
+    /// the load alone, the checksums against those of ferry's plain load
+    /// (`--verify off`, else the verifying case).
     pub fn compare(&mut self) {
         let find = |c: Case| self.cases.iter().find(|r| r.case == c);
         let pipe_rate = find(Case::Pipe).and_then(|p| p.rows_per_s);
-        let ferry_md5 = find(Case::Ferry)
-            .and_then(|f| f.end_state.as_ref())
-            .map(|e| e.score_md5.clone());
+        let load_ms = find(Case::FerryLoad).and_then(|l| l.best_ms);
+        let ferry_state = [Case::FerryLoad, Case::FerryVerify]
+            .into_iter()
+            .find_map(|c| find(c).and_then(|f| f.end_state.clone()));
         for r in &mut self.cases {
             r.vs_pipe = r.rows_per_s.zip(pipe_rate).map(|(a, p)| a / p);
-            r.score_md5_matches_ferry = r
+            r.vs_load = match r.case {
+                Case::Pipe => None,
+                _ => r.best_ms.zip(load_ms).map(|(a, l)| a / l - 1.0),
+            };
+            r.matches_ferry = r
                 .end_state
                 .as_ref()
-                .zip(ferry_md5.as_ref())
-                .map(|(e, f)| e.score_md5 == *f);
+                .zip(ferry_state.as_ref())
+                .map(|(e, f)| DataMatch {
+                    users: e.users_md5 == f.users_md5,
+                    sessions_but_score: e.sessions_md5 == f.sessions_md5,
+                    scores: e.score_md5 == f.score_md5,
+                });
+            let unexpected: Vec<&str> = r
+                .matches_ferry
+                .map(DataMatch::differing)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| !r.case.may_differ_in().contains(d))
+                .collect();
+            if !unexpected.is_empty() {
+                let why = format!(
+                    "{} data differ from ferry --verify off's",
+                    unexpected.join(", ")
+                );
+                // `compare` may run again: one entry per difference.
+                if !r.errors.contains(&why) {
+                    r.errors.push(why);
+                }
+            }
         }
     }
 
@@ -147,6 +222,7 @@ fn render_size(r: &SizeReport) -> String {
                 opt(c.median_ms.map(secs)),
                 opt(c.rows_per_s.map(|v| thousands(v.round() as u64))),
                 opt(c.vs_pipe.map(|v| format!("{v:.2}x"))),
+                opt(c.vs_load.map(percent)),
                 opt((!c.walls_ms.is_empty()).then(|| mib(c.peak_rss_bytes))),
                 end_state_text(c, r.sizes),
             ]
@@ -159,12 +235,17 @@ fn render_size(r: &SizeReport) -> String {
             "median",
             "rows/s",
             "vs pipe",
+            "vs load",
             "peak RSS",
             "end state",
         ],
-        &[false, true, true, true, true, true, false],
+        &[false, true, true, true, true, true, true, false],
         &rows,
     ));
+    out.push_str(
+        "(wall: best run; vs pipe: rows/s ÷ the pipe's rows/s, higher is faster; \
+         vs load: best wall over ferry --verify off's, what verifying or the transformer adds)\n",
+    );
     out.push_str(&format!(
         "(peak RSS: ru_maxrss from wait4, pipe = sqlite3 + psql; Linux counts ferry-bench's own {} into each child)\n",
         mib(r.rss_floor_bytes)
@@ -174,33 +255,51 @@ fn render_size(r: &SizeReport) -> String {
             out.push_str(&format!("  {} failed: {e}\n", c.label));
         }
     }
+    out.push_str(&verify_text(r));
+    out.push_str(&transform_cost_text(r));
 
-    out.push_str(
-        "\nscores: md5(string_agg(score::text, ',' ORDER BY id)) of sessions, extra_float_digits = 3\n",
-    );
+    out.push_str(&format!(
+        "\ndata: md5 of the md5s of each table's rows as text, in id order ({}); \
+         sessions without score; scores alone: md5(string_agg(score::text, ',' ORDER BY id))\n",
+        "TimeZone UTC, extra_float_digits = 3"
+    ));
+    out.push_str(&legend(r));
     let rows: Vec<Vec<String>> = r
         .cases
         .iter()
         .filter_map(|c| c.end_state.as_ref().map(|e| (c, e)))
         .map(|(c, e)| {
+            let differing = c
+                .matches_ferry
+                .map(DataMatch::differing)
+                .unwrap_or_default();
+            let expected = differing.iter().all(|d| c.case.may_differ_in().contains(d));
             vec![
-                c.label.to_string(),
+                c.case.slug().to_string(),
+                e.users_md5.clone(),
+                e.sessions_md5.clone(),
                 e.score_md5.clone(),
                 format!(
                     "{} of {}",
                     thousands(e.scores_differing),
                     thousands(e.sessions)
                 ),
-                match c.score_md5_matches_ferry {
-                    Some(false) => "DIFFERS from ferry's".to_string(),
-                    _ => String::new(),
+                if differing.is_empty() {
+                    String::new()
+                } else {
+                    let how = if expected {
+                        "differ (expected)"
+                    } else {
+                        "DIFFER"
+                    };
+                    format!("{} {how} from ferry's", differing.join(", "))
                 },
             ]
         })
         .collect();
     out.push_str(&table(
-        &["case", "md5", "≠ source", ""],
-        &[false, false, true, false],
+        &["case", "users", "sessions", "scores", "scores ≠ source", ""],
+        &[false, false, false, false, true, false],
         &rows,
     ));
 
@@ -208,7 +307,7 @@ fn render_size(r: &SizeReport) -> String {
     let states: Vec<(&str, &EndState)> = r
         .cases
         .iter()
-        .filter_map(|c| c.end_state.as_ref().map(|e| (c.label, e)))
+        .filter_map(|c| c.end_state.as_ref().map(|e| (c.case.slug(), e)))
         .collect();
     let mut rows = side_by_side(&states, |e| {
         e.columns
@@ -239,6 +338,66 @@ fn render_size(r: &SizeReport) -> String {
         }
     }
     out
+}
+
+/// The case names used in the narrower tables, and what they stand for.
+fn legend(r: &SizeReport) -> String {
+    let names: Vec<String> = r
+        .cases
+        .iter()
+        .map(|c| format!("{} = {}", c.case.slug(), c.label))
+        .collect();
+    format!("({})\n", names.join("; "))
+}
+
+/// ferry's own verification in the verifying case: its share of the wall
+/// time and what it checked.
+fn verify_text(r: &SizeReport) -> String {
+    let Some(c) = r.cases.iter().find(|c| c.case.verifies()) else {
+        return String::new();
+    };
+    let Some(verify_ms) = c.verify_ms else {
+        return String::new();
+    };
+    let mut out = format!(
+        "{}: ferry's report says verify ok, {} of the median {}",
+        c.label,
+        secs(verify_ms),
+        c.median_ms.map_or_else(|| "—".to_string(), secs),
+    );
+    for check in &c.verify_checks {
+        out.push_str("\n  ");
+        out.push_str(check);
+    }
+    out.push('\n');
+    out
+}
+
+/// The transformer cases against the load alone, with the issue's target.
+fn transform_cost_text(r: &SizeReport) -> String {
+    let costs: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| c.case.transform().is_some())
+        .filter_map(|c| {
+            c.vs_load.map(|v| {
+                let flag = if v > TRANSFORM_COST_TARGET {
+                    " OVER"
+                } else {
+                    ""
+                };
+                format!("{} {}{flag}", c.case.slug(), percent(v))
+            })
+        })
+        .collect();
+    if costs.is_empty() {
+        return String::new();
+    }
+    format!(
+        "transformer cost over ferry --verify off (best wall; target at most {}): {}\n",
+        percent(TRANSFORM_COST_TARGET),
+        costs.join(", ")
+    )
 }
 
 /// One row per label any state has (`items` gives a state's labelled
@@ -373,6 +532,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A ratio minus one as `+4.2%`.
+fn percent(v: f64) -> String {
+    format!("{:+.1}%", v * 100.0)
+}
+
 /// Milliseconds as `3.35s`.
 fn secs(ms: f64) -> String {
     format!("{:.2}s", ms / 1e3)
@@ -389,7 +553,7 @@ mod tests {
     use crate::pg::Key;
     use crate::run::fallback_columns;
 
-    fn state(differing: u64, md5: &str) -> EndState {
+    fn state(differing: u64, score_md5: &str) -> EndState {
         EndState {
             users: 250_000,
             sessions: 1_000_000,
@@ -397,7 +561,9 @@ mod tests {
             unique: 1,
             foreign_keys: 1,
             index: true,
-            score_md5: md5.to_string(),
+            users_md5: "u1".to_string(),
+            sessions_md5: "s1".to_string(),
+            score_md5: score_md5.to_string(),
             scores_differing: differing,
             tables: vec![
                 "_ferry_rejects".to_string(),
@@ -417,8 +583,27 @@ mod tests {
         let sizes = Sizes::for_total(1_250_000);
         let ms = Duration::from_millis;
         let mut masked = state(0, "aaaa");
-        masked.columns[1].data_type = "character varying".to_string();
+        masked.users_md5 = "u2".to_string();
+        masked.columns[1].data_type = "character varying(255)".to_string();
         masked.keys.clear();
+        let mut verifying = CaseReport::new(
+            Case::FerryVerify,
+            sizes,
+            &[ms(3000), ms(3200), ms(3100)],
+            40 << 20,
+            Some(state(0, "aaaa")),
+            vec![],
+        );
+        verifying.set_verify(&[
+            Verified {
+                duration_ms: 900,
+                checks: vec!["users: checksum match, sample match".to_string()],
+            },
+            Verified {
+                duration_ms: 1000,
+                checks: vec![],
+            },
+        ]);
         let mut r = SizeReport {
             rows: 1_250_000,
             sizes,
@@ -434,8 +619,9 @@ mod tests {
                     Some(state(123_456, "bbbb")),
                     vec![],
                 ),
+                verifying,
                 CaseReport::new(
-                    Case::Ferry,
+                    Case::FerryLoad,
                     sizes,
                     &[ms(2500), ms(3000), ms(2000)],
                     27_262_976,
@@ -453,7 +639,7 @@ mod tests {
                 CaseReport::new(
                     Case::FerryMask,
                     sizes,
-                    &[ms(2600)],
+                    &[ms(2300)],
                     1 << 25,
                     Some(masked),
                     vec![],
@@ -473,19 +659,38 @@ mod tests {
     }
 
     #[test]
-    fn best_median_rate_and_ratio() {
+    fn best_median_rate_and_ratios() {
         let r = sample();
         let pipe = &r.cases[0];
         assert_eq!((pipe.best_ms, pipe.median_ms), (Some(4000.0), Some(4500.0)));
         assert_eq!(pipe.rows_per_s, Some(312_500.0));
         assert_eq!(pipe.vs_pipe, Some(1.0));
-        let ferry = &r.cases[1];
-        assert_eq!(ferry.vs_pipe, Some(2.0));
-        assert_eq!(r.cases[2].vs_pipe, None);
-        assert_eq!(pipe.score_md5_matches_ferry, Some(false));
-        assert_eq!(r.cases[3].score_md5_matches_ferry, Some(true));
+        assert_eq!(pipe.vs_load, None);
+        let load = &r.cases[2];
+        assert_eq!(load.vs_pipe, Some(2.0));
+        assert_eq!(load.vs_load, Some(0.0));
+        let verifying = &r.cases[1];
+        assert_eq!(verifying.vs_load, Some(0.5));
+        assert_eq!(verifying.verify_ms, Some(950.0));
+        assert_eq!(r.cases[3].vs_pipe, None);
+        let mask = &r.cases[4];
+        assert!((mask.vs_load.unwrap() - 0.15).abs() < 1e-9);
+        let same = DataMatch {
+            users: true,
+            sessions_but_score: true,
+            scores: true,
+        };
+        assert_eq!(verifying.matches_ferry, Some(same));
+        assert_eq!(
+            pipe.matches_ferry.map(DataMatch::differing),
+            Some(vec!["scores"])
+        );
+        assert_eq!(
+            mask.matches_ferry.map(DataMatch::differing),
+            Some(vec!["users"])
+        );
         let even = CaseReport::new(
-            Case::Ferry,
+            Case::FerryLoad,
             Sizes::for_total(5),
             &[Duration::from_millis(1), Duration::from_millis(4)],
             0,
@@ -494,6 +699,20 @@ mod tests {
         );
         assert_eq!(even.median_ms, Some(2.5));
         assert!(!r.ok());
+        // Expected differences are not failures; others are.
+        assert!(r.cases[0].ok() && r.cases[4].ok());
+        let mut r = sample();
+        r.cases[1].end_state.as_mut().unwrap().sessions_md5 = "s2".to_string();
+        r.cases[0].end_state.as_mut().unwrap().users_md5 = "u2".to_string();
+        r.compare();
+        assert_eq!(
+            r.cases[1].errors,
+            ["sessions data differ from ferry --verify off's"]
+        );
+        assert_eq!(
+            r.cases[0].errors,
+            ["users data differ from ferry --verify off's"]
+        );
     }
 
     #[test]
@@ -506,29 +725,37 @@ mod tests {
              PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case"
         );
         assert_eq!(
-            &lines[1..6],
+            &lines[1..7],
             [
-                "case                      wall  median   rows/s  vs pipe  peak RSS  end state",
-                "pipe (sqlite3|psql)      4.00s   4.50s  312,500    1.00x   9.1 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
-                "ferry                    2.00s   2.50s  625,000    2.00x  26.0 MiB  ok",
-                "ferry + wasm (passthru)      —       —        —        —         —  FAILED: ferry migrate failed (exit status: 1):",
-                "ferry + mask hashing     2.60s   2.60s  480,769    1.54x  32.0 MiB  ok",
+                "case                                 wall  median   rows/s  vs pipe  vs load  peak RSS  end state",
+                "pipe (sqlite3|psql)                 4.00s   4.50s  312,500    1.00x        —   9.1 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+                "ferry (load + verify full)          3.00s   3.10s  416,667    1.33x   +50.0%  40.0 MiB  ok",
+                "ferry --verify off                  2.00s   2.50s  625,000    2.00x    +0.0%  26.0 MiB  ok",
+                "ferry --verify off + wasm passthru      —       —        —        —        —         —  FAILED: ferry migrate failed (exit status: 1):",
+                "ferry --verify off + mask hashing   2.30s   2.30s  543,478    1.74x   +15.0%  32.0 MiB  ok",
             ]
         );
-        assert_eq!(
-            lines[6],
-            "(peak RSS: ru_maxrss from wait4, pipe = sqlite3 + psql; Linux counts ferry-bench's own 3.0 MiB into each child)"
-        );
-        assert_eq!(
-            lines[7],
-            "  ferry + wasm (passthru) failed: ferry migrate failed (exit status: 1):"
-        );
+        assert!(lines[7].starts_with("(wall: best run; vs pipe: rows/s ÷ the pipe's rows/s"));
+        assert!(text.contains(
+            "  ferry --verify off + wasm passthru failed: ferry migrate failed (exit status: 1):\n"
+        ));
+        assert!(text.contains(
+            "ferry (load + verify full): ferry's report says verify ok, 0.95s of the median 3.10s\n  \
+             users: checksum match, sample match\n"
+        ));
+        assert!(text.contains(
+            "transformer cost over ferry --verify off (best wall; target at most +10.0%): mask +15.0% OVER\n"
+        ));
+        assert!(text.contains(
+            "pipe    u1     s1        bbbb    123,456 of 1,000,000  scores differ (expected) from ferry's\n"
+        ));
+        assert!(text.contains("load    u1     s1        aaaa          0 of 1,000,000\n"));
+        assert!(text.contains(
+            "mask    u2     s1        aaaa          0 of 1,000,000  users differ (expected) from ferry's\n"
+        ));
         assert!(
-            text.contains(
-                "pipe (sqlite3|psql)   bbbb  123,456 of 1,000,000  DIFFERS from ferry's\n"
-            )
+            text.contains("load = ferry --verify off; wasm = ferry --verify off + wasm passthru")
         );
-        assert!(text.contains("ferry                 aaaa        0 of 1,000,000\n"));
         // End states side by side (cells are separated by 2+ spaces), differences marked.
         let cells = |prefix: &str| -> Vec<String> {
             let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap();
@@ -540,17 +767,13 @@ mod tests {
         };
         assert_eq!(
             cells("column / key"),
-            [
-                "column / key",
-                "pipe (sqlite3|psql)",
-                "ferry",
-                "ferry + mask hashing"
-            ]
+            ["column / key", "pipe", "verify", "load", "mask"]
         );
         assert_eq!(
             cells("users.id "),
             [
                 "users.id",
+                "bigint not null",
                 "bigint not null",
                 "bigint not null",
                 "bigint not null"
@@ -562,7 +785,8 @@ mod tests {
                 "users.email",
                 "text not null",
                 "text not null",
-                "character varying not null",
+                "text not null",
+                "character varying(255) not null",
                 "≠"
             ]
         );
@@ -570,6 +794,7 @@ mod tests {
             cells("users: PRIMARY KEY (id)"),
             [
                 "users: PRIMARY KEY (id)",
+                "users_pkey",
                 "users_pkey",
                 "users_pkey",
                 "(missing)",
@@ -583,17 +808,24 @@ mod tests {
         let mut small = sample();
         small.sizes = Sizes::for_total(125_000);
         let text = render_text(&[small, sample()]);
-        assert!(text.contains("peak RSS by size         125,000 rows  1,250,000 rows\n"));
-        assert!(text.contains("ferry                        26.0 MiB        26.0 MiB\n"));
+        assert!(
+            text.contains("peak RSS by size                    125,000 rows  1,250,000 rows\n")
+        );
+        assert!(
+            text.contains("ferry --verify off                      26.0 MiB        26.0 MiB\n")
+        );
     }
 
     #[test]
     fn json_has_the_figures() {
         let v = serde_json::to_value(sample()).unwrap();
         assert_eq!(v["cases"][0]["case"], "pipe");
-        assert_eq!(v["cases"][1]["rows_per_s"], 625_000.0);
+        assert_eq!(v["cases"][1]["case"], "ferry_verify");
+        assert_eq!(v["cases"][1]["verify_ms"], 950.0);
+        assert_eq!(v["cases"][2]["rows_per_s"], 625_000.0);
+        assert_eq!(v["cases"][4]["matches_ferry"]["users"], false);
         assert_eq!(
-            v["cases"][2]["errors"][0].as_str().unwrap().lines().count(),
+            v["cases"][3]["errors"][0].as_str().unwrap().lines().count(),
             2
         );
         assert_eq!(v["cases"][0]["end_state"]["scores_differing"], 123_456);

@@ -30,26 +30,48 @@ const STDERR_TAIL_LINES: usize = 15;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Case {
+    /// The anchor: `sqlite3 -csv | psql \copy`, then the keys.
     Pipe,
-    Ferry,
+    /// `ferry migrate` as a user runs it: the load, then the full
+    /// verification (`--verify full`, the default).
+    FerryVerify,
+    /// `ferry migrate --verify off`: the load alone, the like-for-like
+    /// counterpart of the pipe and the baseline of the transformer cases.
+    FerryLoad,
+    /// The load with the WASM passthrough transformer, `--verify off`.
     FerryWasm,
+    /// The load with keyed hashing of two columns, `--verify off`.
     FerryMask,
 }
 
 impl Case {
-    /// Report order: the anchor first.
-    pub const ALL: [Case; 4] = [Case::Pipe, Case::Ferry, Case::FerryWasm, Case::FerryMask];
+    /// Report order: the anchor first, then ferry as users run it, then the
+    /// load alone and the transformer cases measured against it.
+    pub const ALL: [Case; 5] = [
+        Case::Pipe,
+        Case::FerryVerify,
+        Case::FerryLoad,
+        Case::FerryWasm,
+        Case::FerryMask,
+    ];
 
     /// Run order of the first round: the pipe last, because it copies the
     /// column types ferry created (later rounds rotate it).
-    pub const RUN_ORDER: [Case; 4] = [Case::Ferry, Case::FerryWasm, Case::FerryMask, Case::Pipe];
+    pub const RUN_ORDER: [Case; 5] = [
+        Case::FerryVerify,
+        Case::FerryLoad,
+        Case::FerryWasm,
+        Case::FerryMask,
+        Case::Pipe,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Case::Pipe => "pipe (sqlite3|psql)",
-            Case::Ferry => "ferry",
-            Case::FerryWasm => "ferry + wasm (passthru)",
-            Case::FerryMask => "ferry + mask hashing",
+            Case::FerryVerify => "ferry (load + verify full)",
+            Case::FerryLoad => "ferry --verify off",
+            Case::FerryWasm => "ferry --verify off + wasm passthru",
+            Case::FerryMask => "ferry --verify off + mask hashing",
         }
     }
 
@@ -57,7 +79,8 @@ impl Case {
     pub fn slug(self) -> &'static str {
         match self {
             Case::Pipe => "pipe",
-            Case::Ferry => "ferry",
+            Case::FerryVerify => "verify",
+            Case::FerryLoad => "load",
             Case::FerryWasm => "wasm",
             Case::FerryMask => "mask",
         }
@@ -68,34 +91,71 @@ impl Case {
         match self {
             Case::FerryWasm => Some(PASSTHRU_TRANSFORM),
             Case::FerryMask => Some(MASK_TRANSFORM),
-            Case::Pipe | Case::Ferry => None,
+            Case::Pipe | Case::FerryVerify | Case::FerryLoad => None,
         }
+    }
+
+    /// Whether ferry verifies the target at the end of this case (given
+    /// explicitly as `--verify full` or `--verify off`, so the label stays
+    /// true if ferry's default changes).
+    pub fn verifies(self) -> bool {
+        self == Case::FerryVerify
+    }
+
+    /// The data checksums (see `report::DataMatch`) in which this case's
+    /// target may differ from `ferry --verify off`'s: the pipe's scores go
+    /// through sqlite3's 15-digit text, the mask case hashes two `users`
+    /// columns. Any other difference fails the case.
+    pub fn may_differ_in(self) -> &'static [&'static str] {
+        match self {
+            Case::Pipe => &["scores"],
+            Case::FerryMask => &["users"],
+            Case::FerryVerify | Case::FerryLoad | Case::FerryWasm => &[],
+        }
+    }
+
+    /// Whether this case runs ferry's load without a transformer, so its
+    /// target has the source's data as ferry types it.
+    pub fn plain_ferry(self) -> bool {
+        matches!(self, Case::FerryVerify | Case::FerryLoad)
     }
 }
 
 /// What one run measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Measured {
     pub wall: Duration,
     /// Peak resident set of the client processes, in bytes (for the pipe:
     /// the largest sum over processes running at the same time).
     pub peak_rss: u64,
+    /// What ferry's own end-of-run verification reported, when it ran.
+    pub verify: Option<Verified>,
 }
 
-/// Run `ferry migrate` from `source` into `target_url`, with `transform` if any.
+/// The `verify` object of ferry's `--json` report, when it passed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verified {
+    /// `verify.duration_ms`: the verification's share of the wall time.
+    pub duration_ms: u64,
+    /// Per table: `users: checksum match, sample match`.
+    pub checks: Vec<String>,
+}
+
+/// Run `ferry migrate` from `source` into `target_url` as `case` runs it.
 pub fn ferry(
     ferry: &Path,
     source: &Path,
     target_url: &str,
-    transform: Option<&str>,
+    case: Case,
     sizes: Sizes,
 ) -> Result<Measured> {
     let mut cmd = Command::new(ferry);
     cmd.arg("migrate")
         .arg("--from")
         .arg(format!("sqlite:{}", source.display()))
-        .args(["--to", target_url, "--json"]);
-    if let Some(t) = transform {
+        .args(["--to", target_url, "--json"])
+        .args(["--verify", if case.verifies() { "full" } else { "off" }]);
+    if let Some(t) = case.transform() {
         cmd.args(["--transform", t]);
     }
     let start = Instant::now();
@@ -107,21 +167,38 @@ pub fn ferry(
     }
     let done = running.finish()?;
     let wall = start.elapsed();
-    done.check()?;
-    check_ferry_report(&stdout, sizes)?;
+    if let Err(e) = done.check() {
+        // ferry prints its report even when the run or its verify failed:
+        // its error says more than the exit status.
+        return Err(match check_ferry_report(&stdout, sizes, case.verifies()) {
+            Err(why) if !stdout.trim().is_empty() => e.context(format!("{why:#}")),
+            _ => e,
+        });
+    }
+    let verify = check_ferry_report(&stdout, sizes, case.verifies())?;
     Ok(Measured {
         wall,
         peak_rss: done.peak_rss,
+        verify,
     })
 }
 
-/// Check ferry's `--json` report: succeeded, every row read was written.
-fn check_ferry_report(json: &str, sizes: Sizes) -> Result<()> {
+/// Check ferry's `--json` report: succeeded, every row read was written, and
+/// (when `verified`) a full `verify` object with `ok`, every table accounted
+/// for and its checksum a match; without `verified`, no `verify` object.
+fn check_ferry_report(json: &str, sizes: Sizes, verified: bool) -> Result<Option<Verified>> {
     let report: serde_json::Value =
         serde_json::from_str(json).with_context(|| format!("ferry's --json report: {json:?}"))?;
     let status = report["status"].as_str().unwrap_or("?");
     if status != "succeeded" {
-        bail!("ferry reported status {status:?}: {}", report["error"]);
+        let mut why = format!("ferry reported status {status:?}: {}", report["error"]);
+        if report["verify"]["ok"] == false {
+            why.push_str(&format!(
+                "; verify: {}",
+                verify_checks(&report["verify"]).join("; ")
+            ));
+        }
+        bail!(why);
     }
     for (table, rows) in [("users", sizes.users), ("sessions", sizes.sessions)] {
         let Some(t) = report["tables"]
@@ -141,7 +218,95 @@ fn check_ferry_report(json: &str, sizes: Sizes) -> Result<()> {
             );
         }
     }
-    Ok(())
+    let verify = &report["verify"];
+    if !verified {
+        if !verify.is_null() {
+            bail!("ferry verified the target although the case ran it with --verify off");
+        }
+        return Ok(None);
+    }
+    if verify.is_null() {
+        bail!("ferry's report has no verify object: the target was not verified");
+    }
+    if verify["ok"] != true {
+        bail!(
+            "ferry's verify is not ok: {}",
+            verify_checks(verify).join("; ")
+        );
+    }
+    if verify["level"] != "full" {
+        bail!("ferry verified at level {}, not full", verify["level"]);
+    }
+    for table in ["users", "sessions"] {
+        let Some(t) = verify["tables"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["table"] == table))
+        else {
+            bail!("ferry's verify has no table {table}");
+        };
+        if t["accounted"] != true {
+            bail!(
+                "ferry's verify of {table}: not every row is accounted for (source {}, target {}, quarantined {})",
+                t["source_rows"],
+                t["target_rows"],
+                t["quarantined"]
+            );
+        }
+        // Without a transformer the values arrive as read: a skipped
+        // checksum would be a verification that did not happen.
+        if t["checksum"]["status"] != "match" {
+            bail!(
+                "ferry's verify of {table}: checksum {}, expected a match",
+                t["checksum"]
+            );
+        }
+    }
+    Ok(Some(Verified {
+        duration_ms: verify["duration_ms"].as_u64().unwrap_or(0),
+        checks: verify_checks(verify),
+    }))
+}
+
+/// One line per verified table: `users: checksum match, sample match,
+/// 0 orphans` (or what did not match).
+fn verify_checks(verify: &serde_json::Value) -> Vec<String> {
+    let status = |check: &serde_json::Value| -> String {
+        let s = check["status"].as_str().unwrap_or("?");
+        match check["detail"].as_str().or(check["reason"].as_str()) {
+            Some(why) => format!("{s} ({why})"),
+            None => s.to_string(),
+        }
+    };
+    let empty = Vec::new();
+    verify["tables"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|t| {
+            let mut parts = vec![
+                format!("checksum {}", status(&t["checksum"])),
+                format!("sample {}", status(&t["sample"])),
+            ];
+            for fk in t["orphans"].as_array().unwrap_or(&empty) {
+                parts.push(format!(
+                    "{} {}",
+                    fk[0].as_str().unwrap_or("?"),
+                    status(&fk[1])
+                ));
+            }
+            for s in t["schema"].as_array().unwrap_or(&empty) {
+                parts.push(format!("schema: {}", s.as_str().unwrap_or("?")));
+            }
+            if t["accounted"] != true {
+                parts.push("rows NOT accounted for".to_string());
+            }
+            format!(
+                "{}: {}",
+                t["table"].as_str().unwrap_or("?"),
+                parts.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// The hand-written anchor: `CREATE TABLE`s with `columns`, per table
@@ -201,6 +366,7 @@ pub fn pipe(source: &Path, target_url: &str, columns: &[Column]) -> Result<Measu
     Ok(Measured {
         wall: start.elapsed(),
         peak_rss,
+        verify: None,
     })
 }
 
@@ -212,8 +378,10 @@ const KEYS: &str = "ALTER TABLE users ADD PRIMARY KEY (id); \
     CREATE INDEX sessions_user ON sessions (user_id); \
     ALTER TABLE sessions ADD CONSTRAINT fk_sessions_0 FOREIGN KEY (user_id) REFERENCES users (id);";
 
-/// The target columns when ferry's are not known (its case failed): the
-/// mapping of docs/type-mapping.md applied to the generated schema.
+/// The target columns when ferry's are not known (its cases failed): the
+/// mapping of docs/type-mapping.md applied to the generated schema, with the
+/// promotions `ferry plan` shows for its values (ISO timestamps with a zone
+/// → timestamptz, the 0/1 `active` flag → boolean, JSON objects → jsonb).
 pub fn fallback_columns() -> Vec<Column> {
     let col = |table: &str, name: &str, data_type: &str, nullable: bool| Column {
         table: table.to_string(),
@@ -225,13 +393,13 @@ pub fn fallback_columns() -> Vec<Column> {
         col("users", "id", "bigint", false),
         col("users", "email", "text", false),
         col("users", "name", "text", false),
-        col("users", "created_at", "text", false),
-        col("users", "active", "bigint", false),
-        col("users", "prefs", "text", true),
+        col("users", "created_at", "timestamp with time zone", false),
+        col("users", "active", "boolean", false),
+        col("users", "prefs", "jsonb", true),
         col("sessions", "id", "bigint", false),
         col("sessions", "user_id", "bigint", false),
         col("sessions", "token", "text", false),
-        col("sessions", "created_at", "text", false),
+        col("sessions", "created_at", "timestamp with time zone", false),
         col("sessions", "score", "double precision", true),
         col("sessions", "payload", "bytea", true),
     ]
@@ -253,14 +421,18 @@ fn create_tables(columns: &[Column]) -> String {
 }
 
 /// The `sqlite3` query for `table`: its columns in order, blobs as
-/// PostgreSQL's `\x…` hex input.
+/// PostgreSQL's `\x…` hex input. SQLite's `hex(NULL)` is `''`, so a NULL
+/// blob is kept NULL explicitly (else it would arrive as an empty bytea).
 fn select_csv(table: &str, columns: &[Column]) -> Result<String> {
     let cols: Vec<String> = columns
         .iter()
         .filter(|c| c.table == table)
         .map(|c| {
             if c.data_type == "bytea" {
-                format!("'\\x' || hex(\"{}\")", c.name)
+                format!(
+                    "CASE WHEN \"{0}\" IS NULL THEN NULL ELSE '\\x' || hex(\"{0}\") END",
+                    c.name
+                )
             } else {
                 format!("\"{}\"", c.name)
             }
@@ -376,25 +548,124 @@ mod tests {
         );
         assert_eq!(
             select_csv("sessions", &cols).unwrap(),
-            "SELECT \"id\", \"user_id\", \"token\", \"created_at\", \"score\", '\\x' || hex(\"payload\") FROM sessions"
+            "SELECT \"id\", \"user_id\", \"token\", \"created_at\", \"score\", \
+             CASE WHEN \"payload\" IS NULL THEN NULL ELSE '\\x' || hex(\"payload\") END FROM sessions"
         );
         assert!(select_csv("orders", &cols).is_err());
+    }
+
+    /// A `ferry migrate --json` report of 10 users and 40 sessions;
+    /// `verify` is the JSON of its verify object, if any.
+    fn ferry_report(users_written: u64, verify: Option<&str>) -> String {
+        let verify = verify.map_or(String::new(), |v| format!(r#","verify":{v}"#));
+        format!(
+            r#"{{"status":"succeeded","tables":[
+                {{"name":"users","rows_read":10,"rows_written":{users_written},"rows_rejected":0}},
+                {{"name":"sessions","rows_read":40,"rows_written":40,"rows_rejected":0}}]{verify}}}"#
+        )
+    }
+
+    /// A verify object; `users_checksum` is the users table's checksum check.
+    fn verify_json(ok: bool, users_accounted: bool, users_checksum: &str) -> String {
+        format!(
+            r#"{{"ok":{ok},"level":"full","duration_ms":1234,"tables":[
+                {{"table":"users","accounted":{users_accounted},"source_rows":10,"target_rows":10,"quarantined":0,
+                  "checksum":{users_checksum},"sample":{{"status":"match","value":"10 rows equal"}},
+                  "orphans":[],"schema":[]}},
+                {{"table":"sessions","accounted":true,"source_rows":40,"target_rows":40,"quarantined":0,
+                  "checksum":{{"status":"match","value":"ab"}},"sample":{{"status":"match","value":"40 rows equal"}},
+                  "orphans":[["fk_sessions_0",{{"status":"match","value":"0 orphans in 40 rows"}}]],"schema":[]}}]}}"#
+        )
     }
 
     #[test]
     fn ferry_report_must_account_for_every_row() {
         let sizes = Sizes::for_total(50);
-        let report = |users_written: u64| {
-            format!(
-                r#"{{"status":"succeeded","tables":[
-                    {{"name":"users","rows_read":10,"rows_written":{users_written},"rows_rejected":0}},
-                    {{"name":"sessions","rows_read":40,"rows_written":40,"rows_rejected":0}}]}}"#
-            )
-        };
-        check_ferry_report(&report(10), sizes).unwrap();
-        let err = check_ferry_report(&report(9), sizes).unwrap_err();
+        assert_eq!(
+            check_ferry_report(&ferry_report(10, None), sizes, false).unwrap(),
+            None
+        );
+        let err = check_ferry_report(&ferry_report(9, None), sizes, false).unwrap_err();
         assert!(err.to_string().contains("written 9"), "{err}");
-        assert!(check_ferry_report(r#"{"status":"failed","error":"x"}"#, sizes).is_err());
+        let err = check_ferry_report(r#"{"status":"failed","error":"x"}"#, sizes, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#"status "failed": "x""#), "{err}");
+    }
+
+    #[test]
+    fn ferry_report_must_show_a_passed_full_verify_when_asked() {
+        let sizes = Sizes::for_total(50);
+        let matched = r#"{"status":"match","value":"cd"}"#;
+        let good = verify_json(true, true, matched);
+        let verified = check_ferry_report(&ferry_report(10, Some(&good)), sizes, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(verified.duration_ms, 1234);
+        assert_eq!(
+            verified.checks,
+            [
+                "users: checksum match, sample match",
+                "sessions: checksum match, sample match, fk_sessions_0 match"
+            ]
+        );
+        // Asked to verify: the object must be there, ok, accounted, matched.
+        let err = |json: String| {
+            check_ferry_report(&json, sizes, true)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(ferry_report(10, None)).contains("no verify object"));
+        assert!(
+            err(ferry_report(10, Some(&verify_json(false, true, matched))))
+                .contains("verify is not ok")
+        );
+        assert!(
+            err(ferry_report(10, Some(&verify_json(true, false, matched))))
+                .contains("not every row is accounted for")
+        );
+        let skipped = r#"{"status":"skipped","reason":"values are changed by transformer mask"}"#;
+        assert!(
+            err(ferry_report(10, Some(&verify_json(true, true, skipped))))
+                .contains("expected a match")
+        );
+        // Run with --verify off: a verify object means the flag was ignored.
+        let err = check_ferry_report(&ferry_report(10, Some(&good)), sizes, false).unwrap_err();
+        assert!(err.to_string().contains("--verify off"), "{err}");
+        // A failed verify fails the run; the report says why.
+        let failed = format!(
+            r#"{{"status":"failed","error":"verify failed","verify":{}}}"#,
+            verify_json(
+                false,
+                true,
+                r#"{"status":"mismatch","detail":"md5 differs"}"#
+            )
+        );
+        let err = check_ferry_report(&failed, sizes, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("users: checksum mismatch (md5 differs)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cases_say_how_ferry_runs() {
+        for case in Case::ALL {
+            assert_eq!(case.verifies(), case.label().contains("verify full"));
+            assert_eq!(
+                case.label().contains("--verify off"),
+                case != Case::Pipe && !case.verifies()
+            );
+            assert_eq!(
+                case.plain_ferry(),
+                case != Case::Pipe && case.transform().is_none()
+            );
+        }
+        let mut run = Case::RUN_ORDER;
+        run.sort();
+        assert_eq!(run, Case::ALL, "every case runs once a round");
     }
 
     #[test]

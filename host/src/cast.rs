@@ -229,38 +229,71 @@ pub fn apply_to_def(def: &TableDef, casts: &[PlannedCast]) -> TableDef {
 /// Casts one batch from `from` (as read) to `to` (after casts). Rows with a
 /// value that does not convert become rejects (stage `read`, code
 /// `cast-failed`) and are left out of the returned batch.
+///
+/// Column by column: only the cast columns are rebuilt; every other column
+/// moves into the result untouched, so a cast of one column of a wide table
+/// costs that column, not the row.
 pub fn cast_batch(
     table: &TableDef,
     from: &Schema,
     to: &Schema,
-    batch: &Batch,
+    mut batch: Batch,
     rejects: &mut Vec<Reject>,
 ) -> Batch {
-    let mut b = BatchBuilder::new(to, batch.num_rows);
-    'rows: for row in 0..batch.num_rows {
-        for (i, (fc, tc)) in from.columns.iter().zip(&to.columns).enumerate() {
-            let v = batch.value(row, i);
-            if let Err(why) = push_cast(&mut b, i, v, fc.logical_type, tc.logical_type) {
-                b.abandon_row();
-                rejects.push(Reject {
-                    table: table.name.clone(),
-                    source_key: batch.source_key(from, &table.primary_key, row),
-                    stage: Stage::Read,
-                    plugin: None,
-                    column: Some(fc.name.clone()),
-                    code: "cast-failed".into(),
-                    reason: format!(
-                        "column `{}`: {why} (cast {} → {} from the plan; change it with a [[cast]] rule)",
-                        fc.name, fc.logical_type, tc.logical_type
-                    ),
-                    row: batch.row_json(from, row),
-                });
-                continue 'rows;
-            }
+    let mut failed: Vec<Option<(usize, String)>> = vec![None; batch.num_rows];
+    let mut rebuilt = Vec::new();
+    for (i, (fc, tc)) in from.columns.iter().zip(&to.columns).enumerate() {
+        if fc.logical_type == tc.logical_type {
+            continue;
         }
-        b.end_row();
+        let one = Schema {
+            table: to.table.clone(),
+            columns: vec![crate::model::Column {
+                nullable: true,
+                ..tc.clone()
+            }],
+        };
+        let mut b = BatchBuilder::new(&one, batch.num_rows);
+        for (row, f) in failed.iter_mut().enumerate() {
+            let v = batch.value(row, i);
+            if let Err(why) = push_cast(&mut b, 0, v, fc.logical_type, tc.logical_type) {
+                b.abandon_row();
+                b.push_null(0);
+                f.get_or_insert((i, why));
+            }
+            b.end_row();
+        }
+        let mut col = b.finish();
+        if let Some(c) = col.columns.pop() {
+            rebuilt.push((i, c));
+        }
     }
-    b.finish()
+    for (row, f) in failed.iter().enumerate() {
+        if let Some((i, why)) = f {
+            let (fc, tc) = (&from.columns[*i], &to.columns[*i]);
+            rejects.push(Reject {
+                table: table.name.clone(),
+                source_key: batch.source_key(from, &table.primary_key, row),
+                stage: Stage::Read,
+                plugin: None,
+                column: Some(fc.name.clone()),
+                code: "cast-failed".into(),
+                reason: format!(
+                    "column `{}`: {why} (cast {} → {} from the plan; change it with a [[cast]] rule)",
+                    fc.name, fc.logical_type, tc.logical_type
+                ),
+                row: batch.row_json(from, row),
+            });
+        }
+    }
+    for (i, c) in rebuilt {
+        batch.columns[i] = c;
+    }
+    if failed.iter().any(Option::is_some) {
+        let keep: Vec<bool> = failed.iter().map(Option::is_none).collect();
+        batch = batch.retain(to, &keep);
+    }
+    batch
 }
 
 /// Canonical text of a value of type `t` (what a cast to text produces).

@@ -1122,7 +1122,7 @@ impl TableJob {
                         &stage_plan.read_def,
                         &stage_plan.read_def.schema(),
                         &stage_plan.cast_def.schema(),
-                        &rb.batch,
+                        rb.batch,
                         &mut rejects,
                     )
                 };

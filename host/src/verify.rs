@@ -561,7 +561,7 @@ async fn scan(
                 &read_def,
                 &read_def.schema(),
                 &loaded.schema(),
-                &rb.batch,
+                rb.batch,
                 &mut ignored,
             ),
             _ => rb.batch,

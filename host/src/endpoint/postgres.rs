@@ -392,6 +392,7 @@ impl PgSink {
         run_id: &str,
         tables: &[TargetTable],
     ) -> Result<super::Finished, EndpointError> {
+        use tokio_postgres::error::SqlState;
         let mut done = Vec::new();
         let mut moved: Vec<(String, u64)> = Vec::new();
         let mut count = |table: &str, n: u64| {
@@ -402,45 +403,67 @@ impl PgSink {
                 }
             }
         };
+        // Each constraint is created first and cleaned only if the server
+        // refuses it: clean data (the common case) costs one index build or
+        // one validation per constraint, not an extra window sort or
+        // anti-join. On a violation, the offending rows move to the rejects
+        // table and the constraint is created again.
+        let key_violation = |e: &tokio_postgres::Error| {
+            e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::NOT_NULL_VIOLATION)
+        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
-                let n = self
-                    .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
-                    .await?;
-                count(&t.source.name, n);
-                self.exec(
-                    &t.def.name,
-                    &format!(
-                        "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
-                        quote_list(&t.def.primary_key)
-                    ),
-                )
-                .await?;
+                let add = format!(
+                    "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
+                    quote_list(&t.def.primary_key)
+                );
+                if let Err(e) = self.client.batch_execute(&add).await {
+                    if !key_violation(&e) {
+                        return Err(self.failed(&t.def.name, &add, &e));
+                    }
+                    let n = self
+                        .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
+                        .await?;
+                    count(&t.source.name, n);
+                    self.exec(&t.def.name, &add).await?;
+                }
                 done.push(format!("primary key {}", t.def.name));
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
-                if self.conflict.is_some() {
-                    self.resolve_conflicts(t, tables, &u.columns).await?;
+                let add = format!(
+                    "ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})",
+                    quote_ident(&u.name),
+                    quote_list(&u.columns)
+                );
+                if let Err(e) = self.client.batch_execute(&add).await {
+                    if !key_violation(&e) {
+                        return Err(self.failed(&t.def.name, &add, &e));
+                    }
+                    if self.conflict.is_some() {
+                        self.resolve_conflicts(t, tables, &u.columns).await?;
+                    }
+                    let n = self
+                        .quarantine_duplicates(run_id, t, &what, &u.columns, false)
+                        .await?;
+                    count(&t.source.name, n);
+                    self.exec(&t.def.name, &add).await?;
                 }
-                let n = self
-                    .quarantine_duplicates(run_id, t, &what, &u.columns, false)
-                    .await?;
-                count(&t.source.name, n);
-                self.exec(
-                    &t.def.name,
-                    &format!(
-                        "ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})",
-                        quote_ident(&u.name),
-                        quote_list(&u.columns)
-                    ),
-                )
-                .await?;
                 done.push(what);
             }
             for ix in &t.def.indexes {
-                if ix.unique {
+                let add = format!(
+                    "CREATE {}INDEX {} ON {tn} ({})",
+                    if ix.unique { "UNIQUE " } else { "" },
+                    quote_ident(&ix.name),
+                    quote_list(&ix.columns)
+                );
+                if let Err(e) = self.client.batch_execute(&add).await {
+                    if !(ix.unique && key_violation(&e)) {
+                        return Err(self.failed(&t.def.name, &add, &e));
+                    }
                     let n = self
                         .quarantine_duplicates(
                             run_id,
@@ -451,35 +474,14 @@ impl PgSink {
                         )
                         .await?;
                     count(&t.source.name, n);
+                    self.exec(&t.def.name, &add).await?;
                 }
-                self.exec(
-                    &t.def.name,
-                    &format!(
-                        "CREATE {}INDEX {} ON {tn} ({})",
-                        if ix.unique { "UNIQUE " } else { "" },
-                        quote_ident(&ix.name),
-                        quote_list(&ix.columns)
-                    ),
-                )
-                .await?;
                 done.push(format!("index {}", ix.name));
             }
         }
-        // Orphans: moving one child can orphan its own children, so repeat
-        // until a pass moves nothing (at most one pass per table, plus one).
-        for _ in 0..=tables.len() {
-            let mut any = false;
-            for t in tables {
-                for fk in &t.def.foreign_keys {
-                    let n = self.quarantine_orphans(run_id, t, fk).await?;
-                    count(&t.source.name, n);
-                    any |= n > 0;
-                }
-            }
-            if !any {
-                break;
-            }
-        }
+        // Parents come first, so a child's orphans are moved before its own
+        // children's foreign keys are checked: moving a row can only orphan
+        // rows of tables still to come.
         for t in tables {
             for fk in &t.def.foreign_keys {
                 let add = format!(
@@ -492,7 +494,14 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                self.exec(&t.def.name, &add).await?;
+                if let Err(e) = self.client.batch_execute(&add).await {
+                    if e.code() != Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                        return Err(self.failed(&t.def.name, &add, &e));
+                    }
+                    let n = self.quarantine_orphans(run_id, t, fk).await?;
+                    count(&t.source.name, n);
+                    self.exec(&t.def.name, &add).await?;
+                }
                 done.push(format!("foreign key {}", fk.name));
             }
         }
@@ -505,6 +514,13 @@ impl PgSink {
             warnings,
             quarantined: moved,
         })
+    }
+
+    fn failed(&self, table: &str, sql: &str, e: &tokio_postgres::Error) -> EndpointError {
+        self.err(
+            Some(table),
+            format!("{} (while running: {sql})", pg_message(e)),
+        )
     }
 
     /// Consolidation: before duplicates of `cols` are quarantined, apply the

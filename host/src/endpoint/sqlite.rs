@@ -991,10 +991,6 @@ impl SqliteSink {
                 .iter()
                 .map(|i| (i.name.as_str(), &i.columns, i.unique, "index"));
             for (name, columns, unique, what) in uniques.chain(indexes) {
-                if unique {
-                    let n = self.quarantine_duplicates(run_id, t, name, columns)?;
-                    count(&t.source.name, n);
-                }
                 let sql = format!(
                     "CREATE {}INDEX {} ON {} ({})",
                     if unique { "UNIQUE " } else { "" },
@@ -1002,9 +998,19 @@ impl SqliteSink {
                     quote_ident(&t.def.name),
                     quote_list(columns)
                 );
-                self.conn
-                    .execute_batch(&sql)
-                    .map_err(|e| self.err(Some(&t.def.name), e))?;
+                // Created first; only if duplicates refuse it are they moved
+                // to quarantine (clean data pays one index build, no more).
+                match self.conn.execute_batch(&sql) {
+                    Ok(()) => {}
+                    Err(e) if unique && is_constraint(&e) => {
+                        let n = self.quarantine_duplicates(run_id, t, name, columns)?;
+                        count(&t.source.name, n);
+                        self.conn
+                            .execute_batch(&sql)
+                            .map_err(|e| self.err(Some(&t.def.name), e))?;
+                    }
+                    Err(e) => return Err(self.err(Some(&t.def.name), e)),
+                }
                 done.push(format!("{what} {name}"));
             }
         }

@@ -146,6 +146,23 @@ pub struct TableReport {
     pub rows_rejected: u64,
 }
 
+/// Milliseconds per phase of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    /// Introspection, sampling, plugin schema hooks.
+    pub plan_ms: u64,
+    /// Reading, casting, plugins and writing every table.
+    pub load_ms: u64,
+    /// Keys, indexes and foreign keys (and moving violating rows).
+    pub constraints_ms: u64,
+    /// The end-of-run verification.
+    pub verify_ms: u64,
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -167,6 +184,8 @@ pub struct Report {
     pub target: String,
     pub tables: Vec<TableReport>,
     pub duration_ms: u64,
+    /// Where the time went.
+    pub phases: Phases,
     /// Where rejected rows are, when there are any.
     pub rejects_table: Option<String>,
     /// Keys, constraints and indexes created after the load.
@@ -331,6 +350,7 @@ pub async fn execute(
         target: opts.to.to_string(),
         tables: Vec::new(),
         duration_ms: 0,
+        phases: Phases::default(),
         rejects_table: None,
         constraints: Vec::new(),
         warnings: Vec::new(),
@@ -355,7 +375,10 @@ pub async fn execute(
     let result = match plan {
         Some(plan) => run_and_verify(plan, &opts, &mut report, progress).await,
         None => match make_plan(&opts, progress.as_ref()).await {
-            Ok(plan) => run_and_verify(&plan, &opts, &mut report, progress).await,
+            Ok(plan) => {
+                report.phases.plan_ms = ms(started);
+                run_and_verify(&plan, &opts, &mut report, progress).await
+            }
             Err(e) => Err(e),
         },
     };
@@ -393,6 +416,7 @@ async fn run_and_verify(
         return Ok(());
     };
     progress.phase("verifying");
+    let verify_started = Instant::now();
     let v = if opts.consolidate.more_sources.is_empty() {
         crate::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level).await?
     } else {
@@ -403,6 +427,7 @@ async fn run_and_verify(
     };
     let failures = v.failures();
     report.verify = Some(v);
+    report.phases.verify_ms = ms(verify_started);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -552,7 +577,7 @@ pub async fn make_plan(
                 kind: "orphaned-foreign-keys".into(),
                 table: t.name.clone(),
                 column: None,
-                detail: format!("{n} rows already reference missing `{parent}` rows in the source; those rows will be quarantined (fk-orphan) and the foreign key created"),
+                detail: format!("{n} of {} sampled rows already reference missing `{parent}` rows in the source; every such row will be quarantined (fk-orphan) and the foreign key created", profile.sampled),
             });
         }
         // Against the loaded types: a promoted column's default must fit its new type.
@@ -812,6 +837,7 @@ async fn run(
         !opts.consolidate.more_sources.is_empty(),
     );
 
+    let load_started = Instant::now();
     // Sources one after the other (so "first" means the first source), the
     // tables of each concurrently.
     let sources = std::iter::once(&opts.from).chain(&opts.consolidate.more_sources);
@@ -842,8 +868,11 @@ async fn run(
         }
     }
 
+    report.phases.load_ms = ms(load_started);
     progress.phase("creating keys, indexes and foreign keys");
+    let constraints_started = Instant::now();
     let finished = sink.finish(&report.run_id, &targets).await?;
+    report.phases.constraints_ms = ms(constraints_started);
     report.constraints = finished.created;
     report.warnings.extend(finished.warnings);
     for (table, n) in finished.quarantined {

@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -159,7 +160,7 @@ pub async fn verify(
     let target = Source::open(to).await?;
     let target_tables = target.tables().await?;
     let quarantine = target.quarantined().await?;
-    let mut parents: HashMap<(String, Vec<String>), Option<HashSet<u64>>> = HashMap::new();
+    let mut parents: ParentKeys = HashMap::new();
     // Which (table, columns) are referenced, so their keys are collected.
     let mut referenced: HashSet<(String, Vec<String>)> = HashSet::new();
     for t in &plan.tables {
@@ -283,6 +284,10 @@ pub async fn verify_consolidated(
     })
 }
 
+/// Per (parent table, referenced columns): the hashes of its keys, or `None`
+/// when the table was too large to hold them.
+type ParentKeys = HashMap<(String, Vec<String>), Option<Arc<HashSet<u64>>>>;
+
 /// What one side's full read found.
 #[derive(Default)]
 struct SideScan {
@@ -312,7 +317,7 @@ async fn verify_table(
     q_keys: HashMap<String, u64>,
     level: Level,
     referenced: &HashSet<(String, Vec<String>)>,
-    parents: &mut HashMap<(String, Vec<String>), Option<HashSet<u64>>>,
+    parents: &mut ParentKeys,
 ) -> Result<TableVerify, MigrateError> {
     let loaded = t.loaded_def();
     let target_def = &t.target_def;
@@ -364,20 +369,19 @@ async fn verify_table(
             })
             .map(|(i, _)| i)
             .collect();
-        let no_keys = HashMap::new();
-        let src_fut = scan(
-            source,
-            t.source_def.clone(),
-            Some((t, &loaded)),
-            &loaded.primary_key,
+        let src_spec = ScanSpec {
+            side: source.clone(),
+            read_def: t.source_def.clone(),
+            cast: (!t.casts.is_empty()).then(|| loaded.clone()),
+            key_cols: loaded.primary_key.clone(),
             modulus,
-            &ranged,
-            Some(&q_keys),
-            &[],
-            &no_keys,
-        );
+            ranged: ranged.clone(),
+            exclude: q_keys,
+            fk_sets: Vec::new(),
+            wanted_keys: Vec::new(),
+        };
         // The parent key sets this table's foreign keys are checked against.
-        let fk_sets: Vec<Option<&HashSet<u64>>> = target_def
+        let fk_sets: Vec<Option<Arc<HashSet<u64>>>> = target_def
             .foreign_keys
             .iter()
             .map(|fk| {
@@ -389,27 +393,32 @@ async fn verify_table(
                     .unwrap_or_else(|| fk.ref_table.clone());
                 parents
                     .get(&(parent, fk.ref_columns.clone()))
-                    .and_then(|s| s.as_ref())
+                    .and_then(|s| s.clone())
             })
             .collect();
-        let wanted_keys: HashMap<Vec<String>, ()> = referenced
+        let wanted_keys: Vec<Vec<String>> = referenced
             .iter()
             .filter(|(tbl, _)| tbl == &t.target_name)
-            .map(|(_, cols)| (cols.clone(), ()))
+            .map(|(_, cols)| cols.clone())
             .collect();
-        let tgt_fut = scan(
-            target,
-            target_def.clone(),
-            None,
-            &loaded.primary_key,
+        let tgt_spec = ScanSpec {
+            side: target.clone(),
+            read_def: target_def.clone(),
+            cast: None,
+            key_cols: loaded.primary_key.clone(),
             modulus,
-            &ranged,
-            None,
-            &fk_sets,
-            &wanted_keys,
-        );
-        let (src, tgt) = tokio::join!(src_fut, tgt_fut);
-        let (src, tgt) = (src?, tgt?);
+            ranged: ranged.clone(),
+            exclude: HashMap::new(),
+            fk_sets: fk_sets.clone(),
+            wanted_keys,
+        };
+        // Each side hashes on its own task: two cores, two streams.
+        let src_task = tokio::spawn(src_spec.run());
+        let tgt_task = tokio::spawn(tgt_spec.run());
+        let joined = |r: Result<Result<SideScan, MigrateError>, tokio::task::JoinError>| {
+            r.map_err(|e| MigrateError::Internal(format!("verify task: {e}")))?
+        };
+        let (src, tgt) = (joined(src_task.await)?, joined(tgt_task.await)?);
         tv.source_rows = src.rows;
         tv.target_rows = tgt.rows;
         let src_rows_compared = src.hashed;
@@ -457,7 +466,7 @@ async fn verify_table(
             }
         }
         for (fk, (checked, orphans, first)) in target_def.foreign_keys.iter().zip(&tgt.orphans) {
-            let c = if fk_sets.get(tv.orphans.len()).copied().flatten().is_none() {
+            let c = if fk_sets.get(tv.orphans.len()).cloned().flatten().is_none() {
                 Check::Skipped {
                     reason: format!(
                         "parent `{}` keys not collected (not in this plan, in a cycle, or above {MAX_PARENT_KEYS} rows)",
@@ -480,7 +489,7 @@ async fn verify_table(
             tv.orphans.push((fk.name.clone(), c));
         }
         for (cols, keys) in tgt.keys {
-            let keep = (keys.len() <= MAX_PARENT_KEYS).then_some(keys);
+            let keep = (keys.len() <= MAX_PARENT_KEYS).then(|| Arc::new(keys));
             parents.insert((t.target_name.clone(), cols), keep);
         }
     }
@@ -503,153 +512,188 @@ fn show_temporal(v: i64, t: LogicalType) -> String {
     }
 }
 
-/// Reads one side of a table fully, hashing as it goes.
-#[allow(clippy::too_many_arguments)]
-async fn scan(
-    side: &Source,
+/// What one side's full read needs, owned, so it runs on its own task.
+struct ScanSpec {
+    side: Source,
     read_def: TableDef,
-    cast: Option<(&PlannedTable, &TableDef)>,
-    key_cols: &[String],
+    /// The def after casts, when the side is read through the plan's casts.
+    cast: Option<TableDef>,
+    key_cols: Vec<String>,
     modulus: u64,
-    ranged: &[usize],
-    exclude: Option<&HashMap<String, u64>>,
-    fk_sets: &[Option<&HashSet<u64>>],
-    wanted_keys: &HashMap<Vec<String>, ()>,
-) -> Result<SideScan, MigrateError> {
-    let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-    let reader = side.spawn_reader(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, tx);
-    let mut out = SideScan {
-        ranges: vec![None; ranged.len()],
-        orphans: vec![(0, 0, None); fk_sets.len()],
-        ..Default::default()
-    };
-    let mut exclude: HashMap<String, u64> = exclude.cloned().unwrap_or_default();
-    let schema_after: Schema = match cast {
-        Some((_, loaded)) => loaded.schema(),
-        None => read_def.schema(),
-    };
-    let fk_cols: Vec<Vec<usize>> = read_def
-        .foreign_keys
-        .iter()
-        .map(|fk| {
-            fk.columns
-                .iter()
-                .filter_map(|c| schema_after.index_of(c))
-                .collect()
-        })
-        .collect();
-    let key_sets: Vec<(Vec<String>, Vec<usize>)> = wanted_keys
-        .keys()
-        .map(|cols| {
-            (
-                cols.clone(),
-                cols.iter()
-                    .filter_map(|c| schema_after.index_of(c))
-                    .collect(),
-            )
-        })
-        .collect();
-    for (cols, _) in &key_sets {
-        out.keys.insert(cols.clone(), HashSet::new());
-    }
-    let mut buf = Vec::new();
-    while let Some(rb) = rx.recv().await {
-        out.rows += rb.rows_read;
-        let mut ignored = Vec::new();
-        let batch: Batch = match cast {
-            Some((pt, loaded)) if !pt.casts.is_empty() => crate::cast::cast_batch(
-                &read_def,
-                &read_def.schema(),
-                &loaded.schema(),
-                rb.batch,
-                &mut ignored,
-            ),
-            _ => rb.batch,
+    ranged: Vec<usize>,
+    /// Source keys of quarantined rows (with multiplicity), left out.
+    exclude: HashMap<String, u64>,
+    /// Per foreign key of the table: the parent's key hashes, when collected.
+    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+    /// Column lists of this table that children reference.
+    wanted_keys: Vec<Vec<String>>,
+}
+
+impl ScanSpec {
+    /// Reads one side of a table fully, hashing as it goes.
+    async fn run(self) -> Result<SideScan, MigrateError> {
+        let ScanSpec {
+            side,
+            read_def,
+            cast,
+            key_cols,
+            modulus,
+            ranged,
+            mut exclude,
+            fk_sets,
+            wanted_keys,
+        } = self;
+        let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
+        let reader = side.spawn_reader(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, tx);
+        let mut out = SideScan {
+            ranges: vec![None; ranged.len()],
+            orphans: vec![(0, 0, None); fk_sets.len()],
+            ..Default::default()
         };
-        for row in 0..batch.num_rows {
-            let key = batch.source_key(&schema_after, key_cols, row);
-            if let Some(k) = &key
-                && let Some(n) = exclude.get_mut(k)
-                && *n > 0
-            {
-                *n -= 1;
-                out.excluded += 1;
-                continue;
-            }
-            buf.clear();
-            for (i, c) in schema_after.columns.iter().enumerate() {
-                canon(&batch.value(row, i), c.logical_type, &mut buf);
-            }
-            let (h1, h2) = hash2(&buf);
-            out.hashed += 1;
-            out.sum.0 = out.sum.0.wrapping_add(h1);
-            out.sum.1 = out.sum.1.wrapping_add(h2);
-            if let Some(k) = &key
-                && hash2(k.as_bytes()).0.is_multiple_of(modulus)
-                && out.sample.len() < (SAMPLE_ROWS * 4) as usize
-            {
-                let vals = (0..schema_after.columns.len())
-                    .map(|i| {
-                        let (v, t) = (batch.value(row, i), schema_after.columns[i].logical_type);
-                        let mut b = Vec::new();
-                        canon(&v, t, &mut b);
-                        let shown = crate::cast::to_text(&v, t).unwrap_or_else(|| "NULL".into());
-                        (shown, hash2(&b).0)
-                    })
-                    .collect();
-                out.sample.insert(k.clone(), vals);
-            }
-            for (k, &i) in ranged.iter().enumerate() {
-                let v = match batch.value(row, i) {
-                    ValueRef::Int(x) => Some(x),
-                    ValueRef::Date(d) => Some(d as i64),
-                    _ => None,
-                };
-                if let Some(v) = v {
-                    let r = out.ranges[k].get_or_insert((v, v));
-                    r.0 = r.0.min(v);
-                    r.1 = r.1.max(v);
-                }
-            }
-            for (f, cols) in fk_cols.iter().enumerate() {
-                let Some(Some(set)) = fk_sets.get(f) else {
-                    continue;
-                };
-                if cols
+        let schema_after: Schema = match &cast {
+            Some(loaded) => loaded.schema(),
+            None => read_def.schema(),
+        };
+        let fk_cols: Vec<Vec<usize>> = read_def
+            .foreign_keys
+            .iter()
+            .map(|fk| {
+                fk.columns
                     .iter()
-                    .any(|&c| matches!(batch.value(row, c), ValueRef::Null))
+                    .filter_map(|c| schema_after.index_of(c))
+                    .collect()
+            })
+            .collect();
+        let key_sets: Vec<(Vec<String>, Vec<usize>)> = wanted_keys
+            .iter()
+            .map(|cols| {
+                (
+                    cols.clone(),
+                    cols.iter()
+                        .filter_map(|c| schema_after.index_of(c))
+                        .collect(),
+                )
+            })
+            .collect();
+        for (cols, _) in &key_sets {
+            out.keys.insert(cols.clone(), HashSet::new());
+        }
+        let key_idx: Vec<usize> = key_cols
+            .iter()
+            .filter_map(|c| schema_after.index_of(c))
+            .collect();
+        let mut buf = Vec::new();
+        while let Some(rb) = rx.recv().await {
+            out.rows += rb.rows_read;
+            let mut ignored = Vec::new();
+            let batch: Batch = match &cast {
+                Some(loaded) => crate::cast::cast_batch(
+                    &read_def,
+                    &read_def.schema(),
+                    &loaded.schema(),
+                    rb.batch,
+                    &mut ignored,
+                ),
+                None => rb.batch,
+            };
+            for row in 0..batch.num_rows {
+                // The key as text is built only for rows that may be left out or
+                // sampled; the sample is picked by a hash of the key's values.
+                let key_cols_idx = &key_idx;
+                let sampled = !key_cols_idx.is_empty()
+                    && tuple_hash(&batch, &schema_after, key_cols_idx, row).is_multiple_of(modulus);
+                let key = if sampled || !exclude.is_empty() {
+                    batch.source_key(&schema_after, &key_cols, row)
+                } else {
+                    None
+                };
+                if let Some(k) = &key
+                    && let Some(n) = exclude.get_mut(k)
+                    && *n > 0
                 {
+                    *n -= 1;
+                    out.excluded += 1;
                     continue;
                 }
-                let h = tuple_hash(&batch, &schema_after, cols, row);
-                let o = &mut out.orphans[f];
-                o.0 += 1;
-                if !set.contains(&h) {
-                    o.1 += 1;
-                    if o.2.is_none() {
-                        o.2 = Some(
-                            cols.iter()
-                                .map(|&c| crate::model::value_json(batch.value(row, c)).to_string())
-                                .collect::<Vec<_>>()
-                                .join(","),
-                        );
+                buf.clear();
+                for (i, c) in schema_after.columns.iter().enumerate() {
+                    canon(&batch.value(row, i), c.logical_type, &mut buf);
+                }
+                let (h1, h2) = hash2(&buf);
+                out.hashed += 1;
+                out.sum.0 = out.sum.0.wrapping_add(h1);
+                out.sum.1 = out.sum.1.wrapping_add(h2);
+                if sampled
+                    && let Some(k) = &key
+                    && out.sample.len() < (SAMPLE_ROWS * 4) as usize
+                {
+                    let vals = (0..schema_after.columns.len())
+                        .map(|i| {
+                            let (v, t) =
+                                (batch.value(row, i), schema_after.columns[i].logical_type);
+                            let mut b = Vec::new();
+                            canon(&v, t, &mut b);
+                            let shown =
+                                crate::cast::to_text(&v, t).unwrap_or_else(|| "NULL".into());
+                            (shown, hash2(&b).0)
+                        })
+                        .collect();
+                    out.sample.insert(k.clone(), vals);
+                }
+                for (k, &i) in ranged.iter().enumerate() {
+                    let v = match batch.value(row, i) {
+                        ValueRef::Int(x) => Some(x),
+                        ValueRef::Date(d) => Some(d as i64),
+                        _ => None,
+                    };
+                    if let Some(v) = v {
+                        let r = out.ranges[k].get_or_insert((v, v));
+                        r.0 = r.0.min(v);
+                        r.1 = r.1.max(v);
+                    }
+                }
+                for (f, cols) in fk_cols.iter().enumerate() {
+                    let Some(Some(set)) = fk_sets.get(f) else {
+                        continue;
+                    };
+                    if cols
+                        .iter()
+                        .any(|&c| matches!(batch.value(row, c), ValueRef::Null))
+                    {
+                        continue;
+                    }
+                    let h = tuple_hash(&batch, &schema_after, cols, row);
+                    let o = &mut out.orphans[f];
+                    o.0 += 1;
+                    if !set.contains(&h) {
+                        o.1 += 1;
+                        if o.2.is_none() {
+                            o.2 = Some(
+                                cols.iter()
+                                    .map(|&c| {
+                                        crate::model::value_json(batch.value(row, c)).to_string()
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                            );
+                        }
+                    }
+                }
+                for (cols, idx) in &key_sets {
+                    if idx.len() == cols.len()
+                        && let Some(set) = out.keys.get_mut(cols)
+                        && set.len() <= MAX_PARENT_KEYS
+                    {
+                        set.insert(tuple_hash(&batch, &schema_after, idx, row));
                     }
                 }
             }
-            for (cols, idx) in &key_sets {
-                if idx.len() == cols.len()
-                    && let Some(set) = out.keys.get_mut(cols)
-                    && set.len() <= MAX_PARENT_KEYS
-                {
-                    set.insert(tuple_hash(&batch, &schema_after, idx, row));
-                }
-            }
         }
+        reader
+            .await
+            .map_err(|e| MigrateError::Internal(format!("verify reader: {e}")))??;
+        Ok(out)
     }
-    reader
-        .await
-        .map_err(|e| MigrateError::Internal(format!("verify reader: {e}")))??;
-    Ok(out)
 }
 
 fn tuple_hash(batch: &Batch, schema: &Schema, cols: &[usize], row: usize) -> u64 {

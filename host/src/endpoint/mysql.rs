@@ -683,7 +683,7 @@ impl MysqlSource {
         for fk in &table.foreign_keys {
             let (cond, missing) = orphan_condition(fk, "c", "p");
             let sql = format!(
-                "SELECT COUNT(*) FROM {} c LEFT JOIN {} p ON {cond} WHERE {missing}",
+                "SELECT COUNT(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {cond} WHERE {missing}",
                 quote_ident(&table.name),
                 quote_ident(&fk.ref_table)
             );

@@ -732,7 +732,7 @@ impl PgSource {
                 .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
                 .collect();
             let sql = format!(
-                "SELECT count(*) FROM {} c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
+                "SELECT count(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
                 self.qualified(&table.name),
                 self.qualified(&fk.ref_table),
                 join.join(" AND "),

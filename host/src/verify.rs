@@ -248,7 +248,7 @@ pub async fn verify_consolidated(
             .sum();
         let skipped = Check::Skipped {
             reason: format!(
-                "consolidated from {} sources: keys rewritten and conflicts resolved by design; counts and accounting are checked",
+                "{} source(s) with keys rewritten to UUIDv5 or conflicts resolved by design: counts, accounting and schema are checked, values are not",
                 sources.len()
             ),
         };

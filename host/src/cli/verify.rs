@@ -29,7 +29,8 @@ impl VerifyArgs {
         } else {
             Level::Full
         };
-        let report = if opts.consolidate.more_sources.is_empty() {
+        let rekeyed = plan.tables.iter().any(|t| !t.rekey.is_empty());
+        let report = if opts.consolidate.more_sources.is_empty() && !rekeyed {
             ferry::verify::verify(&plan, &opts.from, &opts.to, self.run_id.as_deref(), level)
                 .await?
         } else {

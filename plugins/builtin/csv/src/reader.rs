@@ -1,0 +1,375 @@
+//! The streaming CSV reader: buffers the first [`SNIFF_BYTES`] to sniff the
+//! dialect, then runs `csv-core`'s tokenizer over every chunk as it comes.
+//! `csv-core` keeps its state between calls, so a chunk may end anywhere —
+//! inside a quoted field, between `\r` and `\n`, inside a UTF-8 character.
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+use ferry_plugin_sdk::{Field, FieldValue, Location, ParsedRecord, PluginError};
+
+use crate::config::{Encoding, Overrides, Ragged};
+use crate::sniff::{Dialect, SNIFF_BYTES, sniff};
+
+/// Largest record (all its field bytes, quotes removed): 64 MiB. A record is
+/// held whole in memory before it is returned; a bigger one is almost surely
+/// an unbalanced quote swallowing the rest of the file. Raise it (and the
+/// host's memory limit for parsers) for files with huge cells.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// Most fields in one record: 65,536. Bounds the field-end buffer (8 bytes a
+/// field) and the width of the output records; real tables are far narrower.
+pub const MAX_FIELDS: usize = 1 << 16;
+
+/// The UTF-8 byte order mark, skipped at the start of the file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A `csv-core` reader for `dialect`.
+pub(crate) fn core_reader(dialect: &Dialect) -> Reader {
+    ReaderBuilder::new()
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .escape(dialect.escape)
+        .double_quote(true)
+        .comment(dialect.comment)
+        .build()
+}
+
+/// One CSV file being parsed.
+pub struct CsvReader {
+    over: Overrides,
+    state: State,
+    /// The dialect, once sniffed.
+    dialect: Option<Dialect>,
+}
+
+enum State {
+    /// Collecting the first bytes for the sniffer.
+    Sniffing(Vec<u8>),
+    /// Tokenising.
+    Rows(Box<Rows>),
+    /// After an error or `finish`: nothing more is accepted.
+    Done,
+}
+
+impl CsvReader {
+    /// A reader with the configured overrides (everything else is sniffed).
+    pub fn new(over: Overrides) -> Self {
+        CsvReader {
+            over,
+            state: State::Sniffing(Vec::new()),
+            dialect: None,
+        }
+    }
+
+    /// The dialect in use, once sniffed.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
+    /// Take the next chunk; return the records it completed.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
+        let mut out = Vec::new();
+        match &mut self.state {
+            State::Sniffing(buf) => {
+                buf.extend_from_slice(chunk);
+                if buf.len() >= SNIFF_BYTES + BOM.len() {
+                    let buf = std::mem::take(buf);
+                    self.start(&buf, false, &mut out)?;
+                }
+            }
+            State::Rows(rows) => {
+                let r = rows.process(chunk, false, &mut out);
+                self.fail_on_err(r)?;
+            }
+            State::Done => return Err(PluginError::internal("feed after the end of the file")),
+        }
+        Ok(out)
+    }
+
+    /// End of file: the last records.
+    pub fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
+        let mut out = Vec::new();
+        if let State::Sniffing(buf) = &mut self.state {
+            let buf = std::mem::take(buf);
+            self.start(&buf, true, &mut out)?;
+        }
+        match &mut self.state {
+            State::Rows(rows) => {
+                let r = rows.process(&[], true, &mut out);
+                self.fail_on_err(r)?;
+            }
+            State::Done | State::Sniffing(_) => {}
+        }
+        self.state = State::Done;
+        Ok(out)
+    }
+
+    fn fail_on_err(&mut self, r: Result<(), PluginError>) -> Result<(), PluginError> {
+        if r.is_err() {
+            self.state = State::Done;
+        }
+        r
+    }
+
+    /// Sniff on `buf` (the first bytes), then tokenise all of it.
+    fn start(
+        &mut self,
+        buf: &[u8],
+        at_eof: bool,
+        out: &mut Vec<ParsedRecord>,
+    ) -> Result<(), PluginError> {
+        let (skip, body) = match buf.strip_prefix(BOM) {
+            Some(rest) => (BOM.len(), rest),
+            None => (0, buf),
+        };
+        let sample = body.get(..SNIFF_BYTES).unwrap_or(body);
+        let dialect = sniff(sample, at_eof && body.len() <= SNIFF_BYTES, &self.over);
+        self.dialect = Some(dialect);
+        let mut rows = Box::new(Rows::new(dialect, self.over.ragged, self.over.encoding));
+        rows.offset = skip as u64;
+        let r = rows.process(body, false, out);
+        self.state = State::Rows(rows);
+        self.fail_on_err(r)
+    }
+}
+
+/// The tokenizer and the record being assembled.
+struct Rows {
+    dialect: Dialect,
+    ragged: Ragged,
+    /// The configured encoding (`Auto` allows per-record fallback).
+    configured: Encoding,
+    reader: Reader,
+    /// Field bytes of the record in progress (`out[..out_len]`).
+    out: Vec<u8>,
+    out_len: usize,
+    /// Field end offsets in `out` of the record in progress.
+    ends: Vec<usize>,
+    ends_len: usize,
+    /// Bytes of the file consumed so far.
+    offset: u64,
+    /// Line breaks (`\n`) consumed so far, and whether the last byte was one.
+    newlines: u64,
+    last_was_newline: bool,
+    /// Column names, once the header row (or the first row) is read.
+    names: Option<Vec<String>>,
+    /// Records read so far, header included.
+    records: u64,
+}
+
+impl Rows {
+    fn new(dialect: Dialect, ragged: Ragged, configured: Encoding) -> Self {
+        Rows {
+            dialect,
+            ragged,
+            configured,
+            reader: core_reader(&dialect),
+            out: vec![0; 4096],
+            out_len: 0,
+            ends: vec![0; 64],
+            ends_len: 0,
+            offset: 0,
+            newlines: 0,
+            last_was_newline: false,
+            names: None,
+            records: 0,
+        }
+    }
+
+    /// The 1-based line of the last byte consumed (where a record ends).
+    fn line(&self) -> u32 {
+        let n = self.newlines + 1 - u64::from(self.last_was_newline && self.newlines > 0);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    fn location(&self) -> Location {
+        Location {
+            line: Some(self.line()),
+            byte_offset: Some(self.offset),
+            ..Location::default()
+        }
+    }
+
+    /// Run the tokenizer over `input`, or over the end of the file (`eof`).
+    fn process(
+        &mut self,
+        input: &[u8],
+        eof: bool,
+        out: &mut Vec<ParsedRecord>,
+    ) -> Result<(), PluginError> {
+        // `csv-core` reads an empty input as the end of the file.
+        if input.is_empty() && !eof {
+            return Ok(());
+        }
+        let mut input = input;
+        loop {
+            let (res, nin, nout, nend) = self.reader.read_record(
+                input,
+                self.out.get_mut(self.out_len..).unwrap_or_default(),
+                self.ends.get_mut(self.ends_len..).unwrap_or_default(),
+            );
+            if let Some(used) = input.get(..nin) {
+                self.newlines += used.iter().filter(|&&b| b == b'\n').count() as u64;
+                if let Some(&last) = used.last() {
+                    self.last_was_newline = last == b'\n';
+                }
+            }
+            input = input.get(nin..).unwrap_or_default();
+            self.offset += nin as u64;
+            self.out_len += nout;
+            self.ends_len += nend;
+            match res {
+                ReadRecordResult::InputEmpty => {
+                    if input.is_empty() {
+                        return Ok(());
+                    }
+                }
+                ReadRecordResult::OutputFull => {
+                    if self.out.len() >= MAX_RECORD_BYTES {
+                        return Err(PluginError::malformed(
+                            format!(
+                                "a record is larger than {MAX_RECORD_BYTES} bytes \
+                                 (an unbalanced quote?)"
+                            ),
+                            self.location(),
+                        ));
+                    }
+                    let len = self.out.len().saturating_mul(2).min(MAX_RECORD_BYTES);
+                    self.out.resize(len, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    if self.ends.len() >= MAX_FIELDS {
+                        return Err(PluginError::malformed(
+                            format!("a record has more than {MAX_FIELDS} fields"),
+                            self.location(),
+                        ));
+                    }
+                    let len = self.ends.len().saturating_mul(2).min(MAX_FIELDS);
+                    self.ends.resize(len, 0);
+                }
+                ReadRecordResult::Record => {
+                    let record = self.take_record()?;
+                    if let Some(r) = record {
+                        out.push(r);
+                    }
+                }
+                ReadRecordResult::End => return Ok(()),
+            }
+        }
+    }
+
+    /// The fields of the record just completed, decoded; clears the buffers.
+    fn take_record(&mut self) -> Result<Option<ParsedRecord>, PluginError> {
+        let data = self.out.get(..self.out_len).unwrap_or_default();
+        let ends = self.ends.get(..self.ends_len).unwrap_or_default();
+        let raw: Vec<&[u8]> = {
+            let mut start = 0;
+            ends.iter()
+                .map(|&end| {
+                    let f = data.get(start..end).unwrap_or_default();
+                    start = end;
+                    f
+                })
+                .collect()
+        };
+        let latin1 = match (self.dialect.encoding, self.configured) {
+            (Encoding::Latin1, _) => true,
+            (_, Encoding::Utf8) => false,
+            // Auto, file sniffed as UTF-8: this record alone falls back.
+            _ => raw.iter().any(|f| std::str::from_utf8(f).is_err()),
+        };
+        let mut values = Vec::with_capacity(raw.len());
+        for (i, f) in raw.iter().enumerate() {
+            values.push(if latin1 {
+                f.iter().map(|&b| char::from(b)).collect::<String>()
+            } else {
+                match std::str::from_utf8(f) {
+                    Ok(s) => s.to_string(),
+                    Err(e) => {
+                        return Err(PluginError::malformed(
+                            format!(
+                                "field {} of the row is not valid UTF-8 (byte {} of the field); \
+                                 set \"encoding\" to \"latin-1\" or \"auto\" to accept it",
+                                i + 1,
+                                e.valid_up_to()
+                            ),
+                            self.location(),
+                        ));
+                    }
+                }
+            });
+        }
+        self.out_len = 0;
+        self.ends_len = 0;
+        self.records += 1;
+        let names = match &self.names {
+            None if self.dialect.header => {
+                self.names = Some(header_names(values));
+                return Ok(None);
+            }
+            None => {
+                let n = (1..=values.len()).map(|i| format!("column_{i}")).collect();
+                self.names = Some(n);
+                self.names.as_ref()
+            }
+            Some(_) => self.names.as_ref(),
+        };
+        let names = names.map(Vec::as_slice).unwrap_or_default();
+        if values.len() != names.len() && self.ragged == Ragged::Error {
+            return Err(PluginError::malformed(
+                format!(
+                    "the row has {} fields but the {} has {}",
+                    values.len(),
+                    if self.dialect.header {
+                        "header"
+                    } else {
+                        "first row"
+                    },
+                    names.len()
+                ),
+                self.location(),
+            ));
+        }
+        let mut fields: Vec<Field> = Vec::with_capacity(names.len().max(values.len()) + 1);
+        let mut values = values.into_iter();
+        for name in names {
+            fields.push(Field::new(
+                name.clone(),
+                values.next().map_or(FieldValue::Null, FieldValue::Text),
+            ));
+        }
+        for (i, v) in values.enumerate() {
+            fields.push(Field::new(
+                format!("column_{}", names.len() + i + 1),
+                FieldValue::Text(v),
+            ));
+        }
+        if latin1 && !fields.iter().any(|f| f.name == "encoding") {
+            fields.push(Field::new("encoding", FieldValue::Text("latin-1".into())));
+        }
+        Ok(Some(ParsedRecord::new(fields)))
+    }
+}
+
+/// Column names from the header row: an empty name becomes `column_<n>`, a
+/// repeated one gets `_2`, `_3`, … so every field of a record is distinct.
+fn header_names(values: Vec<String>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(values.len());
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    for (i, v) in values.into_iter().enumerate() {
+        let base = if v.is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            v
+        };
+        let mut name = base.clone();
+        let mut n = 2;
+        // Terminates: each try is a new name, and at most `len` are taken.
+        while seen.contains(&name) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        seen.insert(name.clone());
+        names.push(name);
+    }
+    names
+}

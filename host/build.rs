@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in plugins, embedded in the binary.
-const BUILTIN: &[&str] = &["plugin-mask", "plugin-rules", "plugin-lines"];
+const BUILTIN: &[&str] = &[
+    "plugin-mask",
+    "plugin-rules",
+    "plugin-lines",
+    "plugin-csv",
+    "plugin-markdown",
+];
 /// Test-only plugins (hostile ones), used by the integration tests.
 const TEST_ONLY: &[&str] = &[
     "hostile-spin",

@@ -28,6 +28,12 @@
 //! - `json`      — the `json:DIR` endpoint: SQLite → JSON → SQLite/PostgreSQL
 //!   exact with keys restored, dirty lines quarantined with line numbers,
 //!   schemaless inference, `--if-exists`, the quarantine file, key enforcement.
+//! - `parsers_csv` — the built-in `csv` parser component: csv-spectrum and
+//!   the rust-csv examples (Latin-1, `;`, comments, ragged rows) at every
+//!   chunk size, typed malformed-input errors, `ferry plugin check csv`.
+//! - `parsers_markdown` — the built-in `markdown` parser component: the
+//!   CommonMark spec and front-matter fixtures at every chunk size, malformed
+//!   YAML with its line, `ferry plugin check markdown`.
 //! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
@@ -46,6 +52,8 @@ mod hostile;
 mod json;
 mod migrate;
 mod mysql;
+mod parsers_csv;
+mod parsers_markdown;
 mod pgsource;
 mod plan;
 mod plugin_cli;

@@ -23,4 +23,15 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
             "/plugin_lines.wasm"
         )),
     ),
+    (
+        "csv",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_csv.wasm")),
+    ),
+    (
+        "markdown",
+        include_bytes!(concat!(
+            env!("FERRY_PLUGIN_ARTIFACTS"),
+            "/plugin_markdown.wasm"
+        )),
+    ),
 ];

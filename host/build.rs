@@ -17,6 +17,8 @@ const BUILTIN: &[&str] = &[
     "plugin-lines",
     "plugin-csv",
     "plugin-markdown",
+    "plugin-json",
+    "plugin-text",
 ];
 /// Test-only plugins (hostile ones), used by the integration tests.
 const TEST_ONLY: &[&str] = &[

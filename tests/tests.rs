@@ -19,6 +19,9 @@
 //!   and the limit or trap; ferry survives; no partial batch lands.
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
 //!   contract versions, the compiled-component cache.
+//! - `parsers_json_text` — the `json` and `text` parser components: lines and
+//!   arrays at every chunk size, JSONTestSuite `n_` files as positioned errors,
+//!   encoding detection.
 //! - `verify`    — `ferry verify` alone: a faithful target passes; a changed,
 //!   missing, orphaned or shifted row in the target is found and named.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
@@ -53,6 +56,7 @@ mod json;
 mod migrate;
 mod mysql;
 mod parsers_csv;
+mod parsers_json_text;
 mod parsers_markdown;
 mod pgsource;
 mod plan;

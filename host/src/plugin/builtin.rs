@@ -34,4 +34,12 @@ pub const BUILTINS: &[(&str, &[u8])] = &[
             "/plugin_markdown.wasm"
         )),
     ),
+    (
+        "json",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_json.wasm")),
+    ),
+    (
+        "text",
+        include_bytes!(concat!(env!("FERRY_PLUGIN_ARTIFACTS"), "/plugin_text.wasm")),
+    ),
 ];

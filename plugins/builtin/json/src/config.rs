@@ -1,0 +1,127 @@
+//! The configuration of the `json` parser.
+
+use ferry_plugin_sdk::{FileInfo, PluginError, parse_config};
+use serde::Deserialize;
+
+use crate::scan::{MAX_DEPTH, MAX_RECORD_BYTES};
+
+/// How top-level values become records.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `lines` for `.jsonl` / `.ndjson` files, else `document`.
+    #[default]
+    Auto,
+    /// A JSON document: an object is a record, an array whose first element
+    /// is an object is a record per element. Further top-level values, each
+    /// starting on a new line, are accepted (sniffed JSON Lines).
+    Document,
+    /// JSON Lines: every top-level value is exactly one record, arrays
+    /// included.
+    Lines,
+}
+
+/// The configuration JSON as the user writes it (every key optional).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JsonConfig {
+    /// `auto` (default), `document` or `lines`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Deepest nesting of arrays and objects, 1 to 512 (default 512).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Largest single record in bytes of JSON text, 1 to 64 MiB (default 64 MiB).
+    #[serde(default)]
+    pub max_record_bytes: Option<usize>,
+}
+
+/// The checked configuration, with the mode resolved for one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Every top-level value is one record (JSON Lines).
+    pub lines: bool,
+    /// Nesting limit.
+    pub max_depth: usize,
+    /// Record size limit.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lines: false,
+            max_depth: MAX_DEPTH,
+            max_record_bytes: MAX_RECORD_BYTES,
+        }
+    }
+}
+
+impl JsonConfig {
+    /// Parse and check the configuration.
+    pub fn parse(config: &str) -> Result<JsonConfig, PluginError> {
+        let raw: JsonConfig = parse_config(config)?;
+        check_range("max_depth", raw.max_depth, MAX_DEPTH)?;
+        check_range("max_record_bytes", raw.max_record_bytes, MAX_RECORD_BYTES)?;
+        Ok(raw)
+    }
+
+    /// The settings for parsing `file`.
+    pub fn settings(&self, file: &FileInfo) -> Settings {
+        let lines = match self.mode {
+            Mode::Lines => true,
+            Mode::Document => false,
+            Mode::Auto => is_json_lines_name(&file.name),
+        };
+        Settings {
+            lines,
+            max_depth: self.max_depth.unwrap_or(MAX_DEPTH),
+            max_record_bytes: self.max_record_bytes.unwrap_or(MAX_RECORD_BYTES),
+        }
+    }
+}
+
+/// Whether the file name says JSON Lines (`.jsonl`, `.ndjson`, any case).
+fn is_json_lines_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".jsonl") || lower.ends_with(".ndjson")
+}
+
+fn check_range(key: &str, value: Option<usize>, max: usize) -> Result<(), PluginError> {
+    match value {
+        Some(n) if !(1..=max).contains(&n) => Err(PluginError::InvalidConfig(format!(
+            "\"{key}\" is {n}; it must be between 1 and {max}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The JSON Schema of the configuration, for `describe`.
+pub const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "json",
+  "description": "JSON documents, arrays of records and JSON Lines: one record per object.",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "mode": {
+      "enum": ["auto", "document", "lines"],
+      "default": "auto",
+      "description": "auto: JSON Lines for .jsonl/.ndjson, else document. document: an object is a record, an array of objects a record per element, later top-level values on new lines are accepted. lines: every top-level value is one record."
+    },
+    "max_depth": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 512,
+      "default": 512,
+      "description": "Deepest nesting of arrays and objects; deeper input is malformed."
+    },
+    "max_record_bytes": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 67108864,
+      "default": 67108864,
+      "description": "Largest JSON text of a single record in bytes; a larger record is malformed."
+    }
+  }
+}"#;

@@ -335,7 +335,7 @@ fn push_cast(
             bytes(b, s.as_bytes())?
         }
         (ValueRef::Text(s), _) => {
-            let bad = |what: &str| format!("'{}' is not {what}", shorten(s));
+            let bad = |what: &str| format!("'{}' is not {what}", crate::model::shown(s));
             match to {
                 L::Timestamp => b.push_int(
                     i,
@@ -354,7 +354,7 @@ fn push_cast(
                 L::Uuid => b.push_uuid(i, &temporal::parse_uuid(s).ok_or_else(|| bad("a UUID"))?),
                 L::Json => {
                     serde_json::from_str::<serde::de::IgnoredAny>(s)
-                        .map_err(|e| format!("'{}' is not JSON: {e}", shorten(s)))?;
+                        .map_err(|e| format!("'{}' is not JSON: {e}", crate::model::shown(s)))?;
                     bytes(b, s.as_bytes())?
                 }
                 L::Boolean => b.push_bool(
@@ -408,15 +408,6 @@ fn push_cast(
         }
     }
     Ok(())
-}
-
-fn shorten(s: &str) -> String {
-    const SHOWN: usize = 80;
-    if s.chars().count() <= SHOWN {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(SHOWN).collect::<String>())
-    }
 }
 
 #[cfg(test)]

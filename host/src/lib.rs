@@ -7,10 +7,15 @@
 //!   else speaks these.
 //! - [`plugin`] — the only code that names wasmtime: the engine, the
 //!   compiled-component cache, the sandbox and its limits, typed plugin errors.
-//! - [`endpoint`] — the only code that names database drivers: SQLite
-//!   (source and sink) and PostgreSQL (sink, binary COPY).
+//! - [`endpoint`] — the only code that names database drivers: SQLite,
+//!   PostgreSQL, MySQL/MariaDB (sources and sinks) and `json:DIR`.
+//! - [`cast`] — promotions and `[[cast]]` rules, run in the host after the read.
+//! - [`consolidate`] — several sources into one target: UUIDv5 keys, id map,
+//!   conflict policies.
 //! - [`migrate`] — the engine: plans tables through the plugin chain and runs
-//!   reader → transformers → validators → writer with bounded channels.
+//!   reader → casts → transformers → validators → writer with bounded channels.
+//! - [`verify`] — source against target: accounting, checksums, samples,
+//!   orphans, ranges, schema.
 //! - [`config`] — the TOML config file, validated into runtime settings.
 //!
 //! The `ferry` binary (`src/main.rs`, `src/cli/`) is the only code that knows clap.

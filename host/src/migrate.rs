@@ -1141,6 +1141,10 @@ impl TableJob {
         let stage = tokio::spawn(async move {
             let mut rows_read = 0u64;
             let mut batch_no = 0u64;
+            // Schemas of the cast and rekey steps, made once per table, not per batch.
+            let read_schema = stage_plan.read_def.schema();
+            let cast_schema = stage_plan.cast_def.schema();
+            let loaded_schema = stage_plan.source.schema();
             while let Some(rb) = rrx.recv().await {
                 if stage_cancel.load(Ordering::SeqCst) {
                     break;
@@ -1152,8 +1156,8 @@ impl TableJob {
                 } else {
                     crate::cast::cast_batch(
                         &stage_plan.read_def,
-                        &stage_plan.read_def.schema(),
-                        &stage_plan.cast_def.schema(),
+                        &read_schema,
+                        &cast_schema,
                         rb.batch,
                         &mut rejects,
                     )
@@ -1166,8 +1170,8 @@ impl TableJob {
                         &label,
                         &stage_plan.cast_def.name,
                         &stage_plan.rekey,
-                        &stage_plan.cast_def.schema(),
-                        &stage_plan.source.schema(),
+                        &cast_schema,
+                        &loaded_schema,
                         &batch,
                     );
                     (b, Some(ids))

@@ -379,6 +379,8 @@ pub fn fit_identifier(name: &str, max: usize) -> String {
         return name.to_string();
     }
     let hash = hex::encode(Sha256::digest(name.as_bytes()));
+    // Room for the suffix: `_` and 8 hex digits (32 bits: a collision between
+    // two long names sharing a prefix is one in four billion).
     let mut cut = max.saturating_sub(9);
     while !name.is_char_boundary(cut) {
         cut -= 1;

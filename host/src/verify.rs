@@ -165,13 +165,7 @@ pub async fn verify(
     let mut referenced: HashSet<(String, Vec<String>)> = HashSet::new();
     for t in &plan.tables {
         for fk in &t.target_def.foreign_keys {
-            let parent = plan
-                .tables
-                .iter()
-                .find(|p| p.name == fk.ref_table || p.target_name == fk.ref_table)
-                .map(|p| p.target_name.clone())
-                .unwrap_or_else(|| fk.ref_table.clone());
-            referenced.insert((parent, fk.ref_columns.clone()));
+            referenced.insert((parent_table(plan, fk), fk.ref_columns.clone()));
         }
     }
     let mut tables = Vec::new();
@@ -385,14 +379,8 @@ async fn verify_table(
             .foreign_keys
             .iter()
             .map(|fk| {
-                let parent = plan
-                    .tables
-                    .iter()
-                    .find(|p| p.name == fk.ref_table || p.target_name == fk.ref_table)
-                    .map(|p| p.target_name.clone())
-                    .unwrap_or_else(|| fk.ref_table.clone());
                 parents
-                    .get(&(parent, fk.ref_columns.clone()))
+                    .get(&(parent_table(plan, fk), fk.ref_columns.clone()))
                     .and_then(|s| s.clone())
             })
             .collect();
@@ -554,6 +542,7 @@ impl ScanSpec {
             Some(loaded) => loaded.schema(),
             None => read_def.schema(),
         };
+        let read_schema = read_def.schema();
         let fk_cols: Vec<Vec<usize>> = read_def
             .foreign_keys
             .iter()
@@ -583,14 +572,15 @@ impl ScanSpec {
             .filter_map(|c| schema_after.index_of(c))
             .collect();
         let mut buf = Vec::new();
+        let mut key_buf = Vec::new();
         while let Some(rb) = rx.recv().await {
             out.rows += rb.rows_read;
             let mut ignored = Vec::new();
             let batch: Batch = match &cast {
-                Some(loaded) => crate::cast::cast_batch(
+                Some(_) => crate::cast::cast_batch(
                     &read_def,
-                    &read_def.schema(),
-                    &loaded.schema(),
+                    &read_schema,
+                    &schema_after,
                     rb.batch,
                     &mut ignored,
                 ),
@@ -601,7 +591,8 @@ impl ScanSpec {
                 // sampled; the sample is picked by a hash of the key's values.
                 let key_cols_idx = &key_idx;
                 let sampled = !key_cols_idx.is_empty()
-                    && tuple_hash(&batch, &schema_after, key_cols_idx, row).is_multiple_of(modulus);
+                    && tuple_hash(&batch, &schema_after, key_cols_idx, row, &mut key_buf)
+                        .is_multiple_of(modulus);
                 let key = if sampled || !exclude.is_empty() {
                     batch.source_key(&schema_after, &key_cols, row)
                 } else {
@@ -625,6 +616,7 @@ impl ScanSpec {
                 out.sum.1 = out.sum.1.wrapping_add(h2);
                 if sampled
                     && let Some(k) = &key
+                    // Key-hash sampling over an estimated row count can overshoot;                    // 4x the target bounds the map's memory.
                     && out.sample.len() < (SAMPLE_ROWS * 4) as usize
                 {
                     let vals = (0..schema_after.columns.len())
@@ -662,7 +654,7 @@ impl ScanSpec {
                     {
                         continue;
                     }
-                    let h = tuple_hash(&batch, &schema_after, cols, row);
+                    let h = tuple_hash(&batch, &schema_after, cols, row, &mut key_buf);
                     let o = &mut out.orphans[f];
                     o.0 += 1;
                     if !set.contains(&h) {
@@ -684,7 +676,7 @@ impl ScanSpec {
                         && let Some(set) = out.keys.get_mut(cols)
                         && set.len() <= MAX_PARENT_KEYS
                     {
-                        set.insert(tuple_hash(&batch, &schema_after, idx, row));
+                        set.insert(tuple_hash(&batch, &schema_after, idx, row, &mut key_buf));
                     }
                 }
             }
@@ -696,12 +688,36 @@ impl ScanSpec {
     }
 }
 
-fn tuple_hash(batch: &Batch, schema: &Schema, cols: &[usize], row: usize) -> u64 {
-    let mut b = Vec::new();
+/// The target name of the table a foreign key references (its name in the
+/// plan's source, or already the target's, when the plan renamed it).
+fn parent_table(plan: &Plan, fk: &crate::model::ForeignKeyDef) -> String {
+    plan.tables
+        .iter()
+        .find(|p| p.name == fk.ref_table || p.target_name == fk.ref_table)
+        .map(|p| p.target_name.clone())
+        .unwrap_or_else(|| fk.ref_table.clone())
+}
+
+/// Hash of some columns of a row; `scratch` is reused across rows (this runs
+/// per row, up to three times).
+fn tuple_hash(
+    batch: &Batch,
+    schema: &Schema,
+    cols: &[usize],
+    row: usize,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    scratch.clear();
     for &c in cols {
-        canon(&batch.value(row, c), schema.columns[c].logical_type, &mut b);
+        canon(
+            &batch.value(row, c),
+            schema.columns[c].logical_type,
+            scratch,
+        );
     }
-    hash2(&b).0
+    let mut h = std::hash::DefaultHasher::new();
+    scratch.hash(&mut h);
+    h.finish()
 }
 
 /// Two independent 64-bit hashes of `bytes` (SipHash with fixed keys:
@@ -959,12 +975,7 @@ fn schema_differences(plan: &Plan, t: &PlannedTable, target_tables: &[TableDef])
         }
     }
     for fk in &want.foreign_keys {
-        let parent = plan
-            .tables
-            .iter()
-            .find(|p| p.name == fk.ref_table)
-            .map(|p| p.target_name.as_str())
-            .unwrap_or(&fk.ref_table);
+        let parent = parent_table(plan, fk);
         let found = got.foreign_keys.iter().any(|g| {
             g.columns == fk.columns && g.ref_table == parent && g.ref_columns == fk.ref_columns
         });

@@ -60,9 +60,6 @@ const INFER_SAMPLE: usize = 10_000;
 /// so above it the table is left unchecked with a warning. Raise it on
 /// machines with memory to spare.
 const FK_CHECK_MAX_BYTES: u64 = 256 << 20;
-/// Characters of a value or line quoted in a reject reason: 60, so a reason
-/// stays one readable line (the whole row is kept beside it).
-const SHOWN_CHARS: usize = 60;
 /// Largest child file that `nest=` folds into its parent: 256 MiB. The child
 /// rows are held in memory, grouped by parent key, while the parent file
 /// streams through once; above it the child stays a table of its own, with
@@ -206,14 +203,7 @@ fn check_table_name(endpoint: &str, name: &str) -> Result<(), EndpointError> {
     }
 }
 
-/// A value or line as quoted in a reason: at most [`SHOWN_CHARS`] characters.
-fn shown(s: &str) -> String {
-    if s.chars().count() > SHOWN_CHARS {
-        format!("{}…", s.chars().take(SHOWN_CHARS).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
+use crate::model::shown;
 
 // ---------------------------------------------------------------------------
 // Encoding (sink side)

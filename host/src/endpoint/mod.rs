@@ -329,6 +329,59 @@ pub struct Finished {
     pub quarantined: Vec<(String, u64)>,
 }
 
+/// A foreign key as SQL, child aliased `c` and parent `p`: the join
+/// conditions (`p."id" = c."user_id"`) and the child's "has a key" tests
+/// (`c."user_id" IS NOT NULL`), one per column, for `AND`-joining. Quoted
+/// with `"`, which SQLite and PostgreSQL share.
+pub fn fk_predicates(fk: &crate::model::ForeignKeyDef) -> (Vec<String>, Vec<String>) {
+    use sqlite::quote_ident;
+    let join = fk
+        .columns
+        .iter()
+        .zip(&fk.ref_columns)
+        .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+        .collect();
+    let not_null = fk
+        .columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+        .collect();
+    (join, not_null)
+}
+
+/// Rows a sink's `finish` moved to quarantine, summed per source table.
+#[derive(Debug, Default)]
+pub struct MovedRows(Vec<(String, u64)>);
+
+impl MovedRows {
+    /// Counts `n` more rows of `table` (nothing when `n` is 0).
+    pub fn add(&mut self, table: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.0.iter_mut().find(|(t, _)| t == table) {
+            Some(m) => m.1 += n,
+            None => self.0.push((table.to_string(), n)),
+        }
+    }
+
+    /// One warning per table that lost rows to quarantine.
+    pub fn warnings(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(t, n)| {
+                format!(
+                    "table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"
+                )
+            })
+            .collect()
+    }
+
+    pub fn into_vec(self) -> Vec<(String, u64)> {
+        self.0
+    }
+}
+
 /// Rows in a rejects table, per run and source table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineCount {

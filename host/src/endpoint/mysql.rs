@@ -740,14 +740,7 @@ async fn table_exists(c: &mut Conn, name: &str) -> Result<bool, mysql_async::Err
     Ok(n.unwrap_or(0) > 0)
 }
 
-/// A value as shown in a reason: at most 60 characters.
-fn shown(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
+use crate::model::shown;
 
 /// Days since the epoch of a MySQL date, or why it is not a real date.
 fn mysql_days(y: u16, m: u8, d: u8) -> Result<i64, String> {
@@ -1779,16 +1772,7 @@ impl MysqlSink {
     ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
-        let mut moved: Vec<(String, u64)> = Vec::new();
-        let mut count = |table: &str, n: u64| {
-            if n == 0 {
-                return;
-            }
-            match moved.iter_mut().find(|(t, _)| t == table) {
-                Some(m) => m.1 += n,
-                None => moved.push((table.to_string(), n)),
-            }
-        };
+        let mut moved = super::MovedRows::default();
         for t in tables {
             let tn = quote_ident(&t.def.name);
             if !t.def.primary_key.is_empty() {
@@ -1844,7 +1828,7 @@ impl MysqlSink {
                             continue;
                         }
                         let n = self.move_duplicates(run_id, t, name, cols).await?;
-                        count(&t.source.name, n);
+                        moved.add(&t.source.name, n);
                         self.exec(Some(&t.def.name), &create).await?;
                     }
                     Err(e) => {
@@ -1879,7 +1863,7 @@ impl MysqlSink {
                 // move (children of a moved row); repeat until none is left.
                 loop {
                     let n = self.move_orphans(run_id, t, fk).await?;
-                    count(&t.source.name, n);
+                    moved.add(&t.source.name, n);
                     if n == 0 || fk.ref_table != t.def.name {
                         break;
                     }
@@ -1899,7 +1883,7 @@ impl MysqlSink {
         Ok(super::Finished {
             created: done,
             warnings,
-            quarantined: moved,
+            quarantined: moved.into_vec(),
         })
     }
 

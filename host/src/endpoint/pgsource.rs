@@ -720,17 +720,7 @@ impl PgSource {
             let Some(first) = fk.ref_columns.first() else {
                 continue;
             };
-            let join: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
-                .collect();
-            let not_null: Vec<String> = fk
-                .columns
-                .iter()
-                .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
-                .collect();
+            let (join, not_null) = super::fk_predicates(fk);
             let sql = format!(
                 "SELECT count(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
                 self.qualified(&table.name),

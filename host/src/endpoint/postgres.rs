@@ -394,15 +394,7 @@ impl PgSink {
     ) -> Result<super::Finished, EndpointError> {
         use tokio_postgres::error::SqlState;
         let mut done = Vec::new();
-        let mut moved: Vec<(String, u64)> = Vec::new();
-        let mut count = |table: &str, n: u64| {
-            if n > 0 {
-                match moved.iter_mut().find(|(t, _)| t == table) {
-                    Some(m) => m.1 += n,
-                    None => moved.push((table.to_string(), n)),
-                }
-            }
-        };
+        let mut moved = super::MovedRows::default();
         // Each constraint is created first and cleaned only if the server
         // refuses it: clean data (the common case) costs one index build or
         // one validation per constraint, not an extra window sort or
@@ -426,7 +418,7 @@ impl PgSink {
                     let n = self
                         .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
                         .await?;
-                    count(&t.source.name, n);
+                    moved.add(&t.source.name, n);
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("primary key {}", t.def.name));
@@ -448,7 +440,7 @@ impl PgSink {
                     let n = self
                         .quarantine_duplicates(run_id, t, &what, &u.columns, false)
                         .await?;
-                    count(&t.source.name, n);
+                    moved.add(&t.source.name, n);
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(what);
@@ -473,7 +465,7 @@ impl PgSink {
                             false,
                         )
                         .await?;
-                    count(&t.source.name, n);
+                    moved.add(&t.source.name, n);
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("index {}", ix.name));
@@ -499,20 +491,16 @@ impl PgSink {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
                     let n = self.quarantine_orphans(run_id, t, fk).await?;
-                    count(&t.source.name, n);
+                    moved.add(&t.source.name, n);
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("foreign key {}", fk.name));
             }
         }
-        let warnings = moved
-            .iter()
-            .map(|(t, n)| format!("table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"))
-            .collect();
         Ok(super::Finished {
             created: done,
-            warnings,
-            quarantined: moved,
+            warnings: moved.warnings(),
+            quarantined: moved.into_vec(),
         })
     }
 
@@ -721,17 +709,7 @@ impl PgSink {
     ) -> Result<u64, EndpointError> {
         let child = quote_ident(&t.def.name);
         let parent = quote_ident(&fk.ref_table);
-        let join: Vec<String> = fk
-            .columns
-            .iter()
-            .zip(&fk.ref_columns)
-            .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
-            .collect();
-        let not_null: Vec<String> = fk
-            .columns
-            .iter()
-            .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
-            .collect();
+        let (join, not_null) = super::fk_predicates(fk);
         let sql = format!(
             "WITH moved AS (DELETE FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {}) RETURNING c.*) \
              INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \

@@ -364,17 +364,7 @@ impl SqliteSource {
         // every orphan exactly anyway; the plan needs the warning.
         let mut orphans = Vec::new();
         for fk in &table.foreign_keys {
-            let join: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
-                .collect();
-            let not_null: Vec<String> = fk
-                .columns
-                .iter()
-                .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
-                .collect();
+            let (join, not_null) = super::fk_predicates(fk);
             if join.is_empty() {
                 continue;
             }
@@ -606,16 +596,9 @@ fn read_reject(
     }
 }
 
-/// A value as shown in a quarantine reason: at most 60 characters, so a
-/// reason stays one readable line whatever the value (the whole row is kept
-/// beside it).
+/// A stored value as quoted in a quarantine reason ([`crate::model::shown`]).
 fn shown(t: &[u8]) -> String {
-    let s = String::from_utf8_lossy(t);
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.into_owned()
-    }
+    crate::model::shown(&String::from_utf8_lossy(t))
 }
 
 /// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly.
@@ -986,15 +969,7 @@ impl SqliteSink {
     ) -> Result<super::Finished, EndpointError> {
         let mut done = Vec::new();
         let mut warnings = Vec::new();
-        let mut moved: Vec<(String, u64)> = Vec::new();
-        let mut count = |table: &str, n: u64| {
-            if n > 0 {
-                match moved.iter_mut().find(|(t, _)| t == table) {
-                    Some(m) => m.1 += n,
-                    None => moved.push((table.to_string(), n)),
-                }
-            }
-        };
+        let mut moved = super::MovedRows::default();
         for t in tables {
             // UNIQUE constraints become unique indexes: SQLite cannot add constraints later.
             let uniques = t
@@ -1021,7 +996,7 @@ impl SqliteSink {
                     Ok(()) => {}
                     Err(e) if unique && is_constraint(&e) => {
                         let n = self.quarantine_duplicates(run_id, t, name, columns)?;
-                        count(&t.source.name, n);
+                        moved.add(&t.source.name, n);
                         self.conn
                             .execute_batch(&sql)
                             .map_err(|e| self.err(Some(&t.def.name), e))?;
@@ -1047,22 +1022,18 @@ impl SqliteSink {
             let mut any = false;
             for t in tables {
                 let n = self.quarantine_orphans(run_id, t)?;
-                count(&t.source.name, n);
+                moved.add(&t.source.name, n);
                 any |= n > 0;
             }
             if !any {
                 break;
             }
         }
-        for (t, n) in &moved {
-            warnings.push(format!(
-                "table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"
-            ));
-        }
+        warnings.extend(moved.warnings());
         Ok(super::Finished {
             created: done,
             warnings,
-            quarantined: moved,
+            quarantined: moved.into_vec(),
         })
     }
 

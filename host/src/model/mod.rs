@@ -17,6 +17,21 @@ pub use schema::{
 
 use serde::Serialize;
 
+/// Longest value quoted in a quarantine reason, in characters: 60, so a
+/// reason stays one readable line whatever the value (the whole row is kept
+/// beside it).
+pub const SHOWN_CHARS: usize = 60;
+
+/// A value as quoted in a quarantine reason: at most [`SHOWN_CHARS`]
+/// characters, then `…`.
+pub fn shown(s: &str) -> String {
+    if s.chars().count() > SHOWN_CHARS {
+        format!("{}…", s.chars().take(SHOWN_CHARS).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
 /// How serious a [`Diagnostic`] is; `Error` rejects the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

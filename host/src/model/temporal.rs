@@ -151,6 +151,8 @@ pub fn parse_timestamptz(s: &str) -> Option<i64> {
         5 if o[2] == b':' => (digits(&o[0..2])?, digits(&o[3..5])?),
         _ => return None,
     };
+    // Real zone offsets run from -12:00 to +14:00; 15 allows the
+    // historical local-mean-time offsets, anything larger is not a zone.
     if oh > 15 || om > 59 {
         return None;
     }

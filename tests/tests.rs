@@ -37,6 +37,10 @@
 //! - `parsers_markdown` — the built-in `markdown` parser component: the
 //!   CommonMark spec and front-matter fixtures at every chunk size, malformed
 //!   YAML with its line, `ferry plugin check markdown`.
+//! - `files`     — `files:DIR` end to end: a mixed directory with bad files
+//!   (each quarantined with its reason and position), incremental re-runs,
+//!   one edited file, a custom mapping into PostgreSQL, `validate`,
+//!   `analyze`, `--dry-run`.
 //! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
@@ -51,6 +55,7 @@ mod util;
 
 mod chinook;
 mod consolidate;
+mod files;
 mod hostile;
 mod json;
 mod migrate;

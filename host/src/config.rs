@@ -22,6 +22,16 @@
 //! column = "users.created_at"    # TABLE.COLUMN (globs), or:
 //! # type = "DATETIME"            # every column declared so
 //! to = "timestamptz"             # a logical type (docs/type-mapping.md)
+//!
+//! [files]                        # the files endpoint (docs/files.md)
+//! table = "content"
+//! max_file_size = "50MB"
+//! [[files.parser]]
+//! glob = "legacy/*.dat"
+//! parser = "csv"
+//! config = { delimiter = "|" }
+//! [files.mapping]
+//! title = ["subject", "$file_stem"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -65,6 +75,10 @@ pub struct ConfigFile {
     /// Per-table settings, by table name or glob.
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// The files endpoint (`files:DIR`): target table, size limit, parser
+    /// overrides, column mapping.
+    #[serde(default)]
+    pub files: crate::files::FilesSection,
 }
 
 /// What a rejected row does to its run.
@@ -121,6 +135,8 @@ pub struct Config {
     pub table_on_reject: Vec<(String, OnReject)>,
     /// Sources from the config, parsed.
     pub sources: Vec<crate::endpoint::EndpointUrl>,
+    /// The files endpoint's settings.
+    pub files: crate::files::FilesSettings,
 }
 
 impl Default for Config {
@@ -133,6 +149,7 @@ impl Default for Config {
             on_reject: OnReject::Quarantine,
             table_on_reject: Vec::new(),
             sources: Vec::new(),
+            files: crate::files::FilesSettings::default(),
         }
     }
 }
@@ -203,7 +220,15 @@ impl Config {
                 },
             );
         }
+        let mut files = crate::files::FilesSettings::build(&raw.files)?;
+        for r in &mut files.parsers {
+            // A parser given as a path is relative to the config file.
+            if r.parser.ends_with(".wasm") {
+                r.parser = base.join(&r.parser).display().to_string();
+            }
+        }
         Ok(Config {
+            files,
             batch_size,
             plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
             plugins,

@@ -58,6 +58,7 @@ pub mod cast;
 pub mod config;
 pub mod consolidate;
 pub mod endpoint;
+pub mod files;
 pub mod migrate;
 pub mod model;
 pub mod plan;

@@ -200,6 +200,9 @@ pub struct Report {
     /// The end-of-run verification, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<crate::verify::VerifyReport>,
+    /// A files run: what happened to each file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<crate::files::run::FilesSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -371,6 +374,7 @@ pub async fn execute(
         error: None,
         error_code: None,
         verify: None,
+        files: None,
     };
     let result = match plan {
         Some(plan) => run_and_verify(plan, &opts, &mut report, progress).await,

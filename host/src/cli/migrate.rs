@@ -164,9 +164,17 @@ pub struct MigrateArgs {
     /// source, plugins or ferry changed since it was made.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
-    /// Render the plan and touch nothing.
+    /// Render the plan and touch nothing. For files:DIR: parse every file,
+    /// compare with the target's recorded state, report, write nothing.
     #[arg(long, conflicts_with = "plan")]
     pub dry_run: bool,
+    /// files:DIR only: skip files whose content (and parser) is unchanged
+    /// since the last run into this target; replace the records of changed files.
+    #[arg(long)]
+    pub incremental: bool,
+    /// Also write the run report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -177,7 +185,7 @@ pub enum IfExistsArg {
     Drop,
 }
 
-fn parse_endpoint(s: &str) -> Result<EndpointUrl, String> {
+pub(super) fn parse_endpoint(s: &str) -> Result<EndpointUrl, String> {
     s.parse()
         .map_err(|e: ferry::endpoint::EndpointError| e.to_string())
 }
@@ -312,6 +320,17 @@ async fn options_from_plan(
 
 impl MigrateArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
+        if let Some(EndpointUrl::Files(dir)) = self.run.from.first() {
+            let dir = dir.clone();
+            return super::files::migrate(self, dir, g).await;
+        }
+        if self.incremental {
+            return Err(super::UsageError(
+                "--incremental applies to files:DIR sources (database sources: see the ledger)"
+                    .into(),
+            )
+            .into());
+        }
         let (config, registry) = super::setup(g)?;
         let json = self.run.json;
         let (opts, plan) = match &self.plan {
@@ -352,6 +371,9 @@ impl MigrateArgs {
         let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
         let report = migrate::execute(plan.as_ref(), opts, bars.clone()).await;
         bars.clear();
+        if let Some(path) = &self.report {
+            super::files::write_report(path, &report)?;
+        }
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -365,7 +387,7 @@ impl MigrateArgs {
     }
 }
 
-fn print_summary(r: &Report) {
+pub(super) fn print_summary(r: &Report) {
     let width = r
         .tables
         .iter()
@@ -429,14 +451,14 @@ fn print_summary(r: &Report) {
 }
 
 /// Progress bars on a terminal (hidden otherwise).
-struct Bars {
+pub(super) struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
     enabled: bool,
 }
 
 impl Bars {
-    fn new(enabled: bool) -> Self {
+    pub(super) fn new(enabled: bool) -> Self {
         let multi = MultiProgress::with_draw_target(if enabled {
             ProgressDrawTarget::stderr()
         } else {
@@ -449,7 +471,7 @@ impl Bars {
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         if self.enabled {
             let _ = self.multi.clear();
         }

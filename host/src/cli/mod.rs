@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand, each with its args and
 //! `execute`. The CLI renders what the engine returns; it decides nothing.
 
+mod files;
 mod migrate;
 mod plan;
 mod plugin;
@@ -62,6 +63,12 @@ pub enum Command {
     /// Compare a target with its source: counts, quarantine accounting,
     /// checksums, sampled rows, orphans, timestamp ranges, schema.
     Verify(verify::VerifyArgs),
+    /// Parse every file of a directory with the parsers a migration would
+    /// use; write nothing; report each file's status and errors.
+    Validate(files::ValidateArgs),
+    /// Survey a directory of legacy files: formats, sizes, encodings, the
+    /// largest files, what would be skipped, estimated records and time.
+    Analyze(files::AnalyzeArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -119,6 +126,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Migrate(a) => a.execute(&cli.global).await,
         Command::Plan(a) => a.execute(&cli.global).await,
         Command::Verify(a) => a.execute(&cli.global).await,
+        Command::Validate(a) => a.execute(&cli.global).await,
+        Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
     };
     match result {

@@ -83,6 +83,10 @@ impl Source {
             EndpointUrl::Json(p) => Ok(Source::Json(Arc::new(
                 json::JsonSource::open(&p.to_string_lossy()).await?,
             ))),
+            EndpointUrl::Files(p) => Err(files_only(
+                p,
+                "is read by `ferry migrate --from files:DIR`, `ferry validate` and `ferry analyze`; it has no tables to plan, verify or consolidate",
+            )),
         }
     }
 
@@ -220,6 +224,13 @@ impl Source {
     }
 }
 
+fn files_only(dir: &std::path::Path, what: &str) -> EndpointError {
+    EndpointError::BadUrl {
+        url: format!("files:{}", dir.display()),
+        reason: format!("files:DIR {what}"),
+    }
+}
+
 fn join_error(e: &tokio::task::JoinError) -> EndpointError {
     EndpointError::Query {
         endpoint: "source".into(),
@@ -237,6 +248,9 @@ pub enum EndpointUrl {
     Mysql(String),
     /// `json:DIR`: a directory of JSON Lines files and `_schema.json`.
     Json(PathBuf),
+    /// `files:DIR`: a directory of legacy files, read by parser plugins
+    /// (source only; see [`crate::files`]).
+    Files(PathBuf),
 }
 
 impl std::fmt::Display for EndpointUrl {
@@ -245,6 +259,7 @@ impl std::fmt::Display for EndpointUrl {
             EndpointUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
             EndpointUrl::Postgres(u) | EndpointUrl::Mysql(u) => f.write_str(&redact(u)),
             EndpointUrl::Json(p) => write!(f, "json:{}", p.display()),
+            EndpointUrl::Files(p) => write!(f, "files:{}", p.display()),
         }
     }
 }
@@ -291,8 +306,15 @@ impl std::str::FromStr for EndpointUrl {
             }
             return Ok(EndpointUrl::Json(PathBuf::from(path)));
         }
+        if let Some(rest) = s.strip_prefix("files:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(bad("give a directory: files:DIR"));
+            }
+            return Ok(EndpointUrl::Files(PathBuf::from(path)));
+        }
         Err(bad(
-            "expected sqlite:PATH, postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB or json:DIR",
+            "expected sqlite:PATH, postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB, json:DIR or files:DIR",
         ))
     }
 }
@@ -459,6 +481,10 @@ impl Sink {
             EndpointUrl::Json(p) => Ok(Sink::Json(
                 json::JsonSink::connect(&p.to_string_lossy()).await?,
             )),
+            EndpointUrl::Files(p) => Err(files_only(
+                p,
+                "is a source only; migrate into sqlite:, postgres://, mysql:// or json:",
+            )),
         }
     }
 
@@ -534,6 +560,34 @@ impl Sink {
         }
     }
 
+    /// Deletes the rows of `table` whose `column` is one of `values` (and,
+    /// with `eq`, whose other column equals a value): how an incremental
+    /// files run replaces a changed file's records. Not for json targets.
+    pub async fn delete_rows(
+        &mut self,
+        table: &str,
+        eq: Option<(&str, &str)>,
+        column: &str,
+        values: &[String],
+    ) -> Result<u64, EndpointError> {
+        if values.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            Sink::Sqlite(s) => {
+                tokio::task::block_in_place(|| s.delete_rows(table, eq, column, values))
+            }
+            Sink::Postgres(s) => s.delete_rows(table, eq, column, values).await,
+            Sink::Mysql(s) => s.delete_rows(table, eq, column, values).await,
+            Sink::Json(s) => Err(EndpointError::Query {
+                endpoint: s.describe(),
+                table: Some(table.to_string()),
+                reason: "a json target cannot delete rows; incremental runs need a database target"
+                    .into(),
+            }),
+        }
+    }
+
     /// Which of `names` already exist in the target.
     pub async fn existing_tables(
         &mut self,
@@ -557,7 +611,7 @@ impl Sink {
             EndpointUrl::Sqlite(_) => sqlite::column_type(source, col),
             EndpointUrl::Postgres(_) => postgres::column_type(source, col),
             EndpointUrl::Mysql(_) => mysql::column_type(source, col),
-            EndpointUrl::Json(_) => json::column_type(source, col),
+            EndpointUrl::Json(_) | EndpointUrl::Files(_) => json::column_type(source, col),
         }
     }
 
@@ -570,7 +624,7 @@ impl Sink {
         match url {
             EndpointUrl::Postgres(_) => Some((63, false)),
             EndpointUrl::Mysql(_) => Some((64, true)),
-            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) => None,
+            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) | EndpointUrl::Files(_) => None,
         }
     }
 
@@ -580,7 +634,7 @@ impl Sink {
     /// MySQL: 2, as PostgreSQL. JSON: 1 — the quarantine file is shared.
     pub fn parallel_writers(url: &EndpointUrl) -> usize {
         match url {
-            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) => 1,
+            EndpointUrl::Sqlite(_) | EndpointUrl::Json(_) | EndpointUrl::Files(_) => 1,
             EndpointUrl::Postgres(_) | EndpointUrl::Mysql(_) => 2,
         }
     }

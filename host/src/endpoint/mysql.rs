@@ -1391,6 +1391,41 @@ impl MysqlSink {
         }
     }
 
+    /// Deletes the rows of `table` whose `column` is one of `values` (and,
+    /// with `eq`, whose other column equals a value).
+    pub async fn delete_rows(
+        &mut self,
+        table: &str,
+        eq: Option<(&str, &str)>,
+        column: &str,
+        values: &[String],
+    ) -> Result<u64, EndpointError> {
+        let mut n = 0u64;
+        // 500 values per statement: far under the 65,535 placeholders MySQL allows.
+        for chunk in values.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut params: Vec<Value> = chunk.iter().map(|v| Value::from(v.as_str())).collect();
+            let filter = match eq {
+                Some((c, v)) => {
+                    params.push(Value::from(v));
+                    format!(" AND {} = ?", quote_ident(c))
+                }
+                None => String::new(),
+            };
+            let sql = format!(
+                "DELETE FROM {} WHERE {} IN ({marks}){filter}",
+                quote_ident(table),
+                quote_ident(column)
+            );
+            self.conn
+                .exec_drop(sql, params)
+                .await
+                .map_err(|e| self.err(Some(table), my_message(&e)))?;
+            n += self.conn.affected_rows();
+        }
+        Ok(n)
+    }
+
     pub async fn existing_tables(
         &mut self,
         names: &[String],

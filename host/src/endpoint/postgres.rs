@@ -188,6 +188,32 @@ impl PgSink {
         }
     }
 
+    /// Deletes the rows of `table` whose `column` is one of `values` (and,
+    /// with `eq`, whose other column equals a value).
+    pub async fn delete_rows(
+        &mut self,
+        table: &str,
+        eq: Option<(&str, &str)>,
+        column: &str,
+        values: &[String],
+    ) -> Result<u64, EndpointError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {}::text = ANY($1){}",
+            quote_ident(table),
+            quote_ident(column),
+            match eq {
+                Some((c, _)) => format!(" AND {}::text = $2", quote_ident(c)),
+                None => String::new(),
+            }
+        );
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let r = match eq {
+            Some((_, v)) => self.client.execute(&sql, &[&values, &v]).await,
+            None => self.client.execute(&sql, &[&values]).await,
+        };
+        r.map_err(|e| self.err(Some(table), pg_message(&e)))
+    }
+
     pub async fn existing_tables(
         &mut self,
         names: &[String],

@@ -801,6 +801,44 @@ impl SqliteSink {
         q_err(&self.name, table, e)
     }
 
+    /// Deletes the rows of `table` whose `column` is one of `values` (and,
+    /// with `eq`, whose other column equals a value), in one transaction.
+    pub fn delete_rows(
+        &mut self,
+        table: &str,
+        eq: Option<(&str, &str)>,
+        column: &str,
+        values: &[String],
+    ) -> Result<u64, EndpointError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| q_err(&self.name, Some(table), e))?;
+        let mut n = 0u64;
+        // 500 values per statement: under SQLite's 32,766 host parameters.
+        for chunk in values.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let filter = match eq {
+                Some((c, v)) => {
+                    params.push(v);
+                    format!(" AND {} = ?", quote_ident(c))
+                }
+                None => String::new(),
+            };
+            let sql = format!(
+                "DELETE FROM {} WHERE {} IN ({marks}){filter}",
+                quote_ident(table),
+                quote_ident(column)
+            );
+            n += tx
+                .execute(&sql, rusqlite::params_from_iter(params))
+                .map_err(|e| q_err(&self.name, Some(table), e))? as u64;
+        }
+        tx.commit().map_err(|e| q_err(&self.name, Some(table), e))?;
+        Ok(n)
+    }
+
     pub fn existing_tables(&self, names: &[String]) -> Result<Vec<String>, EndpointError> {
         let mut out = Vec::new();
         for n in names {

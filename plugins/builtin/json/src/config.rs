@@ -28,7 +28,7 @@ pub struct JsonConfig {
     /// `auto` (default), `document` or `lines`.
     #[serde(default)]
     pub mode: Mode,
-    /// Deepest nesting of arrays and objects, 1 to 512 (default 512).
+    /// Deepest nesting of arrays and objects, 1 to 100 (default 100).
     #[serde(default)]
     pub max_depth: Option<usize>,
     /// Largest single record in bytes of JSON text, 1 to 64 MiB (default 64 MiB).
@@ -112,8 +112,8 @@ pub const CONFIG_SCHEMA: &str = r#"{
     "max_depth": {
       "type": "integer",
       "minimum": 1,
-      "maximum": 512,
-      "default": 512,
+      "maximum": 100,
+      "default": 100,
       "description": "Deepest nesting of arrays and objects; deeper input is malformed."
     },
     "max_record_bytes": {

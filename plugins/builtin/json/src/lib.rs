@@ -7,10 +7,10 @@
 //! Any other value is one record `{value: json}`.
 //!
 //! Strict RFC 8259, UTF-8 only; malformed input is a typed error with line,
-//! character column and byte offset. Limits: nesting 512, 64 MiB per record.
+//! character column and byte offset. Limits: nesting 100, 64 MiB per record.
 //! See `docs/parsers.md` for the full behaviour.
 //!
-//! Configuration: `{"mode": "auto"|"document"|"lines", "max_depth": 512,
+//! Configuration: `{"mode": "auto"|"document"|"lines", "max_depth": 100,
 //! "max_record_bytes": 67108864}`, every key optional.
 //!
 //! This file is glue only: the scanner is [`scan`], records are built in

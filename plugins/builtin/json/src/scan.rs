@@ -17,12 +17,14 @@ use ferry_plugin_sdk::{Location, ParsedRecord, PluginError};
 use crate::config::Settings;
 use crate::record::build_record;
 
-/// Deepest nesting of arrays and objects: 512. Real exports nest a handful
+/// Deepest nesting of arrays and objects: 100. Real exports nest a handful
 /// of levels; the limit stops hostile input (100,000 `[`) early with a
-/// position, and keeps the host's json columns within what databases accept
-/// (PostgreSQL's jsonb allows far more, but nothing legitimate needs it).
-/// The configuration may lower it (`max_depth`), never raise it.
-pub const MAX_DEPTH: usize = 512;
+/// position, and stays below the 128 levels the host's JSON reader
+/// (serde_json, recursive) accepts for a json field, so a deep document is
+/// reported here, with its position, instead of being refused by the host
+/// as invalid plugin output. The configuration may lower it (`max_depth`),
+/// never raise it.
+pub const MAX_DEPTH: usize = 100;
 
 /// Largest single record: 64 MiB of JSON text. The scanner buffers one
 /// record at a time, so this bounds a session's memory (the record is built

@@ -124,3 +124,86 @@ fn text_component_detects_the_encoding_and_normalises_line_endings() {
         }
     });
 }
+
+/// What the `json` component does with each implementation-defined (`i_`)
+/// JSONTestSuite file, as documented in docs/parsers.md: numbers of any size
+/// are accepted; invalid UTF-8, lone surrogates, UTF-16 and 500 levels of
+/// nesting (over the 100-level limit) are rejected; a UTF-8 BOM is skipped.
+const I_ACCEPTED: &[&str] = &[
+    "i_number_double_huge_neg_exp.json",
+    "i_number_huge_exp.json",
+    "i_number_neg_int_huge_exp.json",
+    "i_number_pos_double_huge_exp.json",
+    "i_number_real_neg_overflow.json",
+    "i_number_real_pos_overflow.json",
+    "i_number_real_underflow.json",
+    "i_number_too_big_neg_int.json",
+    "i_number_too_big_pos_int.json",
+    "i_number_very_big_negative_int.json",
+    "i_structure_UTF-8_BOM_empty_object.json",
+];
+
+#[test]
+fn json_component_runs_the_whole_jsontestsuite_y_parse_n_rejected_with_a_position_i_as_documented()
+{
+    rt().block_on(async {
+        let reg = registry();
+        let mut parser = ParserInstance::new(reg.resolve("json").await.unwrap()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugins/builtin/json/tests/data/jsontestsuite/test_parsing");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let (mut y, mut n, mut i) = (0, 0, 0);
+        let mut i_accepted = Vec::new();
+        // One instance for the whole suite: no file may trap or poison it.
+        for name in &names {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let result = parse(&mut parser, name, &bytes, 4096).await;
+            match name.as_bytes()[0] {
+                b'y' => {
+                    y += 1;
+                    // `[]` is a valid document of no records.
+                    result.unwrap_or_else(|e| panic!("{name} must parse: {e}"));
+                }
+                b'n' => {
+                    n += 1;
+                    let err = result
+                        .err()
+                        .unwrap_or_else(|| panic!("{name} must be rejected"));
+                    let PluginError::Guest { error, .. } = &err else {
+                        panic!("{name}: expected a typed guest error, got {err}");
+                    };
+                    let GuestError::MalformedInput { location, .. } = &**error else {
+                        panic!("{name}: expected malformed input, got {error}");
+                    };
+                    assert!(
+                        location.byte_offset.is_some() || location.line.is_some(),
+                        "{name}: no position in {location:?}"
+                    );
+                }
+                _ => {
+                    i += 1;
+                    if let Err(e) = &result {
+                        assert!(
+                            matches!(e, PluginError::Guest { .. }),
+                            "{name}: an i_ file is accepted or a typed error, got {e}"
+                        );
+                    } else {
+                        i_accepted.push(name.as_str());
+                    }
+                }
+            }
+        }
+        assert_eq!((y, n, i), (95, 188, 35), "the whole suite ran");
+        assert_eq!(i_accepted, I_ACCEPTED);
+        // 100 levels (the limit) reach the host as a json field it can read.
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let r = parse(&mut parser, "deep.json", deep.as_bytes(), 4096)
+            .await
+            .unwrap();
+        assert_eq!(r.len(), 1);
+    });
+}

@@ -193,6 +193,8 @@ fn field_json(v: &FieldValue) -> serde_json::Value {
             Err(_) => J::String(format!("\\x{}", hex::encode(b))),
         },
         FieldValue::Json(j) => j.clone(),
+        // Kept exact where it is a column's whole value; inside metadata, as text.
+        FieldValue::RawJson(s) => J::String(s.clone()),
     }
 }
 
@@ -216,7 +218,10 @@ fn convert(v: &FieldValue, ty: LogicalType) -> Option<Cell> {
             FieldValue::Json(serde_json::Value::String(s)) => Cell::Text(s.clone()),
             other => Cell::Text(field_json(other).to_string()),
         },
-        T::Json => Cell::Json(field_json(v).to_string()),
+        T::Json => match v {
+            FieldValue::RawJson(s) => Cell::Json(s.clone()),
+            other => Cell::Json(field_json(other).to_string()),
+        },
         T::Int64 => match v {
             FieldValue::Int(i) => Cell::Int(*i),
             FieldValue::Text(s) => Cell::Int(s.trim().parse().ok()?),

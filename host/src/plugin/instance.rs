@@ -423,6 +423,10 @@ pub enum FieldValue {
     Text(String),
     Bytes(Vec<u8>),
     Json(serde_json::Value),
+    /// Valid JSON the host cannot hold as a value — a number beyond f64
+    /// (`1e999999`), or nesting deeper than serde_json's 128 levels — kept
+    /// as its exact text.
+    RawJson(String),
 }
 
 /// One record a parser produced: named fields in order.
@@ -447,13 +451,22 @@ fn convert_records(
                         F::Float(x) => FieldValue::Float(x),
                         F::Text(s) => FieldValue::Text(s),
                         F::Bytes(b) => FieldValue::Bytes(b),
-                        F::Json(s) => FieldValue::Json(serde_json::from_str(&s).map_err(|e| {
-                            invalid(
-                                plugin,
-                                call,
-                                format!("field `{}` is not valid JSON: {e}", f.name),
-                            )
-                        })?),
+                        F::Json(s) => match serde_json::from_str(&s) {
+                            Ok(v) => FieldValue::Json(v),
+                            // `IgnoredAny` checks the syntax without building
+                            // values: iteratively (no depth limit, no stack)
+                            // and without converting numbers.
+                            Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok() => {
+                                FieldValue::RawJson(s)
+                            }
+                            Err(e) => {
+                                return Err(invalid(
+                                    plugin,
+                                    call,
+                                    format!("field `{}` is not valid JSON: {e}", f.name),
+                                ));
+                            }
+                        },
                     };
                     Ok((f.name, v))
                 })

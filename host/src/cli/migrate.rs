@@ -20,7 +20,7 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, PluginArg, split_plu
 /// What to migrate: shared by `migrate` and `plan`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Source endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR.
+    /// Source endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR, files:DIR (a directory of legacy files; see docs/files.md).
     /// Repeat it to consolidate several sources with the same schema into
     /// one target (loaded in the order given).
     #[arg(long, value_parser = parse_endpoint)]

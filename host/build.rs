@@ -29,6 +29,7 @@ const TEST_ONLY: &[&str] = &[
     "hostile-panic",
     "hostile-recurse",
     "hostile-trap-on-batch",
+    "hostile-parse-bomb",
     // The README's "write your first transformer", built so the tests keep the README true.
     "example-email-domain",
 ];

@@ -500,3 +500,95 @@ fn files_into_postgres_with_a_custom_mapping_and_an_incremental_edit() {
     // A removed file's records are kept (the report lists it).
     assert_eq!(pg.count("documents"), 13);
 }
+
+#[test]
+fn a_hostile_parser_fails_only_the_files_it_misbehaves_on() {
+    let tmp = tempdir();
+    let src = tmp.path().join("legacy");
+    std::fs::create_dir_all(&src).unwrap();
+    for name in [
+        "a-ok.dat",
+        "b-trap.dat",
+        "c-spin.dat",
+        "d-oom.dat",
+        "e-lie.dat",
+        "f-ok.dat",
+    ] {
+        std::fs::write(src.join(name), format!("contents of {name}")).unwrap();
+    }
+    let bomb = crate::util::component("hostile_parse_bomb");
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "[files]\nworkers = 2\n\n[[files.parser]]\nglob = \"*\"\nparser = \"{}\"\n\n[plugins.hostile_parse_bomb]\ntimeout_ms = 500\nmemory_mib = 32\n",
+            bomb.display()
+        ),
+    );
+    let db = tmp.path().join("content.db");
+    let out = ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "migrate",
+        "--from",
+        &format!("files:{}", src.display()),
+        "--to",
+        &format!("sqlite:{}", db.display()),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = report(&out);
+    let files = files_by_path(&r);
+    let code = |p: &str| files[p]["code"].as_str().unwrap_or("").to_string();
+    assert_eq!(files["a-ok.dat"]["status"], "parsed");
+    assert_eq!(files["f-ok.dat"]["status"], "parsed");
+    assert_eq!(code("b-trap.dat"), "trap");
+    assert!(
+        files["b-trap.dat"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deliberate panic")
+    );
+    assert_eq!(code("c-spin.dat"), "limit-exceeded");
+    assert_eq!(code("d-oom.dat"), "limit-exceeded");
+    assert_eq!(code("e-lie.dat"), "invalid-output");
+    assert_eq!(sqlite_rows(&db, "SELECT count(*) FROM content")[0][0], "2");
+    assert_eq!(
+        sqlite_rows(&db, "SELECT count(*) FROM _ferry_rejects")[0][0],
+        "4"
+    );
+}
+
+#[test]
+fn over_limit_refuse_stops_before_writing_and_names_the_files() {
+    let tmp = tempdir();
+    let src = tmp.path().join("legacy");
+    mixed_dir(&src);
+    let cfg = write_config(
+        tmp.path(),
+        "[files]\nmax_file_size = \"64KiB\"\nover_limit = \"refuse\"\n",
+    );
+    let db = tmp.path().join("content.db");
+    let out = ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "migrate",
+        "--from",
+        &format!("files:{}", src.display()),
+        "--to",
+        &format!("sqlite:{}", db.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains("bad/big.csv (160000 bytes)") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(
+        !db.exists()
+            || sqlite_rows(
+                &db,
+                "SELECT count(*) FROM sqlite_master WHERE name = 'content'"
+            )[0][0]
+                == "0"
+    );
+}

@@ -159,9 +159,9 @@ pub struct Work {
 /// workers after the file in hand.
 pub fn spawn(work: Arc<Work>) -> mpsc::Receiver<FileOutcome> {
     let workers = work.settings.workers;
-    // Two outcomes per worker in flight: enough to keep the writer busy,
-    // few enough that memory stays at a few files' rows.
-    let (tx, rx) = mpsc::channel(workers * 2);
+    // One finished file per worker waiting for the writer: enough to keep
+    // it busy, few enough that memory stays at a few files' rows.
+    let (tx, rx) = mpsc::channel(workers);
     let next = Arc::new(AtomicUsize::new(0));
     for _ in 0..workers {
         let (work, tx, next) = (work.clone(), tx.clone(), next.clone());
@@ -340,9 +340,16 @@ async fn parse_entry(
         parser: &choice.parser,
         migrated_at: work.migrated_at,
     };
+    let encoding = records.first().and_then(|r| {
+        r.iter().find_map(|(n, v)| match (n.as_str(), v) {
+            ("encoding", crate::plugin::FieldValue::Text(e)) if e != "utf-8" => Some(e.clone()),
+            _ => None,
+        })
+    });
     let mut rows = Vec::with_capacity(records.len());
-    for (i, rec) in records.iter().enumerate() {
-        let (row, notes) = work.mapper.row(&ctx, i as u64, rec);
+    // Records are dropped as they become rows, so a file is held once, not twice.
+    for (i, rec) in records.into_iter().enumerate() {
+        let (row, notes) = work.mapper.row(&ctx, i as u64, &rec);
         // The first few notes per file: enough to see the pattern.
         for n in notes {
             if report.notes.len() < 10 {
@@ -351,12 +358,7 @@ async fn parse_entry(
         }
         rows.push(row);
     }
-    if let Some(enc) = records.first().and_then(|r| {
-        r.iter().find_map(|(n, v)| match (n.as_str(), v) {
-            ("encoding", crate::plugin::FieldValue::Text(e)) if e != "utf-8" => Some(e.clone()),
-            _ => None,
-        })
-    }) {
+    if let Some(enc) = encoding {
         report.notes.push(format!("decoded as {enc}"));
     }
     report.status = FileStatus::Parsed;

@@ -41,6 +41,10 @@
 //!   (each quarantined with its reason and position), incremental re-runs,
 //!   one edited file, a custom mapping into PostgreSQL, `validate`,
 //!   `analyze`, `--dry-run`.
+//! - `ledger`    — crash and resume: 200,000 rows through a WASM transformer
+//!   into PostgreSQL, SIGKILLed at 16 points and aborted between constraint
+//!   builds at 5; `ferry resume` completes each to the clean run's
+//!   checksums; a changed source is refused; `status`, `history`.
 //! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
@@ -58,6 +62,7 @@ mod consolidate;
 mod files;
 mod hostile;
 mod json;
+mod ledger;
 mod migrate;
 mod mysql;
 mod parsers_csv;

@@ -46,6 +46,7 @@
 //!         verify: None,
 //!         consolidate: Default::default(),
 //!         on_reject: Default::default(),
+//!         resume: None,
 //!     },
 //!     Arc::new(NoProgress),
 //! )
@@ -59,6 +60,7 @@ pub mod config;
 pub mod consolidate;
 pub mod endpoint;
 pub mod files;
+pub mod ledger;
 pub mod migrate;
 pub mod model;
 pub mod plan;

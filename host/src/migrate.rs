@@ -102,6 +102,16 @@ pub struct MigrateOptions {
     pub consolidate: Consolidate,
     /// What a rejected row does: per table (first matching glob), else the default.
     pub on_reject: (OnReject, Vec<(String, OnReject)>),
+    /// Continue an interrupted run from its checkpoints (`ferry resume`).
+    pub resume: Option<Resume>,
+}
+
+/// What the ledger says about a run being resumed.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub run_id: String,
+    /// Per table: how far the load got.
+    pub checkpoints: Vec<crate::ledger::Checkpoint>,
 }
 
 impl MigrateOptions {
@@ -347,7 +357,11 @@ pub async fn execute(
 ) -> Report {
     let started = Instant::now();
     let mut report = Report {
-        run_id: new_run_id(),
+        run_id: opts
+            .resume
+            .as_ref()
+            .map(|r| r.run_id.clone())
+            .unwrap_or_else(new_run_id),
         status: RunStatus::Failed,
         source: opts.from.to_string(),
         target: opts.to.to_string(),
@@ -405,7 +419,91 @@ pub async fn execute(
             report.error = Some(error_chain(&e));
         }
     }
+    record_end(&opts, &report).await;
     report
+}
+
+/// The ledger's record of a run in `phase` with `status`.
+fn run_record(
+    report: &Report,
+    plan: Option<&Plan>,
+    status: &str,
+    phase: &str,
+    resumed: bool,
+) -> crate::ledger::RunRecord {
+    let now = crate::ledger::now();
+    crate::ledger::RunRecord {
+        run_id: report.run_id.clone(),
+        status: status.to_string(),
+        phase: phase.to_string(),
+        mode: if resumed { "resume" } else { "migrate" }.to_string(),
+        source: report.source.clone(),
+        target: report.target.clone(),
+        fingerprint: plan.map(|p| p.fingerprint.clone()),
+        plan: plan.and_then(|p| serde_json::to_string(p).ok()),
+        started_at: now.clone(),
+        updated_at: now,
+        finished_at: None,
+        report: None,
+        error: None,
+    }
+}
+
+/// Records how a run ended in the target's ledger (when it keeps one and
+/// the run got as far as creating it). A failure here is logged: the run's
+/// own outcome stands.
+async fn record_end(opts: &MigrateOptions, report: &Report) {
+    if let EndpointUrl::Sqlite(p) = &opts.to
+        && !p.exists()
+    {
+        return;
+    }
+    let Ok(mut sink) = Sink::connect(&opts.to).await else {
+        return;
+    };
+    if !sink.has_ledger() {
+        return;
+    }
+    let Ok(mut existing) = sink.runs(Some(&report.run_id)).await else {
+        return;
+    };
+    let Some(mut r) = existing.pop() else {
+        return;
+    };
+    let status = match report.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::SucceededWithRejects => "succeeded_with_rejects",
+        RunStatus::Failed => "failed",
+    };
+    r.status = status.to_string();
+    if report.status != RunStatus::Failed {
+        r.phase = "done".to_string();
+    }
+    r.updated_at = crate::ledger::now();
+    r.finished_at = Some(r.updated_at.clone());
+    r.report = serde_json::to_string(report).ok();
+    r.error = report.error.clone();
+    r.plan = None;
+    if let Err(e) = sink.save_run(&r).await {
+        tracing::warn!(
+            "could not record the end of run {} in the ledger: {e}",
+            report.run_id
+        );
+    }
+}
+
+/// Moves a run's ledger record to another phase.
+async fn record_phase(sink: &mut Sink, report: &Report, phase: &str) -> Result<(), MigrateError> {
+    if !sink.has_ledger() {
+        return Ok(());
+    }
+    if let Some(mut r) = sink.runs(Some(&report.run_id)).await?.pop() {
+        r.phase = phase.to_string();
+        r.updated_at = crate::ledger::now();
+        r.plan = None;
+        sink.save_run(&r).await?;
+    }
+    Ok(())
 }
 
 /// Runs the plan, then verifies the target when the options ask for it.
@@ -828,6 +926,17 @@ async fn run(
         }
     }
     let mut sink = Sink::connect(&opts.to).await?;
+    let ledger = sink.has_ledger();
+    if ledger {
+        // Recorded before anything is created, so a run killed at any later
+        // instant can be resumed.
+        sink.ledger_init().await?;
+        let mut rec = run_record(report, Some(plan), "running", "load", opts.resume.is_some());
+        if let Some(old) = sink.runs(Some(&report.run_id)).await?.pop() {
+            rec.started_at = old.started_at;
+        }
+        sink.save_run(&rec).await?;
+    }
     let mut targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
     let id_map = plans.iter().any(|p| !p.rekey.is_empty()).then(|| {
         let d = crate::consolidate::id_map_def();
@@ -837,7 +946,20 @@ async fn run(
         }
     });
     targets.extend(id_map.clone());
-    sink.prepare(&targets, opts.if_exists).await?;
+    if opts.resume.is_some() {
+        // The run created its tables before it stopped (or stopped before
+        // creating some of them): create only what is missing.
+        let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
+        let existing = sink.existing_tables(&names).await?;
+        let missing: Vec<TargetTable> = targets
+            .iter()
+            .filter(|t| !existing.contains(&t.def.name))
+            .cloned()
+            .collect();
+        sink.prepare(&missing, IfExists::Fail).await?;
+    } else {
+        sink.prepare(&targets, opts.if_exists).await?;
+    }
     targets.retain(|t| t.def.name != crate::consolidate::ID_MAP_TABLE);
     sink.set_conflict(
         &opts.consolidate.on_conflict,
@@ -858,6 +980,7 @@ async fn run(
             label,
             id_map.clone(),
             progress.clone(),
+            ledger,
         )
         .await?;
         for tr in tables {
@@ -876,10 +999,12 @@ async fn run(
     }
 
     report.phases.load_ms = ms(load_started);
+    record_phase(&mut sink, report, "constraints").await?;
     progress.phase("creating keys, indexes and foreign keys");
     let constraints_started = Instant::now();
     let finished = sink.finish(&report.run_id, &targets).await?;
     report.phases.constraints_ms = ms(constraints_started);
+    record_phase(&mut sink, report, "verify").await?;
     report.constraints = finished.created;
     report.warnings.extend(finished.warnings);
     for (table, n) in finished.quarantined {
@@ -897,6 +1022,7 @@ fn run_id_of(report: &Report) -> Arc<str> {
 
 /// Loads every table of one source: the tables' reports, and the first
 /// error if one failed (the reports still say what the others did).
+#[allow(clippy::too_many_arguments)]
 async fn load_source(
     from: &EndpointUrl,
     plans: &[Arc<TablePlan>],
@@ -905,6 +1031,7 @@ async fn load_source(
     label: Arc<str>,
     id_map: Option<TargetTable>,
     progress: Arc<dyn Progress>,
+    ledger: bool,
 ) -> Result<(Vec<TableReport>, Option<MigrateError>), MigrateError> {
     let source = Source::open(from).await?;
     // Load tables concurrently, each with its own sink connection and plugin
@@ -931,6 +1058,13 @@ async fn load_source(
             batch_size: opts.batch_size,
             progress: progress.clone(),
             cancel: cancel.clone(),
+            ledger,
+            checkpoint: opts.resume.as_ref().and_then(|r| {
+                r.checkpoints
+                    .iter()
+                    .find(|c| c.table == plan.source.name)
+                    .cloned()
+            }),
         };
         let permits = permits.clone();
         jobs.spawn(async move {
@@ -1100,6 +1234,10 @@ struct TableJob {
     progress: Arc<dyn Progress>,
     /// Set when another table failed: stop after the batch in flight.
     cancel: Arc<AtomicBool>,
+    /// The target keeps a ledger: every batch commits with its checkpoint.
+    ledger: bool,
+    /// Resuming: how far this table got.
+    checkpoint: Option<crate::ledger::Checkpoint>,
 }
 
 impl TableJob {
@@ -1128,15 +1266,49 @@ impl TableJob {
             batch_size,
             progress,
             cancel,
+            ledger,
+            checkpoint,
         } = self;
         let name = plan.source.name.clone();
         let rows = source.count(&name).await?;
         progress.table_started(&name, rows);
         let mut sink = Sink::connect(&to).await?;
 
+        // Where this table starts: from scratch, or after its checkpoint.
+        let mut start = crate::ledger::Checkpoint {
+            run_id: run_id.to_string(),
+            table: name.clone(),
+            position: None,
+            rows_read: 0,
+            rows_written: 0,
+            rows_rejected: 0,
+            done: false,
+            updated_at: None,
+        };
+        if let Some(cp) = checkpoint {
+            if cp.done {
+                tr.rows_read = cp.rows_read;
+                tr.rows_written = cp.rows_written;
+                tr.rows_rejected = cp.rows_rejected;
+                progress.rows_written(&name, cp.rows_read);
+                progress.table_finished(&name);
+                return Ok(());
+            }
+            if cp.position.is_some() && source.resumable(&plan.read_def.name).await? {
+                start = cp;
+            } else {
+                // No stable key to continue from: reload the table.
+                sink.restart_table(&run_id, &plan.target.def.name, &name)
+                    .await?;
+            }
+        }
+        progress.rows_written(&name, start.rows_read);
+
         let (rtx, mut rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader = source.spawn_reader(plan.read_def.clone(), batch_size, rtx);
-        let (wtx, mut wrx) = mpsc::channel::<(Batch, Vec<Reject>, Option<Batch>)>(CHANNEL_DEPTH);
+        let reader =
+            source.spawn_reader_after(plan.read_def.clone(), batch_size, start.position, rtx);
+        type Staged = (Batch, Vec<Reject>, Option<Batch>, Option<i64>, u64);
+        let (wtx, mut wrx) = mpsc::channel::<Staged>(CHANNEL_DEPTH);
 
         // The plugin stage runs on its own task, so plugin work, encoding
         // and database I/O overlap on different cores.
@@ -1154,6 +1326,7 @@ impl TableJob {
                     break;
                 }
                 rows_read += rb.rows_read;
+                let position = rb.position;
                 let mut rejects = rb.rejects;
                 let batch = if stage_plan.casts.is_empty() {
                     rb.batch
@@ -1184,7 +1357,11 @@ impl TableJob {
                 batch_no += 1;
                 match out {
                     Ok(out) => {
-                        if wtx.send((out, rejects, ids)).await.is_err() {
+                        if wtx
+                            .send((out, rejects, ids, position, rows_read))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -1200,7 +1377,7 @@ impl TableJob {
         let mut rejected = 0u64;
         let mut wrote = Ok(());
         let mut batch_no = 0u64;
-        while let Some((batch, rejects, ids)) = wrx.recv().await {
+        while let Some((batch, rejects, ids, position, read_so_far)) = wrx.recv().await {
             batch_no += 1;
             if abort && let Some(first) = rejects.first() {
                 cancel.store(true, Ordering::SeqCst);
@@ -1217,7 +1394,18 @@ impl TableJob {
                 });
                 break;
             }
-            let mut res = sink.write(&run_id, &plan.target, &batch, &rejects).await;
+            // The checkpoint commits with the batch: after a crash it says
+            // exactly which source rows are in the target or in quarantine.
+            let cp = ledger.then(|| crate::ledger::Checkpoint {
+                position,
+                rows_read: start.rows_read + read_so_far,
+                rows_written: start.rows_written + written,
+                rows_rejected: start.rows_rejected + rejected,
+                ..start.clone()
+            });
+            let mut res = sink
+                .write_checkpointed(&run_id, &plan.target, &batch, &rejects, cp.as_ref())
+                .await;
             // The id map of the batch's keys: written right after the batch
             // (a map row for a row that was quarantined later is harmless:
             // it says where that legacy key would have gone).
@@ -1248,12 +1436,23 @@ impl TableJob {
             .await
             .map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
         progress.table_finished(&name);
-        tr.rows_read = rows_read;
-        tr.rows_written = written;
-        tr.rows_rejected = rejected;
+        tr.rows_read = start.rows_read + rows_read;
+        tr.rows_written = start.rows_written + written;
+        tr.rows_rejected = start.rows_rejected + rejected;
         wrote?;
         staged?;
         read_res?;
+        if ledger {
+            sink.save_checkpoint(&crate::ledger::Checkpoint {
+                position: None,
+                rows_read: tr.rows_read,
+                rows_written: tr.rows_written,
+                rows_rejected: tr.rows_rejected,
+                done: true,
+                ..start
+            })
+            .await?;
+        }
         Ok(())
     }
 }

@@ -175,6 +175,10 @@ pub struct MigrateArgs {
     /// Also write the run report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Continue the interrupted run RUN from its checkpoints in the target's
+    /// ledger (same as `ferry resume RUN --to URL`).
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["plan", "dry_run"])]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -246,13 +250,14 @@ impl RunArgs {
                 c
             },
             on_reject: self.on_reject(config),
+            resume: None,
         })
     }
 }
 
 /// Rebuilds the options a saved plan was made with: the same endpoints and
 /// the same plugins, each pinned to the digest the plan recorded.
-async fn options_from_plan(
+pub(super) async fn options_from_plan(
     plan: &Plan,
     run: &RunArgs,
     config: &Config,
@@ -315,6 +320,7 @@ async fn options_from_plan(
         verify: run.verify.level(),
         consolidate,
         on_reject: run.on_reject(config),
+        resume: None,
     })
 }
 
@@ -323,6 +329,9 @@ impl MigrateArgs {
         if let Some(EndpointUrl::Files(dir)) = self.run.from.first() {
             let dir = dir.clone();
             return super::files::migrate(self, dir, g).await;
+        }
+        if let Some(run_id) = &self.resume {
+            return super::ledger::resume(run_id, &self.run, self.report.as_deref(), g).await;
         }
         if self.incremental {
             return Err(super::UsageError(

@@ -2,6 +2,7 @@
 //! `execute`. The CLI renders what the engine returns; it decides nothing.
 
 mod files;
+mod ledger;
 mod migrate;
 mod plan;
 mod plugin;
@@ -69,6 +70,12 @@ pub enum Command {
     /// Survey a directory of legacy files: formats, sizes, encodings, the
     /// largest files, what would be skipped, estimated records and time.
     Analyze(files::AnalyzeArgs),
+    /// Continue an interrupted run from its last checkpoints.
+    Resume(ledger::ResumeArgs),
+    /// A run's progress per table, rows/s, ETA and last error (default: the latest run).
+    Status(ledger::StatusArgs),
+    /// The runs recorded in a target's ledger, newest first.
+    History(ledger::HistoryArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -127,6 +134,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(a) => a.execute(&cli.global).await,
         Command::Verify(a) => a.execute(&cli.global).await,
         Command::Validate(a) => a.execute(&cli.global).await,
+        Command::Resume(a) => a.execute(&cli.global).await,
+        Command::Status(a) => a.execute(&cli.global).await,
+        Command::History(a) => a.execute(&cli.global).await,
         Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
     };

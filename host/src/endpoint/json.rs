@@ -1789,6 +1789,7 @@ impl JsonSource {
                             batch: b.finish(),
                             rejects: std::mem::take(&mut rejects),
                             rows_read: std::mem::take(&mut in_batch),
+                            position: None,
                         })
                         .is_ok();
                 }
@@ -1799,6 +1800,7 @@ impl JsonSource {
                     batch: b.finish(),
                     rejects,
                     rows_read: in_batch,
+                    position: None,
                 });
             }
             Ok(())

@@ -33,6 +33,9 @@ pub struct ReadBatch {
     pub rejects: Vec<Reject>,
     /// Source rows covered: `batch.num_rows + rejects.len()`.
     pub rows_read: u64,
+    /// Where the next batch starts, for a checkpoint: the last source key
+    /// read (SQLite: rowid). `None` when the source has no stable key.
+    pub position: Option<i64>,
 }
 
 /// What sampling a source table found (for the plan's risks and estimates).
@@ -124,18 +127,37 @@ impl Source {
         batch_size: usize,
         tx: mpsc::Sender<ReadBatch>,
     ) -> JoinHandle<Result<(), EndpointError>> {
+        self.spawn_reader_after(table, batch_size, None, tx)
+    }
+
+    /// Like [`Source::spawn_reader`], strictly after source position
+    /// `after` (a checkpoint's), which only resumable sources accept
+    /// ([`Source::resumable`]).
+    pub fn spawn_reader_after(
+        &self,
+        table: TableDef,
+        batch_size: usize,
+        after: Option<i64>,
+        tx: mpsc::Sender<ReadBatch>,
+    ) -> JoinHandle<Result<(), EndpointError>> {
         match self {
             Source::Sqlite(s) => {
                 let s = s.clone();
                 tokio::task::spawn_blocking(move || {
-                    s.read(&table, batch_size, |batch, rejects, rows_read| {
-                        tx.blocking_send(ReadBatch {
-                            batch,
-                            rejects,
-                            rows_read,
-                        })
-                        .is_ok()
-                    })
+                    s.read(
+                        &table,
+                        batch_size,
+                        after,
+                        |batch, rejects, rows_read, position| {
+                            tx.blocking_send(ReadBatch {
+                                batch,
+                                rejects,
+                                rows_read,
+                                position,
+                            })
+                            .is_ok()
+                        },
+                    )
                 })
             }
             Source::Postgres(s) => {
@@ -210,6 +232,21 @@ impl Source {
                     .map_err(|e| join_error(&e))?
             }
             _ => Ok(None),
+        }
+    }
+
+    /// Whether a table's read can restart after a checkpoint's position:
+    /// SQLite tables with a rowid (keyset order on it). Other sources, and
+    /// WITHOUT ROWID tables, are reloaded from scratch on resume.
+    pub async fn resumable(&self, table: &str) -> Result<bool, EndpointError> {
+        match self {
+            Source::Sqlite(s) => {
+                let (s, t) = (s.clone(), table.to_string());
+                tokio::task::spawn_blocking(move || s.has_rowid(&t))
+                    .await
+                    .map_err(|e| join_error(&e))?
+            }
+            _ => Ok(false),
         }
     }
 
@@ -511,13 +548,115 @@ impl Sink {
         batch: &Batch,
         rejects: &[Reject],
     ) -> Result<WriteOutcome, EndpointError> {
+        self.write_checkpointed(run_id, table, batch, rejects, None)
+            .await
+    }
+
+    /// Writes one batch, its rejects and (with a ledger) its checkpoint in
+    /// one transaction. `checkpoint` carries the counts before this batch;
+    /// the sink adds what the batch wrote and rejected. Only sinks with a
+    /// ledger ([`Sink::has_ledger`]) take a checkpoint.
+    pub async fn write_checkpointed(
+        &mut self,
+        run_id: &str,
+        table: &TargetTable,
+        batch: &Batch,
+        rejects: &[Reject],
+        checkpoint: Option<&crate::ledger::Checkpoint>,
+    ) -> Result<WriteOutcome, EndpointError> {
         match self {
             Sink::Sqlite(s) => {
-                tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects))
+                tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects, checkpoint))
             }
-            Sink::Postgres(s) => s.write(run_id, table, batch, rejects).await,
+            Sink::Postgres(s) => s.write(run_id, table, batch, rejects, checkpoint).await,
+            Sink::Mysql(_) | Sink::Json(_) if checkpoint.is_some() => Err(self.no_ledger()),
             Sink::Mysql(s) => s.write(run_id, table, batch, rejects).await,
             Sink::Json(s) => s.write(run_id, table, batch, rejects).await,
+        }
+    }
+
+    /// Whether this target keeps a ledger (runs, checkpoints): SQLite and
+    /// PostgreSQL. MySQL and json targets run without one (no resume yet).
+    pub fn has_ledger(&self) -> bool {
+        matches!(self, Sink::Sqlite(_) | Sink::Postgres(_))
+    }
+
+    fn no_ledger(&self) -> EndpointError {
+        EndpointError::Query {
+            endpoint: self.describe(),
+            table: Some(crate::ledger::RUNS_TABLE.into()),
+            reason: "this target keeps no ledger yet (runs, checkpoints, resume): use a SQLite or PostgreSQL target".into(),
+        }
+    }
+
+    /// Creates or upgrades the ledger tables.
+    pub async fn ledger_init(&mut self) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.ledger_init()),
+            Sink::Postgres(s) => s.ledger_init().await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Inserts or updates a run in the ledger.
+    pub async fn save_run(&mut self, r: &crate::ledger::RunRecord) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_run(r)),
+            Sink::Postgres(s) => s.save_run(r).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Runs in the ledger, newest first (one when `run_id` is given).
+    pub async fn runs(
+        &mut self,
+        run_id: Option<&str>,
+    ) -> Result<Vec<crate::ledger::RunRecord>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.runs(run_id)),
+            Sink::Postgres(s) => s.runs(run_id).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// A run's checkpoints.
+    pub async fn checkpoints(
+        &mut self,
+        run_id: &str,
+    ) -> Result<Vec<crate::ledger::Checkpoint>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.checkpoints(run_id)),
+            Sink::Postgres(s) => s.checkpoints(run_id).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Saves a checkpoint on its own transaction.
+    pub async fn save_checkpoint(
+        &mut self,
+        cp: &crate::ledger::Checkpoint,
+    ) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_checkpoint(cp)),
+            Sink::Postgres(s) => s.save_checkpoint(cp).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Empties `table` and this run's rejects and checkpoint for
+    /// `source_table`: a table reloaded from scratch on resume.
+    pub async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => {
+                tokio::task::block_in_place(|| s.restart_table(run_id, table, source_table))
+            }
+            Sink::Postgres(s) => s.restart_table(run_id, table, source_table).await,
+            _ => Err(self.no_ledger()),
         }
     }
 

@@ -588,6 +588,7 @@ impl MysqlSource {
                     batch: b.finish(),
                     rejects: std::mem::take(&mut rejects),
                     rows_read: read_in_batch,
+                    position: None,
                 };
                 if tx.send(rb).await.is_err() {
                     drop(result);
@@ -605,6 +606,7 @@ impl MysqlSource {
                     batch: b.finish(),
                     rejects,
                     rows_read: read_in_batch,
+                    position: None,
                 })
                 .await;
         }

@@ -611,6 +611,7 @@ impl PgSource {
                         batch: b.finish(),
                         rejects: std::mem::take(&mut rejects),
                         rows_read: read_in_batch,
+                        position: None,
                     };
                     if tx.send(rb).await.is_err() {
                         return Ok(());
@@ -627,6 +628,7 @@ impl PgSource {
                 batch: b.finish(),
                 rejects,
                 rows_read: read_in_batch,
+                position: None,
             };
             let _ = tx.send(rb).await;
         }

@@ -8,6 +8,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::sqlite::{quote_ident, quote_list};
 use super::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::ledger::{Checkpoint, RunRecord};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
 
 /// PostgreSQL's identifier limit: 63 bytes (NAMEDATALEN - 1). Longer names
@@ -132,6 +133,43 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
 }
 
 /// A PostgreSQL database written as a sink.
+/// The ledger's tables, by version: each entry upgrades from the one before.
+const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS _ferry_runs (run_id text PRIMARY KEY, status text NOT NULL, \
+     phase text NOT NULL, mode text NOT NULL, source text NOT NULL, target text NOT NULL, \
+     fingerprint text, plan text, started_at text NOT NULL, updated_at text NOT NULL, \
+     finished_at text, report text, error text);
+     CREATE TABLE IF NOT EXISTS _ferry_checkpoints (run_id text NOT NULL, table_name text NOT NULL, \
+     position bigint, rows_read bigint NOT NULL, rows_written bigint NOT NULL, \
+     rows_rejected bigint NOT NULL, done boolean NOT NULL, updated_at text NOT NULL, \
+     PRIMARY KEY (run_id, table_name));",
+)];
+
+async fn save_checkpoint(
+    tx: &tokio_postgres::Transaction<'_>,
+    cp: &Checkpoint,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
+         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at",
+        &[
+            &cp.run_id,
+            &cp.table,
+            &cp.position,
+            &(cp.rows_read as i64),
+            &(cp.rows_written as i64),
+            &(cp.rows_rejected as i64),
+            &cp.done,
+            &crate::ledger::now(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
 pub struct PgSink {
     client: Client,
     name: String,
@@ -314,6 +352,7 @@ impl PgSink {
         table: &TargetTable,
         batch: &Batch,
         rejects: &[Reject],
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
         let schema = table.def.schema();
@@ -406,11 +445,199 @@ impl PgSink {
                 .map_err(e)?;
             }
         }
+        if let Some(cp) = checkpoint {
+            let mut cp = cp.clone();
+            cp.rows_written += batch.num_rows as u64;
+            cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
+            save_checkpoint(&tx, &cp).await.map_err(e)?;
+        }
         tx.commit().await.map_err(e)?;
         Ok(WriteOutcome {
             written: batch.num_rows as u64,
             rejected: sink_rejects,
         })
+    }
+
+    /// Creates or upgrades the ledger tables (see [`crate::ledger`]).
+    pub async fn ledger_init(&mut self) -> Result<(), EndpointError> {
+        let name = self.name.clone();
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: name.clone(),
+            table: Some(crate::ledger::LEDGER_TABLE.into()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        // One ferry at a time upgrades a ledger.
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7423911); \
+             CREATE TABLE IF NOT EXISTS _ferry_ledger (version bigint NOT NULL, applied_at text NOT NULL)",
+        )
+        .await
+        .map_err(e)?;
+        let have: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM _ferry_ledger",
+                &[],
+            )
+            .await
+            .map_err(e)?
+            .get(0);
+        if have > crate::ledger::LEDGER_VERSION {
+            return Err(EndpointError::Query {
+                endpoint: name.clone(),
+                table: Some(crate::ledger::LEDGER_TABLE.into()),
+                reason: format!(
+                    "the ledger is version {have}, written by a newer ferry (this one knows {}); upgrade ferry",
+                    crate::ledger::LEDGER_VERSION
+                ),
+            });
+        }
+        for (v, ddl) in LEDGER_MIGRATIONS.iter().filter(|(v, _)| *v > have) {
+            tx.batch_execute(ddl).await.map_err(e)?;
+            tx.execute(
+                "INSERT INTO _ferry_ledger (version, applied_at) VALUES ($1, $2)",
+                &[v, &crate::ledger::now()],
+            )
+            .await
+            .map_err(e)?;
+        }
+        tx.commit().await.map_err(e)
+    }
+
+    /// Inserts or updates a run.
+    pub async fn save_run(&mut self, r: &RunRecord) -> Result<(), EndpointError> {
+        self.client
+            .execute(
+                "INSERT INTO _ferry_runs (run_id, status, phase, mode, source, target, fingerprint, plan, started_at, updated_at, finished_at, report, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, phase = excluded.phase, mode = excluded.mode, \
+                 fingerprint = excluded.fingerprint, plan = coalesce(excluded.plan, _ferry_runs.plan), updated_at = excluded.updated_at, \
+                 finished_at = excluded.finished_at, report = excluded.report, error = excluded.error",
+                &[
+                    &r.run_id, &r.status, &r.phase, &r.mode, &r.source, &r.target, &r.fingerprint, &r.plan,
+                    &r.started_at, &r.updated_at, &r.finished_at, &r.report, &r.error,
+                ],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|x| self.err(Some(crate::ledger::RUNS_TABLE), pg_message(&x)))
+    }
+
+    /// Runs, newest first (one run when `run_id` is given); empty without a ledger.
+    pub async fn runs(&mut self, run_id: Option<&str>) -> Result<Vec<RunRecord>, EndpointError> {
+        if self
+            .existing_tables(&[crate::ledger::RUNS_TABLE.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT run_id, status, phase, mode, source, target, fingerprint, plan, started_at, updated_at, finished_at, report, error \
+                 FROM _ferry_runs WHERE $1::text IS NULL OR run_id = $1 ORDER BY started_at DESC, run_id",
+                &[&run_id],
+            )
+            .await
+            .map_err(|x| self.err(Some(crate::ledger::RUNS_TABLE), pg_message(&x)))?;
+        Ok(rows
+            .iter()
+            .map(|r| RunRecord {
+                run_id: r.get(0),
+                status: r.get(1),
+                phase: r.get(2),
+                mode: r.get(3),
+                source: r.get(4),
+                target: r.get(5),
+                fingerprint: r.get(6),
+                plan: r.get(7),
+                started_at: r.get(8),
+                updated_at: r.get(9),
+                finished_at: r.get(10),
+                report: r.get(11),
+                error: r.get(12),
+            })
+            .collect())
+    }
+
+    /// The checkpoints of a run.
+    pub async fn checkpoints(&mut self, run_id: &str) -> Result<Vec<Checkpoint>, EndpointError> {
+        if self
+            .existing_tables(&[crate::ledger::CHECKPOINTS_TABLE.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at \
+                 FROM _ferry_checkpoints WHERE run_id = $1 ORDER BY table_name",
+                &[&run_id],
+            )
+            .await
+            .map_err(|x| self.err(Some(crate::ledger::CHECKPOINTS_TABLE), pg_message(&x)))?;
+        Ok(rows
+            .iter()
+            .map(|r| Checkpoint {
+                run_id: r.get(0),
+                table: r.get(1),
+                position: r.get(2),
+                rows_read: r.get::<_, i64>(3) as u64,
+                rows_written: r.get::<_, i64>(4) as u64,
+                rows_rejected: r.get::<_, i64>(5) as u64,
+                done: r.get(6),
+                updated_at: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Saves a checkpoint on its own (a table's end).
+    pub async fn save_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), EndpointError> {
+        let name = self.name.clone();
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: name.clone(),
+            table: Some(crate::ledger::CHECKPOINTS_TABLE.into()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        save_checkpoint(&tx, cp).await.map_err(e)?;
+        tx.commit().await.map_err(e)
+    }
+
+    /// Empties a table and this run's rejects and checkpoint for it (a table
+    /// reloaded from scratch on resume), in one transaction.
+    pub async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
+        let name = self.name.clone();
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: name.clone(),
+            table: Some(table.to_string()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        tx.batch_execute(&format!("TRUNCATE {}", quote_ident(table)))
+            .await
+            .map_err(e)?;
+        tx.execute(
+            &format!("DELETE FROM {REJECTS_TABLE} WHERE run_id = $1 AND table_name = $2"),
+            &[&run_id, &source_table],
+        )
+        .await
+        .map_err(e)?;
+        tx.execute(
+            "DELETE FROM _ferry_checkpoints WHERE run_id = $1 AND table_name = $2",
+            &[&run_id, &source_table],
+        )
+        .await
+        .map_err(e)?;
+        tx.commit().await.map_err(e)
     }
 
     pub async fn finish(
@@ -419,6 +646,13 @@ impl PgSink {
         tables: &[TargetTable],
     ) -> Result<super::Finished, EndpointError> {
         use tokio_postgres::error::SqlState;
+        // A resumed run may find some of its keys already built: DDL is
+        // transactional here, so each either exists whole or not at all.
+        let exists = |e: &tokio_postgres::Error| {
+            e.code() == Some(&SqlState::DUPLICATE_OBJECT)
+                || e.code() == Some(&SqlState::DUPLICATE_TABLE)
+                || e.code() == Some(&SqlState::INVALID_TABLE_DEFINITION)
+        };
         let mut done = Vec::new();
         let mut moved = super::MovedRows::default();
         // Each constraint is created first and cleaned only if the server
@@ -437,7 +671,9 @@ impl PgSink {
                     "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
                     quote_list(&t.def.primary_key)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await {
+                if let Err(e) = self.client.batch_execute(&add).await
+                    && !exists(&e)
+                {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -448,6 +684,7 @@ impl PgSink {
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("primary key {}", t.def.name));
+                crate::ledger::failpoint("constraint");
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
@@ -456,7 +693,9 @@ impl PgSink {
                     quote_ident(&u.name),
                     quote_list(&u.columns)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await {
+                if let Err(e) = self.client.batch_execute(&add).await
+                    && !exists(&e)
+                {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -470,6 +709,7 @@ impl PgSink {
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(what);
+                crate::ledger::failpoint("constraint");
             }
             for ix in &t.def.indexes {
                 let add = format!(
@@ -478,7 +718,9 @@ impl PgSink {
                     quote_ident(&ix.name),
                     quote_list(&ix.columns)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await {
+                if let Err(e) = self.client.batch_execute(&add).await
+                    && !exists(&e)
+                {
                     if !(ix.unique && key_violation(&e)) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -495,6 +737,7 @@ impl PgSink {
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("index {}", ix.name));
+                crate::ledger::failpoint("constraint");
             }
         }
         // Parents come first, so a child's orphans are moved before its own
@@ -512,7 +755,9 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                if let Err(e) = self.client.batch_execute(&add).await {
+                if let Err(e) = self.client.batch_execute(&add).await
+                    && !exists(&e)
+                {
                     if e.code() != Some(&SqlState::FOREIGN_KEY_VIOLATION) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -521,6 +766,7 @@ impl PgSink {
                     self.exec(&t.def.name, &add).await?;
                 }
                 done.push(format!("foreign key {}", fk.name));
+                crate::ledger::failpoint("constraint");
             }
         }
         Ok(super::Finished {

@@ -6,6 +6,7 @@ use rusqlite::types::ValueRef as Sql;
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::ledger::Checkpoint;
 use crate::model::{
     Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
     UniqueDef, ValueRef,
@@ -476,11 +477,25 @@ impl SqliteSource {
     /// `emit` for each. Values that do not fit their column's logical type are
     /// not guessed at: their row goes to `rejects` with the reason.
     /// Blocking: run it on a blocking thread.
+    /// Whether `table` has a rowid (is not WITHOUT ROWID): its reads can
+    /// resume after a rowid.
+    pub fn has_rowid(&self, table: &str) -> Result<bool, EndpointError> {
+        let c = self.conn()?;
+        Ok(
+            c.prepare(&format!("SELECT rowid FROM {} LIMIT 0", quote_ident(table)))
+                .is_ok(),
+        )
+    }
+
+    /// Reads `table` in rowid (else primary key) order, strictly after rowid
+    /// `after` when given; `emit` gets each batch, its rejects, the rows it
+    /// covers and the last rowid read.
     pub fn read(
         &self,
         table: &TableDef,
         batch_size: usize,
-        mut emit: impl FnMut(Batch, Vec<Reject>, u64) -> bool,
+        after: Option<i64>,
+        mut emit: impl FnMut(Batch, Vec<Reject>, u64, Option<i64>) -> bool,
     ) -> Result<(), EndpointError> {
         let c = self.conn()?;
         let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
@@ -490,6 +505,7 @@ impl SqliteSource {
                 quote_ident(&table.name)
             ))
             .is_ok();
+        let mut last_rowid: Option<i64> = None;
         let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         // One ordered scan: SQLite walks the table b-tree in rowid (or, for
         // WITHOUT ROWID tables, primary key) order, so this is keyset order.
@@ -498,19 +514,30 @@ impl SqliteSource {
         } else {
             ("NULL", quote_list(&table.primary_key))
         };
+        let filter = match (after, has_rowid) {
+            (Some(_), true) => "WHERE rowid > ?1",
+            _ => "",
+        };
         let sql = format!(
-            "SELECT {key_sel}, {} FROM {} ORDER BY {order}",
+            "SELECT {key_sel}, {} FROM {} {filter} ORDER BY {order}",
             cols.join(", "),
             quote_ident(&table.name)
         );
         let mut stmt = c.prepare(&sql).map_err(e)?;
-        let mut rows = stmt.query([]).map_err(e)?;
+        let mut rows = if filter.is_empty() {
+            stmt.query([]).map_err(e)?
+        } else {
+            stmt.query([after]).map_err(e)?
+        };
         let schema = table.schema();
         let mut b = BatchBuilder::new(&schema, batch_size);
         let mut rejects = Vec::new();
         let mut read_in_batch = 0u64;
         while let Some(r) = rows.next().map_err(e)? {
             read_in_batch += 1;
+            if has_rowid {
+                last_rowid = r.get::<_, i64>(0).ok();
+            }
             let mut failed: Option<(usize, String)> = None;
             for (i, col) in table.columns.iter().enumerate() {
                 let v = r.get_ref(i + 1).map_err(e)?;
@@ -531,14 +558,19 @@ impl SqliteSource {
                 b.end_row();
             }
             if b.len() >= batch_size {
-                if !emit(b.finish(), std::mem::take(&mut rejects), read_in_batch) {
+                if !emit(
+                    b.finish(),
+                    std::mem::take(&mut rejects),
+                    read_in_batch,
+                    last_rowid,
+                ) {
                     return Ok(());
                 }
                 read_in_batch = 0;
             }
         }
         if read_in_batch > 0 {
-            emit(b.finish(), rejects, read_in_batch);
+            emit(b.finish(), rejects, read_in_batch, last_rowid);
         }
         Ok(())
     }
@@ -902,6 +934,7 @@ impl SqliteSink {
         table: &TargetTable,
         batch: &Batch,
         rejects: &[Reject],
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
@@ -993,9 +1026,16 @@ impl SqliteSink {
         }
         insert_rejects(&tx, run_id, rejects).map_err(err)?;
         insert_rejects(&tx, run_id, &sink_rejects).map_err(err)?;
+        let written = (batch.num_rows - (sink_rejects.len() - filtered)) as u64;
+        if let Some(cp) = checkpoint {
+            let mut cp = cp.clone();
+            cp.rows_written += written;
+            cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
+            save_checkpoint(&tx, &cp).map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         Ok(WriteOutcome {
-            written: (batch.num_rows - (sink_rejects.len() - filtered)) as u64,
+            written,
             rejected: sink_rejects,
         })
     }
@@ -1022,7 +1062,8 @@ impl SqliteSink {
                 .map(|i| (i.name.as_str(), &i.columns, i.unique, "index"));
             for (name, columns, unique, what) in uniques.chain(indexes) {
                 let sql = format!(
-                    "CREATE {}INDEX {} ON {} ({})",
+                    // IF NOT EXISTS: a resumed run may find it built already.
+                    "CREATE {}INDEX IF NOT EXISTS {} ON {} ({})",
                     if unique { "UNIQUE " } else { "" },
                     quote_ident(name),
                     quote_ident(&t.def.name),
@@ -1042,6 +1083,7 @@ impl SqliteSink {
                     Err(e) => return Err(self.err(Some(&t.def.name), e)),
                 }
                 done.push(format!("{what} {name}"));
+                crate::ledger::failpoint("constraint");
             }
         }
         // SQLite declares keys and foreign keys in CREATE TABLE; report them
@@ -1321,6 +1363,194 @@ fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
         .saturating_add(exp)
         .saturating_sub(first as i64);
     Some((neg, sig, e))
+}
+
+/// The ledger's tables, by version: each entry upgrades from the one before.
+const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS _ferry_runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL, \
+     phase TEXT NOT NULL, mode TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL, \
+     fingerprint TEXT, plan TEXT, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
+     finished_at TEXT, report TEXT, error TEXT);
+     CREATE TABLE IF NOT EXISTS _ferry_checkpoints (run_id TEXT NOT NULL, table_name TEXT NOT NULL, \
+     position INTEGER, rows_read INTEGER NOT NULL, rows_written INTEGER NOT NULL, \
+     rows_rejected INTEGER NOT NULL, done INTEGER NOT NULL, updated_at TEXT NOT NULL, \
+     PRIMARY KEY (run_id, table_name));",
+)];
+
+fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
+         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at",
+        rusqlite::params![
+            cp.run_id,
+            cp.table,
+            cp.position,
+            cp.rows_read as i64,
+            cp.rows_written as i64,
+            cp.rows_rejected as i64,
+            cp.done,
+            crate::ledger::now()
+        ],
+    )?;
+    Ok(())
+}
+
+impl SqliteSink {
+    /// Creates or upgrades the ledger tables (see [`crate::ledger`]).
+    pub fn ledger_init(&mut self) -> Result<(), EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::LEDGER_TABLE), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _ferry_ledger (version INTEGER NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .map_err(err)?;
+        let have: i64 = tx
+            .query_row(
+                "SELECT coalesce(max(version), 0) FROM _ferry_ledger",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if have > crate::ledger::LEDGER_VERSION {
+            return Err(q_err(
+                &self.name,
+                Some(crate::ledger::LEDGER_TABLE),
+                format!(
+                    "the ledger is version {have}, written by a newer ferry (this one knows {}); upgrade ferry",
+                    crate::ledger::LEDGER_VERSION
+                ),
+            ));
+        }
+        for (v, ddl) in LEDGER_MIGRATIONS.iter().filter(|(v, _)| *v > have) {
+            tx.execute_batch(ddl).map_err(err)?;
+            tx.execute(
+                "INSERT INTO _ferry_ledger (version, applied_at) VALUES (?1, ?2)",
+                rusqlite::params![v, crate::ledger::now()],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Inserts or updates a run.
+    pub fn save_run(&mut self, r: &crate::ledger::RunRecord) -> Result<(), EndpointError> {
+        self.conn
+            .execute(
+                "INSERT INTO _ferry_runs (run_id, status, phase, mode, source, target, fingerprint, plan, started_at, updated_at, finished_at, report, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, phase = excluded.phase, mode = excluded.mode, \
+                 fingerprint = excluded.fingerprint, plan = coalesce(excluded.plan, _ferry_runs.plan), updated_at = excluded.updated_at, \
+                 finished_at = excluded.finished_at, report = excluded.report, error = excluded.error",
+                rusqlite::params![
+                    r.run_id, r.status, r.phase, r.mode, r.source, r.target, r.fingerprint, r.plan,
+                    r.started_at, r.updated_at, r.finished_at, r.report, r.error
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| q_err(&self.name, Some(crate::ledger::RUNS_TABLE), e))
+    }
+
+    /// Runs, newest first (one run when `run_id` is given); empty without a ledger.
+    pub fn runs(
+        &self,
+        run_id: Option<&str>,
+    ) -> Result<Vec<crate::ledger::RunRecord>, EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::RUNS_TABLE), e);
+        if !self.exists(crate::ledger::RUNS_TABLE)? {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT run_id, status, phase, mode, source, target, fingerprint, plan, started_at, updated_at, finished_at, report, error \
+                 FROM _ferry_runs WHERE ?1 IS NULL OR run_id = ?1 ORDER BY started_at DESC, run_id",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([run_id], |r| {
+                Ok(crate::ledger::RunRecord {
+                    run_id: r.get(0)?,
+                    status: r.get(1)?,
+                    phase: r.get(2)?,
+                    mode: r.get(3)?,
+                    source: r.get(4)?,
+                    target: r.get(5)?,
+                    fingerprint: r.get(6)?,
+                    plan: r.get(7)?,
+                    started_at: r.get(8)?,
+                    updated_at: r.get(9)?,
+                    finished_at: r.get(10)?,
+                    report: r.get(11)?,
+                    error: r.get(12)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The checkpoints of a run.
+    pub fn checkpoints(&self, run_id: &str) -> Result<Vec<Checkpoint>, EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::CHECKPOINTS_TABLE), e);
+        if !self.exists(crate::ledger::CHECKPOINTS_TABLE)? {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at \
+                 FROM _ferry_checkpoints WHERE run_id = ?1 ORDER BY table_name",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([run_id], |r| {
+                Ok(Checkpoint {
+                    run_id: r.get(0)?,
+                    table: r.get(1)?,
+                    position: r.get(2)?,
+                    rows_read: r.get::<_, i64>(3)? as u64,
+                    rows_written: r.get::<_, i64>(4)? as u64,
+                    rows_rejected: r.get::<_, i64>(5)? as u64,
+                    done: r.get(6)?,
+                    updated_at: r.get(7)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Saves a checkpoint on its own (a table's end).
+    pub fn save_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), EndpointError> {
+        save_checkpoint(&self.conn, cp)
+            .map_err(|e| q_err(&self.name, Some(crate::ledger::CHECKPOINTS_TABLE), e))
+    }
+
+    /// Empties a table and this run's rejects for it (a table reloaded from
+    /// scratch on resume), in one transaction.
+    pub fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(table), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(&format!("DELETE FROM {}", quote_ident(table)), [])
+            .map_err(err)?;
+        tx.execute(
+            &format!("DELETE FROM {REJECTS_TABLE} WHERE run_id = ?1 AND table_name = ?2"),
+            [run_id, source_table],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM _ferry_checkpoints WHERE run_id = ?1 AND table_name = ?2",
+            [run_id, source_table],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
 }
 
 fn insert_rejects(

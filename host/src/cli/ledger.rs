@@ -1,0 +1,360 @@
+//! `ferry resume`, `ferry status`, `ferry history`: the target's ledger.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Args;
+
+use ferry::endpoint::{EndpointUrl, Sink};
+use ferry::ledger::{Checkpoint, RunRecord};
+use ferry::migrate::{self, Resume, RunStatus};
+use ferry::plan::Plan;
+
+use super::migrate::{Bars, RunArgs, options_from_plan, parse_endpoint};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, UsageError};
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue (its id, from the report, `ferry history` or `ferry status`).
+    pub run_id: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also write the run report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+}
+
+impl ResumeArgs {
+    pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
+        resume(&self.run_id, &self.run, self.report.as_deref(), g).await
+    }
+}
+
+async fn open_ledger(to: Option<&EndpointUrl>) -> anyhow::Result<Sink> {
+    let Some(to) = to else {
+        return Err(UsageError("--to is required: the ledger lives in the target".into()).into());
+    };
+    if let EndpointUrl::Sqlite(p) = to
+        && !p.exists()
+    {
+        anyhow::bail!("{} does not exist: no ledger there", p.display());
+    }
+    let sink = Sink::connect(to).await?;
+    if !sink.has_ledger() {
+        anyhow::bail!(
+            "{} keeps no ledger yet (SQLite and PostgreSQL targets do)",
+            sink.describe()
+        );
+    }
+    Ok(sink)
+}
+
+async fn find_run(sink: &mut Sink, run_id: Option<&str>) -> anyhow::Result<RunRecord> {
+    let mut runs = sink.runs(run_id).await?;
+    if runs.is_empty() {
+        match run_id {
+            Some(id) => anyhow::bail!(
+                "no run {id} in the ledger of {}; `ferry history --to …` lists the runs",
+                sink.describe()
+            ),
+            None => anyhow::bail!("no run recorded in {}", sink.describe()),
+        }
+    }
+    Ok(runs.remove(0))
+}
+
+/// Continues run `run_id` from its checkpoints.
+pub async fn resume(
+    run_id: &str,
+    run: &RunArgs,
+    report_path: Option<&Path>,
+    g: &GlobalArgs,
+) -> anyhow::Result<u8> {
+    let (config, registry) = super::setup(g)?;
+    let mut sink = open_ledger(run.to.as_ref()).await?;
+    let rec = find_run(&mut sink, Some(run_id)).await?;
+    if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
+        // Nothing to do; the report is the one the run recorded.
+        match (&rec.report, run.json) {
+            (Some(report), true) => println!("{report}"),
+            _ => println!(
+                "run {run_id} already finished ({}); nothing to resume",
+                rec.status
+            ),
+        }
+        return Ok(if rec.status == "succeeded" {
+            EXIT_OK
+        } else {
+            EXIT_REJECTS
+        });
+    }
+    let Some(plan_text) = &rec.plan else {
+        anyhow::bail!("run {run_id} has no recorded plan; it cannot be resumed");
+    };
+    let plan: Plan = serde_json::from_str(plan_text)
+        .map_err(|e| anyhow::anyhow!("run {run_id}: the recorded plan is unreadable: {e}"))?;
+    if !plan.more_sources.is_empty() || plan.tables.iter().any(|t| !t.rekey.is_empty()) {
+        anyhow::bail!(
+            "run {run_id} consolidates several sources; resuming a consolidation is not supported yet: roll the target back (drop it) and run again"
+        );
+    }
+    let checkpoints = sink.checkpoints(run_id).await?;
+    drop(sink);
+    let mut opts = options_from_plan(&plan, run, &config, &registry).await?;
+    opts.resume = Some(Resume {
+        run_id: run_id.to_string(),
+        checkpoints,
+    });
+    // The source, plugins, casts and mapping must be what the run started
+    // with: a changed source would make the checkpoints meaningless.
+    let fresh = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+    let diffs = plan.differences(&fresh);
+    if !diffs.is_empty() {
+        eprintln!("error: run {run_id} cannot be resumed: its plan no longer matches:");
+        for d in &diffs {
+            eprintln!("  - {d}");
+        }
+        eprintln!("roll the target back (or drop it) and start a new run");
+        return Ok(EXIT_FAILED);
+    }
+    let json = run.json;
+    let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
+    let report = migrate::execute(Some(&plan), opts, bars.clone()).await;
+    bars.clear();
+    if let Some(path) = report_path {
+        super::files::write_report(path, &report)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        super::migrate::print_summary(&report);
+    }
+    Ok(match report.status {
+        RunStatus::Succeeded => EXIT_OK,
+        RunStatus::SucceededWithRejects => EXIT_REJECTS,
+        RunStatus::Failed => EXIT_FAILED,
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run (default: the latest).
+    pub run_id: Option<String>,
+    /// The target whose ledger to read.
+    #[arg(long, value_parser = parse_endpoint)]
+    pub to: Option<EndpointUrl>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One table's line in `ferry status`.
+#[derive(Debug, serde::Serialize)]
+struct TableStatus {
+    table: String,
+    estimated_rows: Option<u64>,
+    #[serde(flatten)]
+    checkpoint: Option<Checkpoint>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Status {
+    run: RunRecord,
+    tables: Vec<TableStatus>,
+    rows_read: u64,
+    rows_per_second: f64,
+    eta_seconds: Option<f64>,
+}
+
+/// Seconds between two ledger timestamps.
+fn seconds_between(a: &str, b: &str) -> f64 {
+    match (
+        ferry::model::temporal::parse_timestamptz(a),
+        ferry::model::temporal::parse_timestamptz(b),
+    ) {
+        (Some(x), Some(y)) => (y - x) as f64 / 1e6,
+        _ => 0.0,
+    }
+}
+
+impl StatusArgs {
+    pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
+        let mut sink = open_ledger(self.to.as_ref()).await?;
+        let mut run = find_run(&mut sink, self.run_id.as_deref()).await?;
+        let checkpoints = sink.checkpoints(&run.run_id).await?;
+        let plan: Option<Plan> = run
+            .plan
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok());
+        run.plan = None;
+        run.report = None;
+        let mut tables: Vec<TableStatus> = match &plan {
+            Some(p) => p
+                .tables
+                .iter()
+                .map(|t| TableStatus {
+                    table: t.name.clone(),
+                    estimated_rows: Some(t.estimated_rows),
+                    checkpoint: checkpoints.iter().find(|c| c.table == t.name).cloned(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for c in &checkpoints {
+            if !tables.iter().any(|t| t.table == c.table) {
+                tables.push(TableStatus {
+                    table: c.table.clone(),
+                    estimated_rows: None,
+                    checkpoint: Some(c.clone()),
+                });
+            }
+        }
+        let rows_read: u64 = checkpoints.iter().map(|c| c.rows_read).sum();
+        let last = checkpoints
+            .iter()
+            .filter_map(|c| c.updated_at.clone())
+            .chain(std::iter::once(run.updated_at.clone()))
+            .max()
+            .unwrap_or_default();
+        let elapsed = seconds_between(&run.started_at, &last);
+        let rate = if elapsed > 0.0 {
+            rows_read as f64 / elapsed
+        } else {
+            0.0
+        };
+        let left: u64 = tables
+            .iter()
+            .filter(|t| !t.checkpoint.as_ref().is_some_and(|c| c.done))
+            .map(|t| {
+                t.estimated_rows
+                    .unwrap_or(0)
+                    .saturating_sub(t.checkpoint.as_ref().map(|c| c.rows_read).unwrap_or(0))
+            })
+            .sum();
+        let eta = (run.status == "running" && rate > 0.0).then(|| left as f64 / rate);
+        let status = Status {
+            run,
+            tables,
+            rows_read,
+            rows_per_second: rate,
+            eta_seconds: eta,
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            return Ok(EXIT_OK);
+        }
+        let r = &status.run;
+        println!("run {}  {} → {}", r.run_id, r.source, r.target);
+        println!(
+            "  status {} (phase {}), started {}, last update {}",
+            r.status, r.phase, r.started_at, r.updated_at
+        );
+        println!(
+            "  {:24} {:>12} {:>12} {:>12} {:>12}  done",
+            "table", "estimated", "read", "written", "rejected"
+        );
+        for t in &status.tables {
+            let c = t.checkpoint.as_ref();
+            println!(
+                "  {:24} {:>12} {:>12} {:>12} {:>12}  {}",
+                t.table,
+                t.estimated_rows
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                c.map(|c| c.rows_read).unwrap_or(0),
+                c.map(|c| c.rows_written).unwrap_or(0),
+                c.map(|c| c.rows_rejected).unwrap_or(0),
+                if c.is_some_and(|c| c.done) {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
+        }
+        print!(
+            "  {} rows read, {:.0} rows/s",
+            status.rows_read, status.rows_per_second
+        );
+        match status.eta_seconds {
+            Some(s) => println!(", eta {s:.0}s"),
+            None => println!(),
+        }
+        if let Some(e) = &r.error {
+            println!("  last error: {e}");
+        }
+        if r.status == "running" || r.status == "failed" {
+            println!("  resume with: ferry resume {} --to <target>", r.run_id);
+        }
+        Ok(EXIT_OK)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The target whose ledger to read.
+    #[arg(long, value_parser = parse_endpoint)]
+    pub to: Option<EndpointUrl>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct HistoryLine {
+    run_id: String,
+    status: String,
+    phase: String,
+    mode: String,
+    source: String,
+    started_at: String,
+    finished_at: Option<String>,
+    rows_read: u64,
+    rows_written: u64,
+    rows_rejected: u64,
+    error: Option<String>,
+}
+
+impl HistoryArgs {
+    pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
+        let mut sink = open_ledger(self.to.as_ref()).await?;
+        let runs = sink.runs(None).await?;
+        let mut lines = Vec::with_capacity(runs.len());
+        for r in runs {
+            let cps = sink.checkpoints(&r.run_id).await?;
+            lines.push(HistoryLine {
+                rows_read: cps.iter().map(|c| c.rows_read).sum(),
+                rows_written: cps.iter().map(|c| c.rows_written).sum(),
+                rows_rejected: cps.iter().map(|c| c.rows_rejected).sum(),
+                run_id: r.run_id,
+                status: r.status,
+                phase: r.phase,
+                mode: r.mode,
+                source: r.source,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                error: r.error,
+            });
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&lines)?);
+            return Ok(EXIT_OK);
+        }
+        if lines.is_empty() {
+            println!("no runs recorded");
+        }
+        for l in &lines {
+            println!(
+                "{}  {:22} {:27} read {:>10}  written {:>10}  rejected {:>8}  {}",
+                l.run_id,
+                l.status,
+                l.started_at,
+                l.rows_read,
+                l.rows_written,
+                l.rows_rejected,
+                l.source
+            );
+        }
+        Ok(EXIT_OK)
+    }
+}

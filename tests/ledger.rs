@@ -1,0 +1,245 @@
+//! The ledger: a migration of 200,000 rows through a WASM transformer into
+//! PostgreSQL is killed (SIGKILL) at many points — during the load, and by a
+//! failpoint between constraint builds — and each time `ferry resume`
+//! completes it: verify passes, no row missing or doubled, and every table
+//! equals a clean run's, checksum for checksum.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::util::{MASK, PgDb, cache_dir, ferry, ferry_bin, report, stdout, tempdir};
+
+/// users (50,000) and sessions (150,000, FK to users), with an index.
+fn fixture(path: &Path) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, created_at TEXT);
+         CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), started_at TEXT, score REAL);
+         CREATE INDEX sessions_user ON sessions (user_id);",
+    )
+    .unwrap();
+    let tx = c.transaction().unwrap();
+    {
+        let mut u = tx
+            .prepare("INSERT INTO users VALUES (?1, ?2, ?3, ?4)")
+            .unwrap();
+        for i in 1..=50_000i64 {
+            u.execute(rusqlite::params![
+                i,
+                format!("user {i}"),
+                format!("u{i}@example.com"),
+                format!("2020-01-{:02}T10:00:00Z", i % 28 + 1)
+            ])
+            .unwrap();
+        }
+        let mut s = tx
+            .prepare("INSERT INTO sessions VALUES (?1, ?2, ?3, ?4)")
+            .unwrap();
+        for i in 1..=150_000i64 {
+            s.execute(rusqlite::params![
+                i,
+                (i * 7919) % 50_000 + 1,
+                format!("2021-02-{:02}T11:00:00Z", i % 28 + 1),
+                (i % 1000) as f64 / 7.0
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+/// Per table: row count, distinct keys, and an md5 over every row in key order.
+fn fingerprint(pg: &PgDb) -> Vec<Vec<String>> {
+    ["users", "sessions"]
+        .iter()
+        .map(|t| {
+            pg.query(&format!(
+                "SELECT count(*), count(DISTINCT id), md5(string_agg(x::text, ',' ORDER BY id)) FROM {t} x"
+            ))
+            .remove(0)
+        })
+        .collect()
+}
+
+fn migrate_args<'a>(src: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        "migrate",
+        "--from",
+        src,
+        "--to",
+        to,
+        "--transform",
+        MASK,
+        "--batch-size",
+        "5000",
+        "--json",
+    ]
+}
+
+/// The newest run in the target's ledger, if the run got far enough to record one.
+fn latest_run(to: &str) -> Option<String> {
+    let out = ferry(&["history", "--to", to, "--json"]);
+    if out.status.code() != Some(0) {
+        return None;
+    }
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    runs.get(0)
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+}
+
+/// Resumes the run and checks the result against the clean run. Returns
+/// whether the run had been interrupted (rather than killed after it ended
+/// or before it was recorded).
+fn resume_and_check(pg: &PgDb, src: &str, expected: &[Vec<String>], label: &str) -> bool {
+    let Some(run) = latest_run(&pg.url) else {
+        // Killed before the run was recorded: nothing was written, so a new
+        // run is the whole recovery.
+        let out = ferry(&migrate_args(src, &pg.url));
+        assert_eq!(out.status.code(), Some(0), "{label}: fresh run");
+        assert_eq!(&fingerprint(pg), expected, "{label}");
+        return false;
+    };
+    let status = ferry(&["status", &run, "--to", &pg.url, "--json"]);
+    assert_eq!(status.status.code(), Some(0), "{label}: status");
+    let st: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let interrupted = st["run"]["status"] == "running";
+    let out = ferry(&["resume", &run, "--to", &pg.url, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{label}: resume: {}",
+        stdout(&out)
+    );
+    let r = report(&out);
+    assert_eq!(r["run_id"], run.as_str(), "{label}: the same run continues");
+    assert_eq!(r["status"], "succeeded", "{label}");
+    let v = &r["verify"];
+    assert_eq!(v["ok"], true, "{label}: verify passes: {v:#}");
+    for t in v["tables"].as_array().unwrap() {
+        assert_eq!(t["ok"], true, "{label}: {t:#}");
+        assert_eq!(t["quarantined"], 0, "{label}: nothing quarantined");
+    }
+    let rows: u64 = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows_written"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, 200_000, "{label}: the report counts every row once");
+    assert_eq!(
+        &fingerprint(pg),
+        expected,
+        "{label}: target equals the clean run"
+    );
+    // The ledger says it is done.
+    let hist = ferry(&["history", "--to", &pg.url, "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&hist.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "succeeded", "{label}");
+    assert_eq!(runs[0]["rows_read"], 200_000, "{label}");
+    interrupted
+}
+
+#[test]
+fn killed_at_many_points_resume_completes_with_exactly_the_source_rows() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    let src = format!("sqlite:{}", db.display());
+
+    // The clean run: what every resumed run must equal.
+    let clean = PgDb::new("ledger_clean");
+    let started = Instant::now();
+    let out = ferry(&migrate_args(&src, &clean.url));
+    let full = started.elapsed();
+    assert_eq!(out.status.code(), Some(0));
+    let expected = fingerprint(&clean);
+    assert_eq!(expected[1][0], "150000");
+
+    // SIGKILL at 16 points spread over the run (load, keys, verify).
+    let mut points = 0;
+    let mut interrupted = 0;
+    for i in 1..=16u32 {
+        let at = full.mul_f64(f64::from(i) / 17.0);
+        let pg = PgDb::new("ledger_kill");
+        let mut child = Command::new(ferry_bin())
+            .args(migrate_args(&src, &pg.url))
+            .env("FERRY_CACHE_DIR", cache_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if resume_and_check(&pg, &src, &expected, &format!("killed at {at:?}")) {
+            interrupted += 1;
+        }
+        points += 1;
+    }
+
+    // Deterministic deaths between the builds of the keys, indexes and
+    // foreign keys (users: pk, unique email; sessions: pk, index, fk).
+    for n in 1..=5 {
+        let pg = PgDb::new("ledger_fail");
+        let status = Command::new(ferry_bin())
+            .args(migrate_args(&src, &pg.url))
+            .env("FERRY_CACHE_DIR", cache_dir())
+            .env("FERRY_FAILPOINT", format!("constraint:{n}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "constraint:{n} aborted the run");
+        assert!(resume_and_check(
+            &pg,
+            &src,
+            &expected,
+            &format!("died after constraint {n}")
+        ));
+        points += 1;
+        interrupted += 1;
+    }
+    assert!(points >= 20);
+    // Timing varies with the machine; most kills must land inside the run.
+    assert!(
+        interrupted >= 15,
+        "only {interrupted} of {points} kills interrupted the run"
+    );
+}
+
+#[test]
+fn resume_refuses_a_changed_source_and_status_reports_progress() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    let src = format!("sqlite:{}", db.display());
+    let pg = PgDb::new("ledger_changed");
+    let status = Command::new(ferry_bin())
+        .args(migrate_args(&src, &pg.url))
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env("FERRY_FAILPOINT", "constraint:1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let run = latest_run(&pg.url).expect("the run is recorded");
+    let st = ferry(&["status", &run, "--to", &pg.url]);
+    let text = stdout(&st);
+    assert!(
+        text.contains("phase constraints") && text.contains("ferry resume"),
+        "{text}"
+    );
+    // The source schema changes under the interrupted run: refused, with why.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("ALTER TABLE users ADD COLUMN nickname TEXT")
+        .unwrap();
+    let out = ferry(&["resume", &run, "--to", &pg.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains("cannot be resumed") && err.contains("nickname"),
+        "{err}"
+    );
+}

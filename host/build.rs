@@ -30,6 +30,7 @@ const TEST_ONLY: &[&str] = &[
     "hostile-recurse",
     "hostile-trap-on-batch",
     "hostile-parse-bomb",
+    "hostile-trap-fixed",
     // The README's "write your first transformer", built so the tests keep the README true.
     "example-email-domain",
 ];

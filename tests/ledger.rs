@@ -243,3 +243,122 @@ fn resume_refuses_a_changed_source_and_status_reports_progress() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plugin_trapping_on_one_batch_stops_the_run_and_an_accepted_fixed_build_resumes_it() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    let src = format!("sqlite:{}", db.display());
+    let pg = PgDb::new("ledger_trap");
+    // The operator's plugin file: first the build that traps on session 100000.
+    let plugin = tmp.path().join("sessions-filter.wasm");
+    std::fs::copy(crate::util::component("hostile_trap_on_batch"), &plugin).unwrap();
+    let transform = format!("sessions:{}={{\"poison\": 100000}}", plugin.display());
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &src,
+        "--to",
+        &pg.url,
+        "--transform",
+        &transform,
+        "--batch-size",
+        "5000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["error_code"], "plugin:trap");
+    let run = r["run_id"].as_str().unwrap().to_string();
+    // The poisoned batch (sessions 95001..100000) is not committed; the ones before are.
+    assert_eq!(pg.scalar("SELECT max(id) FROM sessions"), "95000");
+    assert_eq!(pg.count("sessions"), 95_000);
+
+    // Swap in the fixed build: resume refuses it until it is accepted.
+    std::fs::copy(crate::util::component("hostile_trap_fixed"), &plugin).unwrap();
+    let out = ferry(&["resume", &run, "--to", &pg.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains("changed since the run started") && err.contains("--accept-plugin"),
+        "{err}"
+    );
+    let sha = err
+        .split("--accept-plugin ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let out = ferry(&[
+        "resume",
+        &run,
+        "--to",
+        &pg.url,
+        "--accept-plugin",
+        &sha,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = report(&out);
+    assert_eq!(r["verify"]["ok"], true);
+    assert_eq!(pg.count("sessions"), 150_000);
+    assert_eq!(
+        pg.scalar("SELECT count(DISTINCT id) FROM sessions"),
+        "150000"
+    );
+    assert_eq!(pg.count("users"), 50_000);
+}
+
+#[test]
+fn connections_dropped_mid_run_fail_it_cleanly_and_resume_completes() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    let src = format!("sqlite:{}", db.display());
+    let clean = PgDb::new("ledger_drop_clean");
+    assert_eq!(
+        ferry(&migrate_args(&src, &clean.url)).status.code(),
+        Some(0)
+    );
+    let expected = fingerprint(&clean);
+    // What a server restart looks like to ferry: every connection of the
+    // run torn down mid-load. (The test does not restart the shared server,
+    // which other tests are using; it terminates this database's sessions.)
+    let pg = PgDb::new("ledger_drop");
+    let mut child = Command::new(ferry_bin())
+        .args(migrate_args(&src, &pg.url))
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until rows are flowing, then cut every session of the database.
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = pg.scalar("SELECT to_regclass('_ferry_checkpoints') IS NOT NULL") == "t";
+        let n: i64 = if ready {
+            pg.scalar("SELECT coalesce(sum(rows_read), 0) FROM _ferry_checkpoints")
+                .parse()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if n > 0 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    pg.query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        pg.name
+    ));
+    let out = child.wait_with_output().unwrap();
+    if out.status.code() == Some(1) {
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["error_code"], "endpoint", "a clean, typed failure: {r:#}");
+    }
+    // Whether it failed or the cut came after the last write, resume ends
+    // with the clean run's data.
+    resume_and_check(&pg, &src, &expected, "connections dropped");
+}

@@ -23,12 +23,76 @@ pub struct ResumeArgs {
     /// Also write the run report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<std::path::PathBuf>,
+    /// Accept a plugin that changed since the run started (a fixed build):
+    /// NAME=SHA256, the digest `ferry plugin list` shows. Repeatable.
+    #[arg(long = "accept-plugin", value_name = "NAME=SHA256")]
+    pub accept: Vec<String>,
 }
 
 impl ResumeArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
-        resume(&self.run_id, &self.run, self.report.as_deref(), g).await
+        resume(
+            &self.run_id,
+            &self.run,
+            self.report.as_deref(),
+            &self.accept,
+            g,
+        )
+        .await
     }
+}
+
+/// Plugins whose build changed since the run started are refused unless
+/// the operator accepts the new digest; accepted ones are written into the
+/// plan (which the run records again), so the rest of the run is pinned to
+/// the new build.
+async fn accept_changed_plugins(
+    plan: &mut Plan,
+    registry: &ferry::plugin::Registry,
+    accepts: &[String],
+) -> anyhow::Result<()> {
+    let mut accepted = Vec::new();
+    for a in accepts {
+        let Some((name, sha)) = a.split_once('=') else {
+            return Err(UsageError(format!("--accept-plugin {a}: expected NAME=SHA256")).into());
+        };
+        accepted.push((
+            name.trim().to_string(),
+            sha.trim()
+                .trim_start_matches("sha256:")
+                .to_ascii_lowercase(),
+        ));
+    }
+    let mut refused = Vec::new();
+    for p in plan
+        .transformers
+        .iter_mut()
+        .chain(plan.validators.iter_mut())
+    {
+        let now = registry.resolve(&p.reference).await?;
+        let m = now.manifest();
+        if m.sha256 == p.sha256 {
+            continue;
+        }
+        let ok = accepted
+            .iter()
+            .any(|(n, s)| (n == &p.name || n == &p.reference || n == &m.name) && s == &m.sha256);
+        if ok {
+            p.sha256 = m.sha256.clone();
+            p.version = m.version.clone();
+            p.name = m.name.clone();
+        } else {
+            refused.push(format!(
+                "plugin `{}` ({}) changed since the run started: recorded sha256 {}, now {}; to resume with this build pass --accept-plugin {}={}",
+                p.name, p.reference, p.sha256, m.sha256, p.name, m.sha256
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        anyhow::bail!("{}", refused.join("\n"));
+    }
+    plan.fingerprint = plan.compute_fingerprint();
+    Ok(())
 }
 
 async fn open_ledger(to: Option<&EndpointUrl>) -> anyhow::Result<Sink> {
@@ -69,6 +133,7 @@ pub async fn resume(
     run_id: &str,
     run: &RunArgs,
     report_path: Option<&Path>,
+    accepts: &[String],
     g: &GlobalArgs,
 ) -> anyhow::Result<u8> {
     let (config, registry) = super::setup(g)?;
@@ -92,8 +157,9 @@ pub async fn resume(
     let Some(plan_text) = &rec.plan else {
         anyhow::bail!("run {run_id} has no recorded plan; it cannot be resumed");
     };
-    let plan: Plan = serde_json::from_str(plan_text)
+    let mut plan: Plan = serde_json::from_str(plan_text)
         .map_err(|e| anyhow::anyhow!("run {run_id}: the recorded plan is unreadable: {e}"))?;
+    accept_changed_plugins(&mut plan, &registry, accepts).await?;
     if !plan.more_sources.is_empty() || plan.tables.iter().any(|t| !t.rekey.is_empty()) {
         anyhow::bail!(
             "run {run_id} consolidates several sources; resuming a consolidation is not supported yet: roll the target back (drop it) and run again"

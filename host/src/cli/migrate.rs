@@ -179,6 +179,14 @@ pub struct MigrateArgs {
     /// ledger (same as `ferry resume RUN --to URL`).
     #[arg(long, value_name = "RUN", conflicts_with_all = ["plan", "dry_run"])]
     pub resume: Option<String>,
+    /// With --resume: accept a plugin that changed since the run started,
+    /// NAME=SHA256. Repeatable.
+    #[arg(
+        long = "accept-plugin",
+        value_name = "NAME=SHA256",
+        requires = "resume"
+    )]
+    pub accept: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -331,7 +339,14 @@ impl MigrateArgs {
             return super::files::migrate(self, dir, g).await;
         }
         if let Some(run_id) = &self.resume {
-            return super::ledger::resume(run_id, &self.run, self.report.as_deref(), g).await;
+            return super::ledger::resume(
+                run_id,
+                &self.run,
+                self.report.as_deref(),
+                &self.accept,
+                g,
+            )
+            .await;
         }
         if self.incremental {
             return Err(super::UsageError(

@@ -326,7 +326,7 @@ fn connections_dropped_mid_run_fail_it_cleanly_and_resume_completes() {
     // run torn down mid-load. (The test does not restart the shared server,
     // which other tests are using; it terminates this database's sessions.)
     let pg = PgDb::new("ledger_drop");
-    let mut child = Command::new(ferry_bin())
+    let child = Command::new(ferry_bin())
         .args(migrate_args(&src, &pg.url))
         .env("FERRY_CACHE_DIR", cache_dir())
         .stdout(Stdio::piped())

@@ -15,6 +15,8 @@
 //!   plan itself changed; risks found by sampling.
 //! - `rejects`   — validator rejects are counted, kept with their reason, exit 3;
 //!   dirty values are quarantined at read, never coerced.
+//! - `rollback`  — `ferry rollback`: pre-run checksums restored after a full
+//!   run, a replacing run and a killed one; runs built on are refused.
 //! - `hostile`   — each hostile plugin yields its typed error naming the plugin
 //!   and the limit or trap; ferry survives; no partial batch lands.
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,
@@ -72,5 +74,6 @@ mod pgsource;
 mod plan;
 mod plugin_cli;
 mod rejects;
+mod rollback;
 mod runtime;
 mod verify;

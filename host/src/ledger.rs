@@ -25,12 +25,30 @@ use serde::Serialize;
 
 /// The ledger schema version this ferry writes. A ledger of an older version
 /// is upgraded in place; a newer one is refused.
-pub const LEDGER_VERSION: i64 = 1;
+pub const LEDGER_VERSION: i64 = 2;
 
 /// Table names.
 pub const LEDGER_TABLE: &str = "_ferry_ledger";
 pub const RUNS_TABLE: &str = "_ferry_runs";
 pub const CHECKPOINTS_TABLE: &str = "_ferry_checkpoints";
+pub const BACKUPS_TABLE: &str = "_ferry_backups";
+
+/// What undoing a run needs for one of its tables, recorded before the run
+/// changes it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Backup {
+    pub run_id: String,
+    pub table: String,
+    /// `absent`: the table did not exist (undo = drop it); `moved`
+    /// (PostgreSQL): the old table was moved to the `_ferry_backup` schema
+    /// as `backup_ref`; `snapshot` (SQLite): a copy of the database file at
+    /// `backup_ref`.
+    pub kind: String,
+    pub backup_ref: Option<String>,
+    pub pre_rows: u64,
+    /// The table's checksum before the run (`None` when absent).
+    pub pre_checksum: Option<String>,
+}
 
 /// One run as the ledger keeps it.
 #[derive(Debug, Clone, Serialize, PartialEq)]

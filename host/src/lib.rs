@@ -65,4 +65,5 @@ pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod plugin;
+pub mod rollback;
 pub mod verify;

@@ -492,6 +492,49 @@ async fn record_end(opts: &MigrateOptions, report: &Report) {
     }
 }
 
+/// Before a run changes the target, records what undoing it needs: each
+/// table that does not exist yet (undo: drop it), and each existing one it
+/// will replace (`--if-exists drop`) with its checksum and a backup. With
+/// `--if-exists fail` an existing table stops the run before anything is
+/// touched, so nothing is recorded.
+async fn record_backups(
+    sink: &mut Sink,
+    run_id: &str,
+    targets: &[TargetTable],
+    if_exists: IfExists,
+) -> Result<(), MigrateError> {
+    let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
+    let existing = sink.existing_tables(&names).await?;
+    if !existing.is_empty() && if_exists == IfExists::Fail {
+        return Ok(());
+    }
+    let mut replaced = Vec::new();
+    for name in &names {
+        let pre = if existing.contains(name) {
+            sink.table_checksum(name).await?
+        } else {
+            None
+        };
+        let b = crate::ledger::Backup {
+            run_id: run_id.to_string(),
+            table: name.clone(),
+            kind: "absent".to_string(),
+            backup_ref: None,
+            pre_rows: pre.as_ref().map(|p| p.0).unwrap_or(0),
+            pre_checksum: pre.map(|p| p.1),
+        };
+        if existing.contains(name) {
+            replaced.push(b);
+        } else {
+            sink.save_backup(&b).await?;
+        }
+    }
+    if !replaced.is_empty() {
+        sink.backup_tables(run_id, &replaced).await?;
+    }
+    Ok(())
+}
+
 /// Moves a run's ledger record to another phase.
 async fn record_phase(sink: &mut Sink, report: &Report, phase: &str) -> Result<(), MigrateError> {
     if !sink.has_ledger() {
@@ -958,6 +1001,9 @@ async fn run(
             .collect();
         sink.prepare(&missing, IfExists::Fail).await?;
     } else {
+        if ledger {
+            record_backups(&mut sink, &report.run_id, &targets, opts.if_exists).await?;
+        }
         sink.prepare(&targets, opts.if_exists).await?;
     }
     targets.retain(|t| t.def.name != crate::consolidate::ID_MAP_TABLE);

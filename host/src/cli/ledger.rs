@@ -357,6 +357,89 @@ impl StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The run to undo.
+    pub run_id: String,
+    /// The target the run wrote to (its ledger is there).
+    #[arg(long, value_parser = parse_endpoint)]
+    pub to: Option<EndpointUrl>,
+    /// Show what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RollbackArgs {
+    pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
+        let Some(to) = &self.to else {
+            return Err(
+                UsageError("--to is required: the ledger lives in the target".into()).into(),
+            );
+        };
+        let r = match ferry::rollback::rollback(to, &self.run_id, self.dry_run).await {
+            Ok(r) => r,
+            Err(ferry::rollback::RollbackError::Refused(why)) => {
+                eprintln!("error: {why}");
+                return Ok(EXIT_FAILED);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!(
+                "rollback of run {} in {}{}",
+                r.run_id,
+                r.target,
+                if r.dry_run {
+                    " (dry run: nothing changed)"
+                } else {
+                    ""
+                }
+            );
+            for t in &r.tables {
+                let what = match (t.action.as_str(), &t.backup) {
+                    ("drop", _) => "drop (the run created it)".to_string(),
+                    (_, Some(b)) => format!("restore from {b}"),
+                    _ => "restore".to_string(),
+                };
+                let proof = if r.dry_run {
+                    String::new()
+                } else if t.ok {
+                    match &t.pre_checksum {
+                        Some(c) => format!(
+                            "  ok: {} rows, checksum {} as before the run",
+                            t.pre_rows,
+                            &c[..16.min(c.len())]
+                        ),
+                        None => "  ok: gone, as before the run".to_string(),
+                    }
+                } else {
+                    format!(
+                        "  MISMATCH: before {} rows {:?}, now {:?} rows {:?}",
+                        t.pre_rows, t.pre_checksum, t.rows_after, t.checksum_after
+                    )
+                };
+                println!("  {:24} {what}{proof}", t.table);
+            }
+            if !r.dry_run {
+                println!(
+                    "{}",
+                    if r.ok {
+                        "rolled back: every table proven back to its pre-run state"
+                    } else {
+                        "rollback incomplete: the tables above marked MISMATCH differ from their pre-run state"
+                    }
+                );
+            }
+        }
+        Ok(if r.ok { EXIT_OK } else { EXIT_FAILED })
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The target whose ledger to read.
     #[arg(long, value_parser = parse_endpoint)]

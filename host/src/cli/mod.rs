@@ -74,6 +74,8 @@ pub enum Command {
     Resume(ledger::ResumeArgs),
     /// A run's progress per table, rows/s, ETA and last error (default: the latest run).
     Status(ledger::StatusArgs),
+    /// Restore the pre-run state of a run's tables and prove it by checksums.
+    Rollback(ledger::RollbackArgs),
     /// The runs recorded in a target's ledger, newest first.
     History(ledger::HistoryArgs),
     /// List, inspect and check plugins.
@@ -137,6 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume(a) => a.execute(&cli.global).await,
         Command::Status(a) => a.execute(&cli.global).await,
         Command::History(a) => a.execute(&cli.global).await,
+        Command::Rollback(a) => a.execute(&cli.global).await,
         Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
     };

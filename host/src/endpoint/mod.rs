@@ -589,6 +589,95 @@ impl Sink {
         }
     }
 
+    /// Rows and an order-independent checksum of a table's content, `None`
+    /// when it does not exist (what a rollback must restore and proves).
+    pub async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.table_checksum(table)),
+            Sink::Postgres(s) => s.table_checksum(table).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Keeps the pre-run state of tables a run is about to replace and
+    /// records each backup (`backups`: table, rows and checksum before):
+    /// PostgreSQL moves each table to the `_ferry_backup` schema (`moved`,
+    /// recorded in the same transaction); SQLite copies the database file
+    /// once (`snapshot`), then records.
+    pub async fn backup_tables(
+        &mut self,
+        run_id: &str,
+        backups: &[crate::ledger::Backup],
+    ) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| {
+                let file = s.snapshot(run_id)?;
+                for b in backups {
+                    s.save_backup(&crate::ledger::Backup {
+                        kind: "snapshot".into(),
+                        backup_ref: Some(file.clone()),
+                        ..b.clone()
+                    })?;
+                }
+                Ok(())
+            }),
+            Sink::Postgres(s) => {
+                for b in backups {
+                    s.backup_table(run_id, &b.table, b).await?;
+                }
+                Ok(())
+            }
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Puts a table back as its backup says (see [`crate::ledger::Backup`]).
+    pub async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.restore_table(table, kind, backup)),
+            Sink::Postgres(s) => s.restore_table(table, kind, backup).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Deletes a run's rows from the rejects table.
+    pub async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.delete_run_rejects(run_id)),
+            Sink::Postgres(s) => s.delete_run_rejects(run_id).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// Records what undoing a run needs for one table.
+    pub async fn save_backup(&mut self, b: &crate::ledger::Backup) -> Result<(), EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_backup(b)),
+            Sink::Postgres(s) => s.save_backup(b).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// What undoing a run needs.
+    pub async fn backups(
+        &mut self,
+        run_id: &str,
+    ) -> Result<Vec<crate::ledger::Backup>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.backups(run_id)),
+            Sink::Postgres(s) => s.backups(run_id).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
     /// Creates or upgrades the ledger tables.
     pub async fn ledger_init(&mut self) -> Result<(), EndpointError> {
         match self {

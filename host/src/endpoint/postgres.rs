@@ -134,7 +134,8 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
 
 /// A PostgreSQL database written as a sink.
 /// The ledger's tables, by version: each entry upgrades from the one before.
-const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
+const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     "CREATE TABLE IF NOT EXISTS _ferry_runs (run_id text PRIMARY KEY, status text NOT NULL, \
      phase text NOT NULL, mode text NOT NULL, source text NOT NULL, target text NOT NULL, \
@@ -144,7 +145,17 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
      position bigint, rows_read bigint NOT NULL, rows_written bigint NOT NULL, \
      rows_rejected bigint NOT NULL, done boolean NOT NULL, updated_at text NOT NULL, \
      PRIMARY KEY (run_id, table_name));",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS _ferry_backups (run_id text NOT NULL, table_name text NOT NULL, \
+     kind text NOT NULL, backup_ref text, pre_rows bigint NOT NULL, pre_checksum text, \
+     created_at text NOT NULL, PRIMARY KEY (run_id, table_name));",
+    ),
+];
+
+/// Where replaced tables are kept until their run is rolled back or dropped.
+const BACKUP_SCHEMA: &str = "_ferry_backup";
 
 async fn save_checkpoint(
     tx: &tokio_postgres::Transaction<'_>,
@@ -456,6 +467,175 @@ impl PgSink {
             written: batch.num_rows as u64,
             rejected: sink_rejects,
         })
+    }
+
+    /// Rows and an order-independent checksum of a table's content (md5
+    /// over the sorted md5s of each row's text); `None` when it does not exist.
+    pub async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
+        if self.existing_tables(&[table.to_string()]).await?.is_empty() {
+            return Ok(None);
+        }
+        let row = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT count(*)::bigint, coalesce(md5(string_agg(h, '' ORDER BY h)), '') \
+                     FROM (SELECT md5(x::text) AS h FROM {} x) s",
+                    quote_ident(table)
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(Some(table), pg_message(&e)))?;
+        Ok(Some((row.get::<_, i64>(0) as u64, row.get(1))))
+    }
+
+    /// Moves `table` out of the way into the `_ferry_backup` schema (a
+    /// catalog change, no copy), renamed `TABLE__RUN8`, and records the
+    /// backup `b` (with that name) in the same transaction: a crash leaves
+    /// the table either in place or moved and recorded.
+    pub async fn backup_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        b: &crate::ledger::Backup,
+    ) -> Result<String, EndpointError> {
+        let short: String = run_id.chars().take(8).collect();
+        // 63 bytes at most: cut the table part on a character boundary.
+        let mut base = table.to_string();
+        while base.len() > 52 {
+            base.pop();
+        }
+        let name = format!("{base}__{short}");
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {BACKUP_SCHEMA}; \
+             DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{n} CASCADE; \
+             ALTER TABLE {t} RENAME TO {n}; ALTER TABLE {n} SET SCHEMA {BACKUP_SCHEMA};",
+            t = quote_ident(table),
+            n = quote_ident(&name)
+        );
+        let reference = format!("{BACKUP_SCHEMA}.{name}");
+        let endpoint = self.name.clone();
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: endpoint.clone(),
+            table: Some(table.to_string()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        tx.batch_execute(&sql).await.map_err(e)?;
+        tx.execute(
+            "INSERT INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
+             VALUES ($1, $2, 'moved', $3, $4, $5, $6) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
+             backup_ref = excluded.backup_ref, pre_rows = excluded.pre_rows, pre_checksum = excluded.pre_checksum",
+            &[&b.run_id, &b.table, &reference, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
+        )
+        .await
+        .map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        Ok(reference)
+    }
+
+    /// Puts `table` back as it was before a run, in one transaction: gone
+    /// (`absent`), or the table moved aside (`moved`) moved back.
+    pub async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        let mut sql = format!(
+            "BEGIN; DROP TABLE IF EXISTS {} CASCADE; ",
+            quote_ident(table)
+        );
+        if let (Some(b), "moved") = (backup, kind) {
+            let name = b.strip_prefix(&format!("{BACKUP_SCHEMA}.")).unwrap_or(b);
+            let schema: String = self
+                .client
+                .query_one("SELECT current_schema()::text", &[])
+                .await
+                .map_err(|e| self.err(Some(table), pg_message(&e)))?
+                .get(0);
+            sql.push_str(&format!(
+                "ALTER TABLE {BACKUP_SCHEMA}.{n} SET SCHEMA {s}; ALTER TABLE {s}.{n} RENAME TO {t}; ",
+                n = quote_ident(name),
+                s = quote_ident(&schema),
+                t = quote_ident(table)
+            ));
+        }
+        sql.push_str("COMMIT;");
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| self.err(Some(table), pg_message(&e)))
+    }
+
+    /// Deletes a run's rows from the rejects table.
+    pub async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
+        if self
+            .existing_tables(&[REJECTS_TABLE.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        self.client
+            .execute(
+                &format!("DELETE FROM {REJECTS_TABLE} WHERE run_id = $1"),
+                &[&run_id],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(Some(REJECTS_TABLE), pg_message(&e)))
+    }
+
+    /// Records what undoing a run needs for one table.
+    pub async fn save_backup(&mut self, b: &crate::ledger::Backup) -> Result<(), EndpointError> {
+        self.client
+            .execute(
+                "INSERT INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
+                 backup_ref = excluded.backup_ref, pre_rows = excluded.pre_rows, pre_checksum = excluded.pre_checksum",
+                &[&b.run_id, &b.table, &b.kind, &b.backup_ref, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(Some(crate::ledger::BACKUPS_TABLE), pg_message(&e)))
+    }
+
+    /// What undoing a run needs.
+    pub async fn backups(
+        &mut self,
+        run_id: &str,
+    ) -> Result<Vec<crate::ledger::Backup>, EndpointError> {
+        if self
+            .existing_tables(&[crate::ledger::BACKUPS_TABLE.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT run_id, table_name, kind, backup_ref, pre_rows, pre_checksum FROM _ferry_backups WHERE run_id = $1 ORDER BY table_name",
+                &[&run_id],
+            )
+            .await
+            .map_err(|e| self.err(Some(crate::ledger::BACKUPS_TABLE), pg_message(&e)))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::ledger::Backup {
+                run_id: r.get(0),
+                table: r.get(1),
+                kind: r.get(2),
+                backup_ref: r.get(3),
+                pre_rows: r.get::<_, i64>(4) as u64,
+                pre_checksum: r.get(5),
+            })
+            .collect())
     }
 
     /// Creates or upgrades the ledger tables (see [`crate::ledger`]).

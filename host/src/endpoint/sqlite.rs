@@ -804,6 +804,7 @@ fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Res
 pub struct SqliteSink {
     conn: Connection,
     name: String,
+    path: PathBuf,
 }
 
 impl SqliteSink {
@@ -822,7 +823,11 @@ impl SqliteSink {
             endpoint: name.clone(),
             reason: e.to_string(),
         })?;
-        Ok(SqliteSink { conn, name })
+        Ok(SqliteSink {
+            conn,
+            name,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -1366,7 +1371,8 @@ fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
 }
 
 /// The ledger's tables, by version: each entry upgrades from the one before.
-const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
+const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     "CREATE TABLE IF NOT EXISTS _ferry_runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL, \
      phase TEXT NOT NULL, mode TEXT NOT NULL, source TEXT NOT NULL, target TEXT NOT NULL, \
@@ -1376,7 +1382,14 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[(
      position INTEGER, rows_read INTEGER NOT NULL, rows_written INTEGER NOT NULL, \
      rows_rejected INTEGER NOT NULL, done INTEGER NOT NULL, updated_at TEXT NOT NULL, \
      PRIMARY KEY (run_id, table_name));",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS _ferry_backups (run_id TEXT NOT NULL, table_name TEXT NOT NULL, \
+     kind TEXT NOT NULL, backup_ref TEXT, pre_rows INTEGER NOT NULL, pre_checksum TEXT, \
+     created_at TEXT NOT NULL, PRIMARY KEY (run_id, table_name));",
+    ),
+];
 
 fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
     c.execute(
@@ -1399,6 +1412,181 @@ fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
 }
 
 impl SqliteSink {
+    /// Rows and an order-independent checksum of a table's content
+    /// (SHA-256 over the sorted per-row hashes of typed values); `None`
+    /// when the table does not exist.
+    pub fn table_checksum(&self, table: &str) -> Result<Option<(u64, String)>, EndpointError> {
+        use sha2::{Digest, Sha256};
+        if !self.exists(table)? {
+            return Ok(None);
+        }
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(table), e);
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT * FROM {}", quote_ident(table)))
+            .map_err(err)?;
+        let n = st.column_count();
+        let mut rows = st.query([]).map_err(err)?;
+        let mut hashes: Vec<[u8; 32]> = Vec::new();
+        while let Some(r) = rows.next().map_err(err)? {
+            let mut h = Sha256::new();
+            for i in 0..n {
+                match r.get_ref(i).map_err(err)? {
+                    Sql::Null => h.update(b"n"),
+                    Sql::Integer(v) => {
+                        h.update(b"i");
+                        h.update(v.to_le_bytes());
+                    }
+                    Sql::Real(v) => {
+                        h.update(b"r");
+                        h.update(v.to_bits().to_le_bytes());
+                    }
+                    Sql::Text(t) => {
+                        h.update(b"t");
+                        h.update((t.len() as u64).to_le_bytes());
+                        h.update(t);
+                    }
+                    Sql::Blob(b) => {
+                        h.update(b"b");
+                        h.update((b.len() as u64).to_le_bytes());
+                        h.update(b);
+                    }
+                }
+            }
+            hashes.push(h.finalize().into());
+        }
+        hashes.sort_unstable();
+        let mut all = Sha256::new();
+        for h in &hashes {
+            all.update(h);
+        }
+        Ok(Some((hashes.len() as u64, hex::encode(all.finalize()))))
+    }
+
+    /// A consistent copy of the whole database file next to it
+    /// (`VACUUM INTO`), taken before a run replaces tables; its path.
+    pub fn snapshot(&mut self, run_id: &str) -> Result<String, EndpointError> {
+        let short: String = run_id.chars().take(8).collect();
+        let file = self.path.with_file_name(format!(
+            "{}.ferry-backup-{short}.db",
+            self.path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let _ = std::fs::remove_file(&file);
+        self.conn
+            .execute("VACUUM INTO ?1", [file.to_string_lossy()])
+            .map_err(|e| {
+                q_err(
+                    &self.name,
+                    None,
+                    format!("snapshot to {}: {e}", file.display()),
+                )
+            })?;
+        Ok(file.to_string_lossy().into_owned())
+    }
+
+    /// Puts `table` back as it was before a run: gone (`absent`), or as in
+    /// the snapshot (`snapshot`, with its indexes), in one transaction.
+    pub fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(table), e);
+        if let (Some(file), "snapshot") = (backup, kind) {
+            self.conn
+                .execute("ATTACH DATABASE ?1 AS ferry_snap", [file])
+                .map_err(err)?;
+        }
+        let res = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS main.{}", quote_ident(table)))?;
+            if kind == "snapshot" {
+                let ddl: Vec<String> = {
+                    let mut st = tx.prepare(
+                        "SELECT sql FROM ferry_snap.sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL \
+                         ORDER BY type = 'table' DESC",
+                    )?;
+                    st.query_map([table], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?
+                };
+                let (create, indexes) = ddl
+                    .split_first()
+                    .map(|(c, i)| (c.clone(), i.to_vec()))
+                    .unwrap_or_default();
+                tx.execute_batch(&create)?;
+                tx.execute_batch(&format!(
+                    "INSERT INTO main.{t} SELECT * FROM ferry_snap.{t}",
+                    t = quote_ident(table)
+                ))?;
+                for ix in indexes {
+                    tx.execute_batch(&ix)?;
+                }
+            }
+            tx.commit()
+        })();
+        if kind == "snapshot" {
+            let _ = self.conn.execute_batch("DETACH DATABASE ferry_snap");
+        }
+        res.map_err(err)
+    }
+
+    /// Deletes a run's rows from the rejects table (a rolled-back run leaves none).
+    pub fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
+        if !self.exists(REJECTS_TABLE)? {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                &format!("DELETE FROM {REJECTS_TABLE} WHERE run_id = ?1"),
+                [run_id],
+            )
+            .map(|_| ())
+            .map_err(|e| q_err(&self.name, Some(REJECTS_TABLE), e))
+    }
+
+    /// Records what undoing a run needs for one table.
+    pub fn save_backup(&mut self, b: &crate::ledger::Backup) -> Result<(), EndpointError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![b.run_id, b.table, b.kind, b.backup_ref, b.pre_rows as i64, b.pre_checksum, crate::ledger::now()],
+            )
+            .map(|_| ())
+            .map_err(|e| q_err(&self.name, Some(crate::ledger::BACKUPS_TABLE), e))
+    }
+
+    /// What undoing a run needs (empty for a run that recorded none).
+    pub fn backups(&self, run_id: &str) -> Result<Vec<crate::ledger::Backup>, EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::BACKUPS_TABLE), e);
+        if !self.exists(crate::ledger::BACKUPS_TABLE)? {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT run_id, table_name, kind, backup_ref, pre_rows, pre_checksum FROM _ferry_backups WHERE run_id = ?1 ORDER BY table_name",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([run_id], |r| {
+                Ok(crate::ledger::Backup {
+                    run_id: r.get(0)?,
+                    table: r.get(1)?,
+                    kind: r.get(2)?,
+                    backup_ref: r.get(3)?,
+                    pre_rows: r.get::<_, i64>(4)? as u64,
+                    pre_checksum: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     /// Creates or upgrades the ledger tables (see [`crate::ledger`]).
     pub fn ledger_init(&mut self) -> Result<(), EndpointError> {
         let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::LEDGER_TABLE), e);

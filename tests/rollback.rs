@@ -1,0 +1,211 @@
+//! `ferry rollback`: restores the pre-run state of a run's tables and
+//! proves it by checksums — after a full migration into a fresh target,
+//! after a run that replaced existing tables (`--if-exists drop`), and after
+//! a run killed half-way; a run that later runs built on is refused.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::util::{PgDb, cache_dir, ferry, ferry_bin, report, stderr, stdout, tempdir};
+
+fn fixture(path: &Path, sessions: i64) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE);
+         CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), score REAL);
+         CREATE INDEX sessions_user ON sessions (user_id);",
+    )
+    .unwrap();
+    let tx = c.transaction().unwrap();
+    for i in 1..=2_000i64 {
+        tx.execute(
+            "INSERT INTO users VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, format!("user {i}"), format!("u{i}@example.com")],
+        )
+        .unwrap();
+    }
+    for i in 1..=sessions {
+        tx.execute(
+            "INSERT INTO sessions VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, i % 2_000 + 1, i as f64 / 3.0],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn pg_state(pg: &PgDb) -> Vec<Vec<String>> {
+    ["users", "sessions"]
+        .iter()
+        .map(|t| {
+            let exists = pg.scalar(&format!("SELECT to_regclass('{t}') IS NOT NULL"));
+            if exists != "t" {
+                return vec!["absent".to_string()];
+            }
+            pg.query(&format!(
+                "SELECT count(*), md5(string_agg(x::text, ',' ORDER BY id)) FROM {t} x"
+            ))
+            .remove(0)
+        })
+        .collect()
+}
+
+fn migrate(src: &str, to: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["migrate", "--from", src, "--to", to, "--json"];
+    args.extend_from_slice(extra);
+    let out = ferry(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    report(&out)
+}
+
+fn rollback(run: &str, to: &str) -> serde_json::Value {
+    let out = ferry(&["rollback", run, "--to", to, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["ok"], true, "{r:#}");
+    r
+}
+
+#[test]
+fn rollback_restores_pre_run_checksums_after_full_replacing_and_killed_runs() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a.db");
+    let b = tmp.path().join("b.db");
+    fixture(&a, 60_000);
+    fixture(&b, 90_000);
+    let (src_a, src_b) = (
+        format!("sqlite:{}", a.display()),
+        format!("sqlite:{}", b.display()),
+    );
+    let pg = PgDb::new("rollback");
+    let empty = pg_state(&pg);
+    assert_eq!(empty, [["absent"], ["absent"]]);
+
+    // Run 1 into a fresh target; run 2 replaces its tables.
+    let run1 = migrate(&src_a, &pg.url, &[])["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after1 = pg_state(&pg);
+    let run2 = migrate(&src_b, &pg.url, &["--if-exists", "drop"])["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(pg_state(&pg), after1);
+
+    // Run 1 cannot be rolled back while run 2 stands on it.
+    let out = ferry(&["rollback", &run1, "--to", &pg.url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&run2), "{}", stderr(&out));
+
+    // A dry run changes nothing.
+    let before = pg_state(&pg);
+    let out = ferry(&["rollback", &run2, "--to", &pg.url, "--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report(&out)["tables"].as_array().unwrap().len(), 2);
+    assert_eq!(pg_state(&pg), before);
+
+    // Undo run 2: run 1's tables, exactly.
+    let r = rollback(&run2, &pg.url);
+    assert!(
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["action"] == "restore")
+    );
+    assert_eq!(pg_state(&pg), after1);
+    // Then run 1: back to nothing.
+    let r = rollback(&run1, &pg.url);
+    assert!(
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["action"] == "drop")
+    );
+    assert_eq!(pg_state(&pg), empty);
+    let h = ferry(&["history", "--to", &pg.url, "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert!(
+        h.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "rolled_back")
+    );
+
+    // A run killed half-way through replacing the tables.
+    let run3 = migrate(&src_a, &pg.url, &[])["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after3 = pg_state(&pg);
+    let status = Command::new(ferry_bin())
+        .args([
+            "migrate",
+            "--from",
+            &src_b,
+            "--to",
+            &pg.url,
+            "--if-exists",
+            "drop",
+            "--batch-size",
+            "2000",
+        ])
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env("FERRY_FAILPOINT", "constraint:2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let h = ferry(&["history", "--to", &pg.url, "--json"]);
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let killed = h[0]["run_id"].as_str().unwrap().to_string();
+    assert_ne!(killed, run3);
+    assert_eq!(h[0]["status"], "running", "killed, never finished");
+    rollback(&killed, &pg.url);
+    assert_eq!(pg_state(&pg), after3);
+}
+
+#[test]
+fn rollback_of_a_sqlite_target_restores_the_snapshot() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a.db");
+    let b = tmp.path().join("b.db");
+    fixture(&a, 3_000);
+    fixture(&b, 5_000);
+    let target = tmp.path().join("target.db");
+    let to = format!("sqlite:{}", target.display());
+    migrate(&format!("sqlite:{}", a.display()), &to, &[]);
+    let dump = |p: &Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(p).unwrap();
+        let mut st = c
+            .prepare("SELECT id || ':' || user_id || ':' || score FROM sessions ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = dump(&target);
+    assert_eq!(before.len(), 3_000);
+    let run2 = migrate(
+        &format!("sqlite:{}", b.display()),
+        &to,
+        &["--if-exists", "drop"],
+    );
+    assert_eq!(dump(&target).len(), 5_000);
+    rollback(run2["run_id"].as_str().unwrap(), &to);
+    assert_eq!(dump(&target), before);
+    // The restored table keeps its index.
+    let c = rusqlite::Connection::open(&target).unwrap();
+    let idx: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(idx >= 1);
+}

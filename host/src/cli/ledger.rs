@@ -231,6 +231,9 @@ struct Status {
     rows_read: u64,
     rows_per_second: f64,
     eta_seconds: Option<f64>,
+    /// The newest checkpoint or run update: a `running` run whose progress
+    /// stopped long ago was killed.
+    last_progress: String,
 }
 
 /// Seconds between two ledger timestamps.
@@ -305,6 +308,7 @@ impl StatusArgs {
             rows_read,
             rows_per_second: rate,
             eta_seconds: eta,
+            last_progress: last,
         };
         if self.json {
             println!("{}", serde_json::to_string_pretty(&status)?);
@@ -313,8 +317,8 @@ impl StatusArgs {
         let r = &status.run;
         println!("run {}  {} → {}", r.run_id, r.source, r.target);
         println!(
-            "  status {} (phase {}), started {}, last update {}",
-            r.status, r.phase, r.started_at, r.updated_at
+            "  status {} (phase {}), started {}, last progress {}",
+            r.status, r.phase, r.started_at, status.last_progress
         );
         println!(
             "  {:24} {:>12} {:>12} {:>12} {:>12}  done",

@@ -362,3 +362,143 @@ fn connections_dropped_mid_run_fail_it_cleanly_and_resume_completes() {
     // with the clean run's data.
     resume_and_check(&pg, &src, &expected, "connections dropped");
 }
+
+/// users and orders, each with an `updated_at` cursor.
+fn incremental_fixture(path: &Path) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), total REAL, updated_at TEXT NOT NULL);",
+    )
+    .unwrap();
+    let tx = c.transaction().unwrap();
+    for i in 1..=3_000i64 {
+        tx.execute(
+            "INSERT INTO users VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                i,
+                format!("user {i}"),
+                format!("2024-01-01T00:{:02}:00Z", i % 60)
+            ],
+        )
+        .unwrap();
+    }
+    for i in 1..=12_000i64 {
+        tx.execute(
+            "INSERT INTO orders VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                i,
+                i % 3_000 + 1,
+                i as f64 / 4.0,
+                format!("2024-01-02T00:{:02}:00Z", i % 60)
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn pg_tables(pg: &PgDb) -> Vec<Vec<String>> {
+    ["users", "orders"]
+        .iter()
+        .map(|t| {
+            pg.query(&format!(
+                "SELECT count(*), md5(string_agg(x::text, ',' ORDER BY id)) FROM {t} x"
+            ))
+            .remove(0)
+        })
+        .collect()
+}
+
+#[test]
+fn incremental_runs_bring_exactly_the_inserted_updated_and_late_rows_and_roll_back() {
+    let tmp = tempdir();
+    let db = tmp.path().join("live.db");
+    incremental_fixture(&db);
+    let src = format!("sqlite:{}", db.display());
+    let pg = PgDb::new("incremental");
+    let inc = |pg: &PgDb| {
+        let out = ferry(&[
+            "migrate",
+            "--from",
+            &src,
+            "--to",
+            &pg.url,
+            "--incremental",
+            "--cursor",
+            "updated_at",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        report(&out)
+    };
+    let read = |r: &serde_json::Value| -> u64 {
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["rows_read"].as_u64().unwrap())
+            .sum()
+    };
+    // First run: everything.
+    let r1 = inc(&pg);
+    assert_eq!(read(&r1), 15_000);
+    assert_eq!(r1["verify"]["ok"], true);
+    let after1 = pg_tables(&pg);
+
+    // Between runs: 5 inserts, 3 updates (newer updated_at), and 2 late rows
+    // that share the last cursor value already seen (the tie the rowid breaks).
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let last: String = c
+        .query_row("SELECT max(updated_at) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    c.execute_batch(
+        "INSERT INTO users VALUES (3001, 'new user', '2024-02-01T00:00:00Z');
+         INSERT INTO orders VALUES (12001, 3001, 1.5, '2024-02-01T00:00:00Z'), (12002, 5, 2.5, '2024-02-01T00:00:01Z'),
+                                   (12003, 6, 3.5, '2024-02-01T00:00:02Z'), (12004, 7, 4.5, '2024-02-01T00:00:03Z');
+         UPDATE users SET name = 'renamed', updated_at = '2024-02-02T00:00:00Z' WHERE id IN (10, 20);
+         UPDATE orders SET total = -1, updated_at = '2024-02-02T00:00:00Z' WHERE id = 100;",
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO orders VALUES (12005, 8, 5.5, ?1), (12006, 9, 6.5, ?1)",
+        [&last],
+    )
+    .unwrap();
+    let r2 = inc(&pg);
+    // 1 + 2 users; 4 + 1 + 2 orders: exactly those.
+    assert_eq!(read(&r2), 10, "{r2:#}");
+    assert_eq!(
+        r2["verify"]["ok"], true,
+        "target equals the source: {:#}",
+        r2["verify"]
+    );
+    assert_eq!(pg.scalar("SELECT name FROM users WHERE id = 20"), "renamed");
+    assert_eq!(pg.scalar("SELECT total FROM orders WHERE id = 100"), "-1");
+    assert_eq!(pg.count("orders"), 12_006);
+    assert_eq!(pg.scalar("SELECT count(DISTINCT id) FROM orders"), "12006");
+
+    // No change: a third run reads and writes nothing.
+    let after2 = pg_tables(&pg);
+    let r3 = inc(&pg);
+    assert_eq!(read(&r3), 0);
+    assert_eq!(pg_tables(&pg), after2);
+
+    // Rolling back the incremental runs, newest first, restores run 1's state.
+    for r in [&r3, &r2] {
+        let out = ferry(&[
+            "rollback",
+            r["run_id"].as_str().unwrap(),
+            "--to",
+            &pg.url,
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+        assert_eq!(report(&out)["ok"], true);
+    }
+    assert_eq!(pg_tables(&pg), after1);
+    // With run 2 rolled back its marks no longer count: the next run brings its rows again.
+    let r4 = inc(&pg);
+    assert_eq!(read(&r4), 10);
+    assert_eq!(pg_tables(&pg), after2);
+}

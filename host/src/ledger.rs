@@ -25,7 +25,7 @@ use serde::Serialize;
 
 /// The ledger schema version this ferry writes. A ledger of an older version
 /// is upgraded in place; a newer one is refused.
-pub const LEDGER_VERSION: i64 = 2;
+pub const LEDGER_VERSION: i64 = 3;
 
 /// Table names.
 pub const LEDGER_TABLE: &str = "_ferry_ledger";
@@ -92,6 +92,23 @@ pub struct Checkpoint {
     /// When it was saved (as read back; a save sets it to now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The high-water mark so far: the column the table was read in order
+    /// of (`rowid` for key order) and its last value read, as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_value: Option<String>,
+}
+
+/// A table's high-water mark as a checkpoint recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub table: String,
+    pub cursor_column: String,
+    /// JSON.
+    pub cursor_value: String,
+    /// The rowid of the last row read (the tie-breaker).
+    pub position: Option<i64>,
 }
 
 /// Now, as RFC 3339 UTC text with microseconds.

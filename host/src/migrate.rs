@@ -19,7 +19,7 @@ use crate::cast::{CastRule, PlannedCast};
 use crate::config::OnReject;
 use crate::consolidate::{Conflict, KeyStrategy, RekeyColumn};
 use crate::endpoint::{
-    EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Sink, Source, TargetTable,
+    EndpointError, EndpointUrl, IfExists, REJECTS_TABLE, ReadBatch, Scan, Sink, Source, TargetTable,
 };
 use crate::model::{
     Batch, ColumnDef, Diagnostic, Reject, Schema, Severity, Stage, TableDef, dependency_order,
@@ -29,6 +29,7 @@ use crate::plan::{
     PlannedTable, Risk, TYPE_MAPPING_VERSION,
 };
 use crate::plugin::{Plugin, PluginError, TransformerInstance, ValidatorInstance};
+use std::collections::HashMap;
 
 /// Bounded channel depth between stages: 2 batches. Enough to overlap
 /// reading, plugins and writing; more only holds more memory.
@@ -104,6 +105,20 @@ pub struct MigrateOptions {
     pub on_reject: (OnReject, Vec<(String, OnReject)>),
     /// Continue an interrupted run from its checkpoints (`ferry resume`).
     pub resume: Option<Resume>,
+    /// Bring only what changed since the last run (`--incremental`).
+    pub incremental: Option<Incremental>,
+}
+
+/// An incremental run: each table is read after its high-water mark — the
+/// last `(cursor, rowid)` a run not rolled back committed — and its rows
+/// replace the target's rows with the same primary key.
+#[derive(Debug, Clone, Default)]
+pub struct Incremental {
+    /// The column that grows when a row changes (e.g. `updated_at`); tables
+    /// without it are read after their last rowid (new rows only).
+    pub cursor: Option<String>,
+    /// Without a recorded mark: only rows whose cursor is greater than this.
+    pub since: Option<String>,
 }
 
 /// What the ledger says about a run being resumed.
@@ -429,14 +444,14 @@ fn run_record(
     plan: Option<&Plan>,
     status: &str,
     phase: &str,
-    resumed: bool,
+    mode: &str,
 ) -> crate::ledger::RunRecord {
     let now = crate::ledger::now();
     crate::ledger::RunRecord {
         run_id: report.run_id.clone(),
         status: status.to_string(),
         phase: phase.to_string(),
-        mode: if resumed { "resume" } else { "migrate" }.to_string(),
+        mode: mode.to_string(),
         source: report.source.clone(),
         target: report.target.clone(),
         fingerprint: plan.map(|p| p.fingerprint.clone()),
@@ -502,6 +517,7 @@ async fn record_backups(
     run_id: &str,
     targets: &[TargetTable],
     if_exists: IfExists,
+    in_place: bool,
 ) -> Result<(), MigrateError> {
     let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
     let existing = sink.existing_tables(&names).await?;
@@ -530,7 +546,7 @@ async fn record_backups(
         }
     }
     if !replaced.is_empty() {
-        sink.backup_tables(run_id, &replaced).await?;
+        sink.backup_tables(run_id, &replaced, in_place).await?;
     }
     Ok(())
 }
@@ -970,11 +986,24 @@ async fn run(
     }
     let mut sink = Sink::connect(&opts.to).await?;
     let ledger = sink.has_ledger();
+    if opts.incremental.is_some() && !ledger {
+        return Err(MigrateError::Unsupported(format!(
+            "--incremental needs a SQLite or PostgreSQL target: the high-water marks live in its ledger ({} keeps none yet)",
+            sink.describe()
+        )));
+    }
     if ledger {
         // Recorded before anything is created, so a run killed at any later
         // instant can be resumed.
         sink.ledger_init().await?;
-        let mut rec = run_record(report, Some(plan), "running", "load", opts.resume.is_some());
+        let mode = if opts.incremental.is_some() {
+            "incremental"
+        } else if opts.resume.is_some() {
+            "resume"
+        } else {
+            "migrate"
+        };
+        let mut rec = run_record(report, Some(plan), "running", "load", mode);
         if let Some(old) = sink.runs(Some(&report.run_id)).await?.pop() {
             rec.started_at = old.started_at;
         }
@@ -989,11 +1018,21 @@ async fn run(
         }
     });
     targets.extend(id_map.clone());
-    if opts.resume.is_some() {
-        // The run created its tables before it stopped (or stopped before
-        // creating some of them): create only what is missing.
+    // Incremental runs replace rows by key in the tables that exist (their
+    // keys are built); tables this run creates are empty, and keyed later.
+    let mut upsert_into: Vec<String> = Vec::new();
+    if opts.resume.is_some() || opts.incremental.is_some() {
+        // A resumed run created its tables before it stopped (or stopped
+        // before creating some of them); an incremental run writes into the
+        // tables earlier runs made: create only what is missing.
         let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
         let existing = sink.existing_tables(&names).await?;
+        if opts.incremental.is_some() {
+            upsert_into = existing.clone();
+        }
+        if opts.incremental.is_some() && opts.resume.is_none() {
+            record_backups(&mut sink, &report.run_id, &targets, IfExists::Drop, true).await?;
+        }
         let missing: Vec<TargetTable> = targets
             .iter()
             .filter(|t| !existing.contains(&t.def.name))
@@ -1002,9 +1041,16 @@ async fn run(
         sink.prepare(&missing, IfExists::Fail).await?;
     } else {
         if ledger {
-            record_backups(&mut sink, &report.run_id, &targets, opts.if_exists).await?;
+            record_backups(&mut sink, &report.run_id, &targets, opts.if_exists, false).await?;
         }
         sink.prepare(&targets, opts.if_exists).await?;
+    }
+    // Incremental: each table's high-water mark (the newest of runs not rolled back).
+    let mut marks: HashMap<String, crate::ledger::Mark> = HashMap::new();
+    if opts.incremental.is_some() {
+        for m in sink.marks().await? {
+            marks.insert(m.table.clone(), m);
+        }
     }
     targets.retain(|t| t.def.name != crate::consolidate::ID_MAP_TABLE);
     sink.set_conflict(
@@ -1027,6 +1073,8 @@ async fn run(
             id_map.clone(),
             progress.clone(),
             ledger,
+            &marks,
+            &upsert_into,
         )
         .await?;
         for tr in tables {
@@ -1078,11 +1126,16 @@ async fn load_source(
     id_map: Option<TargetTable>,
     progress: Arc<dyn Progress>,
     ledger: bool,
+    marks: &HashMap<String, crate::ledger::Mark>,
+    upsert_into: &[String],
 ) -> Result<(Vec<TableReport>, Option<MigrateError>), MigrateError> {
     let source = Source::open(from).await?;
     // Load tables concurrently, each with its own sink connection and plugin
     // instances (foreign keys come after the load, so order does not matter).
-    let parallel = if source.parallel_reads() {
+    // An incremental run writes into tables whose foreign keys exist
+    // already: tables load one at a time, parents first (plan order).
+    let ordered = opts.incremental.is_some();
+    let parallel = if source.parallel_reads() && !ordered {
         Sink::parallel_writers(&opts.to)
     } else {
         1
@@ -1105,6 +1158,11 @@ async fn load_source(
             progress: progress.clone(),
             cancel: cancel.clone(),
             ledger,
+            upsert: upsert_into.contains(&plan.target.def.name),
+            scan: opts
+                .incremental
+                .as_ref()
+                .map(|inc| incremental_scan(inc, &plan.read_def, marks.get(&plan.source.name))),
             checkpoint: opts.resume.as_ref().and_then(|r| {
                 r.checkpoints
                     .iter()
@@ -1113,9 +1171,18 @@ async fn load_source(
             }),
         };
         let permits = permits.clone();
+        // Taken here, in plan order, when the order matters.
+        let early = if ordered {
+            Some(permits.clone().acquire_owned().await)
+        } else {
+            None
+        };
         jobs.spawn(async move {
             // The semaphore is never closed, so acquire cannot fail.
-            let _permit = permits.acquire_owned().await;
+            let _permit = match early {
+                Some(p) => p,
+                None => permits.acquire_owned().await,
+            };
             let (report, result) = job.run().await;
             (i, report, result)
         });
@@ -1284,6 +1351,43 @@ struct TableJob {
     ledger: bool,
     /// Resuming: how far this table got.
     checkpoint: Option<crate::ledger::Checkpoint>,
+    /// Incremental: which rows to read.
+    scan: Option<Scan>,
+    /// Rows replace the target's rows with the same primary key.
+    upsert: bool,
+}
+
+/// The rows an incremental run reads of `table`: after its mark in cursor
+/// order when it has the cursor column, else after its last rowid.
+fn incremental_scan(
+    inc: &Incremental,
+    table: &TableDef,
+    mark: Option<&crate::ledger::Mark>,
+) -> Scan {
+    let value = |s: &str| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .filter(|v| v.is_number())
+            .unwrap_or_else(|| serde_json::Value::String(s.to_string()))
+    };
+    match &inc.cursor {
+        Some(col) if table.columns.iter().any(|c| &c.name == col) => Scan::Cursor {
+            column: col.clone(),
+            after: mark.filter(|m| &m.cursor_column == col).and_then(|m| {
+                serde_json::from_str(&m.cursor_value)
+                    .ok()
+                    .map(|v| (v, m.position.unwrap_or(i64::MIN)))
+            }),
+            since: inc.since.as_deref().map(value),
+        },
+        _ => match mark
+            .filter(|m| m.cursor_column == "rowid")
+            .and_then(|m| m.position)
+        {
+            Some(p) => Scan::AfterRowid(p),
+            None => Scan::All,
+        },
+    }
 }
 
 impl TableJob {
@@ -1314,6 +1418,8 @@ impl TableJob {
             cancel,
             ledger,
             checkpoint,
+            scan,
+            upsert,
         } = self;
         let name = plan.source.name.clone();
         let rows = source.count(&name).await?;
@@ -1330,6 +1436,8 @@ impl TableJob {
             rows_rejected: 0,
             done: false,
             updated_at: None,
+            cursor_column: None,
+            cursor_value: None,
         };
         if let Some(cp) = checkpoint {
             if cp.done {
@@ -1351,9 +1459,27 @@ impl TableJob {
         progress.rows_written(&name, start.rows_read);
 
         let (rtx, mut rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader =
-            source.spawn_reader_after(plan.read_def.clone(), batch_size, start.position, rtx);
-        type Staged = (Batch, Vec<Reject>, Option<Batch>, Option<i64>, u64);
+        let scan = match scan {
+            Some(s) => s,
+            None => match start.position {
+                Some(p) => Scan::AfterRowid(p),
+                None => Scan::All,
+            },
+        };
+        // The checkpoint records the mark in the order the table is read.
+        let cursor_column = match &scan {
+            Scan::Cursor { column, .. } => column.clone(),
+            _ => "rowid".to_string(),
+        };
+        let reader = source.spawn_reader_scan(plan.read_def.clone(), batch_size, scan, rtx);
+        type Staged = (
+            Batch,
+            Vec<Reject>,
+            Option<Batch>,
+            Option<i64>,
+            u64,
+            Option<serde_json::Value>,
+        );
         let (wtx, mut wrx) = mpsc::channel::<Staged>(CHANNEL_DEPTH);
 
         // The plugin stage runs on its own task, so plugin work, encoding
@@ -1373,6 +1499,7 @@ impl TableJob {
                 }
                 rows_read += rb.rows_read;
                 let position = rb.position;
+                let cursor = rb.cursor;
                 let mut rejects = rb.rejects;
                 let batch = if stage_plan.casts.is_empty() {
                     rb.batch
@@ -1404,7 +1531,7 @@ impl TableJob {
                 match out {
                     Ok(out) => {
                         if wtx
-                            .send((out, rejects, ids, position, rows_read))
+                            .send((out, rejects, ids, position, rows_read, cursor))
                             .await
                             .is_err()
                         {
@@ -1423,7 +1550,17 @@ impl TableJob {
         let mut rejected = 0u64;
         let mut wrote = Ok(());
         let mut batch_no = 0u64;
-        while let Some((batch, rejects, ids, position, read_so_far)) = wrx.recv().await {
+        // The high-water mark so far: the table's checkpoint keeps it.
+        let mut mark: (Option<i64>, Option<String>) = (start.position, start.cursor_value.clone());
+        while let Some((batch, rejects, ids, position, read_so_far, cursor)) = wrx.recv().await {
+            if position.is_some() {
+                mark.0 = position;
+            }
+            if let Some(c) = cursor {
+                mark.1 = Some(c.to_string());
+            } else if cursor_column == "rowid" {
+                mark.1 = mark.0.map(|p| p.to_string());
+            }
             batch_no += 1;
             if abort && let Some(first) = rejects.first() {
                 cancel.store(true, Ordering::SeqCst);
@@ -1443,14 +1580,16 @@ impl TableJob {
             // The checkpoint commits with the batch: after a crash it says
             // exactly which source rows are in the target or in quarantine.
             let cp = ledger.then(|| crate::ledger::Checkpoint {
-                position,
+                position: mark.0,
                 rows_read: start.rows_read + read_so_far,
                 rows_written: start.rows_written + written,
                 rows_rejected: start.rows_rejected + rejected,
+                cursor_column: Some(cursor_column.clone()),
+                cursor_value: mark.1.clone(),
                 ..start.clone()
             });
             let mut res = sink
-                .write_checkpointed(&run_id, &plan.target, &batch, &rejects, cp.as_ref())
+                .write_with(&run_id, &plan.target, &batch, &rejects, cp.as_ref(), upsert)
                 .await;
             // The id map of the batch's keys: written right after the batch
             // (a map row for a row that was quarantined later is harmless:
@@ -1490,11 +1629,13 @@ impl TableJob {
         read_res?;
         if ledger {
             sink.save_checkpoint(&crate::ledger::Checkpoint {
-                position: None,
+                position: mark.0,
                 rows_read: tr.rows_read,
                 rows_written: tr.rows_written,
                 rows_rejected: tr.rows_rejected,
                 done: true,
+                cursor_column: Some(cursor_column.clone()),
+                cursor_value: mark.1.clone(),
                 ..start
             })
             .await?;

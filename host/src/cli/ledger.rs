@@ -154,6 +154,11 @@ pub async fn resume(
             EXIT_REJECTS
         });
     }
+    if rec.mode == "incremental" {
+        anyhow::bail!(
+            "run {run_id} was incremental: run `ferry migrate --incremental` again instead — it continues from the marks the run committed and replaces rows by key, so nothing is doubled"
+        );
+    }
     let Some(plan_text) = &rec.plan else {
         anyhow::bail!("run {run_id} has no recorded plan; it cannot be resumed");
     };

@@ -168,10 +168,21 @@ pub struct MigrateArgs {
     /// compare with the target's recorded state, report, write nothing.
     #[arg(long, conflicts_with = "plan")]
     pub dry_run: bool,
-    /// files:DIR only: skip files whose content (and parser) is unchanged
-    /// since the last run into this target; replace the records of changed files.
+    /// Bring only what changed since the last run into this target. For
+    /// files:DIR, files whose content hash changed; for a SQLite source, rows
+    /// after each table's high-water mark (see --cursor), replacing the
+    /// target's rows with the same primary key.
     #[arg(long)]
     pub incremental: bool,
+    /// With --incremental: the column that grows when a row is inserted or
+    /// changed (e.g. `updated_at`); rows sharing the last value are told
+    /// apart by rowid. Tables without it bring new rows only (by rowid).
+    #[arg(long, value_name = "COLUMN", requires = "incremental")]
+    pub cursor: Option<String>,
+    /// With --incremental, before any mark is recorded: only rows whose
+    /// cursor is greater than VALUE.
+    #[arg(long, value_name = "VALUE", requires = "incremental")]
+    pub since: Option<String>,
     /// Also write the run report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -259,6 +270,7 @@ impl RunArgs {
             },
             on_reject: self.on_reject(config),
             resume: None,
+            incremental: None,
         })
     }
 }
@@ -329,6 +341,7 @@ pub(super) async fn options_from_plan(
         consolidate,
         on_reject: run.on_reject(config),
         resume: None,
+        incremental: None,
     })
 }
 
@@ -347,13 +360,6 @@ impl MigrateArgs {
                 g,
             )
             .await;
-        }
-        if self.incremental {
-            return Err(super::UsageError(
-                "--incremental applies to files:DIR sources (database sources: see the ledger)"
-                    .into(),
-            )
-            .into());
         }
         let (config, registry) = super::setup(g)?;
         let json = self.run.json;
@@ -387,6 +393,20 @@ impl MigrateArgs {
             }
             None => (self.run.options(&config, &registry).await?, None),
         };
+        let mut opts = opts;
+        if self.incremental {
+            if !opts.consolidate.more_sources.is_empty() {
+                return Err(super::UsageError(
+                    "--incremental takes one source (consolidations are not incremental yet)"
+                        .into(),
+                )
+                .into());
+            }
+            opts.incremental = Some(ferry::migrate::Incremental {
+                cursor: self.cursor.clone(),
+                since: self.since.clone(),
+            });
+        }
         if self.dry_run {
             let plan = migrate::make_plan(&opts, &migrate::NoProgress).await?;
             super::plan::print_plan(&plan, json)?;

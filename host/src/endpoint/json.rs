@@ -1790,6 +1790,7 @@ impl JsonSource {
                             rejects: std::mem::take(&mut rejects),
                             rows_read: std::mem::take(&mut in_batch),
                             position: None,
+                            cursor: None,
                         })
                         .is_ok();
                 }
@@ -1801,6 +1802,7 @@ impl JsonSource {
                     rejects,
                     rows_read: in_batch,
                     position: None,
+                    cursor: None,
                 });
             }
             Ok(())

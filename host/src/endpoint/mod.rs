@@ -36,6 +36,26 @@ pub struct ReadBatch {
     /// Where the next batch starts, for a checkpoint: the last source key
     /// read (SQLite: rowid). `None` when the source has no stable key.
     pub position: Option<i64>,
+    /// Cursor scans: the last cursor value read (the high-water mark so far).
+    pub cursor: Option<serde_json::Value>,
+}
+
+/// Which rows of a table a read covers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scan {
+    /// Every row, in key order.
+    All,
+    /// Rows strictly after a rowid (a checkpoint's position).
+    AfterRowid(i64),
+    /// Rows in (cursor, rowid) order strictly after a high-water mark:
+    /// `cursor > value`, or `cursor = value` and `rowid > key` (rows that
+    /// share the last cursor value are not lost); without a mark, rows
+    /// after `since`, else every row.
+    Cursor {
+        column: String,
+        after: Option<(serde_json::Value, i64)>,
+        since: Option<serde_json::Value>,
+    },
 }
 
 /// What sampling a source table found (for the plan's risks and estimates).
@@ -140,6 +160,22 @@ impl Source {
         after: Option<i64>,
         tx: mpsc::Sender<ReadBatch>,
     ) -> JoinHandle<Result<(), EndpointError>> {
+        let scan = match after {
+            Some(r) => Scan::AfterRowid(r),
+            None => Scan::All,
+        };
+        self.spawn_reader_scan(table, batch_size, scan, tx)
+    }
+
+    /// Reads the rows `scan` names. Only SQLite sources take a rowid or
+    /// cursor scan; the others read every row, and refuse a cursor scan.
+    pub fn spawn_reader_scan(
+        &self,
+        table: TableDef,
+        batch_size: usize,
+        scan: Scan,
+        tx: mpsc::Sender<ReadBatch>,
+    ) -> JoinHandle<Result<(), EndpointError>> {
         match self {
             Source::Sqlite(s) => {
                 let s = s.clone();
@@ -147,17 +183,29 @@ impl Source {
                     s.read(
                         &table,
                         batch_size,
-                        after,
-                        |batch, rejects, rows_read, position| {
+                        &scan,
+                        |batch, rejects, rows_read, position, cursor| {
                             tx.blocking_send(ReadBatch {
                                 batch,
                                 rejects,
                                 rows_read,
                                 position,
+                                cursor,
                             })
                             .is_ok()
                         },
                     )
+                })
+            }
+            _ if matches!(scan, Scan::Cursor { .. }) => {
+                let name = self.describe();
+                tokio::spawn(async move {
+                    Err(EndpointError::Query {
+                        endpoint: name,
+                        table: Some(table.name),
+                        reason: "incremental runs over databases read SQLite sources only for now"
+                            .into(),
+                    })
                 })
             }
             Source::Postgres(s) => {
@@ -564,12 +612,32 @@ impl Sink {
         rejects: &[Reject],
         checkpoint: Option<&crate::ledger::Checkpoint>,
     ) -> Result<WriteOutcome, EndpointError> {
+        self.write_with(run_id, table, batch, rejects, checkpoint, false)
+            .await
+    }
+
+    /// [`Sink::write_checkpointed`], and with `upsert` rows replace those
+    /// with the same primary key (incremental runs; ledger sinks only).
+    pub async fn write_with(
+        &mut self,
+        run_id: &str,
+        table: &TargetTable,
+        batch: &Batch,
+        rejects: &[Reject],
+        checkpoint: Option<&crate::ledger::Checkpoint>,
+        upsert: bool,
+    ) -> Result<WriteOutcome, EndpointError> {
         match self {
-            Sink::Sqlite(s) => {
-                tokio::task::block_in_place(|| s.write(run_id, table, batch, rejects, checkpoint))
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| {
+                s.write(run_id, table, batch, rejects, checkpoint, upsert)
+            }),
+            Sink::Postgres(s) => {
+                s.write(run_id, table, batch, rejects, checkpoint, upsert)
+                    .await
             }
-            Sink::Postgres(s) => s.write(run_id, table, batch, rejects, checkpoint).await,
-            Sink::Mysql(_) | Sink::Json(_) if checkpoint.is_some() => Err(self.no_ledger()),
+            Sink::Mysql(_) | Sink::Json(_) if checkpoint.is_some() || upsert => {
+                Err(self.no_ledger())
+            }
             Sink::Mysql(s) => s.write(run_id, table, batch, rejects).await,
             Sink::Json(s) => s.write(run_id, table, batch, rejects).await,
         }
@@ -611,6 +679,7 @@ impl Sink {
         &mut self,
         run_id: &str,
         backups: &[crate::ledger::Backup],
+        in_place: bool,
     ) -> Result<(), EndpointError> {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| {
@@ -624,9 +693,15 @@ impl Sink {
                 }
                 Ok(())
             }),
+            // A run that changes tables in place (incremental) needs a copy;
+            // one that replaces them can move them aside.
             Sink::Postgres(s) => {
                 for b in backups {
-                    s.backup_table(run_id, &b.table, b).await?;
+                    if in_place {
+                        s.copy_table(run_id, &b.table, b).await?;
+                    } else {
+                        s.backup_table(run_id, &b.table, b).await?;
+                    }
                 }
                 Ok(())
             }
@@ -716,6 +791,15 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.checkpoints(run_id)),
             Sink::Postgres(s) => s.checkpoints(run_id).await,
+            _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// High-water marks of runs not rolled back, oldest first.
+    pub async fn marks(&mut self) -> Result<Vec<crate::ledger::Mark>, EndpointError> {
+        match self {
+            Sink::Sqlite(s) => tokio::task::block_in_place(|| s.marks()),
+            Sink::Postgres(s) => s.marks().await,
             _ => Err(self.no_ledger()),
         }
     }

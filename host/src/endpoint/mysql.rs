@@ -589,6 +589,7 @@ impl MysqlSource {
                     rejects: std::mem::take(&mut rejects),
                     rows_read: read_in_batch,
                     position: None,
+                    cursor: None,
                 };
                 if tx.send(rb).await.is_err() {
                     drop(result);
@@ -607,6 +608,7 @@ impl MysqlSource {
                     rejects,
                     rows_read: read_in_batch,
                     position: None,
+                    cursor: None,
                 })
                 .await;
         }

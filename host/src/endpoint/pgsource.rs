@@ -612,6 +612,7 @@ impl PgSource {
                         rejects: std::mem::take(&mut rejects),
                         rows_read: read_in_batch,
                         position: None,
+                        cursor: None,
                     };
                     if tx.send(rb).await.is_err() {
                         return Ok(());
@@ -629,6 +630,7 @@ impl PgSource {
                 rejects,
                 rows_read: read_in_batch,
                 position: None,
+                cursor: None,
             };
             let _ = tx.send(rb).await;
         }

@@ -152,7 +152,18 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
      kind text NOT NULL, backup_ref text, pre_rows bigint NOT NULL, pre_checksum text, \
      created_at text NOT NULL, PRIMARY KEY (run_id, table_name));",
     ),
+    (
+        3,
+        "ALTER TABLE _ferry_checkpoints ADD COLUMN IF NOT EXISTS cursor_column text; \
+         ALTER TABLE _ferry_checkpoints ADD COLUMN IF NOT EXISTS cursor_value text;",
+    ),
 ];
+
+/// 12 hex digits of a name's SHA-256: a short, stable identifier part.
+fn short_hash(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(name.as_bytes())[..6])
+}
 
 /// Where replaced tables are kept until their run is rolled back or dropped.
 const BACKUP_SCHEMA: &str = "_ferry_backup";
@@ -162,10 +173,11 @@ async fn save_checkpoint(
     cp: &Checkpoint,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
-         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at",
+         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at, \
+         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value",
         &[
             &cp.run_id,
             &cp.table,
@@ -175,6 +187,8 @@ async fn save_checkpoint(
             &(cp.rows_rejected as i64),
             &cp.done,
             &crate::ledger::now(),
+            &cp.cursor_column,
+            &cp.cursor_value,
         ],
     )
     .await
@@ -364,7 +378,9 @@ impl PgSink {
         batch: &Batch,
         rejects: &[Reject],
         checkpoint: Option<&Checkpoint>,
+        upsert: bool,
     ) -> Result<WriteOutcome, EndpointError> {
+        let upsert = upsert && !table.def.primary_key.is_empty();
         let name = table.def.name.clone();
         let schema = table.def.schema();
         // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
@@ -417,15 +433,40 @@ impl PgSink {
                 .iter()
                 .map(|c| quote_ident(&c.name))
                 .collect();
+            // An incremental run's rows replace those with the same key:
+            // COPY into a per-connection stage, then one INSERT … ON CONFLICT.
+            let stage = format!("_ferry_stage_{}", short_hash(&name));
+            let into = if upsert {
+                tx.batch_execute(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t}) ON COMMIT DELETE ROWS",
+                    s = quote_ident(&stage),
+                    t = quote_ident(&name)
+                ))
+                .await
+                .map_err(e)?;
+                quote_ident(&stage)
+            } else {
+                quote_ident(&name)
+            };
             let sql = format!(
-                "COPY {} ({}) FROM STDIN (FORMAT binary)",
-                quote_ident(&name),
+                "COPY {into} ({}) FROM STDIN (FORMAT binary)",
                 cols.join(", ")
             );
             let sink = tx.copy_in::<_, bytes::Bytes>(&sql).await.map_err(e)?;
             futures_util::pin_mut!(sink);
             sink.send(data.freeze()).await.map_err(e)?;
             sink.finish().await.map_err(e)?;
+            if upsert {
+                tx.batch_execute(&format!(
+                    "INSERT INTO {t} ({c}) SELECT {c} FROM {s}{u}",
+                    t = quote_ident(&name),
+                    c = cols.join(", "),
+                    s = quote_ident(&stage),
+                    u = super::sqlite::upsert_clause(&table.def)
+                ))
+                .await
+                .map_err(e)?;
+            }
         }
         let all: Vec<&Reject> = rejects.iter().chain(sink_rejects.iter()).collect();
         if !all.is_empty() {
@@ -538,14 +579,123 @@ impl PgSink {
         Ok(reference)
     }
 
+    /// Copies `table` into the `_ferry_backup` schema (an incremental run
+    /// changes it in place) and records the backup `b` in the same transaction.
+    pub async fn copy_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        b: &crate::ledger::Backup,
+    ) -> Result<String, EndpointError> {
+        let short: String = run_id.chars().take(8).collect();
+        let mut base = table.to_string();
+        while base.len() > 52 {
+            base.pop();
+        }
+        let name = format!("{base}__{short}");
+        let reference = format!("{BACKUP_SCHEMA}.{name}");
+        let endpoint = self.name.clone();
+        let e = |x: tokio_postgres::Error| EndpointError::Query {
+            endpoint: endpoint.clone(),
+            table: Some(table.to_string()),
+            reason: pg_message(&x),
+        };
+        let tx = self.client.transaction().await.map_err(e)?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {BACKUP_SCHEMA}; DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{n}; \
+             CREATE TABLE {BACKUP_SCHEMA}.{n} AS TABLE {t};",
+            n = quote_ident(&name),
+            t = quote_ident(table)
+        ))
+        .await
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
+             VALUES ($1, $2, 'copied', $3, $4, $5, $6) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
+             backup_ref = excluded.backup_ref, pre_rows = excluded.pre_rows, pre_checksum = excluded.pre_checksum",
+            &[&b.run_id, &b.table, &reference, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
+        )
+        .await
+        .map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        Ok(reference)
+    }
+
+    /// A table's primary key columns and all its columns, in order.
+    async fn key_and_columns(
+        &mut self,
+        table: &str,
+    ) -> Result<(Vec<String>, Vec<String>), EndpointError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, coalesce(a.attnum = ANY (i.indkey), false) \
+                 FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&quote_ident(table)],
+            )
+            .await
+            .map_err(|e| self.err(Some(table), pg_message(&e)))?;
+        let cols: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let pk: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get::<_, bool>(1))
+            .map(|r| r.get(0))
+            .collect();
+        Ok((pk, cols))
+    }
+
     /// Puts `table` back as it was before a run, in one transaction: gone
-    /// (`absent`), or the table moved aside (`moved`) moved back.
+    /// (`absent`), the table moved aside (`moved`) moved back, or its copy
+    /// (`copied`, an incremental run) merged back: rows the run added are
+    /// deleted, rows it changed get their old values.
     pub async fn restore_table(
         &mut self,
         table: &str,
         kind: &str,
         backup: Option<&str>,
     ) -> Result<(), EndpointError> {
+        if let (Some(b), "copied") = (backup, kind) {
+            let (pk, cols) = self.key_and_columns(table).await?;
+            let name = b.strip_prefix(&format!("{BACKUP_SCHEMA}.")).unwrap_or(b);
+            let src = format!("{BACKUP_SCHEMA}.{}", quote_ident(name));
+            let t = quote_ident(table);
+            let list = quote_list(&cols);
+            let sql = if pk.is_empty() {
+                format!(
+                    "BEGIN; DELETE FROM {t}; INSERT INTO {t} ({list}) SELECT {list} FROM {src}; DROP TABLE {src}; COMMIT;"
+                )
+            } else {
+                let keys = quote_list(&pk);
+                let def = crate::model::TableDef {
+                    name: table.to_string(),
+                    columns: cols
+                        .iter()
+                        .map(|c| crate::model::ColumnDef {
+                            name: c.clone(),
+                            declared_type: String::new(),
+                            logical_type: LogicalType::Text,
+                            nullable: true,
+                            default: None,
+                        })
+                        .collect(),
+                    primary_key: pk.clone(),
+                    unique: Vec::new(),
+                    indexes: Vec::new(),
+                    foreign_keys: Vec::new(),
+                };
+                format!(
+                    "BEGIN; DELETE FROM {t} WHERE ({keys}) NOT IN (SELECT {keys} FROM {src}); \
+                     INSERT INTO {t} ({list}) SELECT {list} FROM {src}{u}; DROP TABLE {src}; COMMIT;",
+                    u = super::sqlite::upsert_clause(&def)
+                )
+            };
+            return self
+                .client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| self.err(Some(table), pg_message(&e)));
+        }
         let mut sql = format!(
             "BEGIN; DROP TABLE IF EXISTS {} CASCADE; ",
             quote_ident(table)
@@ -753,7 +903,7 @@ impl PgSink {
         let rows = self
             .client
             .query(
-                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at \
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value \
                  FROM _ferry_checkpoints WHERE run_id = $1 ORDER BY table_name",
                 &[&run_id],
             )
@@ -770,6 +920,39 @@ impl PgSink {
                 rows_rejected: r.get::<_, i64>(5) as u64,
                 done: r.get(6),
                 updated_at: r.get(7),
+                cursor_column: r.get(8),
+                cursor_value: r.get(9),
+            })
+            .collect())
+    }
+
+    /// Per table, the high-water marks of runs not rolled back, oldest first.
+    pub async fn marks(&mut self) -> Result<Vec<crate::ledger::Mark>, EndpointError> {
+        if self
+            .existing_tables(&[crate::ledger::CHECKPOINTS_TABLE.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT c.table_name, c.cursor_column, c.cursor_value, c.position FROM _ferry_checkpoints c \
+                 JOIN _ferry_runs r ON r.run_id = c.run_id \
+                 WHERE r.status <> 'rolled_back' AND c.cursor_column IS NOT NULL AND c.cursor_value IS NOT NULL \
+                 ORDER BY c.updated_at",
+                &[],
+            )
+            .await
+            .map_err(|x| self.err(Some(crate::ledger::CHECKPOINTS_TABLE), pg_message(&x)))?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::ledger::Mark {
+                table: r.get(0),
+                cursor_column: r.get(1),
+                cursor_value: r.get(2),
+                position: r.get(3),
             })
             .collect())
     }

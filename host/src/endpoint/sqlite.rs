@@ -487,16 +487,18 @@ impl SqliteSource {
         )
     }
 
-    /// Reads `table` in rowid (else primary key) order, strictly after rowid
-    /// `after` when given; `emit` gets each batch, its rejects, the rows it
-    /// covers and the last rowid read.
+    /// Reads `table` as `scan` says — in rowid (else primary key) order,
+    /// after a rowid, or in (cursor, rowid) order after a high-water mark;
+    /// `emit` gets each batch, its rejects, the rows it covers, the last
+    /// rowid read and (cursor scans) the last cursor value read.
     pub fn read(
         &self,
         table: &TableDef,
         batch_size: usize,
-        after: Option<i64>,
-        mut emit: impl FnMut(Batch, Vec<Reject>, u64, Option<i64>) -> bool,
+        scan: &super::Scan,
+        mut emit: impl FnMut(Batch, Vec<Reject>, u64, Option<i64>, Option<serde_json::Value>) -> bool,
     ) -> Result<(), EndpointError> {
+        use super::Scan;
         let c = self.conn()?;
         let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
         let has_rowid = c
@@ -506,29 +508,55 @@ impl SqliteSource {
             ))
             .is_ok();
         let mut last_rowid: Option<i64> = None;
-        let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let mut last_cursor: Option<serde_json::Value> = None;
+        let mut cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         // One ordered scan: SQLite walks the table b-tree in rowid (or, for
         // WITHOUT ROWID tables, primary key) order, so this is keyset order.
-        let (key_sel, order) = if has_rowid {
+        let (key_sel, mut order) = if has_rowid {
             ("rowid", "rowid".to_string())
         } else {
             ("NULL", quote_list(&table.primary_key))
         };
-        let filter = match (after, has_rowid) {
-            (Some(_), true) => "WHERE rowid > ?1",
-            _ => "",
-        };
+        let mut params: Vec<rusqlite::types::Value> = Vec::new();
+        let mut filter = String::new();
+        match scan {
+            Scan::All => {}
+            Scan::AfterRowid(after) if has_rowid => {
+                filter = "WHERE rowid > ?1".into();
+                params.push((*after).into());
+            }
+            Scan::AfterRowid(_) => {}
+            Scan::Cursor {
+                column,
+                after,
+                since,
+            } => {
+                let cur = quote_ident(column);
+                // The cursor is read last, after the table's columns.
+                cols.push(cur.clone());
+                order = format!("{cur}, {order}");
+                match (after, since) {
+                    (Some((v, key)), _) if has_rowid => {
+                        filter = format!("WHERE {cur} > ?1 OR ({cur} = ?1 AND rowid > ?2)");
+                        params.push(json_sql(v));
+                        params.push((*key).into());
+                    }
+                    (Some((v, _)), _) | (None, Some(v)) => {
+                        filter = format!("WHERE {cur} > ?1");
+                        params.push(json_sql(v));
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        let with_cursor = matches!(scan, Scan::Cursor { .. });
         let sql = format!(
             "SELECT {key_sel}, {} FROM {} {filter} ORDER BY {order}",
             cols.join(", "),
             quote_ident(&table.name)
         );
         let mut stmt = c.prepare(&sql).map_err(e)?;
-        let mut rows = if filter.is_empty() {
-            stmt.query([]).map_err(e)?
-        } else {
-            stmt.query([after]).map_err(e)?
-        };
+        let mut rows = stmt.query(params_from_iter(params)).map_err(e)?;
         let schema = table.schema();
         let mut b = BatchBuilder::new(&schema, batch_size);
         let mut rejects = Vec::new();
@@ -537,6 +565,9 @@ impl SqliteSource {
             read_in_batch += 1;
             if has_rowid {
                 last_rowid = r.get::<_, i64>(0).ok();
+            }
+            if with_cursor {
+                last_cursor = r.get_ref(table.columns.len() + 1).ok().map(sql_json);
             }
             let mut failed: Option<(usize, String)> = None;
             for (i, col) in table.columns.iter().enumerate() {
@@ -563,6 +594,7 @@ impl SqliteSource {
                     std::mem::take(&mut rejects),
                     read_in_batch,
                     last_rowid,
+                    last_cursor.clone(),
                 ) {
                     return Ok(());
                 }
@@ -570,9 +602,48 @@ impl SqliteSource {
             }
         }
         if read_in_batch > 0 {
-            emit(b.finish(), rejects, read_in_batch, last_rowid);
+            emit(b.finish(), rejects, read_in_batch, last_rowid, last_cursor);
         }
         Ok(())
+    }
+}
+
+/// ` ON CONFLICT (pk) DO UPDATE SET c = excluded.c, …`: an incremental run's
+/// rows replace the ones with the same key. Same syntax in SQLite and
+/// PostgreSQL. Empty for a table without a primary key (rows are appended).
+pub fn upsert_clause(def: &TableDef) -> String {
+    if def.primary_key.is_empty() {
+        return String::new();
+    }
+    let set: Vec<String> = def
+        .columns
+        .iter()
+        .filter(|c| !def.primary_key.contains(&c.name))
+        .map(|c| format!("{q} = excluded.{q}", q = quote_ident(&c.name)))
+        .collect();
+    if set.is_empty() {
+        format!(" ON CONFLICT ({}) DO NOTHING", quote_list(&def.primary_key))
+    } else {
+        format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            quote_list(&def.primary_key),
+            set.join(", ")
+        )
+    }
+}
+
+/// A high-water mark's value (as [`sql_json`] made it) bound back for SQLite.
+fn json_sql(v: &serde_json::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        serde_json::Value::Null => V::Null,
+        serde_json::Value::Bool(b) => V::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => V::Integer(i),
+            None => V::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => V::Text(s.clone()),
+        other => V::Text(other.to_string()),
     }
 }
 
@@ -940,8 +1011,14 @@ impl SqliteSink {
         batch: &Batch,
         rejects: &[Reject],
         checkpoint: Option<&Checkpoint>,
+        upsert: bool,
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
+        let on_conflict = if upsert {
+            upsert_clause(&table.def)
+        } else {
+            String::new()
+        };
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
         // Decimals that SQLite's NUMERIC affinity would round (more digits
         // than a double holds) are rejected with the reason, not stored changed.
@@ -978,7 +1055,7 @@ impl SqliteSink {
         while start < batch.num_rows {
             let n = rows_per_stmt.min(batch.num_rows - start);
             let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
+                "INSERT INTO {} ({}) VALUES {}{on_conflict}",
                 quote_ident(&name),
                 cols.join(","),
                 vec![placeholders.as_str(); n].join(",")
@@ -994,7 +1071,7 @@ impl SqliteSink {
                 // and quarantine exactly the ones the key refuses.
                 Err(e) if is_constraint(&e) => {
                     let one = format!(
-                        "INSERT INTO {} ({}) VALUES {placeholders}",
+                        "INSERT INTO {} ({}) VALUES {placeholders}{on_conflict}",
                         quote_ident(&name),
                         cols.join(",")
                     );
@@ -1389,14 +1466,20 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
      kind TEXT NOT NULL, backup_ref TEXT, pre_rows INTEGER NOT NULL, pre_checksum TEXT, \
      created_at TEXT NOT NULL, PRIMARY KEY (run_id, table_name));",
     ),
+    (
+        3,
+        "ALTER TABLE _ferry_checkpoints ADD COLUMN cursor_column TEXT; \
+         ALTER TABLE _ferry_checkpoints ADD COLUMN cursor_value TEXT;",
+    ),
 ];
 
 fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
     c.execute(
-        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
-         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at",
+         rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at, \
+         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value",
         rusqlite::params![
             cp.run_id,
             cp.table,
@@ -1405,7 +1488,9 @@ fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
             cp.rows_written as i64,
             cp.rows_rejected as i64,
             cp.done,
-            crate::ledger::now()
+            crate::ledger::now(),
+            cp.cursor_column,
+            cp.cursor_value,
         ],
     )?;
     Ok(())
@@ -1688,7 +1773,7 @@ impl SqliteSink {
         let mut st = self
             .conn
             .prepare(
-                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at \
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value \
                  FROM _ferry_checkpoints WHERE run_id = ?1 ORDER BY table_name",
             )
             .map_err(err)?;
@@ -1703,6 +1788,37 @@ impl SqliteSink {
                     rows_rejected: r.get::<_, i64>(5)? as u64,
                     done: r.get(6)?,
                     updated_at: r.get(7)?,
+                    cursor_column: r.get(8)?,
+                    cursor_value: r.get(9)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Per table, the newest high-water mark of any run not rolled back:
+    /// (cursor column, cursor value as JSON, rowid).
+    pub fn marks(&self) -> Result<Vec<crate::ledger::Mark>, EndpointError> {
+        let err = |e: rusqlite::Error| q_err(&self.name, Some(crate::ledger::CHECKPOINTS_TABLE), e);
+        if !self.exists(crate::ledger::CHECKPOINTS_TABLE)? {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT c.table_name, c.cursor_column, c.cursor_value, c.position FROM _ferry_checkpoints c \
+                 JOIN _ferry_runs r ON r.run_id = c.run_id \
+                 WHERE r.status <> 'rolled_back' AND c.cursor_column IS NOT NULL AND c.cursor_value IS NOT NULL \
+                 ORDER BY c.updated_at",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(crate::ledger::Mark {
+                    table: r.get(0)?,
+                    cursor_column: r.get(1)?,
+                    cursor_value: r.get(2)?,
+                    position: r.get(3)?,
                 })
             })
             .map_err(err)?;

@@ -47,6 +47,7 @@
 //!         consolidate: Default::default(),
 //!         on_reject: Default::default(),
 //!         resume: None,
+//!         incremental: None,
 //!     },
 //!     Arc::new(NoProgress),
 //! )
@@ -66,4 +67,5 @@ pub mod model;
 pub mod plan;
 pub mod plugin;
 pub mod rollback;
+pub mod sync;
 pub mod verify;

@@ -551,6 +551,16 @@ async fn record_backups(
     Ok(())
 }
 
+/// [`record_backups`] for a run that changes `tables` in place (a sync):
+/// copies of the existing ones, `absent` for the others.
+pub async fn record_backups_for(
+    sink: &mut Sink,
+    run_id: &str,
+    tables: &[TargetTable],
+) -> Result<(), MigrateError> {
+    record_backups(sink, run_id, tables, IfExists::Drop, true).await
+}
+
 /// Moves a run's ledger record to another phase.
 async fn record_phase(sink: &mut Sink, report: &Report, phase: &str) -> Result<(), MigrateError> {
     if !sink.has_ledger() {

@@ -516,3 +516,81 @@ impl HistoryArgs {
         Ok(EXIT_OK)
     }
 }
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Show the inserts, updates and deletes; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl SyncArgs {
+    pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
+        let (config, registry) = super::setup(g)?;
+        if !self.run.transforms.is_empty() || !self.run.validators.is_empty() {
+            return Err(UsageError(
+                "sync compares the source with the target as migrated without plugins; --transform and --validate do not apply".into(),
+            )
+            .into());
+        }
+        let opts = self.run.options(&config, &registry).await?;
+        let r = ferry::sync::sync(opts, self.dry_run).await?;
+        if self.run.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            return Ok(EXIT_OK);
+        }
+        println!(
+            "sync {}  {} → {}{}",
+            r.run_id,
+            r.source,
+            r.target,
+            if r.dry_run {
+                "  (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  {:24} {:>10} {:>10} {:>10}",
+            "table", "inserts", "updates", "deletes"
+        );
+        for t in &r.tables {
+            println!(
+                "  {:24} {:>10} {:>10} {:>10}",
+                t.table, t.inserts, t.updates, t.deletes
+            );
+            if r.dry_run {
+                for (kind, keys) in [
+                    ("insert", &t.insert_keys),
+                    ("update", &t.update_keys),
+                    ("delete", &t.delete_keys),
+                ] {
+                    if !keys.is_empty() {
+                        let shown: Vec<&str> = keys.iter().take(20).map(String::as_str).collect();
+                        let more = keys.len().saturating_sub(20);
+                        println!(
+                            "    {kind}: {}{}",
+                            shown.join(", "),
+                            if more > 0 {
+                                format!(" … and {more} more (--json lists up to 1,000)")
+                            } else {
+                                String::new()
+                            }
+                        );
+                    }
+                }
+            }
+            if let Some(s) = &t.skipped {
+                println!("    not applied: {s}");
+            }
+        }
+        println!(
+            "{} in {:.2}s",
+            if r.dry_run { "compared" } else { "synced" },
+            r.duration_ms as f64 / 1000.0
+        );
+        Ok(EXIT_OK)
+    }
+}

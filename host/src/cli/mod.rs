@@ -74,6 +74,9 @@ pub enum Command {
     Resume(ledger::ResumeArgs),
     /// A run's progress per table, rows/s, ETA and last error (default: the latest run).
     Status(ledger::StatusArgs),
+    /// Make a migrated target equal to its source again: inserts, updates and
+    /// deletes by primary key and row hash (--dry-run lists them).
+    Sync(ledger::SyncArgs),
     /// Restore the pre-run state of a run's tables and prove it by checksums.
     Rollback(ledger::RollbackArgs),
     /// The runs recorded in a target's ledger, newest first.
@@ -140,6 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => a.execute(&cli.global).await,
         Command::History(a) => a.execute(&cli.global).await,
         Command::Rollback(a) => a.execute(&cli.global).await,
+        Command::Sync(a) => a.execute(&cli.global).await,
         Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
     };

@@ -209,3 +209,94 @@ fn rollback_of_a_sqlite_target_restores_the_snapshot() {
         .unwrap();
     assert!(idx >= 1);
 }
+
+#[test]
+fn sync_converges_a_drifted_target_dry_run_lists_exactly_the_changes_and_rollback_undoes_it() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a.db");
+    fixture(&a, 5_000);
+    let src = format!("sqlite:{}", a.display());
+    let pg = PgDb::new("sync");
+    migrate(&src, &pg.url, &[]);
+    let clean = pg_state(&pg);
+    // Drift behind ferry's back: 3 rows deleted, 2 changed, 4 added.
+    pg.query(
+        "DELETE FROM sessions WHERE id IN (10, 11, 12);
+         UPDATE sessions SET score = -1 WHERE id IN (20, 21);
+         UPDATE users SET name = 'drifted' WHERE id = 7;
+         INSERT INTO sessions VALUES (900001, 1, 0.5), (900002, 1, 0.5), (900003, 2, 0.5);
+         INSERT INTO users VALUES (900001, 'extra', 'extra@example.com');",
+    );
+    let drifted = pg_state(&pg);
+
+    let out = ferry(&[
+        "sync",
+        "--from",
+        &src,
+        "--to",
+        &pg.url,
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    let t = |name: &str| {
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == name)
+            .unwrap()
+            .clone()
+    };
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    let s = t("sessions");
+    assert_eq!(keys(&s["insert_keys"]), ["10", "11", "12"]);
+    assert_eq!(keys(&s["update_keys"]), ["20", "21"]);
+    assert_eq!(keys(&s["delete_keys"]), ["900001", "900002", "900003"]);
+    let u = t("users");
+    assert_eq!(
+        (
+            u["inserts"].as_u64(),
+            u["updates"].as_u64(),
+            u["deletes"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1))
+    );
+    assert_eq!(pg_state(&pg), drifted, "a dry run changes nothing");
+
+    let out = ferry(&["sync", "--from", &src, "--to", &pg.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = report(&out)["run_id"].as_str().unwrap().to_string();
+    assert_eq!(pg_state(&pg), clean, "the target converged to the source");
+    // A second sync finds nothing.
+    let out = ferry(&[
+        "sync",
+        "--from",
+        &src,
+        "--to",
+        &pg.url,
+        "--dry-run",
+        "--json",
+    ]);
+    let again = report(&out);
+    for t in again["tables"].as_array().unwrap() {
+        assert_eq!(
+            (
+                t["inserts"].as_u64(),
+                t["updates"].as_u64(),
+                t["deletes"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0))
+        );
+    }
+    // Rolling the sync back restores the drifted state, checksum for checksum.
+    rollback(&run, &pg.url);
+    assert_eq!(pg_state(&pg), drifted);
+}

@@ -16,7 +16,8 @@
 //! - `rejects`   — validator rejects are counted, kept with their reason, exit 3;
 //!   dirty values are quarantined at read, never coerced.
 //! - `rollback`  — `ferry rollback`: pre-run checksums restored after a full
-//!   run, a replacing run and a killed one; runs built on are refused.
+//!   run, a replacing run, a killed one and a sync; runs built on are refused;
+//!   `ferry sync` converges a drifted target, `--dry-run` lists the keys.
 //! - `hostile`   — each hostile plugin yields its typed error naming the plugin
 //!   and the limit or trap; ferry survives; no partial batch lands.
 //! - `runtime`   — the plugin runtime in-process: trap recovery, digest pins,

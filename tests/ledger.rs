@@ -502,3 +502,62 @@ fn incremental_runs_bring_exactly_the_inserted_updated_and_late_rows_and_roll_ba
     assert_eq!(read(&r4), 10);
     assert_eq!(pg_tables(&pg), after2);
 }
+
+#[test]
+fn incremental_into_sqlite_takes_the_tied_row_and_rolls_back_to_the_snapshot() {
+    let tmp = tempdir();
+    let src = tmp.path().join("live.db");
+    let dst = tmp.path().join("copy.db");
+    let c = rusqlite::Connection::open(&src).unwrap();
+    c.execute_batch(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL);
+         INSERT INTO users VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02'), (3, 'c', '2024-01-02');",
+    )
+    .unwrap();
+    let (from, to) = (
+        format!("sqlite:{}", src.display()),
+        format!("sqlite:{}", dst.display()),
+    );
+    let run = || {
+        let out = ferry(&[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--incremental",
+            "--cursor",
+            "updated_at",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        report(&out)
+    };
+    run();
+    let rows = |p: &Path| -> Vec<String> {
+        let c = rusqlite::Connection::open(p).unwrap();
+        let mut st = c
+            .prepare("SELECT id || name || updated_at FROM users ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = rows(&dst);
+    // A row sharing the mark's value (2024-01-02) and a changed row.
+    c.execute_batch("INSERT INTO users VALUES (4, 'd', '2024-01-02'); UPDATE users SET name = 'A', updated_at = '2024-01-03' WHERE id = 1;")
+        .unwrap();
+    let r = run();
+    assert_eq!(r["tables"][0]["rows_read"], 2);
+    assert_eq!(rows(&dst), rows(&src));
+    let out = ferry(&[
+        "rollback",
+        r["run_id"].as_str().unwrap(),
+        "--to",
+        &to,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(rows(&dst), before);
+}

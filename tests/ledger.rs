@@ -561,3 +561,65 @@ fn incremental_into_sqlite_takes_the_tied_row_and_rolls_back_to_the_snapshot() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(rows(&dst), before);
 }
+
+#[test]
+fn a_version_1_ledger_is_upgraded_in_place_and_a_newer_one_refused() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');",
+    )
+    .unwrap();
+    let src = format!("sqlite:{}", db.display());
+    // A target whose ledger an earlier ferry made: version 1, one old run.
+    let pg = PgDb::new("ledger_upgrade");
+    pg.query(
+        "CREATE TABLE _ferry_ledger (version bigint NOT NULL, applied_at text NOT NULL);
+         INSERT INTO _ferry_ledger VALUES (1, '2026-01-01T00:00:00Z');
+         CREATE TABLE _ferry_runs (run_id text PRIMARY KEY, status text NOT NULL, phase text NOT NULL, mode text NOT NULL,
+           source text NOT NULL, target text NOT NULL, fingerprint text, plan text, started_at text NOT NULL,
+           updated_at text NOT NULL, finished_at text, report text, error text);
+         CREATE TABLE _ferry_checkpoints (run_id text NOT NULL, table_name text NOT NULL, position bigint,
+           rows_read bigint NOT NULL, rows_written bigint NOT NULL, rows_rejected bigint NOT NULL, done boolean NOT NULL,
+           updated_at text NOT NULL, PRIMARY KEY (run_id, table_name));
+         INSERT INTO _ferry_runs VALUES ('old-run', 'succeeded', 'done', 'migrate', 'sqlite:old.db', 'pg', NULL, NULL,
+           '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', NULL, NULL);
+         INSERT INTO _ferry_checkpoints VALUES ('old-run', 'x', 7, 7, 7, 0, true, '2026-01-01T00:00:01Z');",
+    );
+    let out = ferry(&["migrate", "--from", &src, "--to", &pg.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        pg.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM _ferry_ledger"),
+        "1,2,3"
+    );
+    assert_eq!(
+        pg.scalar("SELECT to_regclass('_ferry_backups') IS NOT NULL"),
+        "t"
+    );
+    // The old run is still there, with its checkpoint, next to the new one.
+    let h = ferry(&["history", "--to", &pg.url, "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert_eq!(runs[1]["run_id"], "old-run");
+    assert_eq!(runs[1]["rows_read"], 7);
+    // A ledger from a newer ferry is refused, not rewritten.
+    pg.query("INSERT INTO _ferry_ledger VALUES (99, '2027-01-01T00:00:00Z')");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &src,
+        "--to",
+        &pg.url,
+        "--if-exists",
+        "drop",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        report(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("newer ferry")
+    );
+}

@@ -591,7 +591,7 @@ fn a_version_1_ledger_is_upgraded_in_place_and_a_newer_one_refused() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(
         pg.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM _ferry_ledger"),
-        "1,2,3"
+        "1,2,3,4"
     );
     assert_eq!(
         pg.scalar("SELECT to_regclass('_ferry_backups') IS NOT NULL"),

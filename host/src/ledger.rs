@@ -25,7 +25,7 @@ use serde::Serialize;
 
 /// The ledger schema version this ferry writes. A ledger of an older version
 /// is upgraded in place; a newer one is refused.
-pub const LEDGER_VERSION: i64 = 3;
+pub const LEDGER_VERSION: i64 = 4;
 
 /// Table names.
 pub const LEDGER_TABLE: &str = "_ferry_ledger";
@@ -98,6 +98,11 @@ pub struct Checkpoint {
     pub cursor_column: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_value: Option<String>,
+    /// A target without transactions (json, with `--state`): the file
+    /// lengths after the batch (JSON `{"table": n, "rejects": n}`), what a
+    /// resume cuts the files back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<String>,
 }
 
 /// A table's high-water mark as a checkpoint recorded it.

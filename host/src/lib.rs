@@ -48,6 +48,7 @@
 //!         on_reject: Default::default(),
 //!         resume: None,
 //!         incremental: None,
+//!         state: None,
 //!     },
 //!     Arc::new(NoProgress),
 //! )

@@ -107,6 +107,32 @@ pub struct MigrateOptions {
     pub resume: Option<Resume>,
     /// Bring only what changed since the last run (`--incremental`).
     pub incremental: Option<Incremental>,
+    /// Where the ledger lives when the target cannot hold it (`--state`,
+    /// for json targets): a SQLite file or a PostgreSQL database.
+    pub state: Option<EndpointUrl>,
+}
+
+/// Opens the ledger a run writes to: `--state` when given (a json target's),
+/// else the target itself when it can keep one.
+pub async fn open_state(
+    state: Option<&EndpointUrl>,
+    to: &EndpointUrl,
+) -> Result<Option<Sink>, MigrateError> {
+    let Some(url) = state else {
+        return Ok(None);
+    };
+    if !matches!(to, EndpointUrl::Json(_)) {
+        return Err(MigrateError::Unsupported(
+            "--state holds the ledger of a json target; a SQLite or PostgreSQL target keeps its own".into(),
+        ));
+    }
+    let s = Sink::connect(url).await?;
+    if !s.has_ledger() {
+        return Err(MigrateError::Unsupported(format!(
+            "--state {url}: the ledger lives in a SQLite file or a PostgreSQL database"
+        )));
+    }
+    Ok(Some(s))
 }
 
 /// An incremental run: each table is read after its high-water mark — the
@@ -473,8 +499,13 @@ async fn record_end(opts: &MigrateOptions, report: &Report) {
     {
         return;
     }
-    let Ok(mut sink) = Sink::connect(&opts.to).await else {
-        return;
+    let mut sink = match open_state(opts.state.as_ref(), &opts.to).await {
+        Ok(Some(s)) => s,
+        Ok(None) => match Sink::connect(&opts.to).await {
+            Ok(s) => s,
+            Err(_) => return,
+        },
+        Err(_) => return,
     };
     if !sink.has_ledger() {
         return;
@@ -519,9 +550,49 @@ async fn record_backups(
     if_exists: IfExists,
     in_place: bool,
 ) -> Result<(), MigrateError> {
+    record_backups_inner(sink, None, run_id, targets, if_exists, in_place).await
+}
+
+/// A json target's backup: a copy of the directory's files, recorded per
+/// table (with each table file's checksum) in the separate ledger.
+async fn record_json_backups(
+    sink: &mut Sink,
+    state: &mut Sink,
+    run_id: &str,
+    targets: &[TargetTable],
+    if_exists: IfExists,
+) -> Result<(), MigrateError> {
+    record_backups_inner(sink, Some(state), run_id, targets, if_exists, false).await
+}
+
+async fn record_backups_inner(
+    sink: &mut Sink,
+    mut state: Option<&mut Sink>,
+    run_id: &str,
+    targets: &[TargetTable],
+    if_exists: IfExists,
+    in_place: bool,
+) -> Result<(), MigrateError> {
     let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
     let existing = sink.existing_tables(&names).await?;
     if !existing.is_empty() && if_exists == IfExists::Fail {
+        return Ok(());
+    }
+    if let Some(st) = state.as_mut() {
+        // json: one copy of the whole directory restores it exactly.
+        let copy = sink.json_backup(run_id)?;
+        for name in &names {
+            let pre = sink.table_checksum(name).await?;
+            st.save_backup(&crate::ledger::Backup {
+                run_id: run_id.to_string(),
+                table: name.clone(),
+                kind: "files".to_string(),
+                backup_ref: copy.clone(),
+                pre_rows: pre.as_ref().map(|p| p.0).unwrap_or(0),
+                pre_checksum: pre.map(|p| p.1),
+            })
+            .await?;
+        }
         return Ok(());
     }
     let mut replaced = Vec::new();
@@ -559,6 +630,16 @@ pub async fn record_backups_for(
     tables: &[TargetTable],
 ) -> Result<(), MigrateError> {
     record_backups(sink, run_id, tables, IfExists::Drop, true).await
+}
+
+/// A json checkpoint's recorded file lengths: (table file, quarantine file).
+fn offsets_of(cp: &crate::ledger::Checkpoint) -> (Option<u64>, Option<u64>) {
+    let v: Option<serde_json::Value> = cp
+        .offsets
+        .as_deref()
+        .and_then(|o| serde_json::from_str(o).ok());
+    let get = |k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(|n| n.as_u64());
+    (get("table"), get("rejects"))
 }
 
 /// Moves a run's ledger record to another phase.
@@ -995,8 +1076,18 @@ async fn run(
         }
     }
     let mut sink = Sink::connect(&opts.to).await?;
-    let ledger = sink.has_ledger();
-    if opts.incremental.is_some() && !ledger {
+    let mut state = open_state(opts.state.as_ref(), &opts.to).await?;
+    // The ledger: `--state` when given, else the target.
+    macro_rules! ledger_sink {
+        () => {
+            match state.as_mut() {
+                Some(s) => s,
+                None => &mut sink,
+            }
+        };
+    }
+    let ledger = state.is_some() || sink.has_ledger();
+    if opts.incremental.is_some() && (!ledger || state.is_some()) {
         return Err(MigrateError::Unsupported(format!(
             "--incremental needs a SQLite or PostgreSQL target: the high-water marks live in its ledger ({} keeps none yet)",
             sink.describe()
@@ -1005,7 +1096,7 @@ async fn run(
     if ledger {
         // Recorded before anything is created, so a run killed at any later
         // instant can be resumed.
-        sink.ledger_init().await?;
+        ledger_sink!().ledger_init().await?;
         let mode = if opts.incremental.is_some() {
             "incremental"
         } else if opts.resume.is_some() {
@@ -1014,10 +1105,10 @@ async fn run(
             "migrate"
         };
         let mut rec = run_record(report, Some(plan), "running", "load", mode);
-        if let Some(old) = sink.runs(Some(&report.run_id)).await?.pop() {
+        if let Some(old) = ledger_sink!().runs(Some(&report.run_id)).await?.pop() {
             rec.started_at = old.started_at;
         }
-        sink.save_run(&rec).await?;
+        ledger_sink!().save_run(&rec).await?;
     }
     let mut targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
     let id_map = plans.iter().any(|p| !p.rekey.is_empty()).then(|| {
@@ -1048,9 +1139,26 @@ async fn run(
             .filter(|t| !existing.contains(&t.def.name))
             .cloned()
             .collect();
+        if let (Some(st), Some(r)) = (state.as_mut(), opts.resume.as_ref()) {
+            // json: cut every unfinished table's file back to its checkpoint.
+            let cut = r.checkpoints.iter().filter_map(|c| offsets_of(c).1).max();
+            for p in &plans {
+                let cp = r.checkpoints.iter().find(|c| c.table == p.source.name);
+                if cp.is_some_and(|c| c.done) {
+                    continue;
+                }
+                sink.json_truncate_back(&p.target.def.name, cp.and_then(|c| offsets_of(c).0), cut)?;
+            }
+            if cut.is_none() {
+                sink.delete_run_rejects(&report.run_id).await?;
+            }
+            let _: &mut Sink = st;
+        }
         sink.prepare(&missing, IfExists::Fail).await?;
     } else {
-        if ledger {
+        if let Some(st) = state.as_mut() {
+            record_json_backups(&mut sink, st, &report.run_id, &targets, opts.if_exists).await?;
+        } else if ledger {
             record_backups(&mut sink, &report.run_id, &targets, opts.if_exists, false).await?;
         }
         sink.prepare(&targets, opts.if_exists).await?;
@@ -1058,7 +1166,7 @@ async fn run(
     // Incremental: each table's high-water mark (the newest of runs not rolled back).
     let mut marks: HashMap<String, crate::ledger::Mark> = HashMap::new();
     if opts.incremental.is_some() {
-        for m in sink.marks().await? {
+        for m in ledger_sink!().marks().await? {
             marks.insert(m.table.clone(), m);
         }
     }
@@ -1103,12 +1211,12 @@ async fn run(
     }
 
     report.phases.load_ms = ms(load_started);
-    record_phase(&mut sink, report, "constraints").await?;
+    record_phase(ledger_sink!(), report, "constraints").await?;
     progress.phase("creating keys, indexes and foreign keys");
     let constraints_started = Instant::now();
     let finished = sink.finish(&report.run_id, &targets).await?;
     report.phases.constraints_ms = ms(constraints_started);
-    record_phase(&mut sink, report, "verify").await?;
+    record_phase(ledger_sink!(), report, "verify").await?;
     report.constraints = finished.created;
     report.warnings.extend(finished.warnings);
     for (table, n) in finished.quarantined {
@@ -1168,6 +1276,7 @@ async fn load_source(
             progress: progress.clone(),
             cancel: cancel.clone(),
             ledger,
+            state: opts.state.clone(),
             upsert: upsert_into.contains(&plan.target.def.name),
             scan: opts
                 .incremental
@@ -1359,6 +1468,9 @@ struct TableJob {
     cancel: Arc<AtomicBool>,
     /// The target keeps a ledger: every batch commits with its checkpoint.
     ledger: bool,
+    /// The ledger is elsewhere (a json target's `--state`): each batch is
+    /// written and flushed, then its checkpoint records the file lengths.
+    state: Option<EndpointUrl>,
     /// Resuming: how far this table got.
     checkpoint: Option<crate::ledger::Checkpoint>,
     /// Incremental: which rows to read.
@@ -1427,10 +1539,15 @@ impl TableJob {
             progress,
             cancel,
             ledger,
+            state,
             checkpoint,
             scan,
             upsert,
         } = self;
+        let mut state_sink = match &state {
+            Some(u) => Some(Sink::connect(u).await?),
+            None => None,
+        };
         let name = plan.source.name.clone();
         let rows = source.count(&name).await?;
         progress.table_started(&name, rows);
@@ -1448,6 +1565,7 @@ impl TableJob {
             updated_at: None,
             cursor_column: None,
             cursor_value: None,
+            offsets: None,
         };
         if let Some(cp) = checkpoint {
             if cp.done {
@@ -1462,8 +1580,17 @@ impl TableJob {
                 start = cp;
             } else {
                 // No stable key to continue from: reload the table.
-                sink.restart_table(&run_id, &plan.target.def.name, &name)
-                    .await?;
+                match state_sink.as_mut() {
+                    Some(st) => {
+                        sink.json_truncate_back(&plan.target.def.name, None, None)?;
+                        // The table starts over: its checkpoint back to nothing.
+                        st.save_checkpoint(&start).await?;
+                    }
+                    None => {
+                        sink.restart_table(&run_id, &plan.target.def.name, &name)
+                            .await?
+                    }
+                }
             }
         }
         progress.rows_written(&name, start.rows_read);
@@ -1598,9 +1725,29 @@ impl TableJob {
                 cursor_value: mark.1.clone(),
                 ..start.clone()
             });
-            let mut res = sink
-                .write_with(&run_id, &plan.target, &batch, &rejects, cp.as_ref(), upsert)
-                .await;
+            let mut res = match state_sink.as_mut() {
+                // No transaction spans the target and the ledger: the batch
+                // is written and flushed first, then the checkpoint records
+                // the file lengths; a crash between the two leaves lines a
+                // resume cuts off.
+                Some(st) => {
+                    let res = sink
+                        .write_with(&run_id, &plan.target, &batch, &rejects, None, upsert)
+                        .await;
+                    if let (Ok(out), Some(mut cp)) = (&res, cp.clone()) {
+                        crate::ledger::failpoint("json-batch");
+                        cp.rows_written += out.written;
+                        cp.rows_rejected += (rejects.len() + out.rejected.len()) as u64;
+                        cp.offsets = sink.json_offsets(&plan.target.def.name)?;
+                        st.save_checkpoint(&cp).await?;
+                    }
+                    res
+                }
+                None => {
+                    sink.write_with(&run_id, &plan.target, &batch, &rejects, cp.as_ref(), upsert)
+                        .await
+                }
+            };
             // The id map of the batch's keys: written right after the batch
             // (a map row for a row that was quarantined later is harmless:
             // it says where that legacy key would have gone).
@@ -1638,7 +1785,7 @@ impl TableJob {
         staged?;
         read_res?;
         if ledger {
-            sink.save_checkpoint(&crate::ledger::Checkpoint {
+            let done = crate::ledger::Checkpoint {
                 position: mark.0,
                 rows_read: tr.rows_read,
                 rows_written: tr.rows_written,
@@ -1646,9 +1793,13 @@ impl TableJob {
                 done: true,
                 cursor_column: Some(cursor_column.clone()),
                 cursor_value: mark.1.clone(),
+                offsets: sink.json_offsets(&plan.target.def.name)?,
                 ..start
-            })
-            .await?;
+            };
+            match state_sink.as_mut() {
+                Some(st) => st.save_checkpoint(&done).await?,
+                None => sink.save_checkpoint(&done).await?,
+            }
         }
         Ok(())
     }

@@ -54,15 +54,28 @@ pub async fn rollback(
     to: &EndpointUrl,
     run_id: &str,
     dry_run: bool,
+    state: Option<&EndpointUrl>,
 ) -> Result<RollbackReport, RollbackError> {
     let mut sink = Sink::connect(to).await?;
-    if !sink.has_ledger() {
+    let mut state_sink = crate::migrate::open_state(state, to)
+        .await
+        .map_err(|e| RollbackError::Refused(e.to_string()))?;
+    if state_sink.is_none() && !sink.has_ledger() {
         return Err(RollbackError::Refused(format!(
-            "{} keeps no ledger: there is nothing to roll back with",
+            "{} keeps no ledger: there is nothing to roll back with (a json target's ledger is where its runs' --state was)",
             sink.describe()
         )));
     }
-    let runs = sink.runs(None).await?;
+    // The ledger: `--state` when given, else the target.
+    macro_rules! ledger {
+        () => {
+            match state_sink.as_mut() {
+                Some(s) => s,
+                None => &mut sink,
+            }
+        };
+    }
+    let runs = ledger!().runs(None).await?;
     let Some(run) = runs.iter().find(|r| r.run_id == run_id).cloned() else {
         return Err(RollbackError::Refused(format!(
             "no run {run_id} in the ledger of {}; `ferry history` lists the runs",
@@ -74,7 +87,7 @@ pub async fn rollback(
             "run {run_id} is already rolled back"
         )));
     }
-    let backups = sink.backups(run_id).await?;
+    let backups = ledger!().backups(run_id).await?;
     if backups.is_empty() {
         return Err(RollbackError::Refused(format!(
             "run {run_id} recorded no pre-run state (it stopped before changing the target, or it was made by a ferry without backups): nothing to roll back"
@@ -87,7 +100,7 @@ pub async fn rollback(
         .filter(|r| r.run_id != run.run_id && r.started_at > run.started_at)
         .filter(|r| r.status != "rolled_back")
     {
-        let theirs = sink.backups(&r.run_id).await?;
+        let theirs = ledger!().backups(&r.run_id).await?;
         if theirs
             .iter()
             .any(|b| backups.iter().any(|m| m.table == b.table))
@@ -148,7 +161,7 @@ pub async fn rollback(
         r.phase = "rolled_back".into();
         r.updated_at = crate::ledger::now();
         r.plan = None;
-        sink.save_run(&r).await?;
+        ledger!().save_run(&r).await?;
     }
     Ok(RollbackReport {
         run_id: run_id.to_string(),

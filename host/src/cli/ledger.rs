@@ -95,10 +95,19 @@ async fn accept_changed_plugins(
     Ok(())
 }
 
-async fn open_ledger(to: Option<&EndpointUrl>) -> anyhow::Result<Sink> {
+async fn open_ledger(
+    to: Option<&EndpointUrl>,
+    state: Option<&EndpointUrl>,
+) -> anyhow::Result<Sink> {
     let Some(to) = to else {
-        return Err(UsageError("--to is required: the ledger lives in the target".into()).into());
+        return Err(UsageError(
+            "--to is required: the ledger lives in the target (or in --state)".into(),
+        )
+        .into());
     };
+    if let Some(s) = ferry::migrate::open_state(state, to).await? {
+        return Ok(s);
+    }
     if let EndpointUrl::Sqlite(p) = to
         && !p.exists()
     {
@@ -137,7 +146,7 @@ pub async fn resume(
     g: &GlobalArgs,
 ) -> anyhow::Result<u8> {
     let (config, registry) = super::setup(g)?;
-    let mut sink = open_ledger(run.to.as_ref()).await?;
+    let mut sink = open_ledger(run.to.as_ref(), run.state.as_ref()).await?;
     let rec = find_run(&mut sink, Some(run_id)).await?;
     if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
         // Nothing to do; the report is the one the run recorded.
@@ -215,6 +224,9 @@ pub struct StatusArgs {
     /// The target whose ledger to read.
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
+    /// Where a json target's ledger lives (`--state` of its runs).
+    #[arg(long, value_parser = parse_endpoint, value_name = "URL")]
+    pub state: Option<EndpointUrl>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -254,7 +266,7 @@ fn seconds_between(a: &str, b: &str) -> f64 {
 
 impl StatusArgs {
     pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
-        let mut sink = open_ledger(self.to.as_ref()).await?;
+        let mut sink = open_ledger(self.to.as_ref(), self.state.as_ref()).await?;
         let mut run = find_run(&mut sink, self.run_id.as_deref()).await?;
         let checkpoints = sink.checkpoints(&run.run_id).await?;
         let plan: Option<Plan> = run
@@ -372,6 +384,9 @@ pub struct RollbackArgs {
     /// The target the run wrote to (its ledger is there).
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
+    /// Where a json target's ledger lives (`--state` of its runs).
+    #[arg(long, value_parser = parse_endpoint, value_name = "URL")]
+    pub state: Option<EndpointUrl>,
     /// Show what would be restored; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -387,7 +402,9 @@ impl RollbackArgs {
                 UsageError("--to is required: the ledger lives in the target".into()).into(),
             );
         };
-        let r = match ferry::rollback::rollback(to, &self.run_id, self.dry_run).await {
+        let r = match ferry::rollback::rollback(to, &self.run_id, self.dry_run, self.state.as_ref())
+            .await
+        {
             Ok(r) => r,
             Err(ferry::rollback::RollbackError::Refused(why)) => {
                 eprintln!("error: {why}");
@@ -453,6 +470,9 @@ pub struct HistoryArgs {
     /// The target whose ledger to read.
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
+    /// Where a json target's ledger lives (`--state` of its runs).
+    #[arg(long, value_parser = parse_endpoint, value_name = "URL")]
+    pub state: Option<EndpointUrl>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -475,7 +495,7 @@ struct HistoryLine {
 
 impl HistoryArgs {
     pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
-        let mut sink = open_ledger(self.to.as_ref()).await?;
+        let mut sink = open_ledger(self.to.as_ref(), self.state.as_ref()).await?;
         let runs = sink.runs(None).await?;
         let mut lines = Vec::with_capacity(runs.len());
         for r in runs {

@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Target endpoint: sqlite:PATH, postgres://…, mysql://…, json:DIR.
     #[arg(long, value_parser = parse_endpoint)]
     pub to: Option<EndpointUrl>,
+    /// Where a json target's ledger lives (runs, checkpoints, backups):
+    /// sqlite:PATH or postgres://…. SQLite and PostgreSQL targets keep their own.
+    #[arg(long, value_parser = parse_endpoint, value_name = "URL")]
+    pub state: Option<EndpointUrl>,
     /// Transformer to apply, in order: NAME or PATH, optionally =JSON config,
     /// optionally scoped to some tables with a `TABLE[,TABLE…]:` prefix (globs allowed). Repeatable.
     #[arg(long = "transform", value_name = "[TABLES:]NAME[=JSON]", value_parser = split_plugin_arg)]
@@ -271,6 +275,7 @@ impl RunArgs {
             on_reject: self.on_reject(config),
             resume: None,
             incremental: None,
+            state: self.state.clone(),
         })
     }
 }
@@ -342,6 +347,7 @@ pub(super) async fn options_from_plan(
         on_reject: run.on_reject(config),
         resume: None,
         incremental: None,
+        state: run.state.clone(),
     })
 }
 

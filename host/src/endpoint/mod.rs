@@ -659,6 +659,7 @@ impl Sink {
 
     /// Rows and an order-independent checksum of a table's content, `None`
     /// when it does not exist (what a rollback must restore and proves).
+    /// json: lines and the SHA-256 of the file.
     pub async fn table_checksum(
         &mut self,
         table: &str,
@@ -666,7 +667,41 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.table_checksum(table)),
             Sink::Postgres(s) => s.table_checksum(table).await,
+            Sink::Json(s) => tokio::task::block_in_place(|| s.table_checksum(table)),
             _ => Err(self.no_ledger()),
+        }
+    }
+
+    /// json targets (whose ledger is elsewhere, `--state`): the file lengths
+    /// after the last write, for the checkpoint; `None` for other sinks.
+    pub fn json_offsets(&self, table: &str) -> Result<Option<String>, EndpointError> {
+        match self {
+            Sink::Json(s) => s.offsets(table).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// json targets, on resume: cut a table's file (and the quarantine file)
+    /// back to what the last checkpoint recorded.
+    pub fn json_truncate_back(
+        &mut self,
+        table: &str,
+        table_len: Option<u64>,
+        rejects: Option<u64>,
+    ) -> Result<(), EndpointError> {
+        match self {
+            Sink::Json(s) => {
+                tokio::task::block_in_place(|| s.truncate_back(table, table_len, rejects))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// json targets: a copy of the directory's files before a run; its path.
+    pub fn json_backup(&mut self, run_id: &str) -> Result<Option<String>, EndpointError> {
+        match self {
+            Sink::Json(s) => tokio::task::block_in_place(|| s.backup_files(run_id)).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -719,6 +754,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.restore_table(table, kind, backup)),
             Sink::Postgres(s) => s.restore_table(table, kind, backup).await,
+            Sink::Json(s) => tokio::task::block_in_place(|| s.restore_files(table, backup)),
             _ => Err(self.no_ledger()),
         }
     }
@@ -728,6 +764,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.delete_run_rejects(run_id)),
             Sink::Postgres(s) => s.delete_run_rejects(run_id).await,
+            Sink::Json(s) => tokio::task::block_in_place(|| s.delete_run_rejects(run_id)),
             _ => Err(self.no_ledger()),
         }
     }

@@ -157,6 +157,10 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE _ferry_checkpoints ADD COLUMN IF NOT EXISTS cursor_column text; \
          ALTER TABLE _ferry_checkpoints ADD COLUMN IF NOT EXISTS cursor_value text;",
     ),
+    (
+        4,
+        "ALTER TABLE _ferry_checkpoints ADD COLUMN IF NOT EXISTS target_offsets text;",
+    ),
 ];
 
 /// 12 hex digits of a name's SHA-256: a short, stable identifier part.
@@ -173,11 +177,11 @@ async fn save_checkpoint(
     cp: &Checkpoint,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value, target_offsets) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
          rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at, \
-         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value",
+         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value, target_offsets = excluded.target_offsets",
         &[
             &cp.run_id,
             &cp.table,
@@ -189,6 +193,7 @@ async fn save_checkpoint(
             &crate::ledger::now(),
             &cp.cursor_column,
             &cp.cursor_value,
+            &cp.offsets,
         ],
     )
     .await
@@ -903,7 +908,7 @@ impl PgSink {
         let rows = self
             .client
             .query(
-                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value \
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value, target_offsets \
                  FROM _ferry_checkpoints WHERE run_id = $1 ORDER BY table_name",
                 &[&run_id],
             )
@@ -922,6 +927,7 @@ impl PgSink {
                 updated_at: r.get(7),
                 cursor_column: r.get(8),
                 cursor_value: r.get(9),
+                offsets: r.get(10),
             })
             .collect())
     }

@@ -1471,15 +1471,16 @@ const LEDGER_MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE _ferry_checkpoints ADD COLUMN cursor_column TEXT; \
          ALTER TABLE _ferry_checkpoints ADD COLUMN cursor_value TEXT;",
     ),
+    (4, "ALTER TABLE _ferry_checkpoints ADD COLUMN target_offsets TEXT;"),
 ];
 
 fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
     c.execute(
-        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+        "INSERT INTO _ferry_checkpoints (run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value, target_offsets) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (run_id, table_name) DO UPDATE SET position = excluded.position, rows_read = excluded.rows_read, \
          rows_written = excluded.rows_written, rows_rejected = excluded.rows_rejected, done = excluded.done, updated_at = excluded.updated_at, \
-         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value",
+         cursor_column = excluded.cursor_column, cursor_value = excluded.cursor_value, target_offsets = excluded.target_offsets",
         rusqlite::params![
             cp.run_id,
             cp.table,
@@ -1491,6 +1492,7 @@ fn save_checkpoint(c: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
             crate::ledger::now(),
             cp.cursor_column,
             cp.cursor_value,
+            cp.offsets,
         ],
     )?;
     Ok(())
@@ -1773,7 +1775,7 @@ impl SqliteSink {
         let mut st = self
             .conn
             .prepare(
-                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value \
+                "SELECT run_id, table_name, position, rows_read, rows_written, rows_rejected, done, updated_at, cursor_column, cursor_value, target_offsets \
                  FROM _ferry_checkpoints WHERE run_id = ?1 ORDER BY table_name",
             )
             .map_err(err)?;
@@ -1790,6 +1792,7 @@ impl SqliteSink {
                     updated_at: r.get(7)?,
                     cursor_column: r.get(8)?,
                     cursor_value: r.get(9)?,
+                    offsets: r.get(10)?,
                 })
             })
             .map_err(err)?;

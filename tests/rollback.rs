@@ -403,3 +403,97 @@ fn a_json_target_with_its_ledger_in_state_resumes_by_byte_offset_and_rolls_back(
     assert_eq!(report(&out)["ok"], true);
     assert_eq!(json_files(&clean), expected);
 }
+
+/// Per table of a MariaDB database: rows and an order-independent sum of row hashes.
+fn my_state(my: &crate::util::MyDb) -> Vec<Vec<String>> {
+    ["users", "sessions"]
+        .iter()
+        .map(|t| {
+            let exists = my.scalar(&format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{t}'"
+            ));
+            if exists == "0" {
+                return vec!["absent".to_string()];
+            }
+            let cols = if *t == "users" { "id, name, email" } else { "id, user_id, score" };
+            my.query(&format!(
+                "SELECT COUNT(*), COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|', {cols})), 1, 15), 16, 10) AS UNSIGNED)), 0) FROM `{t}`"
+            ))
+            .remove(0)
+        })
+        .collect()
+}
+
+#[test]
+fn mariadb_targets_keep_a_ledger_resume_after_a_crash_and_roll_back() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a.db");
+    let b = tmp.path().join("b.db");
+    fixture(&a, 8_000);
+    fixture(&b, 11_000);
+    let (src_a, src_b) = (
+        format!("sqlite:{}", a.display()),
+        format!("sqlite:{}", b.display()),
+    );
+    let clean = crate::util::MyDb::new("ledger_clean");
+    migrate(&src_a, &clean.url, &[]);
+    let expected = my_state(&clean);
+
+    // Died after a batch (the next one never committed) and between key builds.
+    for fp in ["constraint:1", "constraint:3"] {
+        let my = crate::util::MyDb::new("ledger_crash");
+        let status = Command::new(ferry_bin())
+            .args([
+                "migrate",
+                "--from",
+                &src_a,
+                "--to",
+                &my.url,
+                "--batch-size",
+                "1000",
+            ])
+            .env("FERRY_CACHE_DIR", cache_dir())
+            .env("FERRY_FAILPOINT", fp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "{fp} aborted the run");
+        let h = ferry(&["history", "--to", &my.url, "--json"]);
+        let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+        let run = h[0]["run_id"].as_str().unwrap().to_string();
+        let out = ferry(&["resume", &run, "--to", &my.url, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{fp}: {}", stdout(&out));
+        assert_eq!(report(&out)["verify"]["ok"], true, "{fp}");
+        assert_eq!(my_state(&my), expected, "{fp}");
+    }
+
+    // Replaced, then rolled back: the first run's tables, proven.
+    let r2 = migrate(&src_b, &clean.url, &["--if-exists", "drop"]);
+    assert_ne!(my_state(&clean), expected);
+    rollback(r2["run_id"].as_str().unwrap(), &clean.url);
+    assert_eq!(my_state(&clean), expected);
+
+    // Incremental (new rows by rowid) and sync into MariaDB, each undone.
+    let c = rusqlite::Connection::open(&a).unwrap();
+    c.execute_batch("INSERT INTO sessions VALUES (900001, 1, 0.25), (900002, 2, 0.5);")
+        .unwrap();
+    let inc = migrate(&src_a, &clean.url, &["--incremental"]);
+    let read: u64 = inc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rows_read"].as_u64().unwrap())
+        .sum();
+    assert_eq!(read, 2, "only the new rows");
+    assert_eq!(clean.count("sessions"), 8_002);
+    let grown = my_state(&clean);
+    clean.query("UPDATE sessions SET score = -1 WHERE id = 5; DELETE FROM sessions WHERE id = 6; INSERT INTO users VALUES (777777, 'x', 'x@x');");
+    let drifted = my_state(&clean);
+    let out = ferry(&["sync", "--from", &src_a, "--to", &clean.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sync_run = report(&out)["run_id"].as_str().unwrap().to_string();
+    assert_eq!(my_state(&clean), grown, "sync converged");
+    rollback(&sync_run, &clean.url);
+    assert_eq!(my_state(&clean), drifted);
+}

@@ -1089,7 +1089,7 @@ async fn run(
     let ledger = state.is_some() || sink.has_ledger();
     if opts.incremental.is_some() && (!ledger || state.is_some()) {
         return Err(MigrateError::Unsupported(format!(
-            "--incremental needs a SQLite or PostgreSQL target: the high-water marks live in its ledger ({} keeps none yet)",
+            "--incremental needs a SQLite, PostgreSQL or MySQL target: the high-water marks live in its ledger ({} keeps none)",
             sink.describe()
         )));
     }

@@ -635,18 +635,19 @@ impl Sink {
                 s.write(run_id, table, batch, rejects, checkpoint, upsert)
                     .await
             }
-            Sink::Mysql(_) | Sink::Json(_) if checkpoint.is_some() || upsert => {
-                Err(self.no_ledger())
+            Sink::Mysql(s) => {
+                s.write(run_id, table, batch, rejects, checkpoint, upsert)
+                    .await
             }
-            Sink::Mysql(s) => s.write(run_id, table, batch, rejects).await,
+            Sink::Json(_) if checkpoint.is_some() || upsert => Err(self.no_ledger()),
             Sink::Json(s) => s.write(run_id, table, batch, rejects).await,
         }
     }
 
-    /// Whether this target keeps a ledger (runs, checkpoints): SQLite and
-    /// PostgreSQL. MySQL and json targets run without one (no resume yet).
+    /// Whether this target keeps a ledger (runs, checkpoints): SQLite,
+    /// PostgreSQL and MySQL/MariaDB. A json target keeps it in `--state`.
     pub fn has_ledger(&self) -> bool {
-        matches!(self, Sink::Sqlite(_) | Sink::Postgres(_))
+        matches!(self, Sink::Sqlite(_) | Sink::Postgres(_) | Sink::Mysql(_))
     }
 
     fn no_ledger(&self) -> EndpointError {
@@ -667,8 +668,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.table_checksum(table)),
             Sink::Postgres(s) => s.table_checksum(table).await,
+            Sink::Mysql(s) => s.table_checksum(table).await,
             Sink::Json(s) => tokio::task::block_in_place(|| s.table_checksum(table)),
-            _ => Err(self.no_ledger()),
         }
     }
 
@@ -740,6 +741,12 @@ impl Sink {
                 }
                 Ok(())
             }
+            Sink::Mysql(s) => {
+                for b in backups {
+                    s.backup_table(run_id, b, in_place).await?;
+                }
+                Ok(())
+            }
             _ => Err(self.no_ledger()),
         }
     }
@@ -754,8 +761,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.restore_table(table, kind, backup)),
             Sink::Postgres(s) => s.restore_table(table, kind, backup).await,
+            Sink::Mysql(s) => s.restore_table(table, kind, backup).await,
             Sink::Json(s) => tokio::task::block_in_place(|| s.restore_files(table, backup)),
-            _ => Err(self.no_ledger()),
         }
     }
 
@@ -764,8 +771,8 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.delete_run_rejects(run_id)),
             Sink::Postgres(s) => s.delete_run_rejects(run_id).await,
+            Sink::Mysql(s) => s.delete_run_rejects(run_id).await,
             Sink::Json(s) => tokio::task::block_in_place(|| s.delete_run_rejects(run_id)),
-            _ => Err(self.no_ledger()),
         }
     }
 
@@ -774,6 +781,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_backup(b)),
             Sink::Postgres(s) => s.save_backup(b).await,
+            Sink::Mysql(s) => s.save_backup(b).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -786,6 +794,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.backups(run_id)),
             Sink::Postgres(s) => s.backups(run_id).await,
+            Sink::Mysql(s) => s.backups(run_id).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -795,6 +804,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.ledger_init()),
             Sink::Postgres(s) => s.ledger_init().await,
+            Sink::Mysql(s) => s.ledger_init().await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -804,6 +814,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_run(r)),
             Sink::Postgres(s) => s.save_run(r).await,
+            Sink::Mysql(s) => s.save_run(r).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -816,6 +827,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.runs(run_id)),
             Sink::Postgres(s) => s.runs(run_id).await,
+            Sink::Mysql(s) => s.runs(run_id).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -828,6 +840,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.checkpoints(run_id)),
             Sink::Postgres(s) => s.checkpoints(run_id).await,
+            Sink::Mysql(s) => s.checkpoints(run_id).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -837,6 +850,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.marks()),
             Sink::Postgres(s) => s.marks().await,
+            Sink::Mysql(s) => s.marks().await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -849,6 +863,7 @@ impl Sink {
         match self {
             Sink::Sqlite(s) => tokio::task::block_in_place(|| s.save_checkpoint(cp)),
             Sink::Postgres(s) => s.save_checkpoint(cp).await,
+            Sink::Mysql(s) => s.save_checkpoint(cp).await,
             _ => Err(self.no_ledger()),
         }
     }
@@ -866,6 +881,7 @@ impl Sink {
                 tokio::task::block_in_place(|| s.restart_table(run_id, table, source_table))
             }
             Sink::Postgres(s) => s.restart_table(run_id, table, source_table).await,
+            Sink::Mysql(s) => s.restart_table(run_id, table, source_table).await,
             _ => Err(self.no_ledger()),
         }
     }

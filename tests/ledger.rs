@@ -623,3 +623,56 @@ fn a_version_1_ledger_is_upgraded_in_place_and_a_newer_one_refused() {
             .contains("newer ferry")
     );
 }
+
+#[test]
+fn a_postgres_source_resumes_after_its_integer_key_not_from_scratch() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    // The source is a PostgreSQL database (filled from the fixture).
+    let source = PgDb::new("ledger_pgsrc");
+    assert_eq!(
+        ferry(&migrate_args(
+            &format!("sqlite:{}", db.display()),
+            &source.url
+        ))
+        .status
+        .code(),
+        Some(0)
+    );
+    let expected = fingerprint(&source);
+    let target = PgDb::new("ledger_pgdst");
+    let status = Command::new(ferry_bin())
+        .args([
+            "migrate",
+            "--from",
+            &source.url,
+            "--to",
+            &target.url,
+            "--batch-size",
+            "5000",
+        ])
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env("FERRY_FAILPOINT", "batch:17")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let run = latest_run(&target.url).unwrap();
+    let st = ferry(&["status", &run, "--to", &target.url, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    // Some table stopped part-way with a key position to continue after.
+    let partial: Vec<&serde_json::Value> = st["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["done"] == false && t["rows_read"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    assert!(!partial.is_empty(), "{st:#}");
+    assert!(partial.iter().all(|t| t["position"].is_i64()), "{st:#}");
+    let out = ferry(&["resume", &run, "--to", &target.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(report(&out)["verify"]["ok"], true);
+    assert_eq!(fingerprint(&target), expected);
+}

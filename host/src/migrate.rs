@@ -1576,7 +1576,7 @@ impl TableJob {
                 progress.table_finished(&name);
                 return Ok(());
             }
-            if cp.position.is_some() && source.resumable(&plan.read_def.name).await? {
+            if cp.position.is_some() && source.resumable(&plan.read_def).await? {
                 start = cp;
             } else {
                 // No stable key to continue from: reload the table.
@@ -1762,6 +1762,7 @@ impl TableJob {
                     written += outcome.written;
                     rejected += r;
                     progress.rows_written(&name, outcome.written + r);
+                    crate::ledger::failpoint("batch");
                 }
                 Err(e) => {
                     cancel.store(true, Ordering::SeqCst);

@@ -210,7 +210,11 @@ impl Source {
             }
             Source::Postgres(s) => {
                 let s = s.clone();
-                tokio::spawn(async move { s.read(&table, batch_size, &tx).await })
+                let after = match scan {
+                    Scan::AfterRowid(p) => Some(p),
+                    _ => None,
+                };
+                tokio::spawn(async move { s.read_after(&table, batch_size, after, &tx).await })
             }
             Source::Mysql(s) => {
                 let s = s.clone();
@@ -284,16 +288,18 @@ impl Source {
     }
 
     /// Whether a table's read can restart after a checkpoint's position:
-    /// SQLite tables with a rowid (keyset order on it). Other sources, and
-    /// WITHOUT ROWID tables, are reloaded from scratch on resume.
-    pub async fn resumable(&self, table: &str) -> Result<bool, EndpointError> {
+    /// SQLite tables with a rowid, PostgreSQL tables with a single-column
+    /// integer primary key (keyset order on it). Other tables and sources
+    /// are reloaded from scratch on resume.
+    pub async fn resumable(&self, table: &TableDef) -> Result<bool, EndpointError> {
         match self {
             Source::Sqlite(s) => {
-                let (s, t) = (s.clone(), table.to_string());
+                let (s, t) = (s.clone(), table.name.clone());
                 tokio::task::spawn_blocking(move || s.has_rowid(&t))
                     .await
                     .map_err(|e| join_error(&e))?
             }
+            Source::Postgres(_) => Ok(pgsource::PgSource::resumable(table).is_some()),
             _ => Ok(false),
         }
     }

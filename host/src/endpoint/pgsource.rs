@@ -470,12 +470,39 @@ impl PgSource {
     /// Streams `table` in primary-key order (physical order when it has no
     /// key) into `tx`, `batch_size` rows per batch, from one consistent
     /// snapshot. Stops quietly when the receiver is dropped.
+    /// Whether reads of `table` can continue after a key: a single-column
+    /// integer primary key (the keyset a checkpoint's position names).
+    pub fn resumable(table: &TableDef) -> Option<usize> {
+        match table.primary_key.as_slice() {
+            [k] => table
+                .columns
+                .iter()
+                .position(|c| &c.name == k && c.logical_type == LogicalType::Int64),
+            _ => None,
+        }
+    }
+
     pub async fn read(
         &self,
         table: &TableDef,
         batch_size: usize,
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
+        self.read_after(table, batch_size, None, tx).await
+    }
+
+    /// Reads `table` in primary key order; with `after`, only rows whose
+    /// (single-column integer) key is greater — a checkpoint's position,
+    /// which every batch reports.
+    pub async fn read_after(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        after: Option<i64>,
+        tx: &mpsc::Sender<ReadBatch>,
+    ) -> Result<(), EndpointError> {
+        let key_col = Self::resumable(table);
+        let mut last_key: Option<i64> = None;
         let mut c = self.connect().await?;
         let e = |x: tokio_postgres::Error| self.err(Some(&table.name), &x);
         let snapshot = c
@@ -520,8 +547,12 @@ impl PgSource {
                 super::sqlite::quote_list(&table.primary_key)
             )
         };
+        let filter = match (after, key_col) {
+            (Some(a), Some(k)) => format!(" WHERE {} > {a}", quote_ident(&table.columns[k].name)),
+            _ => String::new(),
+        };
         let sql = format!(
-            "COPY (SELECT {} FROM {}{order}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM {}{filter}{order}) TO STDOUT (FORMAT binary)",
             if select.is_empty() {
                 "1".into()
             } else {
@@ -585,6 +616,12 @@ impl PgSource {
                 }
                 read_in_batch += 1;
                 let row = &buf[..used];
+                if let Some(k) = key_col
+                    && let Some(Some((s, l))) = fields.get(k)
+                    && let Ok(ValueRef::Int(v)) = decode(kinds[k], &row[*s..*s + *l])
+                {
+                    last_key = Some(v);
+                }
                 let mut failed = None;
                 for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
                     let v = match f {
@@ -611,7 +648,7 @@ impl PgSource {
                         batch: b.finish(),
                         rejects: std::mem::take(&mut rejects),
                         rows_read: read_in_batch,
-                        position: None,
+                        position: last_key,
                         cursor: None,
                     };
                     if tx.send(rb).await.is_err() {
@@ -629,7 +666,7 @@ impl PgSource {
                 batch: b.finish(),
                 rejects,
                 rows_read: read_in_batch,
-                position: None,
+                position: last_key,
                 cursor: None,
             };
             let _ = tx.send(rb).await;

@@ -676,3 +676,58 @@ fn a_postgres_source_resumes_after_its_integer_key_not_from_scratch() {
     assert_eq!(report(&out)["verify"]["ok"], true);
     assert_eq!(fingerprint(&target), expected);
 }
+
+#[test]
+fn a_mariadb_source_resumes_after_its_integer_key() {
+    let tmp = tempdir();
+    let db = tmp.path().join("legacy.db");
+    fixture(&db);
+    let source = crate::util::MyDb::new("ledger_mysrc");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", db.display()),
+        "--to",
+        &source.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let target = PgDb::new("ledger_mydst");
+    let status = Command::new(ferry_bin())
+        .args([
+            "migrate",
+            "--from",
+            &source.url,
+            "--to",
+            &target.url,
+            "--batch-size",
+            "5000",
+        ])
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env("FERRY_FAILPOINT", "batch:13")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let run = latest_run(&target.url).unwrap();
+    let st = ferry(&["status", &run, "--to", &target.url, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert!(
+        st["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["done"] == false && t["position"].is_i64()),
+        "{st:#}"
+    );
+    let out = ferry(&["resume", &run, "--to", &target.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(report(&out)["verify"]["ok"], true);
+    assert_eq!(target.count("sessions"), 150_000);
+    assert_eq!(
+        target.scalar("SELECT count(DISTINCT id) FROM sessions"),
+        "150000"
+    );
+    assert_eq!(target.count("users"), 50_000);
+}

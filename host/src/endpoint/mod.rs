@@ -218,7 +218,11 @@ impl Source {
             }
             Source::Mysql(s) => {
                 let s = s.clone();
-                tokio::spawn(async move { s.read(&table, batch_size, &tx).await })
+                let after = match scan {
+                    Scan::AfterRowid(p) => Some(p),
+                    _ => None,
+                };
+                tokio::spawn(async move { s.read_after(&table, batch_size, after, &tx).await })
             }
             Source::Json(s) => {
                 let s = s.clone();
@@ -300,6 +304,7 @@ impl Source {
                     .map_err(|e| join_error(&e))?
             }
             Source::Postgres(_) => Ok(pgsource::PgSource::resumable(table).is_some()),
+            Source::Mysql(_) => Ok(mysql::MysqlSource::resumable(table).is_some()),
             _ => Ok(false),
         }
     }

@@ -528,7 +528,19 @@ impl MysqlSource {
         Ok(n.unwrap_or(0))
     }
 
-    fn select_sql(table: &TableDef) -> String {
+    /// The column of a single-column integer primary key: reads can
+    /// continue after a key (a checkpoint's position).
+    pub fn resumable(table: &TableDef) -> Option<usize> {
+        match table.primary_key.as_slice() {
+            [k] => table
+                .columns
+                .iter()
+                .position(|c| &c.name == k && c.logical_type == LogicalType::Int64),
+            _ => None,
+        }
+    }
+
+    fn select_sql(table: &TableDef, after: Option<i64>) -> String {
         let cols = if table.columns.is_empty() {
             "1".to_string()
         } else {
@@ -540,7 +552,14 @@ impl MysqlSource {
         } else {
             format!(" ORDER BY {}", quote_list(&table.primary_key))
         };
-        format!("SELECT {cols} FROM {}{order}", quote_ident(&table.name))
+        let filter = match (after, Self::resumable(table)) {
+            (Some(a), Some(k)) => format!(" WHERE {} > {a}", quote_ident(&table.columns[k].name)),
+            _ => String::new(),
+        };
+        format!(
+            "SELECT {cols} FROM {}{filter}{order}",
+            quote_ident(&table.name)
+        )
     }
 
     /// Streams `table` in key order into `tx`; stops early when the receiver is dropped.
@@ -555,6 +574,20 @@ impl MysqlSource {
         batch_size: usize,
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
+        self.read_after(table, batch_size, None, tx).await
+    }
+
+    /// [`MysqlSource::read`] strictly after key `after` (tables with a
+    /// single-column integer key); every batch reports its last key.
+    pub async fn read_after(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        after: Option<i64>,
+        tx: &mpsc::Sender<ReadBatch>,
+    ) -> Result<(), EndpointError> {
+        let key_col = Self::resumable(table);
+        let mut last_key: Option<i64> = None;
         let mut c = self.conn().await?;
         let e = |x: mysql_async::Error| self.err(Some(&table.name), &x);
         let schema = table.schema();
@@ -563,9 +596,25 @@ impl MysqlSource {
         let mut rejects = Vec::new();
         let mut read_in_batch = 0u64;
         let conn_id = c.id();
-        let mut result = c.exec_iter(Self::select_sql(table), ()).await.map_err(e)?;
+        let mut result = c
+            .exec_iter(Self::select_sql(table, after), ())
+            .await
+            .map_err(e)?;
         while let Some(row) = result.next().await.map_err(e)? {
             read_in_batch += 1;
+            if let Some(k) = key_col {
+                match row.as_ref(k) {
+                    Some(Value::Int(v)) => last_key = Some(*v),
+                    Some(Value::UInt(v)) => last_key = i64::try_from(*v).ok().or(last_key),
+                    Some(Value::Bytes(b)) => {
+                        last_key = std::str::from_utf8(b)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .or(last_key)
+                    }
+                    _ => {}
+                }
+            }
             let mut failed = None;
             for (i, col) in table.columns.iter().enumerate() {
                 let v = row.as_ref(i).unwrap_or(&Value::NULL);
@@ -588,7 +637,7 @@ impl MysqlSource {
                     batch: b.finish(),
                     rejects: std::mem::take(&mut rejects),
                     rows_read: read_in_batch,
-                    position: None,
+                    position: last_key,
                     cursor: None,
                 };
                 if tx.send(rb).await.is_err() {
@@ -607,7 +656,7 @@ impl MysqlSource {
                     batch: b.finish(),
                     rejects,
                     rows_read: read_in_batch,
-                    position: None,
+                    position: last_key,
                     cursor: None,
                 })
                 .await;
@@ -663,7 +712,7 @@ impl MysqlSource {
         let mut mismatches: Vec<(u64, Option<String>)> = vec![(0, None); table.columns.len()];
         let (mut sampled, mut bytes) = (0u64, 0u64);
         {
-            let sql = format!("{} LIMIT {sample}", Self::select_sql(table));
+            let sql = format!("{} LIMIT {sample}", Self::select_sql(table, None));
             let mut result = c.exec_iter(sql, ()).await.map_err(e)?;
             while let Some(row) = result.next().await.map_err(e)? {
                 sampled += 1;

@@ -320,6 +320,18 @@ impl Source {
     }
 }
 
+/// The column of a table's single-column integer primary key: the keyset a
+/// read of a PostgreSQL or MySQL table can continue after.
+pub fn integer_key(table: &TableDef) -> Option<usize> {
+    match table.primary_key.as_slice() {
+        [k] => table
+            .columns
+            .iter()
+            .position(|c| &c.name == k && c.logical_type == crate::model::LogicalType::Int64),
+        _ => None,
+    }
+}
+
 fn files_only(dir: &std::path::Path, what: &str) -> EndpointError {
     EndpointError::BadUrl {
         url: format!("files:{}", dir.display()),
@@ -744,11 +756,7 @@ impl Sink {
             // one that replaces them can move them aside.
             Sink::Postgres(s) => {
                 for b in backups {
-                    if in_place {
-                        s.copy_table(run_id, &b.table, b).await?;
-                    } else {
-                        s.backup_table(run_id, &b.table, b).await?;
-                    }
+                    s.backup_table(run_id, &b.table, b, in_place).await?;
                 }
                 Ok(())
             }

@@ -531,13 +531,7 @@ impl MysqlSource {
     /// The column of a single-column integer primary key: reads can
     /// continue after a key (a checkpoint's position).
     pub fn resumable(table: &TableDef) -> Option<usize> {
-        match table.primary_key.as_slice() {
-            [k] => table
-                .columns
-                .iter()
-                .position(|c| &c.name == k && c.logical_type == LogicalType::Int64),
-            _ => None,
-        }
+        super::integer_key(table)
     }
 
     fn select_sql(table: &TableDef, after: Option<i64>) -> String {

@@ -473,13 +473,7 @@ impl PgSource {
     /// Whether reads of `table` can continue after a key: a single-column
     /// integer primary key (the keyset a checkpoint's position names).
     pub fn resumable(table: &TableDef) -> Option<usize> {
-        match table.primary_key.as_slice() {
-            [k] => table
-                .columns
-                .iter()
-                .position(|c| &c.name == k && c.logical_type == LogicalType::Int64),
-            _ => None,
-        }
+        super::integer_key(table)
     }
 
     pub async fn read(

@@ -539,15 +539,17 @@ impl PgSink {
         Ok(Some((row.get::<_, i64>(0) as u64, row.get(1))))
     }
 
-    /// Moves `table` out of the way into the `_ferry_backup` schema (a
-    /// catalog change, no copy), renamed `TABLE__RUN8`, and records the
-    /// backup `b` (with that name) in the same transaction: a crash leaves
-    /// the table either in place or moved and recorded.
+    /// Keeps `table`'s pre-run state in the `_ferry_backup` schema as
+    /// `TABLE__RUN8` and records the backup `b` in the same transaction, so
+    /// a crash leaves the table either untouched or backed up and recorded.
+    /// A run that replaces the table moves it there (`moved`: a catalog
+    /// change, no copy); one that changes it in place copies it (`copied`).
     pub async fn backup_table(
         &mut self,
         run_id: &str,
         table: &str,
         b: &crate::ledger::Backup,
+        in_place: bool,
     ) -> Result<String, EndpointError> {
         let short: String = run_id.chars().take(8).collect();
         // 63 bytes at most: cut the table part on a character boundary.
@@ -556,14 +558,17 @@ impl PgSink {
             base.pop();
         }
         let name = format!("{base}__{short}");
+        let (t, n) = (quote_ident(table), quote_ident(&name));
+        let keep = if in_place {
+            format!("CREATE TABLE {BACKUP_SCHEMA}.{n} AS TABLE {t};")
+        } else {
+            format!("ALTER TABLE {t} RENAME TO {n}; ALTER TABLE {n} SET SCHEMA {BACKUP_SCHEMA};")
+        };
         let sql = format!(
-            "CREATE SCHEMA IF NOT EXISTS {BACKUP_SCHEMA}; \
-             DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{n} CASCADE; \
-             ALTER TABLE {t} RENAME TO {n}; ALTER TABLE {n} SET SCHEMA {BACKUP_SCHEMA};",
-            t = quote_ident(table),
-            n = quote_ident(&name)
+            "CREATE SCHEMA IF NOT EXISTS {BACKUP_SCHEMA}; DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{n} CASCADE; {keep}"
         );
         let reference = format!("{BACKUP_SCHEMA}.{name}");
+        let kind = if in_place { "copied" } else { "moved" };
         let endpoint = self.name.clone();
         let e = |x: tokio_postgres::Error| EndpointError::Query {
             endpoint: endpoint.clone(),
@@ -574,51 +579,9 @@ impl PgSink {
         tx.batch_execute(&sql).await.map_err(e)?;
         tx.execute(
             "INSERT INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
-             VALUES ($1, $2, 'moved', $3, $4, $5, $6) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
              backup_ref = excluded.backup_ref, pre_rows = excluded.pre_rows, pre_checksum = excluded.pre_checksum",
-            &[&b.run_id, &b.table, &reference, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
-        )
-        .await
-        .map_err(e)?;
-        tx.commit().await.map_err(e)?;
-        Ok(reference)
-    }
-
-    /// Copies `table` into the `_ferry_backup` schema (an incremental run
-    /// changes it in place) and records the backup `b` in the same transaction.
-    pub async fn copy_table(
-        &mut self,
-        run_id: &str,
-        table: &str,
-        b: &crate::ledger::Backup,
-    ) -> Result<String, EndpointError> {
-        let short: String = run_id.chars().take(8).collect();
-        let mut base = table.to_string();
-        while base.len() > 52 {
-            base.pop();
-        }
-        let name = format!("{base}__{short}");
-        let reference = format!("{BACKUP_SCHEMA}.{name}");
-        let endpoint = self.name.clone();
-        let e = |x: tokio_postgres::Error| EndpointError::Query {
-            endpoint: endpoint.clone(),
-            table: Some(table.to_string()),
-            reason: pg_message(&x),
-        };
-        let tx = self.client.transaction().await.map_err(e)?;
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {BACKUP_SCHEMA}; DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{n}; \
-             CREATE TABLE {BACKUP_SCHEMA}.{n} AS TABLE {t};",
-            n = quote_ident(&name),
-            t = quote_ident(table)
-        ))
-        .await
-        .map_err(e)?;
-        tx.execute(
-            "INSERT INTO _ferry_backups (run_id, table_name, kind, backup_ref, pre_rows, pre_checksum, created_at) \
-             VALUES ($1, $2, 'copied', $3, $4, $5, $6) ON CONFLICT (run_id, table_name) DO UPDATE SET kind = excluded.kind, \
-             backup_ref = excluded.backup_ref, pre_rows = excluded.pre_rows, pre_checksum = excluded.pre_checksum",
-            &[&b.run_id, &b.table, &reference, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
+            &[&b.run_id, &b.table, &kind, &reference, &(b.pre_rows as i64), &b.pre_checksum, &crate::ledger::now()],
         )
         .await
         .map_err(e)?;

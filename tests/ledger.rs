@@ -731,3 +731,62 @@ fn a_mariadb_source_resumes_after_its_integer_key() {
     );
     assert_eq!(target.count("users"), 50_000);
 }
+
+#[test]
+fn incremental_from_postgres_by_cursor_takes_inserts_updates_and_the_tied_row() {
+    let tmp = tempdir();
+    let db = tmp.path().join("live.db");
+    incremental_fixture(&db);
+    // The live source is a PostgreSQL database (updated_at becomes timestamptz).
+    let source = PgDb::new("inc_pgsrc");
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", db.display()),
+        "--to",
+        &source.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        source.scalar("SELECT data_type FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'updated_at'"),
+        "timestamp with time zone"
+    );
+    let target = PgDb::new("inc_pgdst");
+    let run = || {
+        let out = ferry(&[
+            "migrate",
+            "--from",
+            &source.url,
+            "--to",
+            &target.url,
+            "--incremental",
+            "--cursor",
+            "updated_at",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        let r = report(&out);
+        assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["rows_read"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(run(), 15_000);
+    let last = source.scalar("SELECT max(updated_at)::text FROM orders");
+    source.query(&format!(
+        "INSERT INTO users VALUES (3001, 'new', '2024-03-01T00:00:00Z');
+         INSERT INTO orders VALUES (12001, 3001, 1.5, '2024-03-01T00:00:00Z'), (12002, 4, 2.5, '{last}');
+         UPDATE orders SET total = -1, updated_at = '2024-03-02T00:00:00Z' WHERE id = 100;"
+    ));
+    // 1 user; 1 new order, 1 sharing the last cursor value, 1 updated.
+    assert_eq!(run(), 4);
+    assert_eq!(
+        target.scalar("SELECT total FROM orders WHERE id = 100"),
+        "-1"
+    );
+    assert_eq!(run(), 0);
+}

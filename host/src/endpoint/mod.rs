@@ -197,24 +197,19 @@ impl Source {
                     )
                 })
             }
+            Source::Postgres(s) => {
+                let s = s.clone();
+                tokio::spawn(async move { s.read_scan(&table, batch_size, &scan, &tx).await })
+            }
             _ if matches!(scan, Scan::Cursor { .. }) => {
                 let name = self.describe();
                 tokio::spawn(async move {
                     Err(EndpointError::Query {
                         endpoint: name,
                         table: Some(table.name),
-                        reason: "incremental runs over databases read SQLite sources only for now"
-                            .into(),
+                        reason: "an incremental cursor reads SQLite and PostgreSQL sources; for this source, run without --cursor (new rows by key) or use ferry sync".into(),
                     })
                 })
-            }
-            Source::Postgres(s) => {
-                let s = s.clone();
-                let after = match scan {
-                    Scan::AfterRowid(p) => Some(p),
-                    _ => None,
-                };
-                tokio::spawn(async move { s.read_after(&table, batch_size, after, &tx).await })
             }
             Source::Mysql(s) => {
                 let s = s.clone();

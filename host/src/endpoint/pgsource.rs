@@ -495,8 +495,41 @@ impl PgSource {
         after: Option<i64>,
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
+        let scan = match after {
+            Some(a) => super::Scan::AfterRowid(a),
+            None => super::Scan::All,
+        };
+        self.read_scan(table, batch_size, &scan, tx).await
+    }
+
+    /// Reads the rows `scan` names: all, after an integer key, or after a
+    /// high-water mark in (cursor, key) order — the key (a single-column
+    /// integer primary key) breaks ties between rows sharing a cursor value.
+    pub async fn read_scan(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        scan: &super::Scan,
+        tx: &mpsc::Sender<ReadBatch>,
+    ) -> Result<(), EndpointError> {
+        use super::Scan;
         let key_col = Self::resumable(table);
         let mut last_key: Option<i64> = None;
+        let mut last_cursor: Option<serde_json::Value> = None;
+        let cursor_col = match scan {
+            Scan::Cursor { column, .. } => {
+                let Some(k) = key_col else {
+                    return Err(EndpointError::Query {
+                        endpoint: self.name.clone(),
+                        table: Some(table.name.clone()),
+                        reason: "an incremental cursor on a PostgreSQL table needs a single-column integer primary key to break ties; without one, sync the table instead".into(),
+                    });
+                };
+                let c = table.columns.iter().position(|c| &c.name == column);
+                c.map(|c| (c, k))
+            }
+            _ => None,
+        };
         let mut c = self.connect().await?;
         let e = |x: tokio_postgres::Error| self.err(Some(&table.name), &x);
         let snapshot = c
@@ -541,8 +574,36 @@ impl PgSource {
                 super::sqlite::quote_list(&table.primary_key)
             )
         };
-        let filter = match (after, key_col) {
-            (Some(a), Some(k)) => format!(" WHERE {} > {a}", quote_ident(&table.columns[k].name)),
+        let mut order = order;
+        let filter = match (scan, key_col, cursor_col) {
+            (Scan::AfterRowid(a), Some(k), _) => {
+                format!(" WHERE {} > {a}", quote_ident(&table.columns[k].name))
+            }
+            (Scan::Cursor { after, since, .. }, _, Some((c, k))) => {
+                let (cq, kq) = (
+                    quote_ident(&table.columns[c].name),
+                    quote_ident(&table.columns[k].name),
+                );
+                order = format!(" ORDER BY {cq}, {kq}");
+                // Literals, not parameters (COPY takes none): numbers as
+                // written, anything else a quoted string the server casts to
+                // the column's type.
+                let lit = |v: &serde_json::Value| match v {
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+                    other => format!("'{}'", other.to_string().replace('\'', "''")),
+                };
+                match (after, since) {
+                    (Some((v, key)), _) => {
+                        format!(
+                            " WHERE {cq} > {l} OR ({cq} = {l} AND {kq} > {key})",
+                            l = lit(v)
+                        )
+                    }
+                    (None, Some(v)) => format!(" WHERE {cq} > {}", lit(v)),
+                    (None, None) => String::new(),
+                }
+            }
             _ => String::new(),
         };
         let sql = format!(
@@ -616,6 +677,12 @@ impl PgSource {
                 {
                     last_key = Some(v);
                 }
+                if let Some((c, _)) = cursor_col
+                    && let Some(Some((s, l))) = fields.get(c)
+                    && let Ok(v) = decode(kinds[c], &row[*s..*s + *l])
+                {
+                    last_cursor = cursor_json(v, table.columns[c].logical_type).or(last_cursor);
+                }
                 let mut failed = None;
                 for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
                     let v = match f {
@@ -643,7 +710,7 @@ impl PgSource {
                         rejects: std::mem::take(&mut rejects),
                         rows_read: read_in_batch,
                         position: last_key,
-                        cursor: None,
+                        cursor: last_cursor.clone(),
                     };
                     if tx.send(rb).await.is_err() {
                         return Ok(());
@@ -661,7 +728,7 @@ impl PgSource {
                 rejects,
                 rows_read: read_in_batch,
                 position: last_key,
-                cursor: None,
+                cursor: last_cursor,
             };
             let _ = tx.send(rb).await;
         }
@@ -862,6 +929,21 @@ fn utf8(raw: &[u8]) -> Result<&str, Bad> {
 }
 
 /// Decodes one non-null binary COPY field into its logical value, exactly.
+/// A cursor value as a high-water mark: JSON the filter can write back as a
+/// literal the server compares with the column (numbers, ISO text).
+fn cursor_json(v: ValueRef<'_>, t: LogicalType) -> Option<serde_json::Value> {
+    use crate::model::temporal as tm;
+    Some(match (v, t) {
+        (ValueRef::Int(i), LogicalType::Timestamptz) => tm::format_timestamptz(i).into(),
+        (ValueRef::Int(i), LogicalType::Timestamp) => tm::format_timestamp(i).into(),
+        (ValueRef::Int(i), LogicalType::Int64) => i.into(),
+        (ValueRef::Date(d), _) => tm::format_date(d).into(),
+        (ValueRef::Float(f), _) => serde_json::Number::from_f64(f)?.into(),
+        (ValueRef::Text(s), _) => s.into(),
+        _ => return None,
+    })
+}
+
 fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
     let infinite = |what: &str, positive: bool| Bad {
         reason: format!(

@@ -128,20 +128,88 @@ pub fn now() -> String {
 /// point is reached (1-based). Used by the crash tests to die at exact
 /// places (e.g. between two constraint builds); a no-op otherwise.
 pub fn failpoint(name: &str) {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static HITS: AtomicU64 = AtomicU64::new(0);
-    let Ok(spec) = std::env::var("FERRY_FAILPOINT") else {
-        return;
-    };
-    let Some((point, n)) = spec.split_once(':') else {
+    // Read once: this runs after every batch.
+    static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let s = std::env::var("FERRY_FAILPOINT").ok()?;
+        let (point, n) = s.split_once(':')?;
+        Some((point.to_string(), n.parse().ok()?))
+    });
+    let Some((point, n)) = spec else {
         return;
     };
     if point != name {
         return;
     }
     let hit = HITS.fetch_add(1, Ordering::SeqCst) + 1;
-    if n.parse::<u64>().ok() == Some(hit) {
+    if *n == hit {
         eprintln!("failpoint {name}:{hit}: aborting");
         std::process::abort();
     }
+}
+
+/// The plan run `rec` is resumed with, or why it cannot be: an incremental
+/// run is run again instead; a consolidation is not resumable yet; a plugin
+/// whose build changed since the run started is refused unless `accepted`
+/// names it with its new digest (`(name or reference, sha256)`), in which
+/// case the plan is pinned to the new build (and its fingerprint redone).
+pub async fn plan_to_resume(
+    rec: &RunRecord,
+    registry: &crate::plugin::Registry,
+    accepted: &[(String, String)],
+) -> Result<crate::plan::Plan, String> {
+    let id = &rec.run_id;
+    if rec.mode == "incremental" {
+        return Err(format!(
+            "run {id} was incremental: run `ferry migrate --incremental` again instead — it continues from the marks the run committed and replaces rows by key, so nothing is doubled"
+        ));
+    }
+    let Some(text) = &rec.plan else {
+        return Err(format!(
+            "run {id} has no recorded plan; it cannot be resumed"
+        ));
+    };
+    let mut plan: crate::plan::Plan = serde_json::from_str(text)
+        .map_err(|e| format!("run {id}: the recorded plan is unreadable: {e}"))?;
+    if !plan.more_sources.is_empty() || plan.tables.iter().any(|t| !t.rekey.is_empty()) {
+        return Err(format!(
+            "run {id} consolidates several sources; resuming a consolidation is not supported yet: roll the target back (drop it) and run again"
+        ));
+    }
+    let mut refused = Vec::new();
+    for p in plan
+        .transformers
+        .iter_mut()
+        .chain(plan.validators.iter_mut())
+    {
+        let now = registry
+            .resolve(&p.reference)
+            .await
+            .map_err(|e| e.to_string())?;
+        let m = now.manifest();
+        if m.sha256 == p.sha256 {
+            continue;
+        }
+        let ok = accepted
+            .iter()
+            .any(|(n, s)| (n == &p.name || n == &p.reference || n == &m.name) && s == &m.sha256);
+        if ok {
+            p.sha256 = m.sha256.clone();
+            p.version = m.version.clone();
+            p.name = m.name.clone();
+        } else {
+            refused.push(format!(
+                "plugin `{}` ({}) changed since the run started: recorded sha256 {}, now {}; to resume with this build pass --accept-plugin {}={}",
+                p.name, p.reference, p.sha256, m.sha256, p.name, m.sha256
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused.join("\n"));
+    }
+    plan.fingerprint = plan.compute_fingerprint();
+    Ok(plan)
 }

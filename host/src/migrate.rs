@@ -1139,7 +1139,7 @@ async fn run(
             .filter(|t| !existing.contains(&t.def.name))
             .cloned()
             .collect();
-        if let (Some(st), Some(r)) = (state.as_mut(), opts.resume.as_ref()) {
+        if let (true, Some(r)) = (state.is_some(), opts.resume.as_ref()) {
             // json: cut every unfinished table's file back to its checkpoint.
             let cut = r.checkpoints.iter().filter_map(|c| offsets_of(c).1).max();
             for p in &plans {
@@ -1152,7 +1152,6 @@ async fn run(
             if cut.is_none() {
                 sink.delete_run_rejects(&report.run_id).await?;
             }
-            let _: &mut Sink = st;
         }
         sink.prepare(&missing, IfExists::Fail).await?;
     } else {

@@ -42,57 +42,20 @@ impl ResumeArgs {
     }
 }
 
-/// Plugins whose build changed since the run started are refused unless
-/// the operator accepts the new digest; accepted ones are written into the
-/// plan (which the run records again), so the rest of the run is pinned to
-/// the new build.
-async fn accept_changed_plugins(
-    plan: &mut Plan,
-    registry: &ferry::plugin::Registry,
-    accepts: &[String],
-) -> anyhow::Result<()> {
-    let mut accepted = Vec::new();
-    for a in accepts {
-        let Some((name, sha)) = a.split_once('=') else {
-            return Err(UsageError(format!("--accept-plugin {a}: expected NAME=SHA256")).into());
-        };
-        accepted.push((
-            name.trim().to_string(),
-            sha.trim()
-                .trim_start_matches("sha256:")
-                .to_ascii_lowercase(),
-        ));
-    }
-    let mut refused = Vec::new();
-    for p in plan
-        .transformers
-        .iter_mut()
-        .chain(plan.validators.iter_mut())
-    {
-        let now = registry.resolve(&p.reference).await?;
-        let m = now.manifest();
-        if m.sha256 == p.sha256 {
-            continue;
-        }
-        let ok = accepted
-            .iter()
-            .any(|(n, s)| (n == &p.name || n == &p.reference || n == &m.name) && s == &m.sha256);
-        if ok {
-            p.sha256 = m.sha256.clone();
-            p.version = m.version.clone();
-            p.name = m.name.clone();
-        } else {
-            refused.push(format!(
-                "plugin `{}` ({}) changed since the run started: recorded sha256 {}, now {}; to resume with this build pass --accept-plugin {}={}",
-                p.name, p.reference, p.sha256, m.sha256, p.name, m.sha256
-            ));
-        }
-    }
-    if !refused.is_empty() {
-        anyhow::bail!("{}", refused.join("\n"));
-    }
-    plan.fingerprint = plan.compute_fingerprint();
-    Ok(())
+/// `--accept-plugin NAME=SHA256` values, parsed.
+fn parse_accepts(accepts: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    accepts
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((name, sha)) => Ok((
+                name.trim().to_string(),
+                sha.trim()
+                    .trim_start_matches("sha256:")
+                    .to_ascii_lowercase(),
+            )),
+            None => Err(UsageError(format!("--accept-plugin {a}: expected NAME=SHA256")).into()),
+        })
+        .collect()
 }
 
 async fn open_ledger(
@@ -163,22 +126,9 @@ pub async fn resume(
             EXIT_REJECTS
         });
     }
-    if rec.mode == "incremental" {
-        anyhow::bail!(
-            "run {run_id} was incremental: run `ferry migrate --incremental` again instead — it continues from the marks the run committed and replaces rows by key, so nothing is doubled"
-        );
-    }
-    let Some(plan_text) = &rec.plan else {
-        anyhow::bail!("run {run_id} has no recorded plan; it cannot be resumed");
-    };
-    let mut plan: Plan = serde_json::from_str(plan_text)
-        .map_err(|e| anyhow::anyhow!("run {run_id}: the recorded plan is unreadable: {e}"))?;
-    accept_changed_plugins(&mut plan, &registry, accepts).await?;
-    if !plan.more_sources.is_empty() || plan.tables.iter().any(|t| !t.rekey.is_empty()) {
-        anyhow::bail!(
-            "run {run_id} consolidates several sources; resuming a consolidation is not supported yet: roll the target back (drop it) and run again"
-        );
-    }
+    let plan = ferry::ledger::plan_to_resume(&rec, &registry, &parse_accepts(accepts)?)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let checkpoints = sink.checkpoints(run_id).await?;
     drop(sink);
     let mut opts = options_from_plan(&plan, run, &config, &registry).await?;

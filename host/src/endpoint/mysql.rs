@@ -1828,6 +1828,13 @@ impl MysqlSink {
     }
 
     /// Inserts rejects into `_ferry_rejects` (inside the caller's transaction).
+    /// Whether one table exists in the target database.
+    async fn has_table(&mut self, name: &str) -> Result<bool, EndpointError> {
+        table_exists(&mut self.conn, name)
+            .await
+            .map_err(|e| self.err(Some(name), my_message(&e)))
+    }
+
     /// Creates or upgrades the ledger tables (see [`crate::ledger`]).
     /// DDL commits implicitly in MySQL, so each version's statements run
     /// one by one and the version row is written last: a crash half-way
@@ -1917,10 +1924,7 @@ impl MysqlSink {
         run_id: Option<&str>,
     ) -> Result<Vec<crate::ledger::RunRecord>, EndpointError> {
         let t = Some(crate::ledger::RUNS_TABLE);
-        if !table_exists(&mut self.conn, crate::ledger::RUNS_TABLE)
-            .await
-            .map_err(|e| self.err(t, my_message(&e)))?
-        {
+        if !self.has_table(crate::ledger::RUNS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows: Vec<Row> = self
@@ -1965,10 +1969,7 @@ impl MysqlSink {
         run_id: Option<&str>,
     ) -> Result<Vec<crate::ledger::Checkpoint>, EndpointError> {
         let t = Some(crate::ledger::CHECKPOINTS_TABLE);
-        if !table_exists(&mut self.conn, crate::ledger::CHECKPOINTS_TABLE)
-            .await
-            .map_err(|e| self.err(t, my_message(&e)))?
-        {
+        if !self.has_table(crate::ledger::CHECKPOINTS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows: Vec<Row> = self
@@ -2084,10 +2085,7 @@ impl MysqlSink {
         &mut self,
         table: &str,
     ) -> Result<Option<(u64, String)>, EndpointError> {
-        if !table_exists(&mut self.conn, table)
-            .await
-            .map_err(|e| self.err(Some(table), my_message(&e)))?
-        {
+        if !self.has_table(table).await? {
             return Ok(None);
         }
         let cols: Vec<String> = self
@@ -2184,9 +2182,12 @@ impl MysqlSink {
             }
             ("copied", Some(b)) => {
                 let copy = quote_ident(b);
+                // The rows swap in one transaction; the copy goes after.
                 steps = vec![
+                    "START TRANSACTION".to_string(),
                     format!("DELETE FROM {t}"),
                     format!("INSERT INTO {t} SELECT * FROM {copy}"),
+                    "COMMIT".to_string(),
                     format!("DROP TABLE {copy}"),
                 ];
             }
@@ -2196,6 +2197,7 @@ impl MysqlSink {
         for s in &steps {
             res = self.exec(tb, s).await;
             if res.is_err() {
+                let _ = self.conn.query_drop("ROLLBACK").await;
                 break;
             }
         }
@@ -2205,10 +2207,7 @@ impl MysqlSink {
 
     /// Deletes a run's rows from the rejects table.
     pub async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
-        if !table_exists(&mut self.conn, REJECTS_TABLE)
-            .await
-            .map_err(|e| self.err(Some(REJECTS_TABLE), my_message(&e)))?
-        {
+        if !self.has_table(REJECTS_TABLE).await? {
             return Ok(());
         }
         self.conn
@@ -2248,10 +2247,7 @@ impl MysqlSink {
         run_id: &str,
     ) -> Result<Vec<crate::ledger::Backup>, EndpointError> {
         let t = Some(crate::ledger::BACKUPS_TABLE);
-        if !table_exists(&mut self.conn, crate::ledger::BACKUPS_TABLE)
-            .await
-            .map_err(|e| self.err(t, my_message(&e)))?
-        {
+        if !self.has_table(crate::ledger::BACKUPS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows: Vec<Row> = self

@@ -282,6 +282,11 @@ impl PgSink {
         r.map_err(|e| self.err(Some(table), pg_message(&e)))
     }
 
+    /// Whether one table exists.
+    async fn has_table(&mut self, name: &str) -> Result<bool, EndpointError> {
+        Ok(!self.existing_tables(&[name.to_string()]).await?.is_empty())
+    }
+
     pub async fn existing_tables(
         &mut self,
         names: &[String],
@@ -521,7 +526,7 @@ impl PgSink {
         &mut self,
         table: &str,
     ) -> Result<Option<(u64, String)>, EndpointError> {
-        if self.existing_tables(&[table.to_string()]).await?.is_empty() {
+        if !self.has_table(table).await? {
             return Ok(None);
         }
         let row = self
@@ -692,11 +697,7 @@ impl PgSink {
 
     /// Deletes a run's rows from the rejects table.
     pub async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
-        if self
-            .existing_tables(&[REJECTS_TABLE.to_string()])
-            .await?
-            .is_empty()
-        {
+        if !self.has_table(REJECTS_TABLE).await? {
             return Ok(());
         }
         self.client
@@ -728,11 +729,7 @@ impl PgSink {
         &mut self,
         run_id: &str,
     ) -> Result<Vec<crate::ledger::Backup>, EndpointError> {
-        if self
-            .existing_tables(&[crate::ledger::BACKUPS_TABLE.to_string()])
-            .await?
-            .is_empty()
-        {
+        if !self.has_table(crate::ledger::BACKUPS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows = self
@@ -823,11 +820,7 @@ impl PgSink {
 
     /// Runs, newest first (one run when `run_id` is given); empty without a ledger.
     pub async fn runs(&mut self, run_id: Option<&str>) -> Result<Vec<RunRecord>, EndpointError> {
-        if self
-            .existing_tables(&[crate::ledger::RUNS_TABLE.to_string()])
-            .await?
-            .is_empty()
-        {
+        if !self.has_table(crate::ledger::RUNS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows = self
@@ -861,11 +854,7 @@ impl PgSink {
 
     /// The checkpoints of a run.
     pub async fn checkpoints(&mut self, run_id: &str) -> Result<Vec<Checkpoint>, EndpointError> {
-        if self
-            .existing_tables(&[crate::ledger::CHECKPOINTS_TABLE.to_string()])
-            .await?
-            .is_empty()
-        {
+        if !self.has_table(crate::ledger::CHECKPOINTS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows = self
@@ -897,11 +886,7 @@ impl PgSink {
 
     /// Per table, the high-water marks of runs not rolled back, oldest first.
     pub async fn marks(&mut self) -> Result<Vec<crate::ledger::Mark>, EndpointError> {
-        if self
-            .existing_tables(&[crate::ledger::CHECKPOINTS_TABLE.to_string()])
-            .await?
-            .is_empty()
-        {
+        if !self.has_table(crate::ledger::CHECKPOINTS_TABLE).await? {
             return Ok(Vec::new());
         }
         let rows = self

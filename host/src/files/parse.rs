@@ -74,6 +74,18 @@ pub struct FileReport {
     pub mtime: Option<i64>,
 }
 
+impl FileStatus {
+    /// The name reports and `_ferry_file_items` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileStatus::Parsed => "parsed",
+            FileStatus::Unchanged => "unchanged",
+            FileStatus::Skipped => "skipped",
+            FileStatus::Failed => "failed",
+        }
+    }
+}
+
 impl FileReport {
     fn new(e: &Entry) -> FileReport {
         FileReport {
@@ -224,18 +236,12 @@ async fn parse_entry(
     let path = entry.path.clone();
     let bytes = match tokio::task::spawn_blocking(move || read_bounded(&path, limit)).await {
         Ok(Ok(b)) => b,
-        Ok(Err(reason)) => {
-            let code = if reason.contains("over the") {
-                "file-too-large"
-            } else {
-                "unreadable"
-            };
-            let status = if code == "unreadable" {
-                FileStatus::Failed
-            } else {
-                FileStatus::Skipped
-            };
-            report.set(status, code, reason, true);
+        Ok(Err(ReadFailure::TooLarge(reason))) => {
+            report.set(FileStatus::Skipped, "file-too-large", reason, true);
+            return done(report);
+        }
+        Ok(Err(ReadFailure::Io(reason))) => {
+            report.set(FileStatus::Failed, "unreadable", reason, true);
             return done(report);
         }
         Err(e) => {
@@ -370,18 +376,26 @@ async fn parse_entry(
     }
 }
 
+/// Why a file could not be read.
+enum ReadFailure {
+    /// It grew past the size limit after the walk.
+    TooLarge(String),
+    Io(String),
+}
+
 /// Reads a whole file, refusing one that grew past `limit` since the walk.
-fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadFailure> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let f = std::fs::File::open(path)
+        .map_err(|e| ReadFailure::Io(format!("cannot open: {e}; check its permissions")))?;
     let mut buf = Vec::new();
     f.take(limit + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| ReadFailure::Io(format!("cannot read: {e}")))?;
     if buf.len() as u64 > limit {
-        return Err(format!(
+        return Err(ReadFailure::TooLarge(format!(
             "grew over the {limit}-byte limit (files.max_file_size) while being read"
-        ));
+        )));
     }
     Ok(buf)
 }

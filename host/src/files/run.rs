@@ -304,14 +304,7 @@ async fn execute(
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let mut counts = BTreeMap::new();
     for f in &files {
-        *counts
-            .entry(
-                serde_json::to_value(f.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-            )
-            .or_insert(0u64) += 1;
+        *counts.entry(f.status.name().to_string()).or_insert(0u64) += 1;
     }
     let summary = FilesSummary {
         dir: opts.dir.display().to_string(),
@@ -659,12 +652,7 @@ async fn write_items(
                     f.mtime.map(Cell::Ts).unwrap_or(Cell::Null),
                     opt(&f.parser),
                     opt(&f.parser_sha256),
-                    Cell::Text(
-                        serde_json::to_value(f.status)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                    ),
+                    Cell::Text(f.status.name().to_string()),
                     Cell::Int(i64::try_from(f.records).unwrap_or(i64::MAX)),
                     opt(&f.code),
                     opt(&f.reason),
@@ -720,8 +708,13 @@ async fn verify_counts(
         .as_ref()
         .map(|f| f.files.as_slice())
         .unwrap_or(&[]);
-    let write_rejected: u64 = report.tables.iter().map(|t| t.rows_rejected).sum::<u64>()
-        - files.iter().filter(|f| f.quarantined).count() as u64;
+    // Rows the target refused one by one: all rejects but the files'.
+    let write_rejected: u64 = report
+        .tables
+        .iter()
+        .map(|t| t.rows_rejected)
+        .sum::<u64>()
+        .saturating_sub(files.iter().filter(|f| f.quarantined).count() as u64);
     let mut failures = Vec::new();
     let mut checked = 0u64;
     let mut missing_total = 0u64;

@@ -35,6 +35,70 @@ const TEST_ONLY: &[&str] = &[
     "example-email-domain",
 ];
 
+/// The guests' target. rust-toolchain.toml lists it, but rustup only adds the
+/// listed targets when it installs the toolchain: a machine that already had
+/// 1.95.0 without it would fail here, so the build adds it itself.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Makes sure the toolchain that builds the host can build the guests: when
+/// the sysroot has no `wasm32-wasip2` standard library, runs
+/// `rustup target add wasm32-wasip2` for the active toolchain and says so on
+/// stderr (a `cargo:warning`, which cargo prints even when the build passes).
+fn ensure_wasm_target() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        // Cannot tell; the nested build's own error will say what is missing.
+        return;
+    };
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
+        return;
+    }
+    // The toolchain that runs this build: rustup's proxy sets RUSTUP_TOOLCHAIN;
+    // otherwise the sysroot's directory name is the toolchain's name.
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok().or_else(|| {
+        sysroot
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    });
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    if let Some(t) = &toolchain {
+        add.args(["--toolchain", t]);
+    }
+    let shown = format!(
+        "rustup target add {WASM_TARGET}{}",
+        toolchain
+            .as_deref()
+            .map(|t| format!(" --toolchain {t}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "cargo:warning=ferry: the {WASM_TARGET} target is missing from {}; running `{shown}` to build the plugins",
+        sysroot.display()
+    );
+    eprintln!("ferry build: the {WASM_TARGET} target is missing; running `{shown}`");
+    match add.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!(
+            "`{shown}` failed ({s}); the plugins need the {WASM_TARGET} target. \
+             Install it by hand (`{shown}`) or, without rustup, point \
+             FERRY_PLUGIN_ARTIFACTS_OVERRIDE at prebuilt components"
+        ),
+        Err(e) => panic!(
+            "the {WASM_TARGET} target is missing and rustup cannot be run ({e}); \
+             install the target for this toolchain ({}) or point \
+             FERRY_PLUGIN_ARTIFACTS_OVERRIDE at prebuilt components",
+            sysroot.display()
+        ),
+    }
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
@@ -64,6 +128,8 @@ fn main() {
         );
         return;
     }
+
+    ensure_wasm_target();
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -56,7 +56,7 @@ impl CastRule {
     pub fn matches(&self, table: &str, column: &str, declared: &str) -> bool {
         if let Some(c) = &self.column {
             let (t, col) = c.rsplit_once('.').unwrap_or(("*", c));
-            return crate::migrate::glob_match(t, table) && crate::migrate::glob_match(col, column);
+            return crate::model::glob_match(t, table) && crate::model::glob_match(col, column);
         }
         if let Some(d) = &self.declared_type {
             let base = |s: &str| {

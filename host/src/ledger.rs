@@ -118,9 +118,7 @@ pub struct Mark {
 
 /// Now, as RFC 3339 UTC text with microseconds.
 pub fn now() -> String {
-    crate::model::temporal::format_timestamptz(crate::files::micros_since_epoch(
-        std::time::SystemTime::now(),
-    ))
+    crate::model::temporal::now_rfc3339()
 }
 
 /// Test hook: `FERRY_FAILPOINT=NAME:N` makes the process abort — like a

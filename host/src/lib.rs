@@ -64,7 +64,8 @@ pub mod endpoint;
 pub mod files;
 pub mod ledger;
 pub mod migrate;
-pub mod model;
+/// ferry's own types, in their own crate (`model/`): it names serde only.
+pub use ferry_model as model;
 pub mod plan;
 pub mod plugin;
 pub mod rollback;

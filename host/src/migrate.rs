@@ -23,6 +23,7 @@ use crate::endpoint::{
 };
 use crate::model::{
     Batch, ColumnDef, Diagnostic, Reject, Schema, Severity, Stage, TableDef, dependency_order,
+    glob_match,
 };
 use crate::plan::{
     ESTIMATE_ROWS_PER_SEC, Estimates, PG_RESERVED, PLAN_FORMAT, Plan, PlannedColumn, PlannedPlugin,
@@ -50,27 +51,6 @@ impl PluginUse {
     fn applies_to(&self, table: &str) -> bool {
         self.tables.is_empty() || self.tables.iter().any(|p| glob_match(p, table))
     }
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let Some((head, rest)) = pattern.split_once('*') else {
-        return pattern == name;
-    };
-    let Some(mut tail) = name.strip_prefix(head) else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split('*').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i == parts.len() - 1 {
-            return tail.ends_with(part);
-        }
-        match tail.find(part) {
-            Some(at) => tail = &tail[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// Reports progress to whoever renders it (the CLI draws bars).
@@ -1917,21 +1897,5 @@ fn rejected_rows(diags: &[Diagnostic]) -> Vec<(usize, Vec<&Diagnostic>)> {
 fn log_diagnostics(table: &str, plugin: &str, diags: &[Diagnostic]) {
     for d in diags.iter().filter(|d| d.severity != Severity::Error) {
         tracing::info!(table, plugin, row = ?d.row, column = ?d.column, code = %d.code, "{}", d.message);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn table_globs() {
-        assert!(glob_match("users", "users"));
-        assert!(!glob_match("users", "users2"));
-        assert!(glob_match("user*", "users"));
-        assert!(glob_match("*_log", "audit_log"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
-        assert!(glob_match("*", "anything"));
     }
 }

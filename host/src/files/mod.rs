@@ -542,7 +542,7 @@ pub fn walk(dir: &Path, hidden: bool, exclude: &[String]) -> Result<Vec<Entry>, 
             };
             if exclude
                 .iter()
-                .any(|g| crate::migrate::glob_match(g, &child_rel))
+                .any(|g| crate::model::glob_match(g, &child_rel))
             {
                 continue;
             }
@@ -602,13 +602,7 @@ fn skipped(path: &Path, rel: &str, code: &str, reason: String) -> Entry {
     }
 }
 
-/// Microseconds since the Unix epoch (negative before it).
-pub fn micros_since_epoch(t: std::time::SystemTime) -> i64 {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
+pub use crate::model::temporal::micros_since_epoch;
 
 /// The format a file was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -713,7 +707,7 @@ pub fn choose(
     if let Some(r) = settings
         .parsers
         .iter()
-        .find(|r| crate::migrate::glob_match(&r.glob, rel))
+        .find(|r| crate::model::glob_match(&r.glob, rel))
     {
         return Ok(Choice {
             parser: r.parser.clone(),

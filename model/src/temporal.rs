@@ -17,6 +17,19 @@
 //! rather than guessing.
 
 const MICROS_PER_SEC: i64 = 1_000_000;
+
+/// Microseconds since the Unix epoch (negative before it).
+pub fn micros_since_epoch(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Now, as RFC 3339 UTC text with microseconds (how the ledger stamps rows).
+pub fn now_rfc3339() -> String {
+    format_timestamptz(micros_since_epoch(std::time::SystemTime::now()))
+}
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's

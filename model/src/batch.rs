@@ -597,7 +597,7 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::schema::Column;
+    use crate::schema::Column;
 
     fn schema() -> Schema {
         Schema {

@@ -4,8 +4,11 @@
 //! database driver or clap.
 
 mod batch;
+pub mod glob;
 mod schema;
 pub mod temporal;
+
+pub use glob::glob_match;
 
 pub use batch::{
     Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// ferry's logical types — the value model every endpoint maps to and from.
 ///
-/// The physical representation of each type inside a [`crate::model::Batch`]
+/// The physical representation of each type inside a [`crate::Batch`]
 /// is fixed (see [`LogicalType::storage`]); it is the same as the WIT
 /// contract's, so batches cross into plugins without conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! The ledger: a migration of 200,000 rows through a WASM transformer into
-//! PostgreSQL is killed (SIGKILL) at many points — during the load, and by a
-//! failpoint between constraint builds — and each time `ferry resume`
+//! PostgreSQL is killed (SIGKILL) at random moments of its progress, and by a
+//! failpoint between constraint builds, and each time `ferry resume`
 //! completes it: verify passes, no row missing or doubled, and every table
-//! equals a clean run's, checksum for checksum.
+//! equals a clean run's, checksum for checksum. (`crash.rs` kills it at over
+//! a hundred exact points.)
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,7 +12,7 @@ use std::time::Instant;
 use crate::util::{MASK, PgDb, cache_dir, ferry, ferry_bin, report, stdout, tempdir};
 
 /// users (50,000) and sessions (150,000, FK to users), with an index.
-fn fixture(path: &Path) {
+pub(crate) fn fixture(path: &Path) {
     let mut c = rusqlite::Connection::open(path).unwrap();
     c.execute_batch(
         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, created_at TEXT);
@@ -50,7 +51,7 @@ fn fixture(path: &Path) {
 }
 
 /// Per table: row count, distinct keys, and an md5 over every row in key order.
-fn fingerprint(pg: &PgDb) -> Vec<Vec<String>> {
+pub(crate) fn fingerprint(pg: &PgDb) -> Vec<Vec<String>> {
     ["users", "sessions"]
         .iter()
         .map(|t| {
@@ -62,7 +63,7 @@ fn fingerprint(pg: &PgDb) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn migrate_args<'a>(src: &'a str, to: &'a str) -> Vec<&'a str> {
+pub(crate) fn migrate_args<'a>(src: &'a str, to: &'a str) -> Vec<&'a str> {
     vec![
         "migrate",
         "--from",
@@ -78,7 +79,7 @@ fn migrate_args<'a>(src: &'a str, to: &'a str) -> Vec<&'a str> {
 }
 
 /// The newest run in the target's ledger, if the run got far enough to record one.
-fn latest_run(to: &str) -> Option<String> {
+pub(crate) fn latest_run(to: &str) -> Option<String> {
     let out = ferry(&["history", "--to", to, "--json"]);
     if out.status.code() != Some(0) {
         return None;
@@ -140,6 +141,24 @@ fn resume_and_check(pg: &PgDb, src: &str, expected: &[Vec<String>], label: &str)
     interrupted
 }
 
+/// Rows this run has committed so far, as its ledger says (0 before the
+/// ledger exists).
+fn committed_rows(pg: &PgDb) -> u64 {
+    if pg.scalar("SELECT to_regclass('_ferry_checkpoints') IS NOT NULL") != "t" {
+        return 0;
+    }
+    pg.scalar("SELECT coalesce(sum(rows_read), 0) FROM _ferry_checkpoints")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The randomized companion of `crash`'s deterministic sweep: SIGKILL at
+/// moments picked at random while the run makes progress. Where a kill
+/// lands depends on the machine, so the test asserts only what must hold
+/// wherever it lands — the resume (or the finished run) equals the clean
+/// run — and never how many kills landed inside the run; the deterministic
+/// points (here the five constraint builds, and `crash`'s hundred) are the
+/// ones that must interrupt.
 #[test]
 fn killed_at_many_points_resume_completes_with_exactly_the_source_rows() {
     let tmp = tempdir();
@@ -149,18 +168,38 @@ fn killed_at_many_points_resume_completes_with_exactly_the_source_rows() {
 
     // The clean run: what every resumed run must equal.
     let clean = PgDb::new("ledger_clean");
-    let started = Instant::now();
     let out = ferry(&migrate_args(&src, &clean.url));
-    let full = started.elapsed();
     assert_eq!(out.status.code(), Some(0));
     let expected = fingerprint(&clean);
     assert_eq!(expected[1][0], "150000");
 
-    // SIGKILL at 16 points spread over the run (load, keys, verify).
+    // SIGKILL at 16 random moments: after a random number of committed
+    // rows (polled in the ledger), plus a random extra pause up to 300 ms
+    // that lets some kills land in the key builds or the verification.
+    // A fixed seed per run of the test keeps a failure reproducible.
+    let seed = std::env::var("FERRY_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("random kills with FERRY_TEST_SEED={seed}");
+    let mut rng = seed | 1;
+    let mut next = move |bound: u64| {
+        // xorshift64: enough randomness to spread kills, no dependency.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound
+    };
     let mut points = 0;
     let mut interrupted = 0;
     for i in 1..=16u32 {
-        let at = full.mul_f64(f64::from(i) / 17.0);
+        let after_rows = next(200_000);
+        let pause = std::time::Duration::from_millis(next(300));
         let pg = PgDb::new("ledger_kill");
         let mut child = Command::new(ferry_bin())
             .args(migrate_args(&src, &pg.url))
@@ -169,14 +208,24 @@ fn killed_at_many_points_resume_completes_with_exactly_the_source_rows() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(at);
-        let _ = child.kill(); // SIGKILL
+        // Poll the condition (not the clock) with a generous deadline.
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none()
+            && committed_rows(&pg) < after_rows
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(pause);
+        let _ = child.kill(); // SIGKILL (a no-op when the run already ended)
         let _ = child.wait();
-        if resume_and_check(&pg, &src, &expected, &format!("killed at {at:?}")) {
+        let label = format!("kill {i}: after {after_rows} rows + {pause:?} (seed {seed})");
+        if resume_and_check(&pg, &src, &expected, &label) {
             interrupted += 1;
         }
         points += 1;
     }
+    eprintln!("{interrupted} of {points} random kills landed inside the run");
 
     // Deterministic deaths between the builds of the keys, indexes and
     // foreign keys (users: pk, unique email; sessions: pk, index, fk).
@@ -198,14 +247,8 @@ fn killed_at_many_points_resume_completes_with_exactly_the_source_rows() {
             &format!("died after constraint {n}")
         ));
         points += 1;
-        interrupted += 1;
     }
     assert!(points >= 20);
-    // Timing varies with the machine; most kills must land inside the run.
-    assert!(
-        interrupted >= 15,
-        "only {interrupted} of {points} kills interrupted the run"
-    );
 }
 
 #[test]

@@ -48,6 +48,11 @@
 //!   into PostgreSQL, SIGKILLed at 16 points and aborted between constraint
 //!   builds at 5; `ferry resume` completes each to the clean run's
 //!   checksums; a changed source is refused; `status`, `history`.
+//! - `crash`     — deterministic crash points: the 200,000-row run killed
+//!   (a failpoint's abort) after every batch, mid-COPY, before commits,
+//!   between constraint builds, in verify, while backing up and rolling
+//!   back, into PostgreSQL, SQLite and MariaDB; each resume (or repeated
+//!   rollback) ends with exactly the clean run's rows.
 //! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
@@ -62,6 +67,7 @@ mod util;
 
 mod chinook;
 mod consolidate;
+mod crash;
 mod files;
 mod hostile;
 mod json;

@@ -121,30 +121,44 @@ pub fn now() -> String {
     crate::model::temporal::now_rfc3339()
 }
 
-/// Test hook: `FERRY_FAILPOINT=NAME:N` makes the process abort — like a
-/// SIGKILL, nothing flushed, no destructor run — the N-th time the named
-/// point is reached (1-based). Used by the crash tests to die at exact
-/// places (e.g. between two constraint builds); a no-op otherwise.
+/// Test hook: `FERRY_FAILPOINT=NAME[@TABLE]:N` makes the process abort —
+/// like a SIGKILL: nothing flushed, no destructor run, no transaction
+/// committed — the N-th time the named point is reached (1-based), counting
+/// only hits on `TABLE` when one is given. A no-op otherwise. The crash tests
+/// use it to die at exact, repeatable places instead of after a wall-clock
+/// delay; `docs/ledger.md` lists the points.
 pub fn failpoint(name: &str) {
+    failpoint_at(name, None);
+}
+
+/// [`failpoint`] at a point that belongs to a table (`batch@sessions:17`).
+pub fn failpoint_at(name: &str, table: Option<&str>) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static HITS: AtomicU64 = AtomicU64::new(0);
-    // Read once: this runs after every batch.
-    static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    // Read once: points run after every batch.
+    static SPEC: OnceLock<Option<(String, Option<String>, u64)>> = OnceLock::new();
     let spec = SPEC.get_or_init(|| {
         let s = std::env::var("FERRY_FAILPOINT").ok()?;
-        let (point, n) = s.split_once(':')?;
-        Some((point.to_string(), n.parse().ok()?))
+        let (point, n) = s.rsplit_once(':')?;
+        let (point, on) = match point.split_once('@') {
+            Some((p, t)) => (p.to_string(), Some(t.to_string())),
+            None => (point.to_string(), None),
+        };
+        Some((point, on, n.parse().ok()?))
     });
-    let Some((point, n)) = spec else {
+    let Some((point, on, n)) = spec else {
         return;
     };
-    if point != name {
+    if point != name || (on.is_some() && on.as_deref() != table) {
         return;
     }
     let hit = HITS.fetch_add(1, Ordering::SeqCst) + 1;
     if *n == hit {
-        eprintln!("failpoint {name}:{hit}: aborting");
+        eprintln!(
+            "failpoint {name}{}:{hit}: aborting",
+            table.map(|t| format!("@{t}")).unwrap_or_default()
+        );
         std::process::abort();
     }
 }

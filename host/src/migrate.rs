@@ -440,6 +440,7 @@ pub async fn execute(
             report.error = Some(error_chain(&e));
         }
     }
+    crate::ledger::failpoint("run-end");
     record_end(&opts, &report).await;
     report
 }
@@ -594,12 +595,68 @@ async fn record_backups_inner(
             replaced.push(b);
         } else {
             sink.save_backup(&b).await?;
+            crate::ledger::failpoint_at("backup", Some(name));
         }
     }
     if !replaced.is_empty() {
         sink.backup_tables(run_id, &replaced, in_place).await?;
     }
     Ok(())
+}
+
+/// What a resumed run must (re)create before it loads, and the backups it
+/// must still take. A table with a checkpoint of this run holds this run's
+/// committed batches (a batch commits with its checkpoint): it is kept. Any
+/// other table holds none of this run's rows, so it is created afresh —
+/// after the run's backup of it is recorded, when the run died before it
+/// backed the table up (its old content may still be in place: a replacing
+/// run records every backup, then drops and recreates the tables).
+async fn resume_tables(
+    sink: &mut Sink,
+    resume: &Resume,
+    plans: &[Arc<TablePlan>],
+    targets: &[TargetTable],
+    existing: &[String],
+    plan: &Plan,
+) -> Result<Vec<TargetTable>, MigrateError> {
+    let started: Vec<&str> = plans
+        .iter()
+        .filter(|p| resume.checkpoints.iter().any(|c| c.table == p.source.name))
+        .map(|p| p.target.def.name.as_str())
+        .collect();
+    let recorded: Vec<String> = sink
+        .backups(&resume.run_id)
+        .await?
+        .into_iter()
+        .map(|b| b.table)
+        .collect();
+    let fresh: Vec<TargetTable> = targets
+        .iter()
+        .filter(|t| !(started.contains(&t.def.name.as_str()) && existing.contains(&t.def.name)))
+        .cloned()
+        .collect();
+    let unrecorded: Vec<TargetTable> = fresh
+        .iter()
+        .filter(|t| !recorded.contains(&t.def.name))
+        .cloned()
+        .collect();
+    let if_exists = if plan.if_exists == "drop" {
+        IfExists::Drop
+    } else {
+        IfExists::Fail
+    };
+    if let Some(t) = unrecorded
+        .iter()
+        .find(|t| existing.contains(&t.def.name) && if_exists == IfExists::Fail)
+    {
+        return Err(EndpointError::TargetExists {
+            endpoint: sink.describe(),
+            table: t.def.name.clone(),
+        }
+        .into());
+    }
+    record_backups(sink, &resume.run_id, &unrecorded, if_exists, false).await?;
+    Ok(fresh)
 }
 
 /// [`record_backups`] for a run that changes `tables` in place (a sync):
@@ -661,6 +718,7 @@ async fn run_and_verify(
         crate::verify::verify_consolidated(plan, &sources, &opts.to, Some(&report.run_id)).await?
     };
     let failures = v.failures();
+    crate::ledger::failpoint("verified");
     report.verify = Some(v);
     report.phases.verify_ms = ms(verify_started);
     if failures.is_empty() {
@@ -1089,6 +1147,7 @@ async fn run(
             rec.started_at = old.started_at;
         }
         ledger_sink!().save_run(&rec).await?;
+        crate::ledger::failpoint("run-recorded");
     }
     let mut targets: Vec<TargetTable> = plans.iter().map(|p| p.target.clone()).collect();
     let id_map = plans.iter().any(|p| !p.rekey.is_empty()).then(|| {
@@ -1133,7 +1192,14 @@ async fn run(
                 sink.delete_run_rejects(&report.run_id).await?;
             }
         }
-        sink.prepare(&missing, IfExists::Fail).await?;
+        match opts.resume.as_ref() {
+            Some(r) if state.is_none() && opts.incremental.is_none() => {
+                let fresh = resume_tables(&mut sink, r, &plans, &targets, &existing, plan).await?;
+                sink.prepare(&fresh, IfExists::Drop).await?;
+            }
+            _ => sink.prepare(&missing, IfExists::Fail).await?,
+        }
+        crate::ledger::failpoint("tables-created");
     } else {
         if let Some(st) = state.as_mut() {
             record_json_backups(&mut sink, st, &report.run_id, &targets, opts.if_exists).await?;
@@ -1141,6 +1207,7 @@ async fn run(
             record_backups(&mut sink, &report.run_id, &targets, opts.if_exists, false).await?;
         }
         sink.prepare(&targets, opts.if_exists).await?;
+        crate::ledger::failpoint("tables-created");
     }
     // Incremental: each table's high-water mark (the newest of runs not rolled back).
     let mut marks: HashMap<String, crate::ledger::Mark> = HashMap::new();
@@ -1190,12 +1257,14 @@ async fn run(
     }
 
     report.phases.load_ms = ms(load_started);
+    crate::ledger::failpoint("load-done");
     record_phase(ledger_sink!(), report, "constraints").await?;
     progress.phase("creating keys, indexes and foreign keys");
     let constraints_started = Instant::now();
     let finished = sink.finish(&report.run_id, &targets).await?;
     report.phases.constraints_ms = ms(constraints_started);
     record_phase(ledger_sink!(), report, "verify").await?;
+    crate::ledger::failpoint("constraints-done");
     report.constraints = finished.created;
     report.warnings.extend(finished.warnings);
     for (table, n) in finished.quarantined {
@@ -1714,7 +1783,7 @@ impl TableJob {
                         .write_with(&run_id, &plan.target, &batch, &rejects, None, upsert)
                         .await;
                     if let (Ok(out), Some(mut cp)) = (&res, cp.clone()) {
-                        crate::ledger::failpoint("json-batch");
+                        crate::ledger::failpoint_at("json-batch", Some(&name));
                         cp.rows_written += out.written;
                         cp.rows_rejected += (rejects.len() + out.rejected.len()) as u64;
                         cp.offsets = sink.json_offsets(&plan.target.def.name)?;
@@ -1741,7 +1810,7 @@ impl TableJob {
                     written += outcome.written;
                     rejected += r;
                     progress.rows_written(&name, outcome.written + r);
-                    crate::ledger::failpoint("batch");
+                    crate::ledger::failpoint_at("batch", Some(&name));
                 }
                 Err(e) => {
                     cancel.store(true, Ordering::SeqCst);
@@ -1780,6 +1849,7 @@ impl TableJob {
                 Some(st) => st.save_checkpoint(&done).await?,
                 None => sink.save_checkpoint(&done).await?,
             }
+            crate::ledger::failpoint_at("table-done", Some(&name));
         }
         Ok(())
     }

@@ -128,6 +128,7 @@ pub async fn rollback(
         if !dry_run {
             sink.restore_table(&b.table, &b.kind, b.backup_ref.as_deref())
                 .await?;
+            crate::ledger::failpoint_at("rollback", Some(&b.table));
         }
         tables.push(TableRollback {
             table: b.table.clone(),
@@ -155,6 +156,9 @@ pub async fn rollback(
         }
     }
     let ok = tables.iter().all(|t| t.ok);
+    if !dry_run {
+        crate::ledger::failpoint("rollback-proved");
+    }
     if ok && !dry_run {
         let mut r = run.clone();
         r.status = "rolled_back".into();

@@ -195,6 +195,7 @@ pub async fn verify(
         )
         .await?;
         tables.push(tv);
+        crate::ledger::failpoint_at("verify", Some(&t.name));
     }
     Ok(VerifyReport {
         ok: tables.iter().all(|t| t.ok),

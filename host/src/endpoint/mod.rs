@@ -13,7 +13,7 @@
 
 pub mod json;
 pub mod mysql;
-pub mod pgsource;
+
 pub mod postgres;
 pub mod sqlite;
 
@@ -75,7 +75,7 @@ pub struct TableProfile {
 #[derive(Clone)]
 pub enum Source {
     Sqlite(Arc<sqlite::SqliteSource>),
-    Postgres(Arc<pgsource::PgSource>),
+    Postgres(Arc<postgres::PgSource>),
     Mysql(Arc<mysql::MysqlSource>),
     Json(Arc<json::JsonSource>),
 }
@@ -98,7 +98,7 @@ impl Source {
         match url {
             EndpointUrl::Sqlite(p) => Ok(Source::Sqlite(Arc::new(sqlite::SqliteSource::open(p)?))),
             EndpointUrl::Postgres(u) => Ok(Source::Postgres(Arc::new(
-                pgsource::PgSource::open(u).await?,
+                postgres::PgSource::open(u).await?,
             ))),
             EndpointUrl::Mysql(u) => {
                 Ok(Source::Mysql(Arc::new(mysql::MysqlSource::open(u).await?)))
@@ -298,7 +298,7 @@ impl Source {
                     .await
                     .map_err(|e| join_error(&e))?
             }
-            Source::Postgres(_) => Ok(pgsource::PgSource::resumable(table).is_some()),
+            Source::Postgres(_) => Ok(postgres::PgSource::resumable(table).is_some()),
             Source::Mysql(_) => Ok(mysql::MysqlSource::resumable(table).is_some()),
             _ => Ok(false),
         }
@@ -744,6 +744,7 @@ impl Sink {
                         backup_ref: Some(file.clone()),
                         ..b.clone()
                     })?;
+                    crate::ledger::failpoint_at("backup", Some(&b.table));
                 }
                 Ok(())
             }),

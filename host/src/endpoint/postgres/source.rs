@@ -16,29 +16,28 @@
 //! jsonb), mirrors the sink's encoder, and lets a bad value reject its row
 //! instead of failing the stream.
 
+use super::*;
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
-
-use super::postgres::pg_message;
-use super::sqlite::quote_ident;
-use super::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
+use crate::endpoint::postgres::pg_message;
+use crate::endpoint::sqlite::quote_ident;
+use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
     BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
     UniqueDef, ValueRef, value_json,
 };
 
-/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
-const PG_EPOCH_DAYS: i32 = 10_957;
-/// Microseconds from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+
+
 /// Microseconds in a day: PostgreSQL `time` ranges over `00:00:00`..=`24:00:00`.
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub(super) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// How a column travels over the binary COPY stream and is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
+pub(super) enum Wire {
     Bool,
     Int2,
     Int4,
@@ -65,7 +64,7 @@ enum Wire {
 impl Wire {
     /// The wire form for a base type name (`pg_type.typname`), and whether
     /// the column must be cast to `text` in the `SELECT`.
-    fn of(typname: &str) -> (Wire, bool) {
+    pub(super) fn of(typname: &str) -> (Wire, bool) {
         match typname {
             "bool" => (Wire::Bool, false),
             "int2" => (Wire::Int2, false),
@@ -89,7 +88,7 @@ impl Wire {
         }
     }
 
-    fn logical(self) -> LogicalType {
+    pub(super) fn logical(self) -> LogicalType {
         match self {
             Wire::Bool => LogicalType::Boolean,
             Wire::Int2 | Wire::Int4 | Wire::Int8 => LogicalType::Int64,
@@ -130,16 +129,16 @@ pub fn logical_type(typname: &str) -> LogicalType {
 /// connection, so tables can be read concurrently.
 pub struct PgSource {
     /// The URL given to the driver (without ferry's own `schema=` parameter).
-    url: String,
+    pub(super) url: String,
     /// The URL for messages, password hidden.
-    name: String,
+    pub(super) name: String,
     /// The schema whose tables are read.
-    schema: String,
+    pub(super) schema: String,
 }
 
 /// Splits ferry's `schema=NAME` query parameter off a PostgreSQL URL (the
 /// driver refuses parameters it does not know).
-fn split_schema(url: &str) -> (String, Option<String>) {
+pub(super) fn split_schema(url: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_string(), None);
     };
@@ -164,7 +163,7 @@ fn split_schema(url: &str) -> (String, Option<String>) {
 
 /// A foreign key action as `pg_constraint.confdeltype`/`confupdtype` code it,
 /// in SQL words.
-fn fk_action(code: &str) -> &'static str {
+pub(super) fn fk_action(code: &str) -> &'static str {
     match code {
         "r" => "RESTRICT",
         "c" => "CASCADE",
@@ -181,7 +180,7 @@ impl PgSource {
     pub async fn open(url: &str) -> Result<PgSource, EndpointError> {
         let (url, schema) = split_schema(url);
         let mut s = PgSource {
-            name: super::redact(&url),
+            name: crate::endpoint::redact(&url),
             url,
             schema: String::new(),
         };
@@ -219,7 +218,7 @@ impl PgSource {
         self.name.clone()
     }
 
-    fn connect_err(&self, e: &tokio_postgres::Error) -> EndpointError {
+    pub(super) fn connect_err(&self, e: &tokio_postgres::Error) -> EndpointError {
         EndpointError::Connect {
             endpoint: self.name.clone(),
             reason: format!(
@@ -229,7 +228,7 @@ impl PgSource {
         }
     }
 
-    fn err(&self, table: Option<&str>, e: &tokio_postgres::Error) -> EndpointError {
+    pub(super) fn err(&self, table: Option<&str>, e: &tokio_postgres::Error) -> EndpointError {
         EndpointError::Query {
             endpoint: self.name.clone(),
             table: table.map(str::to_string),
@@ -237,7 +236,7 @@ impl PgSource {
         }
     }
 
-    async fn connect(&self) -> Result<Client, EndpointError> {
+    pub(super) async fn connect(&self) -> Result<Client, EndpointError> {
         let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
             .await
             .map_err(|e| self.connect_err(&e))?;
@@ -250,7 +249,7 @@ impl PgSource {
     }
 
     /// `"schema"."table"`.
-    fn qualified(&self, table: &str) -> String {
+    pub(super) fn qualified(&self, table: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
     }
 
@@ -278,7 +277,7 @@ impl PgSource {
         Ok(out)
     }
 
-    async fn table(&self, c: &Client, oid: u32, name: &str) -> Result<TableDef, EndpointError> {
+    pub(super) async fn table(&self, c: &Client, oid: u32, name: &str) -> Result<TableDef, EndpointError> {
         let e = |x: tokio_postgres::Error| self.err(Some(name), &x);
         // Columns in attnum order; generated columns are computed, not data
         // (as for SQLite sources), so they are left out.
@@ -429,7 +428,7 @@ impl PgSource {
 
     /// The wire form of each column of `table`, from the catalog (the
     /// declared type alone cannot tell a domain's base type).
-    async fn wires(
+    pub(super) async fn wires(
         &self,
         c: &impl tokio_postgres::GenericClient,
         table: &TableDef,
@@ -473,7 +472,7 @@ impl PgSource {
     /// Whether reads of `table` can continue after a key: a single-column
     /// integer primary key (the keyset a checkpoint's position names).
     pub fn resumable(table: &TableDef) -> Option<usize> {
-        super::integer_key(table)
+        crate::endpoint::integer_key(table)
     }
 
     pub async fn read(
@@ -496,8 +495,8 @@ impl PgSource {
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
         let scan = match after {
-            Some(a) => super::Scan::AfterRowid(a),
-            None => super::Scan::All,
+            Some(a) => crate::endpoint::Scan::AfterRowid(a),
+            None => crate::endpoint::Scan::All,
         };
         self.read_scan(table, batch_size, &scan, tx).await
     }
@@ -509,10 +508,10 @@ impl PgSource {
         &self,
         table: &TableDef,
         batch_size: usize,
-        scan: &super::Scan,
+        scan: &crate::endpoint::Scan,
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
-        use super::Scan;
+        use crate::endpoint::Scan;
         let key_col = Self::resumable(table);
         let mut last_key: Option<i64> = None;
         let mut last_cursor: Option<serde_json::Value> = None;
@@ -571,7 +570,7 @@ impl PgSource {
         } else {
             format!(
                 " ORDER BY {}",
-                super::sqlite::quote_list(&table.primary_key)
+                crate::endpoint::sqlite::quote_list(&table.primary_key)
             )
         };
         let mut order = order;
@@ -738,7 +737,7 @@ impl PgSource {
     /// Rows in this schema's `_ferry_rejects` per run and table (empty when
     /// there is none). Memory is bounded by the number of rejects, which is
     /// what verify needs to account for anyway.
-    pub async fn quarantined(&self) -> Result<Vec<super::QuarantineCount>, EndpointError> {
+    pub async fn quarantined(&self) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
         let c = self.connect().await?;
         let e = |x: tokio_postgres::Error| self.err(Some(REJECTS_TABLE), &x);
         let exists: bool = c
@@ -762,7 +761,7 @@ impl PgSource {
             )
             .await
             .map_err(e)?;
-        Ok(super::group_quarantine(
+        Ok(crate::endpoint::group_quarantine(
             rows.into_iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect(),
@@ -822,7 +821,7 @@ impl PgSource {
             let Some(first) = fk.ref_columns.first() else {
                 continue;
             };
-            let (join, not_null) = super::fk_predicates(fk);
+            let (join, not_null) = crate::endpoint::fk_predicates(fk);
             let sql = format!(
                 "SELECT count(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
                 self.qualified(&table.name),
@@ -842,356 +841,5 @@ impl PgSource {
             mismatches,
             orphans,
         })
-    }
-}
-
-/// The binary COPY signature, flags and header extension.
-/// `Ok(None)`: not all of it has arrived yet.
-fn parse_header(buf: &[u8]) -> Result<Option<usize>, &'static str> {
-    const SIG: &[u8] = b"PGCOPY\n\xff\r\n\0";
-    if buf.len() < SIG.len() + 8 {
-        return Ok(None);
-    }
-    if &buf[..SIG.len()] != SIG {
-        return Err("no PGCOPY signature");
-    }
-    let ext = i32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]);
-    let ext = usize::try_from(ext).map_err(|_| "negative header extension length")?;
-    let n = SIG.len() + 8 + ext;
-    Ok(if buf.len() >= n { Some(n) } else { None })
-}
-
-enum RowParse {
-    /// A whole row of this many bytes; `fields` holds (offset, length) of
-    /// each non-null field within it.
-    Row(usize),
-    /// The trailer (field count -1).
-    End,
-    /// More data is needed.
-    Incomplete,
-}
-
-/// Finds the fields of the next binary COPY tuple at the start of `buf`.
-fn parse_row(buf: &[u8], fields: &mut Vec<Option<(usize, usize)>>) -> Result<RowParse, String> {
-    fields.clear();
-    if buf.len() < 2 {
-        return Ok(RowParse::Incomplete);
-    }
-    let n = i16::from_be_bytes([buf[0], buf[1]]);
-    if n == -1 {
-        return Ok(RowParse::End);
-    }
-    let n = usize::try_from(n).map_err(|_| format!("field count {n}"))?;
-    let mut pos = 2;
-    for _ in 0..n {
-        let Some(len) = buf.get(pos..pos + 4) else {
-            return Ok(RowParse::Incomplete);
-        };
-        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        pos += 4;
-        if len == -1 {
-            fields.push(None);
-            continue;
-        }
-        let len = usize::try_from(len).map_err(|_| format!("field length {len}"))?;
-        if buf.len() < pos + len {
-            return Ok(RowParse::Incomplete);
-        }
-        fields.push(Some((pos, len)));
-        pos += len;
-    }
-    Ok(RowParse::Row(pos))
-}
-
-/// A rejected value: why, and how to show it in the quarantined row.
-struct Bad {
-    reason: String,
-    shown: serde_json::Value,
-}
-
-fn fixed<const N: usize>(kind: Wire, raw: &[u8]) -> Result<[u8; N], Bad> {
-    raw.try_into().map_err(|_| Bad {
-        reason: format!("{kind:?} value of {} bytes, expected {N}", raw.len()),
-        shown: format!("\\x{}", hex::encode(raw)).into(),
-    })
-}
-
-/// Valid UTF-8 text, or the row is rejected (a `SQL_ASCII` database can
-/// hold any bytes).
-fn utf8(raw: &[u8]) -> Result<&str, Bad> {
-    std::str::from_utf8(raw).map_err(|err| Bad {
-        reason: format!(
-            "text is not valid UTF-8 (invalid byte at offset {})",
-            err.valid_up_to()
-        ),
-        shown: format!("\\x{}", hex::encode(raw)).into(),
-    })
-}
-
-/// Decodes one non-null binary COPY field into its logical value, exactly.
-/// A cursor value as a high-water mark: JSON the filter can write back as a
-/// literal the server compares with the column (numbers, ISO text).
-fn cursor_json(v: ValueRef<'_>, t: LogicalType) -> Option<serde_json::Value> {
-    use crate::model::temporal as tm;
-    Some(match (v, t) {
-        (ValueRef::Int(i), LogicalType::Timestamptz) => tm::format_timestamptz(i).into(),
-        (ValueRef::Int(i), LogicalType::Timestamp) => tm::format_timestamp(i).into(),
-        (ValueRef::Int(i), LogicalType::Int64) => i.into(),
-        (ValueRef::Date(d), _) => tm::format_date(d).into(),
-        (ValueRef::Float(f), _) => serde_json::Number::from_f64(f)?.into(),
-        (ValueRef::Text(s), _) => s.into(),
-        _ => return None,
-    })
-}
-
-fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
-    let infinite = |what: &str, positive: bool| Bad {
-        reason: format!(
-            "{}infinity {what} cannot be stored as {}",
-            if positive { "" } else { "-" },
-            kind.logical()
-        ),
-        shown: if positive { "infinity" } else { "-infinity" }.into(),
-    };
-    let out_of_range = |what: String| Bad {
-        reason: format!("{what} is outside the range of {}", kind.logical()),
-        shown: what.into(),
-    };
-    Ok(match kind {
-        Wire::Bool => ValueRef::Bool(fixed::<1>(kind, raw)?[0] != 0),
-        Wire::Int2 => ValueRef::Int(i16::from_be_bytes(fixed(kind, raw)?) as i64),
-        Wire::Int4 => ValueRef::Int(i32::from_be_bytes(fixed(kind, raw)?) as i64),
-        Wire::Int8 => ValueRef::Int(i64::from_be_bytes(fixed(kind, raw)?)),
-        // f32 → f64 is exact (every f32 is an f64), NaN and ±Infinity included.
-        Wire::Float4 => ValueRef::Float(f32::from_be_bytes(fixed(kind, raw)?) as f64),
-        Wire::Float8 => ValueRef::Float(f64::from_be_bytes(fixed(kind, raw)?)),
-        Wire::Numeric => {
-            let s = utf8(raw)?;
-            if matches!(s, "NaN" | "Infinity" | "-Infinity") {
-                return Err(Bad {
-                    reason: format!(
-                        "numeric {s} cannot be stored as decimal (it holds only finite numbers)"
-                    ),
-                    shown: s.into(),
-                });
-            }
-            ValueRef::Text(s)
-        }
-        Wire::Text => ValueRef::Text(utf8(raw)?),
-        Wire::Json => ValueRef::Text(utf8(raw)?),
-        Wire::Jsonb => match raw.split_first() {
-            Some((1, rest)) => ValueRef::Text(utf8(rest)?),
-            _ => {
-                return Err(Bad {
-                    reason: "jsonb in an unknown binary format version".into(),
-                    shown: format!("\\x{}", hex::encode(raw)).into(),
-                });
-            }
-        },
-        Wire::Bytea => ValueRef::Bytes(raw),
-        Wire::Uuid => {
-            fixed::<16>(kind, raw)?;
-            ValueRef::Uuid(raw)
-        }
-        Wire::Date => match i32::from_be_bytes(fixed(kind, raw)?) {
-            i32::MAX => return Err(infinite("date", true)),
-            i32::MIN => return Err(infinite("date", false)),
-            d => match d.checked_add(PG_EPOCH_DAYS) {
-                Some(d) => ValueRef::Date(d),
-                None => return Err(out_of_range(format!("date {d} days after 2000-01-01"))),
-            },
-        },
-        Wire::Time => {
-            let t = i64::from_be_bytes(fixed(kind, raw)?);
-            // 24:00:00, the end of the day, is a valid time (ISO 8601, PostgreSQL).
-            if !(0..=MICROS_PER_DAY).contains(&t) {
-                return Err(out_of_range(format!("time of {t} µs")));
-            }
-            ValueRef::Int(t)
-        }
-        Wire::Timestamp | Wire::Timestamptz => match i64::from_be_bytes(fixed(kind, raw)?) {
-            i64::MAX => return Err(infinite("timestamp", true)),
-            i64::MIN => return Err(infinite("timestamp", false)),
-            t => match t.checked_add(PG_EPOCH_MICROS) {
-                Some(t) => ValueRef::Int(t),
-                None => {
-                    return Err(out_of_range(format!("timestamp {t} µs after 2000-01-01")));
-                }
-            },
-        },
-    })
-}
-
-fn push(b: &mut BatchBuilder, i: usize, v: ValueRef<'_>) -> Result<(), String> {
-    match v {
-        ValueRef::Null => b.push_null(i),
-        ValueRef::Bool(x) => b.push_bool(i, x),
-        ValueRef::Int(x) => b.push_int(i, x),
-        ValueRef::Float(x) => b.push_float(i, x),
-        ValueRef::Date(x) => b.push_date(i, x),
-        ValueRef::Uuid(u) => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(u);
-            b.push_uuid(i, &a)
-        }
-        ValueRef::Text(s) => b.push_bytes(i, s.as_bytes()).map_err(|e| e.to_string())?,
-        ValueRef::Bytes(x) => b.push_bytes(i, x).map_err(|e| e.to_string())?,
-    }
-    Ok(())
-}
-
-/// The quarantine record of a row whose column `col` could not be read:
-/// the whole row as JSON (values as a batch would show them; the bad ones as
-/// the server showed them), its primary key, and the reason.
-fn read_reject(
-    table: &TableDef,
-    kinds: &[Wire],
-    pk_idx: &[usize],
-    row: &[u8],
-    fields: &[Option<(usize, usize)>],
-    col: usize,
-    bad: Bad,
-) -> Reject {
-    let values: Vec<serde_json::Value> = kinds
-        .iter()
-        .zip(fields)
-        .map(|(kind, f)| match f {
-            None => serde_json::Value::Null,
-            Some((s, l)) => match decode(*kind, &row[*s..*s + *l]) {
-                Ok(v) => value_json(v),
-                Err(b) => b.shown,
-            },
-        })
-        .collect();
-    let source_key = if pk_idx.is_empty() {
-        None
-    } else {
-        Some(
-            pk_idx
-                .iter()
-                .map(|&i| values[i].to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        )
-    };
-    let mut obj = serde_json::Map::new();
-    for (c, v) in table.columns.iter().zip(values) {
-        obj.insert(c.name.clone(), v);
-    }
-    let code = match kinds[col] {
-        Wire::Text | Wire::Json | Wire::Jsonb => "type-mismatch",
-        _ => "unrepresentable",
-    };
-    Reject {
-        table: table.name.clone(),
-        source_key,
-        stage: Stage::Read,
-        plugin: None,
-        column: Some(table.columns[col].name.clone()),
-        code: code.into(),
-        reason: bad.reason,
-        row: serde_json::Value::Object(obj),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn type_map_follows_the_documented_table() {
-        assert_eq!(logical_type("bool"), LogicalType::Boolean);
-        for t in ["int2", "int4", "int8"] {
-            assert_eq!(logical_type(t), LogicalType::Int64);
-        }
-        assert_eq!(logical_type("float4"), LogicalType::Float64);
-        assert_eq!(logical_type("numeric"), LogicalType::Decimal);
-        assert_eq!(logical_type("bpchar"), LogicalType::Text);
-        assert_eq!(logical_type("citext"), LogicalType::Text);
-        assert_eq!(logical_type("jsonb"), LogicalType::Json);
-        assert_eq!(logical_type("timestamptz"), LogicalType::Timestamptz);
-        assert_eq!(logical_type("uuid"), LogicalType::Uuid);
-        for other in ["_int4", "inet", "interval", "money", "mood", "timetz"] {
-            assert_eq!(logical_type(other), LogicalType::Text, "{other}");
-            assert!(Wire::of(other).1, "{other} is read through ::text");
-        }
-        assert!(!Wire::of("bpchar").1, "bpchar keeps its padding");
-    }
-
-    #[test]
-    fn decode_is_exact_and_rejects_what_logical_types_cannot_hold() {
-        assert_eq!(
-            decode(Wire::Float4, &0.1f32.to_be_bytes()).ok(),
-            Some(ValueRef::Float(0.1f32 as f64))
-        );
-        assert_eq!(
-            decode(Wire::Date, &0i32.to_be_bytes()).ok(),
-            Some(ValueRef::Date(PG_EPOCH_DAYS))
-        );
-        assert_eq!(
-            decode(Wire::Timestamptz, &1i64.to_be_bytes()).ok(),
-            Some(ValueRef::Int(PG_EPOCH_MICROS + 1))
-        );
-        assert!(decode(Wire::Date, &i32::MAX.to_be_bytes()).is_err());
-        assert_eq!(
-            decode(Wire::Time, &MICROS_PER_DAY.to_be_bytes()).ok(),
-            Some(ValueRef::Int(MICROS_PER_DAY)),
-            "24:00:00 is kept"
-        );
-        assert!(decode(Wire::Time, &(MICROS_PER_DAY + 1).to_be_bytes()).is_err());
-        assert!(decode(Wire::Timestamp, &i64::MIN.to_be_bytes()).is_err());
-        assert!(decode(Wire::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_err());
-        assert!(decode(Wire::Numeric, b"NaN").is_err());
-        assert!(decode(Wire::Numeric, b"-Infinity").is_err());
-        assert_eq!(
-            decode(Wire::Numeric, b"1.500000").ok(),
-            Some(ValueRef::Text("1.500000"))
-        );
-        assert!(decode(Wire::Text, b"\xff").is_err());
-        assert_eq!(
-            decode(Wire::Jsonb, b"\x01{}").ok(),
-            Some(ValueRef::Text("{}"))
-        );
-        assert!(decode(Wire::Int4, b"\0\0").is_err(), "short field");
-        assert!(decode(Wire::Uuid, &[0; 15]).is_err());
-    }
-
-    #[test]
-    fn copy_rows_parse_across_chunk_boundaries() {
-        let mut f = Vec::new();
-        let mut row = vec![0u8, 2, 0, 0, 0, 1, 7, 0xff, 0xff, 0xff, 0xff];
-        for cut in 0..row.len() {
-            assert!(matches!(
-                parse_row(&row[..cut], &mut f),
-                Ok(RowParse::Incomplete)
-            ));
-        }
-        assert!(matches!(parse_row(&row, &mut f), Ok(RowParse::Row(11))));
-        assert_eq!(f, vec![Some((6, 1)), None]);
-        row[2] = 0x80; // a negative field length other than -1
-        assert!(parse_row(&row, &mut f).is_err());
-        assert!(matches!(
-            parse_row(&[0xff, 0xff], &mut f),
-            Ok(RowParse::End)
-        ));
-    }
-
-    #[test]
-    fn schema_parameter_is_split_off_the_url() {
-        assert_eq!(
-            split_schema("postgres://u@h/db?schema=s1"),
-            ("postgres://u@h/db".into(), Some("s1".into()))
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db?sslmode=disable&schema=s1"),
-            (
-                "postgres://u@h/db?sslmode=disable".into(),
-                Some("s1".into())
-            )
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db"),
-            ("postgres://u@h/db".into(), None)
-        );
     }
 }

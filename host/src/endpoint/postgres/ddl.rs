@@ -1,0 +1,132 @@
+//! What the PostgreSQL sink declares: identifier limits, column types,
+//! `numeric(p,s)` and the exact fit of decimals into it.
+
+use super::*;
+use bytes::{BufMut, BytesMut};
+use futures_util::SinkExt;
+use tokio_postgres::{Client, NoTls};
+use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::ledger::{Checkpoint, RunRecord};
+use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
+
+/// PostgreSQL's identifier limit: 63 bytes (NAMEDATALEN - 1). Longer names
+/// would be silently truncated by the server, so ferry refuses them.
+pub(super) const MAX_IDENT_BYTES: usize = 63;
+
+/// The PostgreSQL column type for a logical type.
+///
+/// | logical | PostgreSQL |
+/// | --- | --- |
+/// | boolean | boolean |
+/// | int64 | bigint |
+/// | float64 | double precision (never `real`: no silent rounding) |
+/// | decimal | numeric |
+/// | text | text |
+/// | bytes | bytea |
+/// | json | jsonb |
+/// | date, time, timestamp, timestamptz, uuid | same name |
+pub fn pg_type(t: LogicalType) -> &'static str {
+    match t {
+        LogicalType::Boolean => "boolean",
+        LogicalType::Int64 => "bigint",
+        LogicalType::Float64 => "double precision",
+        LogicalType::Decimal => "numeric",
+        LogicalType::Text => "text",
+        LogicalType::Bytes => "bytea",
+        LogicalType::Json => "jsonb",
+        LogicalType::Date => "date",
+        LogicalType::Time => "time",
+        LogicalType::Timestamp => "timestamp",
+        LogicalType::Timestamptz => "timestamptz",
+        LogicalType::Uuid => "uuid",
+    }
+}
+
+/// The PostgreSQL type a sink creates for `col`: [`pg_type`], except that a
+/// decimal column declared `NUMERIC(p,s)` / `DECIMAL(p,s)` / `NUMERIC(p)` in
+/// its source keeps that precision (values that would not fit exactly are
+/// rejected at write time, never rounded by the server). A `VARCHAR(n)`
+/// stays `text`: the length limit could only refuse or truncate values, and
+/// every value that arrives already fits the source's limit.
+pub fn column_type(source: &crate::model::TableDef, col: &crate::model::ColumnDef) -> String {
+    match numeric_typmod(source, col) {
+        Some((p, s)) => format!("numeric({p},{s})"),
+        None => pg_type(col.logical_type).to_string(),
+    }
+}
+
+/// PostgreSQL's `numeric` precision limit: 1000 digits in a typmod.
+pub(super) const MAX_NUMERIC_PRECISION: u32 = 1000;
+
+/// `(precision, scale)` of a decimal column whose source declared one.
+pub(super) fn numeric_typmod(
+    source: &crate::model::TableDef,
+    col: &crate::model::ColumnDef,
+) -> Option<(u32, u32)> {
+    if col.logical_type != LogicalType::Decimal {
+        return None;
+    }
+    let src = source
+        .columns
+        .iter()
+        .find(|s| s.name == col.name && s.logical_type == LogicalType::Decimal)?;
+    let d = src.declared_type.trim().to_ascii_lowercase();
+    let args = d
+        .strip_prefix("numeric")
+        .or_else(|| d.strip_prefix("decimal"))?
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let (p, s) = match args.split_once(',') {
+        Some((p, s)) => (p.trim().parse().ok()?, s.trim().parse().ok()?),
+        None => (args.trim().parse().ok()?, 0),
+    };
+    (1..=MAX_NUMERIC_PRECISION).contains(&p).then_some(())?;
+    (s <= p).then_some((p, s))
+}
+
+/// Whether decimal text `v` fits `numeric(p,s)` without rounding: at most
+/// `p - s` digits before the point and `s` significant digits after it.
+pub(super) fn fits_numeric(v: &str, p: u32, s: u32) -> bool {
+    let v = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let (mantissa, exp) = match v.find(['e', 'E']) {
+        Some(i) => match v[i + 1..].parse::<i64>() {
+            Ok(e) => (&v[..i], e),
+            Err(_) => return false,
+        },
+        None => (v, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Position of the point among `digits`, after the exponent.
+    let point = (int.len() as i64).saturating_add(exp);
+    let first = digits.iter().position(|&d| d != b'0');
+    let Some(first) = first else {
+        return true; // zero fits any numeric
+    };
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first) as i64;
+    let int_digits = point.saturating_sub(first as i64).max(0);
+    let frac_digits = (last + 1).saturating_sub(point).max(0);
+    int_digits <= (p - s) as i64 && frac_digits <= s as i64
+}
+
+/// The server's full message (tokio-postgres' `Display` is only "db error").
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} ({})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; {d}"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m
+        }
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,263 @@
+//! Decoding binary COPY rows into batches, value by value, exactly.
+
+use super::*;
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls};
+use crate::endpoint::postgres::pg_message;
+use crate::endpoint::sqlite::quote_ident;
+use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
+use crate::model::{
+    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
+    UniqueDef, ValueRef, value_json,
+};
+
+/// The binary COPY signature, flags and header extension.
+/// `Ok(None)`: not all of it has arrived yet.
+pub(super) fn parse_header(buf: &[u8]) -> Result<Option<usize>, &'static str> {
+    const SIG: &[u8] = b"PGCOPY\n\xff\r\n\0";
+    if buf.len() < SIG.len() + 8 {
+        return Ok(None);
+    }
+    if &buf[..SIG.len()] != SIG {
+        return Err("no PGCOPY signature");
+    }
+    let ext = i32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]);
+    let ext = usize::try_from(ext).map_err(|_| "negative header extension length")?;
+    let n = SIG.len() + 8 + ext;
+    Ok(if buf.len() >= n { Some(n) } else { None })
+}
+
+pub(super) enum RowParse {
+    /// A whole row of this many bytes; `fields` holds (offset, length) of
+    /// each non-null field within it.
+    Row(usize),
+    /// The trailer (field count -1).
+    End,
+    /// More data is needed.
+    Incomplete,
+}
+
+/// Finds the fields of the next binary COPY tuple at the start of `buf`.
+pub(super) fn parse_row(buf: &[u8], fields: &mut Vec<Option<(usize, usize)>>) -> Result<RowParse, String> {
+    fields.clear();
+    if buf.len() < 2 {
+        return Ok(RowParse::Incomplete);
+    }
+    let n = i16::from_be_bytes([buf[0], buf[1]]);
+    if n == -1 {
+        return Ok(RowParse::End);
+    }
+    let n = usize::try_from(n).map_err(|_| format!("field count {n}"))?;
+    let mut pos = 2;
+    for _ in 0..n {
+        let Some(len) = buf.get(pos..pos + 4) else {
+            return Ok(RowParse::Incomplete);
+        };
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        pos += 4;
+        if len == -1 {
+            fields.push(None);
+            continue;
+        }
+        let len = usize::try_from(len).map_err(|_| format!("field length {len}"))?;
+        if buf.len() < pos + len {
+            return Ok(RowParse::Incomplete);
+        }
+        fields.push(Some((pos, len)));
+        pos += len;
+    }
+    Ok(RowParse::Row(pos))
+}
+
+/// A rejected value: why, and how to show it in the quarantined row.
+pub(super) struct Bad {
+    pub(super) reason: String,
+    pub(super) shown: serde_json::Value,
+}
+
+pub(super) fn fixed<const N: usize>(kind: Wire, raw: &[u8]) -> Result<[u8; N], Bad> {
+    raw.try_into().map_err(|_| Bad {
+        reason: format!("{kind:?} value of {} bytes, expected {N}", raw.len()),
+        shown: format!("\\x{}", hex::encode(raw)).into(),
+    })
+}
+
+/// Valid UTF-8 text, or the row is rejected (a `SQL_ASCII` database can
+/// hold any bytes).
+pub(super) fn utf8(raw: &[u8]) -> Result<&str, Bad> {
+    std::str::from_utf8(raw).map_err(|err| Bad {
+        reason: format!(
+            "text is not valid UTF-8 (invalid byte at offset {})",
+            err.valid_up_to()
+        ),
+        shown: format!("\\x{}", hex::encode(raw)).into(),
+    })
+}
+
+/// Decodes one non-null binary COPY field into its logical value, exactly.
+/// A cursor value as a high-water mark: JSON the filter can write back as a
+/// literal the server compares with the column (numbers, ISO text).
+pub(super) fn cursor_json(v: ValueRef<'_>, t: LogicalType) -> Option<serde_json::Value> {
+    use crate::model::temporal as tm;
+    Some(match (v, t) {
+        (ValueRef::Int(i), LogicalType::Timestamptz) => tm::format_timestamptz(i).into(),
+        (ValueRef::Int(i), LogicalType::Timestamp) => tm::format_timestamp(i).into(),
+        (ValueRef::Int(i), LogicalType::Int64) => i.into(),
+        (ValueRef::Date(d), _) => tm::format_date(d).into(),
+        (ValueRef::Float(f), _) => serde_json::Number::from_f64(f)?.into(),
+        (ValueRef::Text(s), _) => s.into(),
+        _ => return None,
+    })
+}
+
+pub(super) fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
+    let infinite = |what: &str, positive: bool| Bad {
+        reason: format!(
+            "{}infinity {what} cannot be stored as {}",
+            if positive { "" } else { "-" },
+            kind.logical()
+        ),
+        shown: if positive { "infinity" } else { "-infinity" }.into(),
+    };
+    let out_of_range = |what: String| Bad {
+        reason: format!("{what} is outside the range of {}", kind.logical()),
+        shown: what.into(),
+    };
+    Ok(match kind {
+        Wire::Bool => ValueRef::Bool(fixed::<1>(kind, raw)?[0] != 0),
+        Wire::Int2 => ValueRef::Int(i16::from_be_bytes(fixed(kind, raw)?) as i64),
+        Wire::Int4 => ValueRef::Int(i32::from_be_bytes(fixed(kind, raw)?) as i64),
+        Wire::Int8 => ValueRef::Int(i64::from_be_bytes(fixed(kind, raw)?)),
+        // f32 → f64 is exact (every f32 is an f64), NaN and ±Infinity included.
+        Wire::Float4 => ValueRef::Float(f32::from_be_bytes(fixed(kind, raw)?) as f64),
+        Wire::Float8 => ValueRef::Float(f64::from_be_bytes(fixed(kind, raw)?)),
+        Wire::Numeric => {
+            let s = utf8(raw)?;
+            if matches!(s, "NaN" | "Infinity" | "-Infinity") {
+                return Err(Bad {
+                    reason: format!(
+                        "numeric {s} cannot be stored as decimal (it holds only finite numbers)"
+                    ),
+                    shown: s.into(),
+                });
+            }
+            ValueRef::Text(s)
+        }
+        Wire::Text => ValueRef::Text(utf8(raw)?),
+        Wire::Json => ValueRef::Text(utf8(raw)?),
+        Wire::Jsonb => match raw.split_first() {
+            Some((1, rest)) => ValueRef::Text(utf8(rest)?),
+            _ => {
+                return Err(Bad {
+                    reason: "jsonb in an unknown binary format version".into(),
+                    shown: format!("\\x{}", hex::encode(raw)).into(),
+                });
+            }
+        },
+        Wire::Bytea => ValueRef::Bytes(raw),
+        Wire::Uuid => {
+            fixed::<16>(kind, raw)?;
+            ValueRef::Uuid(raw)
+        }
+        Wire::Date => match i32::from_be_bytes(fixed(kind, raw)?) {
+            i32::MAX => return Err(infinite("date", true)),
+            i32::MIN => return Err(infinite("date", false)),
+            d => match d.checked_add(PG_EPOCH_DAYS) {
+                Some(d) => ValueRef::Date(d),
+                None => return Err(out_of_range(format!("date {d} days after 2000-01-01"))),
+            },
+        },
+        Wire::Time => {
+            let t = i64::from_be_bytes(fixed(kind, raw)?);
+            // 24:00:00, the end of the day, is a valid time (ISO 8601, PostgreSQL).
+            if !(0..=MICROS_PER_DAY).contains(&t) {
+                return Err(out_of_range(format!("time of {t} µs")));
+            }
+            ValueRef::Int(t)
+        }
+        Wire::Timestamp | Wire::Timestamptz => match i64::from_be_bytes(fixed(kind, raw)?) {
+            i64::MAX => return Err(infinite("timestamp", true)),
+            i64::MIN => return Err(infinite("timestamp", false)),
+            t => match t.checked_add(PG_EPOCH_MICROS) {
+                Some(t) => ValueRef::Int(t),
+                None => {
+                    return Err(out_of_range(format!("timestamp {t} µs after 2000-01-01")));
+                }
+            },
+        },
+    })
+}
+
+pub(super) fn push(b: &mut BatchBuilder, i: usize, v: ValueRef<'_>) -> Result<(), String> {
+    match v {
+        ValueRef::Null => b.push_null(i),
+        ValueRef::Bool(x) => b.push_bool(i, x),
+        ValueRef::Int(x) => b.push_int(i, x),
+        ValueRef::Float(x) => b.push_float(i, x),
+        ValueRef::Date(x) => b.push_date(i, x),
+        ValueRef::Uuid(u) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(u);
+            b.push_uuid(i, &a)
+        }
+        ValueRef::Text(s) => b.push_bytes(i, s.as_bytes()).map_err(|e| e.to_string())?,
+        ValueRef::Bytes(x) => b.push_bytes(i, x).map_err(|e| e.to_string())?,
+    }
+    Ok(())
+}
+
+/// The quarantine record of a row whose column `col` could not be read:
+/// the whole row as JSON (values as a batch would show them; the bad ones as
+/// the server showed them), its primary key, and the reason.
+pub(super) fn read_reject(
+    table: &TableDef,
+    kinds: &[Wire],
+    pk_idx: &[usize],
+    row: &[u8],
+    fields: &[Option<(usize, usize)>],
+    col: usize,
+    bad: Bad,
+) -> Reject {
+    let values: Vec<serde_json::Value> = kinds
+        .iter()
+        .zip(fields)
+        .map(|(kind, f)| match f {
+            None => serde_json::Value::Null,
+            Some((s, l)) => match decode(*kind, &row[*s..*s + *l]) {
+                Ok(v) => value_json(v),
+                Err(b) => b.shown,
+            },
+        })
+        .collect();
+    let source_key = if pk_idx.is_empty() {
+        None
+    } else {
+        Some(
+            pk_idx
+                .iter()
+                .map(|&i| values[i].to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    };
+    let mut obj = serde_json::Map::new();
+    for (c, v) in table.columns.iter().zip(values) {
+        obj.insert(c.name.clone(), v);
+    }
+    let code = match kinds[col] {
+        Wire::Text | Wire::Json | Wire::Jsonb => "type-mismatch",
+        _ => "unrepresentable",
+    };
+    Reject {
+        table: table.name.clone(),
+        source_key,
+        stage: Stage::Read,
+        plugin: None,
+        column: Some(table.columns[col].name.clone()),
+        code: code.into(),
+        reason: bad.reason,
+        row: serde_json::Value::Object(obj),
+    }
+}

@@ -1,0 +1,152 @@
+#![allow(unused_imports)]
+use bytes::{Buf, BufMut, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls};
+use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome};
+use crate::ledger::{Checkpoint, RunRecord};
+use crate::model::{Batch, BatchBuilder, ColumnData, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, Storage, TableDef, UniqueDef, ValueRef, value_json};
+use super::*;
+
+use super::{encode_numeric, fits_numeric};
+
+#[test]
+fn declared_numeric_precision_is_checked_exactly() {
+    assert!(fits_numeric("12345678901234.123456", 20, 6));
+    assert!(fits_numeric("-1.5", 20, 6));
+    assert!(
+        fits_numeric("1.5000000000", 20, 6),
+        "trailing zeros are exact"
+    );
+    assert!(fits_numeric("0", 1, 1));
+    assert!(fits_numeric("0.5", 1, 1));
+    assert!(!fits_numeric("1.5", 1, 1));
+    assert!(!fits_numeric("1.0000001", 20, 6));
+    assert!(!fits_numeric("123456789012345", 20, 6));
+    assert!(fits_numeric("1.5e2", 3, 0));
+    assert!(!fits_numeric("1.5e-2", 3, 1));
+    assert!(fits_numeric("00012.30", 4, 1));
+    assert!(!fits_numeric("NaN", 10, 2));
+    assert!(!fits_numeric("1e9223372036854775807", 10, 2));
+    assert!(!fits_numeric("1e-9223372036854775808", 10, 2));
+}
+
+fn parts(s: &str) -> (i16, i16, u16, u16, Vec<i16>) {
+    let b = encode_numeric(s).unwrap();
+    let r = |i: usize| i16::from_be_bytes([b[i], b[i + 1]]);
+    let n = r(0);
+    let digits = (0..n as usize).map(|k| r(8 + 2 * k)).collect();
+    (n, r(2), r(4) as u16, r(6) as u16, digits)
+}
+
+#[test]
+fn numeric_binary_encoding() {
+    assert_eq!(parts("0"), (0, 0, 0, 0, vec![]));
+    assert_eq!(parts("1"), (1, 0, 0, 0, vec![1]));
+    assert_eq!(parts("12345.678"), (3, 1, 0, 3, vec![1, 2345, 6780]));
+    assert_eq!(parts("-0.5"), (1, -1, 0x4000, 1, vec![5000]));
+    assert_eq!(parts("1e5"), (1, 1, 0, 0, vec![10]));
+    assert_eq!(parts("0.00012"), (2, -1, 0, 5, vec![1, 2000]));
+    assert_eq!(parts("1.50"), (2, 0, 0, 2, vec![1, 5000]));
+    assert!(encode_numeric("abc").is_none());
+}
+
+use super::*;
+
+#[test]
+fn type_map_follows_the_documented_table() {
+    assert_eq!(logical_type("bool"), LogicalType::Boolean);
+    for t in ["int2", "int4", "int8"] {
+        assert_eq!(logical_type(t), LogicalType::Int64);
+    }
+    assert_eq!(logical_type("float4"), LogicalType::Float64);
+    assert_eq!(logical_type("numeric"), LogicalType::Decimal);
+    assert_eq!(logical_type("bpchar"), LogicalType::Text);
+    assert_eq!(logical_type("citext"), LogicalType::Text);
+    assert_eq!(logical_type("jsonb"), LogicalType::Json);
+    assert_eq!(logical_type("timestamptz"), LogicalType::Timestamptz);
+    assert_eq!(logical_type("uuid"), LogicalType::Uuid);
+    for other in ["_int4", "inet", "interval", "money", "mood", "timetz"] {
+        assert_eq!(logical_type(other), LogicalType::Text, "{other}");
+        assert!(Wire::of(other).1, "{other} is read through ::text");
+    }
+    assert!(!Wire::of("bpchar").1, "bpchar keeps its padding");
+}
+
+#[test]
+fn decode_is_exact_and_rejects_what_logical_types_cannot_hold() {
+    assert_eq!(
+        decode(Wire::Float4, &0.1f32.to_be_bytes()).ok(),
+        Some(ValueRef::Float(0.1f32 as f64))
+    );
+    assert_eq!(
+        decode(Wire::Date, &0i32.to_be_bytes()).ok(),
+        Some(ValueRef::Date(PG_EPOCH_DAYS))
+    );
+    assert_eq!(
+        decode(Wire::Timestamptz, &1i64.to_be_bytes()).ok(),
+        Some(ValueRef::Int(PG_EPOCH_MICROS + 1))
+    );
+    assert!(decode(Wire::Date, &i32::MAX.to_be_bytes()).is_err());
+    assert_eq!(
+        decode(Wire::Time, &MICROS_PER_DAY.to_be_bytes()).ok(),
+        Some(ValueRef::Int(MICROS_PER_DAY)),
+        "24:00:00 is kept"
+    );
+    assert!(decode(Wire::Time, &(MICROS_PER_DAY + 1).to_be_bytes()).is_err());
+    assert!(decode(Wire::Timestamp, &i64::MIN.to_be_bytes()).is_err());
+    assert!(decode(Wire::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_err());
+    assert!(decode(Wire::Numeric, b"NaN").is_err());
+    assert!(decode(Wire::Numeric, b"-Infinity").is_err());
+    assert_eq!(
+        decode(Wire::Numeric, b"1.500000").ok(),
+        Some(ValueRef::Text("1.500000"))
+    );
+    assert!(decode(Wire::Text, b"\xff").is_err());
+    assert_eq!(
+        decode(Wire::Jsonb, b"\x01{}").ok(),
+        Some(ValueRef::Text("{}"))
+    );
+    assert!(decode(Wire::Int4, b"\0\0").is_err(), "short field");
+    assert!(decode(Wire::Uuid, &[0; 15]).is_err());
+}
+
+#[test]
+fn copy_rows_parse_across_chunk_boundaries() {
+    let mut f = Vec::new();
+    let mut row = vec![0u8, 2, 0, 0, 0, 1, 7, 0xff, 0xff, 0xff, 0xff];
+    for cut in 0..row.len() {
+        assert!(matches!(
+            parse_row(&row[..cut], &mut f),
+            Ok(RowParse::Incomplete)
+        ));
+    }
+    assert!(matches!(parse_row(&row, &mut f), Ok(RowParse::Row(11))));
+    assert_eq!(f, vec![Some((6, 1)), None]);
+    row[2] = 0x80; // a negative field length other than -1
+    assert!(parse_row(&row, &mut f).is_err());
+    assert!(matches!(
+        parse_row(&[0xff, 0xff], &mut f),
+        Ok(RowParse::End)
+    ));
+}
+
+#[test]
+fn schema_parameter_is_split_off_the_url() {
+    assert_eq!(
+        split_schema("postgres://u@h/db?schema=s1"),
+        ("postgres://u@h/db".into(), Some("s1".into()))
+    );
+    assert_eq!(
+        split_schema("postgres://u@h/db?sslmode=disable&schema=s1"),
+        (
+            "postgres://u@h/db?sslmode=disable".into(),
+            Some("s1".into())
+        )
+    );
+    assert_eq!(
+        split_schema("postgres://u@h/db"),
+        ("postgres://u@h/db".into(), None)
+    );
+}

@@ -532,12 +532,14 @@ fn mariadb_reader_stops_when_the_receiver_is_dropped() {
         .unwrap();
     rt.block_on(async {
         let url: ferry::endpoint::EndpointUrl = db.url.parse().unwrap();
-        let source = ferry::endpoint::Source::open(&url).await.unwrap();
+        let source = ferry::endpoint::open_source(&url).await.unwrap();
         let tables = source.tables().await.unwrap();
         let big = tables.iter().find(|t| t.name == "big").unwrap().clone();
         assert_eq!(big.primary_key, ["id"]);
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        let reader = source.spawn_reader(big.clone(), 100, tx);
+        let reader = source
+            .clone()
+            .read(big.clone(), 100, ferry::endpoint::Scan::All, tx);
         let first = rx.recv().await.unwrap();
         assert_eq!(first.rows_read, 100);
         assert_eq!(first.batch.num_rows, 100);

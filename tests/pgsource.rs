@@ -447,9 +447,9 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
         .build()
         .unwrap();
     rt.block_on(async {
-        use ferry::endpoint::{EndpointUrl, Source};
+        use ferry::endpoint::{EndpointUrl, open_source};
         let url: EndpointUrl = pg.url.parse().unwrap();
-        let s = Source::open(&url).await.unwrap();
+        let s = open_source(&url).await.unwrap();
         let names: Vec<String> = s
             .tables()
             .await
@@ -472,7 +472,7 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
         assert_eq!(q[1].keys, ["10", "20", "30", "40", "50"]);
 
         let url: EndpointUrl = format!("{}?schema=other", pg.url).parse().unwrap();
-        let s = Source::open(&url).await.unwrap();
+        let s = open_source(&url).await.unwrap();
         let t = s.tables().await.unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].name, "only_here");
@@ -481,7 +481,7 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
         assert!(s.quarantined().await.unwrap().is_empty());
 
         // A reader whose receiver goes away stops quietly.
-        let s = Source::open(&pg.url.parse().unwrap()).await.unwrap();
+        let s = open_source(&pg.url.parse().unwrap()).await.unwrap();
         let users = s
             .tables()
             .await
@@ -490,7 +490,7 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
             .find(|t| t.name == "users")
             .unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        let reader = s.spawn_reader(users, 4, tx);
+        let reader = s.clone().read(users, 4, ferry::endpoint::Scan::All, tx);
         let first = rx.recv().await.expect("a first batch");
         assert_eq!(first.batch.num_rows, 4);
         drop(rx);
@@ -503,11 +503,11 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
         let url: EndpointUrl = format!("{}?options=-csearch_path%3Dother", pg.url)
             .parse()
             .unwrap();
-        let s = Source::open(&url).await.unwrap();
+        let s = open_source(&url).await.unwrap();
         assert_eq!(s.tables().await.unwrap()[0].name, "only_here");
 
         let url: EndpointUrl = format!("{}?schema=nope", pg.url).parse().unwrap();
-        let e = Source::open(&url)
+        let e = open_source(&url)
             .await
             .err()
             .expect("missing schema refused");
@@ -516,7 +516,7 @@ fn schema_choice_rejects_tables_hidden_quarantine_counted_reader_stops_quietly()
             "{e}"
         );
         let url: EndpointUrl = "postgres://postgres@127.0.0.1:1/x".parse().unwrap();
-        let e = Source::open(&url).await.err().expect("no server");
+        let e = open_source(&url).await.err().expect("no server");
         assert!(e.to_string().contains("is the server running"), "{e}");
     });
 }

@@ -25,6 +25,10 @@
 //! - `parsers_json_text` — the `json` and `text` parser components: lines and
 //!   arrays at every chunk size, JSONTestSuite `n_` files as positioned errors,
 //!   encoding detection.
+//! - `tidy`      — the layering rules of ARCHITECTURE.md on the source:
+//!   wasmtime only in `plugin`, drivers only in `endpoint`, clap only in
+//!   the CLI, no endpoint named by the engine, files under 1,200 lines,
+//!   every code-map path real.
 //! - `verify`    — `ferry verify` alone: a faithful target passes; a changed,
 //!   missing, orphaned or shifted row in the target is found and named.
 //! - `plugin_cli` — `ferry plugin list | inspect | check`.
@@ -83,4 +87,5 @@ mod plugin_cli;
 mod rejects;
 mod rollback;
 mod runtime;
+mod tidy;
 mod verify;

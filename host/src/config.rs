@@ -78,7 +78,7 @@ pub struct ConfigFile {
     /// The files endpoint (`files:DIR`): target table, size limit, parser
     /// overrides, column mapping.
     #[serde(default)]
-    pub files: crate::files::FilesSection,
+    pub files: crate::endpoint::files::FilesSection,
 }
 
 /// What a rejected row does to its run.
@@ -136,7 +136,7 @@ pub struct Config {
     /// Sources from the config, parsed.
     pub sources: Vec<crate::endpoint::EndpointUrl>,
     /// The files endpoint's settings.
-    pub files: crate::files::FilesSettings,
+    pub files: crate::endpoint::files::FilesSettings,
 }
 
 impl Default for Config {
@@ -149,7 +149,7 @@ impl Default for Config {
             on_reject: OnReject::Quarantine,
             table_on_reject: Vec::new(),
             sources: Vec::new(),
-            files: crate::files::FilesSettings::default(),
+            files: crate::endpoint::files::FilesSettings::default(),
         }
     }
 }
@@ -220,7 +220,7 @@ impl Config {
                 },
             );
         }
-        let mut files = crate::files::FilesSettings::build(&raw.files)?;
+        let mut files = crate::endpoint::files::FilesSettings::build(&raw.files)?;
         for r in &mut files.parsers {
             // A parser given as a path is relative to the config file.
             if r.parser.ends_with(".wasm") {

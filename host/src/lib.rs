@@ -23,7 +23,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use ferry::migrate::{migrate, MigrateOptions, NoProgress, PluginUse};
+//! use ferry::engine::{migrate, MigrateOptions, NoProgress, PluginUse};
 //! use ferry::plugin::{Registry, Runtime, RuntimeOptions};
 //!
 //! let runtime = Runtime::new(RuntimeOptions { cache_dir: RuntimeOptions::default_cache_dir() })?;
@@ -61,9 +61,10 @@ pub mod cast;
 pub mod config;
 pub mod consolidate;
 pub mod endpoint;
-pub mod files;
+pub mod engine;
+pub mod failpoint;
+
 pub mod ledger;
-pub mod migrate;
 /// ferry's own types, in their own crate (`model/`): it names serde only.
 pub use ferry_model as model;
 pub mod plan;

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::endpoint::{EndpointError, EndpointUrl, Sink};
+use crate::endpoint::{self, EndpointError, EndpointUrl, Feature};
 use crate::ledger::Backup;
 
 /// One table's undo and its proof.
@@ -56,23 +56,24 @@ pub async fn rollback(
     dry_run: bool,
     state: Option<&EndpointUrl>,
 ) -> Result<RollbackReport, RollbackError> {
-    let mut sink = Sink::connect(to).await?;
-    let mut state_sink = crate::migrate::open_state(state, to)
+    let mut sink = endpoint::open_sink(to).await?;
+    let mut state_sink = crate::engine::open_state(state, to)
         .await
         .map_err(|e| RollbackError::Refused(e.to_string()))?;
-    if state_sink.is_none() && !sink.has_ledger() {
+    if state_sink.is_none() && sink.ledger().is_none() {
         return Err(RollbackError::Refused(format!(
-            "{} keeps no ledger: there is nothing to roll back with (a json target's ledger is where its runs' --state was)",
-            sink.describe()
+            "{}: there is nothing to roll back with (its runs' ledger is where their --state was)",
+            sink.capabilities().cannot(&sink.describe(), Feature::Ledger)
         )));
     }
     // The ledger: `--state` when given, else the target.
     macro_rules! ledger {
         () => {
             match state_sink.as_mut() {
-                Some(s) => s,
-                None => &mut sink,
+                Some(s) => s.ledger(),
+                None => sink.ledger(),
             }
+            .ok_or_else(|| RollbackError::Refused("no ledger".into()))?
         };
     }
     let runs = ledger!().runs(None).await?;
@@ -128,7 +129,7 @@ pub async fn rollback(
         if !dry_run {
             sink.restore_table(&b.table, &b.kind, b.backup_ref.as_deref())
                 .await?;
-            crate::ledger::failpoint_at("rollback", Some(&b.table));
+            crate::failpoint::at("rollback", Some(&b.table));
         }
         tables.push(TableRollback {
             table: b.table.clone(),
@@ -157,7 +158,7 @@ pub async fn rollback(
     }
     let ok = tables.iter().all(|t| t.ok);
     if !dry_run {
-        crate::ledger::failpoint("rollback-proved");
+        crate::failpoint::hit("rollback-proved");
     }
     if ok && !dry_run {
         let mut r = run.clone();

@@ -21,8 +21,10 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::endpoint::{ReadBatch, Sink, Source, TargetTable};
-use crate::migrate::{MigrateError, MigrateOptions, NoProgress, make_plan};
+use std::sync::Arc;
+
+use crate::endpoint::{self, Feature, IfExists, ReadBatch, Scan, Sink, Source, TargetTable, Write};
+use crate::engine::{MigrateError, MigrateOptions, NoEvents, make_plan};
 use crate::model::{Batch, BatchBuilder, Schema, TableDef, ValueRef};
 use crate::plan::{Plan, PlannedTable};
 
@@ -60,10 +62,10 @@ pub struct SyncReport {
 pub async fn sync(mut opts: MigrateOptions, dry_run: bool) -> Result<SyncReport, MigrateError> {
     let started = Instant::now();
     opts.verify = None;
-    let plan = make_plan(&opts, &NoProgress).await?;
+    let plan = make_plan(&opts, Arc::new(NoEvents)).await?;
     let run_id = uuid::Uuid::new_v4().to_string();
-    let source = Source::open(&opts.from).await?;
-    let target = Source::open(&opts.to).await?;
+    let source = endpoint::open_source(&opts.from).await?;
+    let target = endpoint::open_source(&opts.to).await?;
     let existing = target.tables().await?;
     let mut tables = Vec::new();
     let mut diffs: Vec<(PlannedTable, Diff)> = Vec::new();
@@ -113,18 +115,26 @@ pub async fn sync(mut opts: MigrateOptions, dry_run: bool) -> Result<SyncReport,
     if dry_run || diffs.iter().all(|(_, d)| d.is_empty()) {
         return Ok(report(tables));
     }
-    let mut sink = Sink::connect(&opts.to).await?;
-    let ledger = sink.has_ledger();
-    if ledger {
-        sink.ledger_init().await?;
-        sink.save_run(&run_record(&run_id, &opts, &plan, "running"))
+    let mut sink = endpoint::open_sink(&opts.to).await?;
+    let caps = sink.capabilities();
+    for f in [Feature::Upsert, Feature::Delete] {
+        if !caps.has(f) {
+            return Err(MigrateError::Unsupported(caps.cannot(&sink.describe(), f)));
+        }
+    }
+    let ledger = sink.ledger().is_some();
+    if let Some(l) = sink.ledger() {
+        l.init().await?;
+        l.save_run(&run_record(&run_id, &opts, &plan, "running"))
             .await?;
         let changed: Vec<TargetTable> = diffs
             .iter()
             .filter(|(_, d)| !d.is_empty())
             .map(|(t, _)| t.target())
             .collect();
-        crate::migrate::record_backups_for(&mut sink, &run_id, &changed).await?;
+        // Copies of the tables it changes in place, `absent` for the others.
+        crate::engine::record_backups(&mut sink, &mut None, &run_id, &changed, IfExists::Drop, true)
+            .await?;
     }
     // Deletes children first, then upserts parents first.
     for (t, d) in diffs.iter().rev() {
@@ -149,8 +159,8 @@ pub async fn sync(mut opts: MigrateOptions, dry_run: bool) -> Result<SyncReport,
         }
         upsert_rows(&source, &mut sink, &run_id, t, &wanted, opts.batch_size).await?;
     }
-    if ledger {
-        sink.save_run(&run_record(&run_id, &opts, &plan, "succeeded"))
+    if ledger && let Some(l) = sink.ledger() {
+        l.save_run(&run_record(&run_id, &opts, &plan, "succeeded"))
             .await?;
     }
     Ok(report(tables))
@@ -218,13 +228,13 @@ fn key_text(v: ValueRef<'_>) -> String {
 
 /// One side: key → (row hash, key text), read fully.
 async fn side_hashes(
-    side: &Source,
+    side: &Arc<dyn Source>,
     read_def: &TableDef,
     cast: Option<(&PlannedTable, &TableDef)>,
     key_col: &str,
 ) -> Result<(HashMap<Vec<u8>, (u128, String)>, u64), MigrateError> {
     let (tx, mut rx) = mpsc::channel::<ReadBatch>(2);
-    let reader = side.spawn_reader(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, tx);
+    let reader = side.clone().read(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, Scan::All, tx);
     let read_schema = read_def.schema();
     let after: Schema = match cast {
         Some((_, d)) => d.schema(),
@@ -272,8 +282,8 @@ fn hash128(bytes: &[u8]) -> u128 {
 }
 
 async fn diff_table(
-    source: &Source,
-    target: &Source,
+    source: &Arc<dyn Source>,
+    target: &Arc<dyn Source>,
     t: &PlannedTable,
     target_def: &TableDef,
 ) -> Result<Diff, MigrateError> {
@@ -309,8 +319,8 @@ async fn diff_table(
 
 /// Re-reads the source and upserts the rows whose key is `wanted`.
 async fn upsert_rows(
-    source: &Source,
-    sink: &mut Sink,
+    source: &Arc<dyn Source>,
+    sink: &mut Box<dyn Sink>,
     run_id: &str,
     t: &PlannedTable,
     wanted: &HashSet<Vec<u8>>,
@@ -324,7 +334,7 @@ async fn upsert_rows(
         .ok_or_else(|| MigrateError::Internal("key column missing".into()))?;
     let target = t.target();
     let (tx, mut rx) = mpsc::channel::<ReadBatch>(2);
-    let reader = source.spawn_reader(t.source_def.clone(), batch_size, tx);
+    let reader = source.clone().read(t.source_def.clone(), batch_size, Scan::All, tx);
     let mut b = BatchBuilder::new(&schema, batch_size);
     while let Some(rb) = rx.recv().await {
         let mut rejects = Vec::new();
@@ -345,12 +355,28 @@ async fn upsert_rows(
             }
         }
         if b.len() >= batch_size {
-            sink.write_with(run_id, &target, &b.finish(), &[], None, true)
+            sink.write(Write {
+                run_id,
+                table: &target,
+                batch: &b.finish(),
+                rejects: &[],
+                checkpoint: None,
+                upsert: true,
+                replace: None,
+            })
                 .await?;
         }
     }
     if !b.is_empty() {
-        sink.write_with(run_id, &target, &b.finish(), &[], None, true)
+        sink.write(Write {
+                run_id,
+                table: &target,
+                batch: &b.finish(),
+                rejects: &[],
+                checkpoint: None,
+                upsert: true,
+                replace: None,
+            })
             .await?;
     }
     reader

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::endpoint::{EndpointUrl, ReadBatch, Source};
-use crate::migrate::MigrateError;
+use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
+use crate::engine::MigrateError;
 use crate::model::{Batch, LogicalType, Schema, TableDef, ValueRef};
 use crate::plan::{Plan, PlannedTable};
 
@@ -156,8 +156,8 @@ pub async fn verify(
     level: Level,
 ) -> Result<VerifyReport, MigrateError> {
     let started = std::time::Instant::now();
-    let source = Source::open(from).await?;
-    let target = Source::open(to).await?;
+    let source = endpoint::open_source(from).await?;
+    let target = endpoint::open_source(to).await?;
     let target_tables = target.tables().await?;
     let quarantine = target.quarantined().await?;
     let mut parents: ParentKeys = HashMap::new();
@@ -195,7 +195,7 @@ pub async fn verify(
         )
         .await?;
         tables.push(tv);
-        crate::ledger::failpoint_at("verify", Some(&t.name));
+        crate::failpoint::at("verify", Some(&t.name));
     }
     Ok(VerifyReport {
         ok: tables.iter().all(|t| t.ok),
@@ -218,12 +218,12 @@ pub async fn verify_consolidated(
     run_id: Option<&str>,
 ) -> Result<VerifyReport, MigrateError> {
     let started = std::time::Instant::now();
-    let target = Source::open(to).await?;
+    let target = endpoint::open_source(to).await?;
     let target_tables = target.tables().await?;
     let quarantine = target.quarantined().await?;
     let mut opened = Vec::new();
     for s in sources {
-        opened.push(Source::open(s).await?);
+        opened.push(endpoint::open_source(s).await?);
     }
     let mut tables = Vec::new();
     for t in &plan.tables {
@@ -305,8 +305,8 @@ struct SideScan {
 async fn verify_table(
     plan: &Plan,
     t: &PlannedTable,
-    source: &Source,
-    target: &Source,
+    source: &Arc<dyn Source>,
+    target: &Arc<dyn Source>,
     target_tables: &[TableDef],
     quarantined: u64,
     q_keys: HashMap<String, u64>,
@@ -503,7 +503,7 @@ fn show_temporal(v: i64, t: LogicalType) -> String {
 
 /// What one side's full read needs, owned, so it runs on its own task.
 struct ScanSpec {
-    side: Source,
+    side: Arc<dyn Source>,
     read_def: TableDef,
     /// The def after casts, when the side is read through the plan's casts.
     cast: Option<TableDef>,
@@ -533,7 +533,7 @@ impl ScanSpec {
             wanted_keys,
         } = self;
         let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader = side.spawn_reader(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, tx);
+        let reader = side.read(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, Scan::All, tx);
         let mut out = SideScan {
             ranges: vec![None; ranged.len()],
             orphans: vec![(0, 0, None); fk_sets.len()],
@@ -787,47 +787,10 @@ pub fn canon(v: &ValueRef<'_>, t: LogicalType, out: &mut Vec<u8>) {
 
 /// `+001.500e1` → `15`; `-0.0` → `0`; text that is not a decimal is kept.
 pub fn canon_decimal(s: &str) -> String {
-    let t = s.trim();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (mant, exp) = match body.find(['e', 'E']) {
-        Some(i) => match body[i + 1..].parse::<i64>() {
-            Ok(e) => (&body[..i], e),
-            Err(_) => return s.to_string(),
-        },
-        None => (body, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-        || (int.is_empty() && frac.is_empty())
-    {
-        return s.to_string();
+    match crate::model::Decimal::parse(s.trim()) {
+        Some(d) => d.canonical(),
+        None => s.to_string(),
     }
-    // digits with the decimal point after `point` digits.
-    let digits: String = format!("{int}{frac}");
-    let point = int.len() as i64 + exp;
-    let lead = digits.len() - digits.trim_start_matches('0').len();
-    let digits = &digits[lead..];
-    let point = point - lead as i64;
-    let digits = digits.trim_end_matches('0');
-    if digits.is_empty() {
-        return "0".into();
-    }
-    let n = digits.len() as i64;
-    let body = if point <= 0 {
-        format!("0.{}{}", "0".repeat((-point) as usize), digits)
-    } else if point >= n {
-        format!("{}{}", digits, "0".repeat((point - n) as usize))
-    } else {
-        format!(
-            "{}.{}",
-            &digits[..point as usize],
-            &digits[point as usize..]
-        )
-    };
-    if neg { format!("-{body}") } else { body }
 }
 
 /// JSON re-serialised compactly with object keys sorted.

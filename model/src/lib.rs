@@ -4,11 +4,15 @@
 //! database driver or clap.
 
 mod batch;
+pub mod decimal;
 pub mod glob;
+mod sample;
 mod schema;
 pub mod temporal;
 
+pub use decimal::Decimal;
 pub use glob::glob_match;
+pub use sample::ColumnSample;
 
 pub use batch::{
     Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,

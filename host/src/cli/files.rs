@@ -1,4 +1,5 @@
-//! `ferry migrate --from files:DIR`, `ferry validate DIR`, `ferry analyze DIR`.
+//! `ferry validate DIR`, `ferry analyze DIR`, and the rendering of a
+//! directory's run report (every file's outcome).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -6,12 +7,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use ferry::endpoint::IfExists;
-use ferry::files::parse::FileStatus;
-use ferry::files::run::{FilesRunOptions, run};
-use ferry::migrate::{Report, RunStatus};
+use ferry::endpoint::files::FilesSummary;
+use ferry::endpoint::files::parse::FileStatus;
+use ferry::endpoint::{EndpointUrl, IfExists};
+use ferry::engine::{self, MigrateOptions, Report, RunStatus};
 
-use super::migrate::{Bars, IfExistsArg, MigrateArgs, OnRejectArg};
+use super::migrate::Bars;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, UsageError};
 
 /// Writes the run report as JSON.
@@ -29,68 +30,18 @@ fn exit_code(r: &Report) -> u8 {
     }
 }
 
-/// `ferry migrate --from files:DIR --to URL`.
-pub async fn migrate(args: MigrateArgs, dir: PathBuf, g: &GlobalArgs) -> anyhow::Result<u8> {
-    let run_args = &args.run;
-    if run_args.from.len() > 1 {
-        return Err(UsageError("files:DIR is migrated on its own: give one --from".into()).into());
-    }
-    if !run_args.transforms.is_empty() || !run_args.validators.is_empty() {
-        return Err(UsageError(
-            "--transform and --validate apply to database sources; for files:DIR, shape records with [files.mapping] and [[files.parser]] in the config".into(),
-        )
-        .into());
-    }
-    if args.plan.is_some() {
-        return Err(UsageError(
-            "--plan applies to database sources; for files:DIR use --dry-run".into(),
-        )
-        .into());
-    }
-    let Some(to) = run_args.to.clone() else {
-        return Err(UsageError("--to is required".into()).into());
-    };
-    let (config, registry) = super::setup(g)?;
-    let batch_size = run_args.batch_size.unwrap_or(config.batch_size);
-    if batch_size == 0 || batch_size > ferry::config::MAX_BATCH_SIZE {
-        return Err(UsageError(format!(
-            "--batch-size must be between 1 and {}",
-            ferry::config::MAX_BATCH_SIZE
-        ))
-        .into());
-    }
-    let on_reject = match run_args.on_reject {
-        Some(OnRejectArg::Abort) => ferry::config::OnReject::Abort,
-        Some(OnRejectArg::Quarantine) => ferry::config::OnReject::Quarantine,
-        None => config.on_reject,
-    };
-    let opts = FilesRunOptions {
-        dir,
-        to: Some(to),
-        settings: config.files.clone(),
-        incremental: args.incremental,
-        dry_run: args.dry_run,
-        if_exists: match run_args.if_exists {
-            IfExistsArg::Fail => IfExists::Fail,
-            IfExistsArg::Drop => IfExists::Drop,
-        },
-        batch_size,
-        on_reject,
-        verify: run_args.verify.level().is_some(),
-    };
-    let json = run_args.json;
-    let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
-    let report = run(opts, &registry, bars.clone()).await;
-    bars.clear();
-    if let Some(path) = &args.report {
-        write_report(path, &report)?;
+/// Prints a run's report (JSON, or the summary for a person), writes it to
+/// `path` when asked, and returns the run's exit code.
+pub fn render(r: &Report, path: Option<&Path>, json: bool, all: bool) -> anyhow::Result<u8> {
+    if let Some(path) = path {
+        write_report(path, r)?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        print_files(&report, false);
+        print_files(r, all);
     }
-    Ok(exit_code(&report))
+    Ok(exit_code(r))
 }
 
 #[derive(Debug, Args)]
@@ -108,39 +59,44 @@ pub struct ValidateArgs {
 impl ValidateArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
         let (config, registry) = super::setup(g)?;
-        let opts = FilesRunOptions {
-            dir: self.dir.clone(),
-            to: None,
-            settings: config.files.clone(),
-            incremental: false,
-            dry_run: true,
-            if_exists: IfExists::Fail,
+        let from = EndpointUrl::Files(self.dir.clone());
+        let opts = MigrateOptions {
+            // Nothing is written: a validation has no target.
+            to: from.clone(),
+            from,
+            transforms: Vec::new(),
+            validators: Vec::new(),
             batch_size: config.batch_size,
-            on_reject: ferry::config::OnReject::Quarantine,
-            verify: false,
+            if_exists: IfExists::Fail,
+            casts: Vec::new(),
+            verify: None,
+            consolidate: Default::default(),
+            on_reject: (ferry::config::OnReject::Quarantine, Vec::new()),
+            resume: None,
+            incremental: None,
+            state: None,
+            files: config.files.clone(),
+            registry: Some(registry),
         };
         let bars = Arc::new(Bars::new(!self.json && std::io::stderr().is_terminal()));
-        let report = run(opts, &registry, bars.clone()).await;
+        let report = engine::dry_read(&opts, "(none: validate)", bars.clone()).await;
         bars.clear();
-        if let Some(path) = &self.output {
-            write_report(path, &report)?;
-        }
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print_files(&report, true);
-        }
-        Ok(exit_code(&report))
+        render(&report, self.output.as_deref(), self.json, true)
     }
 }
 
 /// The human summary of a files run: totals, then one line per file that
 /// was not simply parsed (every file with `all`).
 pub fn print_files(r: &Report, all: bool) {
-    let Some(f) = &r.files else {
+    let Some(f) = r
+        .details
+        .get("files")
+        .and_then(|v| serde_json::from_value::<FilesSummary>(v.clone()).ok())
+    else {
         super::migrate::print_summary(r);
         return;
     };
+    let f = &f;
     let validating = r.target.starts_with("(none");
     if validating {
         println!("validate {}", f.dir);
@@ -191,7 +147,7 @@ pub fn print_files(r: &Report, all: bool) {
                     x.records,
                     x.parser.as_deref().unwrap_or("?"),
                 );
-                if let Some(c) = x.change {
+                if let Some(c) = &x.change {
                     s.push_str(&format!(", {c}"));
                 }
                 for n in x.notes.iter().take(3) {
@@ -295,7 +251,7 @@ impl AnalyzeArgs {
         let dir = self.dir.clone();
         let settings = config.files.clone();
         let a =
-            tokio::task::spawn_blocking(move || ferry::files::analyze::analyze(&dir, &settings))
+            tokio::task::spawn_blocking(move || ferry::endpoint::files::analyze::analyze(&dir, &settings))
                 .await??;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&a)?);
@@ -341,7 +297,7 @@ impl AnalyzeArgs {
             a.estimated_records,
             a.estimated_seconds,
             a.workers,
-            ferry::files::analyze::ESTIMATE_BYTES_PER_SEC_PER_WORKER / 1e6
+            ferry::endpoint::files::analyze::ESTIMATE_BYTES_PER_SEC_PER_WORKER / 1e6
         );
         Ok(EXIT_OK)
     }

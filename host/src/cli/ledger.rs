@@ -7,9 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use ferry::endpoint::{EndpointUrl, Sink};
-use ferry::ledger::{Checkpoint, RunRecord};
-use ferry::migrate::{self, Resume, RunStatus};
-use ferry::plan::Plan;
+use ferry::engine::{self, Resume, status};
 
 use super::migrate::{Bars, RunArgs, options_from_plan, parse_endpoint};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, UsageError};
@@ -58,46 +56,18 @@ fn parse_accepts(accepts: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The sink holding the ledger of `to`'s runs (`--state` when given).
 async fn open_ledger(
     to: Option<&EndpointUrl>,
     state: Option<&EndpointUrl>,
-) -> anyhow::Result<Sink> {
+) -> anyhow::Result<Box<dyn Sink>> {
     let Some(to) = to else {
         return Err(UsageError(
             "--to is required: the ledger lives in the target (or in --state)".into(),
         )
         .into());
     };
-    if let Some(s) = ferry::migrate::open_state(state, to).await? {
-        return Ok(s);
-    }
-    if let EndpointUrl::Sqlite(p) = to
-        && !p.exists()
-    {
-        anyhow::bail!("{} does not exist: no ledger there", p.display());
-    }
-    let sink = Sink::connect(to).await?;
-    if !sink.has_ledger() {
-        anyhow::bail!(
-            "{} keeps no ledger yet (SQLite and PostgreSQL targets do)",
-            sink.describe()
-        );
-    }
-    Ok(sink)
-}
-
-async fn find_run(sink: &mut Sink, run_id: Option<&str>) -> anyhow::Result<RunRecord> {
-    let mut runs = sink.runs(run_id).await?;
-    if runs.is_empty() {
-        match run_id {
-            Some(id) => anyhow::bail!(
-                "no run {id} in the ledger of {}; `ferry history --to …` lists the runs",
-                sink.describe()
-            ),
-            None => anyhow::bail!("no run recorded in {}", sink.describe()),
-        }
-    }
-    Ok(runs.remove(0))
+    Ok(status::open_ledger(to, state).await?)
 }
 
 /// Continues run `run_id` from its checkpoints.
@@ -110,7 +80,7 @@ pub async fn resume(
 ) -> anyhow::Result<u8> {
     let (config, registry) = super::setup(g)?;
     let mut sink = open_ledger(run.to.as_ref(), run.state.as_ref()).await?;
-    let rec = find_run(&mut sink, Some(run_id)).await?;
+    let rec = status::find_run(&mut sink, Some(run_id)).await?;
     if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
         // Nothing to do; the report is the one the run recorded.
         match (&rec.report, run.json) {
@@ -126,10 +96,13 @@ pub async fn resume(
             EXIT_REJECTS
         });
     }
-    let plan = ferry::ledger::plan_to_resume(&rec, &registry, &parse_accepts(accepts)?)
+    let plan = engine::plan_to_resume(&rec, &registry, &parse_accepts(accepts)?)
         .await
         .map_err(anyhow::Error::msg)?;
-    let checkpoints = sink.checkpoints(run_id).await?;
+    let checkpoints = match sink.ledger() {
+        Some(l) => l.checkpoints(run_id).await?,
+        None => Vec::new(),
+    };
     drop(sink);
     let mut opts = options_from_plan(&plan, run, &config, &registry).await?;
     opts.resume = Some(Resume {
@@ -138,7 +111,7 @@ pub async fn resume(
     });
     // The source, plugins, casts and mapping must be what the run started
     // with: a changed source would make the checkpoints meaningless.
-    let fresh = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+    let fresh = engine::make_plan(&opts, Arc::new(engine::NoEvents)).await?;
     let diffs = plan.differences(&fresh);
     if !diffs.is_empty() {
         eprintln!("error: run {run_id} cannot be resumed: its plan no longer matches:");
@@ -150,21 +123,9 @@ pub async fn resume(
     }
     let json = run.json;
     let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
-    let report = migrate::execute(Some(&plan), opts, bars.clone()).await;
+    let report = engine::execute(Some(&plan), opts, bars.clone()).await;
     bars.clear();
-    if let Some(path) = report_path {
-        super::files::write_report(path, &report)?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        super::migrate::print_summary(&report);
-    }
-    Ok(match report.status {
-        RunStatus::Succeeded => EXIT_OK,
-        RunStatus::SucceededWithRejects => EXIT_REJECTS,
-        RunStatus::Failed => EXIT_FAILED,
-    })
+    super::files::render(&report, report_path, json, false)
 }
 
 #[derive(Debug, Args)]
@@ -182,101 +143,10 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// One table's line in `ferry status`.
-#[derive(Debug, serde::Serialize)]
-struct TableStatus {
-    table: String,
-    estimated_rows: Option<u64>,
-    #[serde(flatten)]
-    checkpoint: Option<Checkpoint>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct Status {
-    run: RunRecord,
-    tables: Vec<TableStatus>,
-    rows_read: u64,
-    rows_per_second: f64,
-    eta_seconds: Option<f64>,
-    /// The newest checkpoint or run update: a `running` run whose progress
-    /// stopped long ago was killed.
-    last_progress: String,
-}
-
-/// Seconds between two ledger timestamps.
-fn seconds_between(a: &str, b: &str) -> f64 {
-    match (
-        ferry::model::temporal::parse_timestamptz(a),
-        ferry::model::temporal::parse_timestamptz(b),
-    ) {
-        (Some(x), Some(y)) => (y - x) as f64 / 1e6,
-        _ => 0.0,
-    }
-}
-
 impl StatusArgs {
     pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
         let mut sink = open_ledger(self.to.as_ref(), self.state.as_ref()).await?;
-        let mut run = find_run(&mut sink, self.run_id.as_deref()).await?;
-        let checkpoints = sink.checkpoints(&run.run_id).await?;
-        let plan: Option<Plan> = run
-            .plan
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok());
-        run.plan = None;
-        run.report = None;
-        let mut tables: Vec<TableStatus> = match &plan {
-            Some(p) => p
-                .tables
-                .iter()
-                .map(|t| TableStatus {
-                    table: t.name.clone(),
-                    estimated_rows: Some(t.estimated_rows),
-                    checkpoint: checkpoints.iter().find(|c| c.table == t.name).cloned(),
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        for c in &checkpoints {
-            if !tables.iter().any(|t| t.table == c.table) {
-                tables.push(TableStatus {
-                    table: c.table.clone(),
-                    estimated_rows: None,
-                    checkpoint: Some(c.clone()),
-                });
-            }
-        }
-        let rows_read: u64 = checkpoints.iter().map(|c| c.rows_read).sum();
-        let last = checkpoints
-            .iter()
-            .filter_map(|c| c.updated_at.clone())
-            .chain(std::iter::once(run.updated_at.clone()))
-            .max()
-            .unwrap_or_default();
-        let elapsed = seconds_between(&run.started_at, &last);
-        let rate = if elapsed > 0.0 {
-            rows_read as f64 / elapsed
-        } else {
-            0.0
-        };
-        let left: u64 = tables
-            .iter()
-            .filter(|t| !t.checkpoint.as_ref().is_some_and(|c| c.done))
-            .map(|t| {
-                t.estimated_rows
-                    .unwrap_or(0)
-                    .saturating_sub(t.checkpoint.as_ref().map(|c| c.rows_read).unwrap_or(0))
-            })
-            .sum();
-        let eta = (run.status == "running" && rate > 0.0).then(|| left as f64 / rate);
-        let status = Status {
-            run,
-            tables,
-            rows_read,
-            rows_per_second: rate,
-            eta_seconds: eta,
-            last_progress: last,
-        };
+        let status = status::run_status(&mut sink, self.run_id.as_deref()).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&status)?);
             return Ok(EXIT_OK);
@@ -428,42 +298,10 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-#[derive(Debug, serde::Serialize)]
-struct HistoryLine {
-    run_id: String,
-    status: String,
-    phase: String,
-    mode: String,
-    source: String,
-    started_at: String,
-    finished_at: Option<String>,
-    rows_read: u64,
-    rows_written: u64,
-    rows_rejected: u64,
-    error: Option<String>,
-}
-
 impl HistoryArgs {
     pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
         let mut sink = open_ledger(self.to.as_ref(), self.state.as_ref()).await?;
-        let runs = sink.runs(None).await?;
-        let mut lines = Vec::with_capacity(runs.len());
-        for r in runs {
-            let cps = sink.checkpoints(&r.run_id).await?;
-            lines.push(HistoryLine {
-                rows_read: cps.iter().map(|c| c.rows_read).sum(),
-                rows_written: cps.iter().map(|c| c.rows_written).sum(),
-                rows_rejected: cps.iter().map(|c| c.rows_rejected).sum(),
-                run_id: r.run_id,
-                status: r.status,
-                phase: r.phase,
-                mode: r.mode,
-                source: r.source,
-                started_at: r.started_at,
-                finished_at: r.finished_at,
-                error: r.error,
-            });
-        }
+        let lines = status::history(&mut sink).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&lines)?);
             return Ok(EXIT_OK);

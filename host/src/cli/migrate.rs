@@ -1,19 +1,18 @@
 //! `ferry migrate`.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use std::path::PathBuf;
 
 use ferry::config::Config;
 use ferry::endpoint::{EndpointUrl, IfExists};
-use ferry::migrate::{self, MigrateOptions, PluginUse, Progress, Report, RunStatus};
+use ferry::engine::{self, MigrateOptions, NoEvents, PlanOverrides, PluginUse, Report, RunStatus};
 use ferry::plan::Plan;
 use ferry::plugin::Registry;
+
+pub(super) use super::progress::Bars;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, PluginArg, split_plugin_arg};
 
@@ -115,7 +114,7 @@ pub enum ConflictArg {
 
 impl RunArgs {
     /// The consolidation settings from the flags.
-    pub fn consolidate(&self) -> anyhow::Result<ferry::migrate::Consolidate> {
+    pub fn consolidate(&self) -> anyhow::Result<ferry::engine::Consolidate> {
         use ferry::consolidate::{Conflict, KeyStrategy};
         let on_conflict = match (self.on_conflict, &self.latest_by) {
             (ConflictArg::KeepLatest, Some(c)) => Conflict::KeepLatest(c.clone()),
@@ -129,7 +128,7 @@ impl RunArgs {
             (ConflictArg::KeepFirst, _) => Conflict::KeepFirst,
             (ConflictArg::Quarantine, _) => Conflict::Quarantine,
         };
-        Ok(ferry::migrate::Consolidate {
+        Ok(ferry::engine::Consolidate {
             more_sources: self.from.iter().skip(1).cloned().collect(),
             keys: match self.keys {
                 KeysArg::Keep => KeyStrategy::Keep,
@@ -276,87 +275,39 @@ impl RunArgs {
             resume: None,
             incremental: None,
             state: self.state.clone(),
+            files: config.files.clone(),
+            registry: Some(registry.clone()),
+        })
+    }
+
+    /// What a saved plan does not say, from the flags and the config.
+    pub fn plan_overrides(&self, config: &Config) -> anyhow::Result<PlanOverrides> {
+        Ok(PlanOverrides {
+            from: self.from.first().cloned(),
+            more_sources: (self.from.len() > 1).then(|| self.from[1..].to_vec()),
+            to: self.to.clone(),
+            state: self.state.clone(),
+            verify: self.verify.level(),
+            on_reject: self.on_reject(config),
+            consolidate: Some(self.consolidate()?),
+            files: config.files.clone(),
         })
     }
 }
 
-/// Rebuilds the options a saved plan was made with: the same endpoints and
-/// the same plugins, each pinned to the digest the plan recorded.
+/// The options a saved plan was made with (its plugins pinned to the
+/// digests it recorded), with what the flags give again.
 pub(super) async fn options_from_plan(
     plan: &Plan,
     run: &RunArgs,
     config: &Config,
     registry: &Registry,
 ) -> anyhow::Result<MigrateOptions> {
-    let from = match run.from.first() {
-        Some(f) => f.clone(),
-        None => parse_endpoint(&plan.source).map_err(anyhow::Error::msg)?,
-    };
-    let mut consolidate = run.consolidate()?;
-    if run.from.len() <= 1 {
-        consolidate.more_sources = plan
-            .more_sources
-            .iter()
-            .map(|s| parse_endpoint(s))
-            .collect::<Result<_, _>>()
-            .map_err(anyhow::Error::msg)?;
-    }
-    if plan.tables.iter().any(|t| !t.rekey.is_empty()) {
-        consolidate.keys = ferry::consolidate::KeyStrategy::Uuid5;
-    }
-    let to = match &run.to {
-        Some(t) => t.clone(),
-        None if plan.target.contains(":***@") => {
-            anyhow::bail!("the plan's target hides its password; give it again with --to")
-        }
-        None => parse_endpoint(&plan.target).map_err(anyhow::Error::msg)?,
-    };
-    let pinned = |list: &[ferry::plan::PlannedPlugin]| {
-        let list = list.to_vec();
-        let registry = registry.clone();
-        async move {
-            let mut out = Vec::new();
-            for p in &list {
-                out.push(PluginUse {
-                    plugin: registry.resolve_pinned(&p.reference, &p.sha256).await?,
-                    reference: p.reference.clone(),
-                    config: p.config.clone(),
-                    tables: p.tables.clone(),
-                });
-            }
-            Ok::<_, anyhow::Error>(out)
-        }
-    };
-    let transforms = pinned(&plan.transformers).await?;
-    let validators = pinned(&plan.validators).await?;
-    Ok(MigrateOptions {
-        from,
-        to,
-        transforms,
-        validators,
-        batch_size: plan.batch_size,
-        if_exists: if plan.if_exists == "drop" {
-            IfExists::Drop
-        } else {
-            IfExists::Fail
-        },
-        // The plan's tables carry their casts; rules are only for planning.
-        casts: Vec::new(),
-        verify: run.verify.level(),
-        consolidate,
-        on_reject: run.on_reject(config),
-        resume: None,
-        incremental: None,
-        state: run.state.clone(),
-    })
+    Ok(MigrateOptions::from_plan(plan, run.plan_overrides(config)?, registry).await?)
 }
 
 impl MigrateArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
-        if let Some(EndpointUrl::Files(dir)) = self.run.from.first() {
-            let dir = dir.clone();
-            return super::files::migrate(self, dir, g).await;
-        }
         if let Some(run_id) = &self.resume {
             return super::ledger::resume(
                 run_id,
@@ -382,7 +333,7 @@ impl MigrateArgs {
                     );
                 }
                 let opts = options_from_plan(&plan, &self.run, &config, &registry).await?;
-                let fresh = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+                let fresh = engine::make_plan(&opts, Arc::new(NoEvents)).await?;
                 let diffs = plan.differences(&fresh);
                 if !diffs.is_empty() {
                     eprintln!(
@@ -408,32 +359,26 @@ impl MigrateArgs {
                 )
                 .into());
             }
-            opts.incremental = Some(ferry::migrate::Incremental {
+            opts.incremental = Some(engine::Incremental {
                 cursor: self.cursor.clone(),
                 since: self.since.clone(),
             });
         }
+        let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
         if self.dry_run {
-            let plan = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+            if ferry::endpoint::capabilities(&opts.from).dry_run_reads {
+                // A directory's dry run parses every file and writes nothing.
+                let report = engine::dry_read(&opts, &opts.to.to_string(), bars.clone()).await;
+                bars.clear();
+                return super::files::render(&report, self.report.as_deref(), json, false);
+            }
+            let plan = engine::make_plan(&opts, Arc::new(NoEvents)).await?;
             super::plan::print_plan(&plan, json)?;
             return Ok(EXIT_OK);
         }
-        let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
-        let report = migrate::execute(plan.as_ref(), opts, bars.clone()).await;
+        let report = engine::execute(plan.as_ref(), opts, bars.clone()).await;
         bars.clear();
-        if let Some(path) = &self.report {
-            super::files::write_report(path, &report)?;
-        }
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print_summary(&report);
-        }
-        Ok(match report.status {
-            RunStatus::Succeeded => EXIT_OK,
-            RunStatus::SucceededWithRejects => EXIT_REJECTS,
-            RunStatus::Failed => EXIT_FAILED,
-        })
+        super::files::render(&report, self.report.as_deref(), json, false)
     }
 }
 
@@ -496,79 +441,6 @@ pub(super) fn print_summary(r: &Report) {
         RunStatus::Failed => {
             eprintln!("error: {}", r.error.as_deref().unwrap_or("unknown error"));
             println!("failed after {secs:.2}s");
-        }
-    }
-}
-
-/// Progress bars on a terminal (hidden otherwise).
-pub(super) struct Bars {
-    multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
-    enabled: bool,
-}
-
-impl Bars {
-    pub(super) fn new(enabled: bool) -> Self {
-        let multi = MultiProgress::with_draw_target(if enabled {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
-        Bars {
-            multi,
-            bars: Mutex::new(HashMap::new()),
-            enabled,
-        }
-    }
-
-    pub(super) fn clear(&self) {
-        if self.enabled {
-            let _ = self.multi.clear();
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn table_started(&self, table: &str, rows: u64) {
-        let bar = self.multi.add(ProgressBar::new(rows));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key(
-                "rate",
-                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0} rows/s", s.per_sec());
-                },
-            )
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(table.to_string());
-        if let Ok(mut b) = self.bars.lock() {
-            b.insert(table.to_string(), bar);
-        }
-    }
-
-    fn rows_written(&self, table: &str, rows: u64) {
-        if let Ok(b) = self.bars.lock()
-            && let Some(bar) = b.get(table)
-        {
-            bar.inc(rows);
-        }
-    }
-
-    fn table_finished(&self, table: &str) {
-        if let Ok(b) = self.bars.lock()
-            && let Some(bar) = b.get(table)
-        {
-            bar.finish();
-        }
-    }
-
-    fn phase(&self, what: &str) {
-        if self.enabled {
-            let _ = self.multi.println(what);
         }
     }
 }

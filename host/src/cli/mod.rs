@@ -6,6 +6,7 @@ mod ledger;
 mod migrate;
 mod plan;
 mod plugin;
+mod progress;
 mod verify;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ferry::migrate;
+use ferry::engine;
 use ferry::plan::Plan;
 
 use super::migrate::RunArgs;
@@ -22,7 +22,7 @@ impl PlanArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
         let (config, registry) = super::setup(g)?;
         let opts = self.run.options(&config, &registry).await?;
-        let plan = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+        let plan = engine::make_plan(&opts, std::sync::Arc::new(engine::NoEvents)).await?;
         if let Some(path) = &self.output {
             std::fs::write(path, serde_json::to_string_pretty(&plan)?)
                 .map_err(|e| anyhow::anyhow!("cannot write the plan to {}: {e}", path.display()))?;

@@ -1,7 +1,7 @@
 //! `ferry verify`.
 
 use clap::Args;
-use ferry::migrate;
+use ferry::engine;
 use ferry::verify::{Check, Level, VerifyReport};
 
 use super::migrate::RunArgs;
@@ -23,7 +23,7 @@ impl VerifyArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
         let (config, registry) = super::setup(g)?;
         let opts = self.run.options(&config, &registry).await?;
-        let plan = migrate::make_plan(&opts, &migrate::NoProgress).await?;
+        let plan = engine::make_plan(&opts, std::sync::Arc::new(engine::NoEvents)).await?;
         let level = if self.counts_only {
             Level::Counts
         } else {

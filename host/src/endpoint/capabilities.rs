@@ -54,10 +54,17 @@ pub struct Capabilities {
     /// As a target: the identifier limit in bytes and whether column names
     /// fold case; `None` when names are unlimited.
     pub identifiers: Option<(usize, bool)>,
+    /// As a target: words that must be quoted as names (lower case): the
+    /// plan warns, since the application's own queries must quote them too.
+    pub reserved_words: &'static [&'static str],
     /// As a source: how a resumed table continues.
     pub resume: ResumeBy,
     /// As a source: `--incremental --cursor COLUMN` reads after a high-water mark.
     pub cursor_scan: bool,
+    /// As a source: an incremental run reads each table after its
+    /// high-water mark (key or cursor). A source without marks (a directory
+    /// of files) finds its changes itself, by content, and is read whole.
+    pub incremental_by_marks: bool,
     /// As a source: several tables can be read at once.
     pub parallel_reads: bool,
     /// As a source: what the declared types do not say is sampled from the

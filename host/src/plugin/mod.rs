@@ -202,7 +202,7 @@ impl Limit {
 }
 
 /// Where in its input a plugin found a problem.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub row: Option<u32>,
     pub column: Option<String>,

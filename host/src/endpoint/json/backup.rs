@@ -16,9 +16,6 @@ use crate::model::{
 };
 
 impl JsonSink {
-    /// Removes the quarantine records of replaced tables (they described the
-    /// replaced data), rewriting the file atomically. Records that do not
-    /// parse are kept as they are.
     /// After a batch: the lengths of the table's file and of the quarantine
     /// file (both flushed by `write`), as JSON — what a checkpoint in a
     /// separate ledger records, and what resume truncates back to.
@@ -149,6 +146,9 @@ impl JsonSink {
             .map_err(|e| io_err(&self.name, Some(REJECTS_FILE), "cannot write", &path, e))
     }
 
+    /// Removes the quarantine records of replaced tables (they described the
+    /// replaced data), rewriting the file atomically. Records that do not
+    /// parse are kept as they are.
     pub(super) fn purge_rejects(&self, tables: &HashSet<String>) -> Result<(), EndpointError> {
         let path = self.dir.join(REJECTS_FILE);
         if !path.exists() {

@@ -186,25 +186,9 @@ pub(super) fn is_int_literal(raw: &str) -> bool {
 }
 
 /// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly
-/// (the same rule as the SQLite source's).
+/// (the one rule: [`crate::model::Decimal`]).
 pub(super) fn is_decimal(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac);
-    let exp_ok = match exp {
-        None => true,
-        Some(e) => {
-            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-            // Up to 4 exponent digits: numeric's range ends near 1e131072.
-            !e.is_empty() && e.len() <= 4 && digits(e)
-        }
-    };
-    mantissa_ok && exp_ok
+    crate::model::Decimal::is_numeric(s)
 }
 
 /// Decodes one raw JSON value (not `null`) into column `i` of type `t`, or

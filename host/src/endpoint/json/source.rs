@@ -214,6 +214,8 @@ impl JsonSource {
                             rows_read: std::mem::take(&mut in_batch),
                             position: None,
                             cursor: None,
+                            replace: None,
+                            state: None,
                         })
                         .is_ok();
                 }
@@ -226,6 +228,8 @@ impl JsonSource {
                     rows_read: in_batch,
                     position: None,
                     cursor: None,
+                    replace: None,
+                    state: None,
                 });
             }
             Ok(())

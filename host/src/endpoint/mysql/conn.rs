@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use tokio::sync::mpsc;
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
 };

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use tokio::sync::mpsc;
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
 };
@@ -236,50 +236,11 @@ pub fn column_type(source: &TableDef, c: &ColumnDef) -> String {
 pub(super) type ValueError = (&'static str, String);
 
 /// The plain digits of a decimal text: sign, integer digits (no leading
-/// zeros) and fraction digits (no trailing zeros). Exponents are applied.
+/// zeros) and fraction digits (no trailing zeros). Exponents are applied;
+/// one that moves the point over 200 places is refused (far beyond MySQL's
+/// 65 digits, and it keeps the padding bounded).
 pub(super) fn decimal_parts(s: &str) -> Option<(bool, String, String)> {
-    let (neg, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
-        None => (s, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int.is_empty() && frac.is_empty())
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    // An exponent far beyond MySQL's 65 digits cannot fit anyway; capping it
-    // keeps the padding below bounded.
-    if exp.unsigned_abs() > 200 {
-        return None;
-    }
-    let digits: String = format!("{int}{frac}");
-    let point = int.len() as i64 + exp;
-    let (int_part, frac_part) = if point <= 0 {
-        (
-            String::new(),
-            format!("{}{digits}", "0".repeat((-point) as usize)),
-        )
-    } else if point as usize >= digits.len() {
-        (
-            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
-            String::new(),
-        )
-    } else {
-        (
-            digits[..point as usize].to_string(),
-            digits[point as usize..].to_string(),
-        )
-    };
-    let int_part = int_part.trim_start_matches('0').to_string();
-    let frac_part = frac_part.trim_end_matches('0').to_string();
-    let zero = int_part.is_empty() && frac_part.is_empty();
-    Some((neg && !zero, int_part, frac_part))
+    crate::model::Decimal::parse(s)?.plain(200)
 }
 
 /// The exact literal of a decimal for `DECIMAL(p,s)`, or why it does not

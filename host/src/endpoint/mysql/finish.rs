@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use tokio::sync::mpsc;
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
 };
@@ -73,7 +73,7 @@ impl MysqlSink {
                         if t.def.primary_key.is_empty() {
                             // Without a primary key there is no "first
                             // loaded row" to keep: index without uniqueness.
-                            self.exec(
+                            self.exec_sql(
                                 Some(&t.def.name),
                                 &format!(
                                     "CREATE INDEX {} ON {tn} ({})",
@@ -92,7 +92,7 @@ impl MysqlSink {
                         }
                         let n = self.move_duplicates(run_id, t, name, cols).await?;
                         moved.add(&t.source.name, n);
-                        self.exec(Some(&t.def.name), &create).await?;
+                        self.exec_sql(Some(&t.def.name), &create).await?;
                     }
                     Err(e) => {
                         return Err(self.err(
@@ -102,7 +102,7 @@ impl MysqlSink {
                     }
                 }
                 done.push(format!("{what} {name}"));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
         }
         for t in tables {
@@ -168,7 +168,7 @@ impl MysqlSink {
                     }
                 }
                 done.push(format!("foreign key {}", fk.name));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
         }
         Ok(crate::endpoint::Finished {
@@ -279,7 +279,7 @@ impl MysqlSink {
         // A plain index on the key columns keeps the self-join from being
         // quadratic; it is dropped once the duplicates are gone.
         let tmp = short_name(&format!("_ferry_dup_{name}"));
-        self.exec(
+        self.exec_sql(
             Some(&t.def.name),
             &format!(
                 "CREATE INDEX {} ON {tn} ({})",
@@ -301,7 +301,7 @@ impl MysqlSink {
             )
             .await;
         let dropped = self
-            .exec(
+            .exec_sql(
                 Some(&t.def.name),
                 &format!("DROP INDEX {} ON {tn}", quote_ident(&tmp)),
             )
@@ -406,11 +406,11 @@ impl MysqlSink {
                 apk.join(", ")
             )
         };
-        self.exec(Some(&t.def.name), "START TRANSACTION").await?;
+        self.exec_sql(Some(&t.def.name), "START TRANSACTION").await?;
         let result = async {
-            self.exec(Some(REJECTS_TABLE), &copy).await?;
+            self.exec_sql(Some(REJECTS_TABLE), &copy).await?;
             let copied = self.conn.affected_rows();
-            self.exec(Some(&t.def.name), &delete).await?;
+            self.exec_sql(Some(&t.def.name), &delete).await?;
             let deleted = self.conn.affected_rows();
             if copied != deleted {
                 return Err(self.err(
@@ -423,7 +423,7 @@ impl MysqlSink {
         .await;
         match result {
             Ok(n) => {
-                self.exec(Some(&t.def.name), "COMMIT").await?;
+                self.exec_sql(Some(&t.def.name), "COMMIT").await?;
                 Ok(n)
             }
             Err(e) => {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use tokio::sync::mpsc;
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
 };
@@ -67,7 +67,26 @@ impl MysqlSink {
         }
     }
 
-    pub(super) async fn exec(&mut self, table: Option<&str>, sql: &str) -> Result<(), EndpointError> {
+    /// The rows a write replaces, deleted inside its transaction (rolled
+    /// back with it on failure).
+    pub(super) async fn delete_replaced(
+        &mut self,
+        table: &str,
+        replace: Option<&crate::endpoint::Replace>,
+    ) -> Result<(), EndpointError> {
+        let Some(r) = replace else {
+            return Ok(());
+        };
+        for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::MYSQL, table, r) {
+            if let Err(e) = self.conn.exec_drop(sql, params(&p)).await {
+                let _ = self.conn.query_drop("ROLLBACK").await;
+                return Err(self.err(Some(table), my_message(&e)));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn exec_sql(&mut self, table: Option<&str>, sql: &str) -> Result<(), EndpointError> {
         match self.conn.query_drop(sql).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -182,21 +201,21 @@ impl MysqlSink {
         if !to_drop.is_empty() {
             // Foreign key checks off while dropping: a replaced parent may
             // still be referenced (its children are usually replaced too).
-            self.exec(None, "SET foreign_key_checks = 0").await?;
+            self.exec_sql(None, "SET foreign_key_checks = 0").await?;
             for t in &to_drop {
                 let r = self
-                    .exec(
+                    .exec_sql(
                         Some(&t.def.name),
                         &format!("DROP TABLE {}", quote_ident(&t.def.name)),
                     )
                     .await;
                 if r.is_err() {
-                    let _ = self.exec(None, "SET foreign_key_checks = 1").await;
+                    let _ = self.exec_sql(None, "SET foreign_key_checks = 1").await;
                     return r;
                 }
                 // Its rejects described the data being replaced.
                 if rejects_exist {
-                    self.exec(
+                    self.exec_sql(
                         Some(REJECTS_TABLE),
                         &format!(
                             "DELETE FROM {REJECTS_TABLE} WHERE table_name = {}",
@@ -206,10 +225,10 @@ impl MysqlSink {
                     .await?;
                 }
             }
-            self.exec(None, "SET foreign_key_checks = 1").await?;
+            self.exec_sql(None, "SET foreign_key_checks = 1").await?;
         }
         let collation = self.flavor.collation();
-        self.exec(
+        self.exec_sql(
             Some(REJECTS_TABLE),
             &format!(
                 "CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
@@ -257,7 +276,7 @@ impl MysqlSink {
             if !t.def.primary_key.is_empty() {
                 parts.push(format!("PRIMARY KEY ({})", quote_list(&t.def.primary_key)));
             }
-            self.exec(
+            self.exec_sql(
                 Some(&t.def.name),
                 &format!(
                     "CREATE TABLE {} (\n  {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}",
@@ -281,6 +300,7 @@ impl MysqlSink {
         rejects: &[Reject],
         checkpoint: Option<&crate::ledger::Checkpoint>,
         upsert: bool,
+        replace: Option<&crate::endpoint::Replace>,
     ) -> Result<WriteOutcome, EndpointError> {
         let schema = table.def.schema();
         let encs = self.encodings(table);
@@ -347,7 +367,8 @@ impl MysqlSink {
         }
 
         let name = table.def.name.clone();
-        self.exec(Some(&name), "START TRANSACTION").await?;
+        self.exec_sql(Some(&name), "START TRANSACTION").await?;
+        self.delete_replaced(&name, replace).await?;
         let mut failed_on_data = false;
         for s in &statements {
             if let Err(e) = self.conn.query_drop(s.as_str()).await {
@@ -365,7 +386,8 @@ impl MysqlSink {
             // duplicate key, a CHECK): load row by row so only the refused
             // rows are rejected, with the server's reason. A refused
             // statement is rolled back alone; the transaction goes on.
-            self.exec(Some(&name), "START TRANSACTION").await?;
+            self.exec_sql(Some(&name), "START TRANSACTION").await?;
+            self.delete_replaced(&name, replace).await?;
             written = 0;
             for &r in &ok_rows {
                 row_sql.clear();
@@ -400,13 +422,17 @@ impl MysqlSink {
             let mut cp = cp.clone();
             cp.rows_written += written;
             cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
-            if let Err(e) = self.save_checkpoint(&cp).await {
+            let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(
+                &crate::endpoint::sql::dialect::MYSQL,
+                &cp,
+            );
+            if let Err(e) = self.conn.exec_drop(sql, params(&p)).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                return Err(e);
+                return Err(self.err(Some(crate::ledger::CHECKPOINTS_TABLE), my_message(&e)));
             }
         }
-        crate::ledger::failpoint_at("commit", Some(&table.source.name));
-        self.exec(Some(&name), "COMMIT").await?;
+        crate::failpoint::at("commit", Some(&table.source.name));
+        self.exec_sql(Some(&name), "COMMIT").await?;
         Ok(WriteOutcome {
             written,
             rejected: sink_rejects,
@@ -513,7 +539,7 @@ impl MysqlSink {
             sql.push(')');
             if sql.len() > self.max_statement / 2 || i + 1 == rejects.len() {
                 let s = std::mem::take(&mut sql);
-                self.exec(Some(REJECTS_TABLE), &s).await?;
+                self.exec_sql(Some(REJECTS_TABLE), &s).await?;
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
 use tokio::sync::mpsc;
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
 };
@@ -86,10 +86,7 @@ pub(super) fn time_of_day(h: u8, mi: u8, s: u8, us: u32) -> i64 {
 
 /// Whether `s` is a plain decimal number (`-12.50`, `7`, `.5`).
 pub(super) fn is_plain_decimal(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    (!int.is_empty() || !frac.is_empty())
-        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    crate::model::Decimal::is_plain(s)
 }
 
 /// Converts one MySQL value (binary protocol) into the column's logical

@@ -5,7 +5,7 @@ use super::*;
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::ledger::{Checkpoint, RunRecord};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
@@ -93,24 +93,13 @@ pub(super) fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -
 /// Encodes decimal text as PostgreSQL's binary `numeric`: base-10000 digits,
 /// a weight, a sign and a display scale. `None` if the text is not a number.
 pub(super) fn encode_numeric(s: &str) -> Option<Vec<u8>> {
-    let (neg, s) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
-        None => (s, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int.is_empty() && frac.is_empty())
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
+    let d = crate::model::Decimal::parse(s)?;
+    // An exponent beyond i32 is far out of numeric's range (checked below).
+    i32::try_from(d.exp).ok()?;
+    let neg = d.negative;
     // All digits, and where the decimal point falls among them.
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
-    let point = int.len() as i64 + exp as i64;
+    let digits: Vec<u8> = d.digits().bytes().map(|b| b - b'0').collect();
+    let point = d.point();
     let dscale = (digits.len() as i64 - point).max(0);
     // PostgreSQL's numeric limits: at most 16,383 digits after the point and
     // 131,072 before it. Beyond them the value is not a `numeric`.

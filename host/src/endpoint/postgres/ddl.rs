@@ -5,7 +5,7 @@ use super::*;
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::ledger::{Checkpoint, RunRecord};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
@@ -89,29 +89,7 @@ pub(super) fn numeric_typmod(
 /// Whether decimal text `v` fits `numeric(p,s)` without rounding: at most
 /// `p - s` digits before the point and `s` significant digits after it.
 pub(super) fn fits_numeric(v: &str, p: u32, s: u32) -> bool {
-    let v = v.strip_prefix(['+', '-']).unwrap_or(v);
-    let (mantissa, exp) = match v.find(['e', 'E']) {
-        Some(i) => match v[i + 1..].parse::<i64>() {
-            Ok(e) => (&v[..i], e),
-            Err(_) => return false,
-        },
-        None => (v, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    // Position of the point among `digits`, after the exponent.
-    let point = (int.len() as i64).saturating_add(exp);
-    let first = digits.iter().position(|&d| d != b'0');
-    let Some(first) = first else {
-        return true; // zero fits any numeric
-    };
-    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first) as i64;
-    let int_digits = point.saturating_sub(first as i64).max(0);
-    let frac_digits = (last + 1).saturating_sub(point).max(0);
-    int_digits <= (p - s) as i64 && frac_digits <= s as i64
+    crate::model::Decimal::parse(v).is_some_and(|d| d.fits(p, s))
 }
 
 /// The server's full message (tokio-postgres' `Display` is only "db error").
@@ -130,3 +108,86 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
         None => e.to_string(),
     }
 }
+
+/// PostgreSQL's reserved key words (SQL:2016 reserved + PostgreSQL's own),
+/// the ones most often met as legacy column names. Every identifier is quoted,
+/// so these are informational: they only matter to people writing SQL later.
+pub const RESERVED_WORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
+];

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 use crate::endpoint::postgres::pg_message;
-use crate::endpoint::sqlite::quote_ident;
+use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
     BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,

@@ -5,7 +5,7 @@ use super::*;
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::ledger::{Checkpoint, RunRecord};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
@@ -52,10 +52,10 @@ impl PgSink {
                         .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
                         .await?;
                     moved.add(&t.source.name, n);
-                    self.exec(&t.def.name, &add).await?;
+                    self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("primary key {}", t.def.name));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
@@ -77,10 +77,10 @@ impl PgSink {
                         .quarantine_duplicates(run_id, t, &what, &u.columns, false)
                         .await?;
                     moved.add(&t.source.name, n);
-                    self.exec(&t.def.name, &add).await?;
+                    self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(what);
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
             for ix in &t.def.indexes {
                 let add = format!(
@@ -105,10 +105,10 @@ impl PgSink {
                         )
                         .await?;
                     moved.add(&t.source.name, n);
-                    self.exec(&t.def.name, &add).await?;
+                    self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("index {}", ix.name));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
         }
         // Parents come first, so a child's orphans are moved before its own
@@ -134,10 +134,10 @@ impl PgSink {
                     }
                     let n = self.quarantine_orphans(run_id, t, fk).await?;
                     moved.add(&t.source.name, n);
-                    self.exec(&t.def.name, &add).await?;
+                    self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("foreign key {}", fk.name));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
         }
         Ok(crate::endpoint::Finished {
@@ -352,7 +352,7 @@ impl PgSink {
     ) -> Result<u64, EndpointError> {
         let child = quote_ident(&t.def.name);
         let parent = quote_ident(&fk.ref_table);
-        let (join, not_null) = crate::endpoint::fk_predicates(fk);
+        let (join, not_null) = crate::endpoint::sql::fk_predicates(fk);
         let sql = format!(
             "WITH moved AS (DELETE FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {}) RETURNING c.*) \
              INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
@@ -382,7 +382,7 @@ impl PgSink {
             })
     }
 
-    pub(super) async fn exec(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
+    pub(super) async fn exec_sql(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
         self.client.batch_execute(sql).await.map_err(|e| {
             self.err(
                 Some(table),

@@ -4,7 +4,7 @@ use super::*;
 use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sqlite::{quote_ident, quote_list};
+use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::ledger::{Checkpoint, RunRecord};
 use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
@@ -198,6 +198,7 @@ impl PgSink {
         rejects: &[Reject],
         checkpoint: Option<&Checkpoint>,
         upsert: bool,
+        replace: Option<&crate::endpoint::Replace>,
     ) -> Result<WriteOutcome, EndpointError> {
         let upsert = upsert && !table.def.primary_key.is_empty();
         let name = table.def.name.clone();
@@ -246,6 +247,11 @@ impl PgSink {
             reason: pg_message(&x),
         };
         let tx = self.client.transaction().await.map_err(e)?;
+        if let Some(r) = replace {
+            for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::POSTGRES, &name, r) {
+                tx.execute(&sql, &params(&p)).await.map_err(e)?;
+            }
+        }
         if batch.num_rows > 0 {
             let cols: Vec<String> = schema
                 .columns
@@ -278,7 +284,7 @@ impl PgSink {
             let mut data = data.freeze();
             let first = data.split_to(data.len() / 2);
             sink.send(first).await.map_err(e)?;
-            crate::ledger::failpoint_at("copy", Some(&table.source.name));
+            crate::failpoint::at("copy", Some(&table.source.name));
             sink.send(data).await.map_err(e)?;
             sink.finish().await.map_err(e)?;
             if upsert {
@@ -287,7 +293,7 @@ impl PgSink {
                     t = quote_ident(&name),
                     c = cols.join(", "),
                     s = quote_ident(&stage),
-                    u = crate::endpoint::sqlite::upsert_clause(&table.def)
+                    u = crate::endpoint::sql::upsert_clause(&table.def)
                 ))
                 .await
                 .map_err(e)?;
@@ -326,9 +332,13 @@ impl PgSink {
             let mut cp = cp.clone();
             cp.rows_written += batch.num_rows as u64;
             cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
-            save_checkpoint(&tx, &cp).await.map_err(e)?;
+            let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(
+                &crate::endpoint::sql::dialect::POSTGRES,
+                &cp,
+            );
+            tx.execute(&sql, &params(&p)).await.map_err(e)?;
         }
-        crate::ledger::failpoint_at("commit", Some(&table.source.name));
+        crate::failpoint::at("commit", Some(&table.source.name));
         tx.commit().await.map_err(e)?;
         Ok(WriteOutcome {
             written: batch.num_rows as u64,

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 use crate::endpoint::postgres::pg_message;
-use crate::endpoint::sqlite::quote_ident;
+use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
     BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
@@ -495,7 +495,7 @@ impl PgSource {
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
         let scan = match after {
-            Some(a) => crate::endpoint::Scan::AfterRowid(a),
+            Some(a) => crate::endpoint::Scan::AfterKey(a),
             None => crate::endpoint::Scan::All,
         };
         self.read_scan(table, batch_size, &scan, tx).await
@@ -575,7 +575,7 @@ impl PgSource {
         };
         let mut order = order;
         let filter = match (scan, key_col, cursor_col) {
-            (Scan::AfterRowid(a), Some(k), _) => {
+            (Scan::AfterKey(a), Some(k), _) => {
                 format!(" WHERE {} > {a}", quote_ident(&table.columns[k].name))
             }
             (Scan::Cursor { after, since, .. }, _, Some((c, k))) => {
@@ -710,6 +710,8 @@ impl PgSource {
                         rows_read: read_in_batch,
                         position: last_key,
                         cursor: last_cursor.clone(),
+                        replace: None,
+                        state: None,
                     };
                     if tx.send(rb).await.is_err() {
                         return Ok(());
@@ -728,6 +730,8 @@ impl PgSource {
                 rows_read: read_in_batch,
                 position: last_key,
                 cursor: last_cursor,
+                replace: None,
+                state: None,
             };
             let _ = tx.send(rb).await;
         }
@@ -821,7 +825,7 @@ impl PgSource {
             let Some(first) = fk.ref_columns.first() else {
                 continue;
             };
-            let (join, not_null) = crate::endpoint::fk_predicates(fk);
+            let (join, not_null) = crate::endpoint::sql::fk_predicates(fk);
             let sql = format!(
                 "SELECT count(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
                 self.qualified(&table.name),

@@ -6,29 +6,6 @@ use crate::model::{
     ColumnDef, TableDef,
 };
 
-/// ` ON CONFLICT (pk) DO UPDATE SET c = excluded.c, …`: an incremental run's
-/// rows replace the ones with the same key. Same syntax in SQLite and
-/// PostgreSQL. Empty for a table without a primary key (rows are appended).
-pub fn upsert_clause(def: &TableDef) -> String {
-    if def.primary_key.is_empty() {
-        return String::new();
-    }
-    let set: Vec<String> = def
-        .columns
-        .iter()
-        .filter(|c| !def.primary_key.contains(&c.name))
-        .map(|c| format!("{q} = excluded.{q}", q = quote_ident(&c.name)))
-        .collect();
-    if set.is_empty() {
-        format!(" ON CONFLICT ({}) DO NOTHING", quote_list(&def.primary_key))
-    } else {
-        format!(
-            " ON CONFLICT ({}) DO UPDATE SET {}",
-            quote_list(&def.primary_key),
-            set.join(", ")
-        )
-    }
-}
 
 /// The declared type a SQLite target gets for a column: the source's
 /// declared type when the column is unchanged (so SQLite → SQLite keeps

@@ -150,10 +150,11 @@ impl SqliteSink {
         rejects: &[Reject],
         checkpoint: Option<&Checkpoint>,
         upsert: bool,
+        replace: Option<&crate::endpoint::Replace>,
     ) -> Result<WriteOutcome, EndpointError> {
         let name = table.def.name.clone();
         let on_conflict = if upsert {
-            upsert_clause(&table.def)
+            crate::endpoint::sql::upsert_clause(&table.def)
         } else {
             String::new()
         };
@@ -175,6 +176,12 @@ impl SqliteSink {
         };
         let sink_rejects: Vec<Reject> = sink_rejects.into_iter().map(|(_, r)| r).collect();
         let tx = self.conn.transaction().map_err(err)?;
+        if let Some(r) = replace {
+            for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::SQLITE, &name, r) {
+                tx.execute(&sql, params_from_iter(p.iter().map(to_param)))
+                    .map_err(err)?;
+            }
+        }
         // Rows filtered out above are not in `batch`; rows a key refuses
         // below are, so only those reduce the written count.
         let mut sink_rejects = sink_rejects;
@@ -251,9 +258,11 @@ impl SqliteSink {
             let mut cp = cp.clone();
             cp.rows_written += written;
             cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
-            save_checkpoint(&tx, &cp).map_err(err)?;
+            let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(&crate::endpoint::sql::dialect::SQLITE, &cp);
+            tx.execute(&sql, params_from_iter(p.iter().map(to_param)))
+                .map_err(err)?;
         }
-        crate::ledger::failpoint_at("commit", Some(&table.source.name));
+        crate::failpoint::at("commit", Some(&table.source.name));
         tx.commit().map_err(err)?;
         Ok(WriteOutcome {
             written,
@@ -304,7 +313,7 @@ impl SqliteSink {
                     Err(e) => return Err(self.err(Some(&t.def.name), e)),
                 }
                 done.push(format!("{what} {name}"));
-                crate::ledger::failpoint("constraint");
+                crate::failpoint::hit("constraint");
             }
         }
         // SQLite declares keys and foreign keys in CREATE TABLE; report them

@@ -11,6 +11,7 @@ use crate::model::{
 };
 
 /// A SQLite database read as a source.
+#[derive(Debug, Clone)]
 pub struct SqliteSource {
     pub(super) path: PathBuf,
     pub(super) name: String,
@@ -276,7 +277,7 @@ impl SqliteSource {
         // every orphan exactly anyway; the plan needs the warning.
         let mut orphans = Vec::new();
         for fk in &table.foreign_keys {
-            let (join, not_null) = crate::endpoint::fk_predicates(fk);
+            let (join, not_null) = crate::endpoint::sql::fk_predicates(fk);
             if join.is_empty() {
                 continue;
             }
@@ -432,11 +433,11 @@ impl SqliteSource {
         let mut filter = String::new();
         match scan {
             Scan::All => {}
-            Scan::AfterRowid(after) if has_rowid => {
+            Scan::AfterKey(after) if has_rowid => {
                 filter = "WHERE rowid > ?1".into();
                 params.push((*after).into());
             }
-            Scan::AfterRowid(_) => {}
+            Scan::AfterKey(_) => {}
             Scan::Cursor {
                 column,
                 after,

@@ -2,30 +2,16 @@
 //! reading of stored values (the documented dirty-data rules), and values
 //! as SQLite stores them.
 
+use super::*;
+pub use crate::endpoint::sql::{quote_ident, quote_list, sql_literal};
 use rusqlite::types::ValueRef as Sql;
 use crate::endpoint::{EndpointError, TargetTable};
 use crate::model::{
     Batch, BatchBuilder, LogicalType, Reject, Stage, TableDef, ValueRef,
 };
 
-/// An SQL string literal.
-pub(super) fn sql_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
-/// Quotes an SQL identifier (SQLite and PostgreSQL share the syntax).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
-/// Quotes a list of identifiers, comma-separated: `"a", "b"`.
-pub fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| quote_ident(n))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Maps a SQLite declared type to ferry's logical type, following SQLite's
 /// own affinity rules (<https://sqlite.org/datatype3.html#determination_of_column_affinity>),
@@ -167,26 +153,10 @@ pub(super) fn shown(t: &[u8]) -> String {
     crate::model::shown(&String::from_utf8_lossy(t))
 }
 
-/// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly.
+/// Whether `s` is a decimal number PostgreSQL's `numeric` accepts exactly
+/// (the one rule: [`crate::model::Decimal`]).
 pub fn is_decimal(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac);
-    let exp_ok = match exp {
-        None => true,
-        Some(e) => {
-            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-            // Up to 4 exponent digits: PostgreSQL's numeric range ends near
-            // 1e131072, so a longer exponent is out of range anyway.
-            !e.is_empty() && e.len() <= 4 && digits(e)
-        }
-    };
-    mantissa_ok && exp_ok
+    crate::model::Decimal::is_numeric(s)
 }
 
 /// Converts one SQLite value into the column's logical type, exactly, or
@@ -393,27 +363,7 @@ pub(super) fn numeric_affinity_keeps(s: &str) -> bool {
 /// A decimal's value as (negative, significant digits, exponent of the first
 /// digit), so equal numbers written differently compare equal.
 pub(super) fn decimal_key(s: &str) -> Option<(bool, String, i64)> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], s[i + 1..].parse::<i64>().ok()?),
-        None => (s, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: String = int.chars().chain(frac.chars()).collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let Some(first) = digits.find(|c| c != '0') else {
-        return Some((false, String::new(), 0));
-    };
-    let sig = digits[first..].trim_end_matches('0').to_string();
-    let e = (int.len() as i64)
-        .saturating_add(exp)
-        .saturating_sub(first as i64);
-    Some((neg, sig, e))
+    crate::model::Decimal::parse(s).map(|d| d.key())
 }
 
 /// A value as SQLite stores it. Dates, times and timestamps become ISO text

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -19,7 +21,7 @@ use super::{CHUNK_BYTES, Entry, FilesSettings, Format, SNIFF_BYTES, choose};
 use crate::plugin::{GuestError, Location, ParserInstance, Plugin, PluginError};
 
 /// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileStatus {
     /// Parsed; its records were (or, in a dry run, would be) written.
@@ -33,7 +35,7 @@ pub enum FileStatus {
 }
 
 /// One file's line in the run report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileReport {
     pub path: String,
     pub size: u64,
@@ -46,7 +48,7 @@ pub struct FileReport {
     pub parser: Option<String>,
     /// How the parser was picked: `config`, `extension` or `sniffed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chosen_by: Option<&'static str>,
+    pub chosen_by: Option<Cow<'static, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parser_sha256: Option<String>,
     /// SHA-256 of the content, hex.
@@ -54,7 +56,7 @@ pub struct FileReport {
     pub checksum: Option<String>,
     /// Incremental runs: `new` or `changed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub change: Option<&'static str>,
+    pub change: Option<Cow<'static, str>>,
     /// Why it was skipped or failed: a stable code …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
@@ -67,7 +69,7 @@ pub struct FileReport {
     /// Whether the file is recorded in the rejects table.
     pub quarantined: bool,
     /// Values that did not fit their column (kept in metadata), and the like.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Modification time (microseconds since the epoch).
     #[serde(skip)]
@@ -166,33 +168,68 @@ pub struct Work {
     pub migrated_at: i64,
 }
 
-/// Parses every entry on `settings.workers` workers; outcomes arrive on the
-/// returned channel in completion order. Dropping the receiver stops the
-/// workers after the file in hand.
-pub fn spawn(work: Arc<Work>) -> mpsc::Receiver<FileOutcome> {
-    let workers = work.settings.workers;
-    // One finished file per worker waiting for the writer: enough to keep
-    // it busy, few enough that memory stays at a few files' rows.
+/// Parses `work.entries[start..]` on `settings.workers` workers; outcomes
+/// arrive on the returned channel in the entries' (path) order, so a
+/// checkpoint can name the last file whose records are committed. Workers
+/// run at most [`REORDER_WINDOW`] files ahead of the oldest file not yet
+/// handed over, so memory stays at a few files' rows however one slow file
+/// holds the line. Dropping the receiver stops the workers after the file
+/// in hand.
+pub fn spawn(work: Arc<Work>, start: usize) -> mpsc::Receiver<FileOutcome> {
+    let workers = work.settings.workers.max(1);
+    // Files parsed but not yet handed over, at most: two per worker — enough
+    // to keep every worker busy behind one slow file, few enough that memory
+    // stays flat (each holds one file's rows).
+    let window = REORDER_WINDOW * workers;
+    let permits = Arc::new(tokio::sync::Semaphore::new(window));
+    let (done_tx, mut done_rx) = mpsc::channel::<(usize, FileOutcome)>(window);
     let (tx, rx) = mpsc::channel(workers);
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(start));
     for _ in 0..workers {
-        let (work, tx, next) = (work.clone(), tx.clone(), next.clone());
+        let (work, done_tx, next, permits) =
+            (work.clone(), done_tx.clone(), next.clone(), permits.clone());
         tokio::spawn(async move {
             let mut instances: HashMap<String, ParserInstance> = HashMap::new();
             loop {
+                // Released by the reorderer when this file is handed over.
+                let Ok(permit) = permits.acquire().await else {
+                    break;
+                };
+                permit.forget();
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(entry) = work.entries.get(i) else {
                     break;
                 };
                 let outcome = parse_entry(&work, &mut instances, entry).await;
-                if tx.send(outcome).await.is_err() {
+                if done_tx.send((i, outcome)).await.is_err() {
                     break;
                 }
             }
         });
     }
+    drop(done_tx);
+    // The reorderer: hands outcomes over in entry order.
+    tokio::spawn(async move {
+        let mut waiting: std::collections::BTreeMap<usize, FileOutcome> = Default::default();
+        let mut expected = start;
+        while let Some((i, outcome)) = done_rx.recv().await {
+            waiting.insert(i, outcome);
+            while let Some(o) = waiting.remove(&expected) {
+                if tx.send(o).await.is_err() {
+                    permits.close();
+                    return;
+                }
+                expected += 1;
+                permits.add_permits(1);
+            }
+        }
+    });
     rx
 }
+
+/// Files parsed ahead of the oldest one not yet handed over, per worker
+/// (see [`spawn`]).
+pub const REORDER_WINDOW: usize = 2;
 
 async fn parse_entry(
     work: &Work,
@@ -284,7 +321,7 @@ async fn parse_entry(
     };
     report.format = choice.format;
     report.parser = Some(choice.parser.clone());
-    report.chosen_by = Some(choice.by);
+    report.chosen_by = Some(Cow::Borrowed(choice.by));
     let Some(plugin) = work.plugins.get(&choice.parser) else {
         report.set(
             FileStatus::Failed,
@@ -308,11 +345,11 @@ async fn parse_entry(
                 return done(report);
             }
             Some(_) => {
-                report.change = Some("changed");
+                report.change = Some(Cow::Borrowed("changed"));
                 replace = true;
             }
             None => {
-                report.change = Some("new");
+                report.change = Some(Cow::Borrowed("new"));
                 // A run that crashed after writing rows but before recording
                 // the file left rows without an item: replace them too.
                 replace = true;

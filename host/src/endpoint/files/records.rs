@@ -350,7 +350,7 @@ pub fn build_batch(schema: &Schema, rows: &[Vec<Cell>]) -> Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::{FilesSettings, default_columns};
+    use crate::endpoint::files::{FilesSettings, default_columns};
 
     fn ctx() -> FileCtx<'static> {
         FileCtx {

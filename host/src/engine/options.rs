@@ -1,0 +1,224 @@
+//! What to migrate and how: the engine's options, built from flags and a
+//! config by the CLI, or from a saved plan by [`MigrateOptions::from_plan`].
+
+use crate::cast::CastRule;
+use crate::config::OnReject;
+use crate::consolidate::{Conflict, KeyStrategy};
+use crate::endpoint::{EndpointUrl, IfExists};
+use crate::model::glob_match;
+use crate::plan::{Plan, PlannedPlugin};
+use crate::endpoint::files::FilesSettings;
+use crate::plugin::{Plugin, PluginError, Registry};
+
+/// A plugin in the chain with its configuration JSON.
+#[derive(Debug, Clone)]
+pub struct PluginUse {
+    pub plugin: Plugin,
+    /// How the operator named it (`mask`, `./x.wasm`), recorded in plans.
+    pub reference: String,
+    pub config: String,
+    /// Tables it applies to: names or `*` globs. Empty means every table.
+    pub tables: Vec<String>,
+}
+
+impl PluginUse {
+    pub fn applies_to(&self, table: &str) -> bool {
+        self.tables.is_empty() || self.tables.iter().any(|p| glob_match(p, table))
+    }
+}
+
+/// What to migrate and how.
+pub struct MigrateOptions {
+    pub from: EndpointUrl,
+    pub to: EndpointUrl,
+    pub transforms: Vec<PluginUse>,
+    pub validators: Vec<PluginUse>,
+    pub batch_size: usize,
+    pub if_exists: IfExists,
+    /// Casting rules from the config (first match wins); they override
+    /// ferry's promotions.
+    pub casts: Vec<CastRule>,
+    /// Verify the target at the end of the run (`None`: don't).
+    pub verify: Option<crate::verify::Level>,
+    /// More sources with the same schema, loaded after `from` into the same
+    /// target, and how their keys and conflicts are handled.
+    pub consolidate: Consolidate,
+    /// What a rejected row does: per table (first matching glob), else the default.
+    pub on_reject: (OnReject, Vec<(String, OnReject)>),
+    /// Continue an interrupted run from its checkpoints (`ferry resume`).
+    pub resume: Option<Resume>,
+    /// Bring only what changed since the last run (`--incremental`).
+    pub incremental: Option<Incremental>,
+    /// Where the ledger lives when the target cannot hold it (`--state`,
+    /// for json targets): a SQLite file or a PostgreSQL database.
+    pub state: Option<EndpointUrl>,
+    /// A directory of legacy files as the source: its `[files]` settings
+    /// (the content table, mapping, parsers, limits). Databases ignore them.
+    pub files: FilesSettings,
+    /// Where plugins are resolved: a directory's parsers come from it.
+    pub registry: Option<Registry>,
+}
+
+/// An incremental run: each table is read after its high-water mark — the
+/// last `(cursor, rowid)` a run not rolled back committed — and its rows
+/// replace the target's rows with the same primary key.
+#[derive(Debug, Clone, Default)]
+pub struct Incremental {
+    /// The column that grows when a row changes (e.g. `updated_at`); tables
+    /// without it are read after their last rowid (new rows only).
+    pub cursor: Option<String>,
+    /// Without a recorded mark: only rows whose cursor is greater than this.
+    pub since: Option<String>,
+}
+
+/// What the ledger says about a run being resumed.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub run_id: String,
+    /// Per table: how far the load got.
+    pub checkpoints: Vec<crate::ledger::Checkpoint>,
+}
+
+impl MigrateOptions {
+    /// The reject policy of one table.
+    pub fn on_reject_for(&self, table: &str) -> OnReject {
+        self.on_reject
+            .1
+            .iter()
+            .find(|(g, _)| glob_match(g, table))
+            .map(|(_, p)| *p)
+            .unwrap_or(self.on_reject.0)
+    }
+}
+
+/// Consolidation settings (see [`crate::consolidate`]).
+#[derive(Debug, Clone)]
+pub struct Consolidate {
+    /// Sources after the first (`--from` repeated).
+    pub more_sources: Vec<EndpointUrl>,
+    pub keys: KeyStrategy,
+    pub namespace: uuid::Uuid,
+    pub on_conflict: Conflict,
+}
+
+impl Default for Consolidate {
+    fn default() -> Self {
+        Consolidate {
+            more_sources: Vec::new(),
+            keys: KeyStrategy::Keep,
+            namespace: crate::consolidate::default_namespace(),
+            on_conflict: Conflict::KeepFirst,
+        }
+    }
+}
+
+
+/// What a saved plan does not say, and the operator gives again when it runs.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOverrides {
+    /// Another source than the plan's (same schema, or the run is refused).
+    pub from: Option<EndpointUrl>,
+    /// More sources than the plan's (a consolidation given again).
+    pub more_sources: Option<Vec<EndpointUrl>>,
+    /// The target: required when the plan's target hides its password.
+    pub to: Option<EndpointUrl>,
+    pub state: Option<EndpointUrl>,
+    pub verify: Option<crate::verify::Level>,
+    pub on_reject: (OnReject, Vec<(String, OnReject)>),
+    /// Consolidation settings (keys, namespace, conflicts) given again.
+    pub consolidate: Option<Consolidate>,
+    /// A directory's `[files]` settings (the plan's content table is
+    /// compared with what they make).
+    pub files: FilesSettings,
+}
+
+/// Why a saved plan cannot be turned into options.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanOptionsError {
+    #[error("the plan's {what} `{value}` is not an endpoint: {reason}")]
+    Endpoint {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("the plan's target hides its password; give it again with --to")]
+    HiddenPassword,
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+impl MigrateOptions {
+    /// The options a saved plan was made with: the same endpoints and the
+    /// same plugins, each pinned to the digest the plan recorded (a plugin
+    /// whose build changed is refused by the registry, naming both digests).
+    pub async fn from_plan(
+        plan: &Plan,
+        over: PlanOverrides,
+        registry: &Registry,
+    ) -> Result<MigrateOptions, PlanOptionsError> {
+        let url = |what: &'static str, s: &str| {
+            s.parse::<EndpointUrl>()
+                .map_err(|e| PlanOptionsError::Endpoint {
+                    what,
+                    value: s.to_string(),
+                    reason: e.to_string(),
+                })
+        };
+        let from = match over.from {
+            Some(f) => f,
+            None => url("source", &plan.source)?,
+        };
+        let mut consolidate = over.consolidate.unwrap_or_default();
+        consolidate.more_sources = match over.more_sources {
+            Some(m) => m,
+            None => plan
+                .more_sources
+                .iter()
+                .map(|s| url("source", s))
+                .collect::<Result<_, _>>()?,
+        };
+        if plan.tables.iter().any(|t| !t.rekey.is_empty()) {
+            consolidate.keys = KeyStrategy::Uuid5;
+        }
+        let to = match over.to {
+            Some(t) => t,
+            None if plan.target.contains(":***@") => return Err(PlanOptionsError::HiddenPassword),
+            None => url("target", &plan.target)?,
+        };
+        let pinned = async |list: &[PlannedPlugin]| -> Result<Vec<PluginUse>, PluginError> {
+            let mut out = Vec::new();
+            for p in list {
+                out.push(PluginUse {
+                    plugin: registry.resolve_pinned(&p.reference, &p.sha256).await?,
+                    reference: p.reference.clone(),
+                    config: p.config.clone(),
+                    tables: p.tables.clone(),
+                });
+            }
+            Ok(out)
+        };
+        Ok(MigrateOptions {
+            from,
+            to,
+            transforms: pinned(&plan.transformers).await?,
+            validators: pinned(&plan.validators).await?,
+            batch_size: plan.batch_size,
+            if_exists: if plan.if_exists == "drop" {
+                IfExists::Drop
+            } else {
+                IfExists::Fail
+            },
+            // The plan's tables carry their casts; rules are only for planning.
+            casts: Vec::new(),
+            verify: over.verify,
+            consolidate,
+            on_reject: over.on_reject,
+            resume: None,
+            incremental: None,
+            state: over.state,
+            files: over.files,
+            registry: Some(registry.clone()),
+        })
+    }
+}

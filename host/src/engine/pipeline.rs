@@ -1,0 +1,482 @@
+//! One table's load: three concurrent stages joined by bounded channels —
+//! the source's reader, the casts / key rewrites / plugin chain on a task of
+//! their own, and the writer — so memory stays flat and reading, plugins and
+//! writing overlap. Each batch commits with its rejects and its checkpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::endpoint::{
+    self, EndpointUrl, KEY_MARK, ReadBatch, Replace, ResumeBy, Scan, Source, StateRows, TargetTable,
+    Write,
+};
+use crate::ledger::{Checkpoint, Mark};
+use crate::model::{Batch, Reject, TableDef};
+
+use super::chain::{Chain, apply_chain};
+use super::events::Progress;
+use super::options::Incremental;
+use super::report::{MigrateError, TableReport};
+use super::table::TablePlan;
+
+/// Bounded channel depth between stages: 2 batches. Enough to overlap
+/// reading, plugins and writing; more only holds more memory.
+const CHANNEL_DEPTH: usize = 2;
+
+/// A batch between the plugin stage and the writer.
+pub(crate) struct Staged {
+    /// The rows to write, as the target table holds them.
+    batch: Batch,
+    /// Rows rejected on the way (read, cast, plugins).
+    rejects: Vec<Reject>,
+    /// The id map rows of a consolidation's rewritten keys.
+    ids: Option<Batch>,
+    /// Where the source's read stands after this batch (its key).
+    position: Option<i64>,
+    /// Source rows read so far by this attempt, this batch included.
+    read_so_far: u64,
+    /// The cursor value of the batch's last row (cursor and path orders).
+    cursor: Option<serde_json::Value>,
+    /// Target rows the batch replaces, deleted in its transaction.
+    replace: Option<Replace>,
+    /// The source's state rows for the batch, written once it committed.
+    state: Option<StateRows>,
+}
+
+/// Everything one table's load needs, owned, so tables can load concurrently.
+pub(crate) struct TableJob {
+    pub(crate) plan: Arc<TablePlan>,
+    /// The source, as named in ids and the id map.
+    pub(crate) label: Arc<str>,
+    /// Stop at the first rejected row instead of quarantining it.
+    pub(crate) abort: bool,
+    pub(crate) namespace: uuid::Uuid,
+    /// Where rewritten keys are recorded, when keys are rewritten.
+    pub(crate) id_map: Option<TargetTable>,
+    /// Where the source keeps its state, when it does.
+    pub(crate) state_table: Option<super::run::StateTarget>,
+    pub(crate) chain: Chain,
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) to: EndpointUrl,
+    pub(crate) run_id: Arc<str>,
+    pub(crate) batch_size: usize,
+    pub(crate) progress: Progress,
+    /// Set when another table failed: stop after the batch in flight.
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// The run keeps a ledger: every batch's checkpoint is recorded.
+    pub(crate) ledger: bool,
+    /// The ledger is elsewhere (`--state`, for a target without
+    /// transactions): each batch is written and flushed, then its checkpoint
+    /// records the target's position.
+    pub(crate) state: Option<EndpointUrl>,
+    /// Resuming: how far this table got.
+    pub(crate) checkpoint: Option<Checkpoint>,
+    /// Incremental: which rows to read.
+    pub(crate) scan: Option<Scan>,
+    /// Rows replace the target's rows with the same primary key.
+    pub(crate) upsert: bool,
+}
+
+/// The rows an incremental run reads of `table`: after its mark in cursor
+/// order when it has the cursor column, else after its last key.
+pub(crate) fn incremental_scan(inc: &Incremental, table: &TableDef, mark: Option<&Mark>) -> Scan {
+    let value = |s: &str| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .filter(|v| v.is_number())
+            .unwrap_or_else(|| serde_json::Value::String(s.to_string()))
+    };
+    match &inc.cursor {
+        Some(col) if table.columns.iter().any(|c| &c.name == col) => Scan::Cursor {
+            column: col.clone(),
+            after: mark.filter(|m| &m.cursor_column == col).and_then(|m| {
+                serde_json::from_str(&m.cursor_value)
+                    .ok()
+                    .map(|v| (v, m.position.unwrap_or(i64::MIN)))
+            }),
+            since: inc.since.as_deref().map(value),
+        },
+        _ => match mark
+            .filter(|m| m.cursor_column == KEY_MARK)
+            .and_then(|m| m.position)
+        {
+            Some(p) => Scan::AfterKey(p),
+            None => Scan::All,
+        },
+    }
+}
+
+/// Where a resumed table continues, when its source can continue after
+/// this checkpoint: after its key, or after its cursor value.
+async fn resume_scan(
+    source: &dyn Source,
+    table: &TableDef,
+    cp: &Checkpoint,
+) -> Result<Option<Scan>, MigrateError> {
+    Ok(match source.capabilities().resume {
+        ResumeBy::Reload => None,
+        ResumeBy::Key => match cp.position {
+            Some(p) if source.resumable(table).await? => Some(Scan::AfterKey(p)),
+            _ => None,
+        },
+        ResumeBy::Cursor(column) => cp
+            .cursor_value
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok())
+            .map(|v| Scan::Cursor {
+                column: column.to_string(),
+                after: Some((v, cp.position.unwrap_or(i64::MIN))),
+                since: None,
+            }),
+    })
+}
+
+impl Staged {
+    /// Rows to write and rows rejected on the way.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.batch.num_rows as u64, self.rejects.len() as u64)
+    }
+}
+
+impl TableJob {
+    pub(crate) async fn run(self) -> (TableReport, Result<(), MigrateError>) {
+        let mut tr = TableReport {
+            name: self.plan.source.name.clone(),
+            rows_read: 0,
+            rows_written: 0,
+            rows_rejected: 0,
+        };
+        let progress = self.progress.clone();
+        let res = self.load(&mut tr).await;
+        progress.table_finished(&tr);
+        (tr, res)
+    }
+
+    async fn load(self, tr: &mut TableReport) -> Result<(), MigrateError> {
+        let TableJob {
+            plan,
+            label,
+            abort,
+            namespace,
+            id_map,
+            state_table,
+            chain,
+            source,
+            to,
+            run_id,
+            batch_size,
+            progress,
+            cancel,
+            ledger,
+            state,
+            checkpoint,
+            scan,
+            upsert,
+        } = self;
+        let mut state_sink = match &state {
+            Some(u) => Some(endpoint::open_sink(u).await?),
+            None => None,
+        };
+        let name = plan.source.name.clone();
+        let rows = source.count(&name).await?;
+        let mut sink = endpoint::open_sink(&to).await?;
+
+        // Where this table starts: from scratch, or after its checkpoint.
+        let mut start = Checkpoint {
+            run_id: run_id.to_string(),
+            table: name.clone(),
+            position: None,
+            rows_read: 0,
+            rows_written: 0,
+            rows_rejected: 0,
+            done: false,
+            updated_at: None,
+            cursor_column: None,
+            cursor_value: None,
+            offsets: None,
+        };
+        let mut resumed = None;
+        if let Some(cp) = checkpoint {
+            if cp.done {
+                tr.rows_read = cp.rows_read;
+                tr.rows_written = cp.rows_written;
+                tr.rows_rejected = cp.rows_rejected;
+                progress.table_started(&name, rows.max(cp.rows_read), cp.rows_read);
+                return Ok(());
+            }
+            match resume_scan(source.as_ref(), &plan.read_def, &cp).await? {
+                Some(s) => {
+                    resumed = Some(s);
+                    start = cp;
+                }
+                None => {
+                    // No stable position to continue from: reload the table.
+                    sink.restart_table(&run_id, &plan.target.def.name, &name)
+                        .await?;
+                    if let Some(st) = state_sink.as_mut().and_then(|s| s.ledger()) {
+                        // The table starts over: its checkpoint back to nothing.
+                        st.save_checkpoint(&start).await?;
+                    }
+                }
+            }
+        }
+        progress.table_started(&name, rows.max(start.rows_read), start.rows_read);
+
+        let (rtx, rrx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
+        let scan = scan.or(resumed).unwrap_or(Scan::All);
+        // The checkpoint records the mark in the order the table is read.
+        let mark_column = match (&scan, source.capabilities().resume) {
+            (Scan::Cursor { column, .. }, _) => column.clone(),
+            (_, ResumeBy::Cursor(column)) => column.to_string(),
+            _ => KEY_MARK.to_string(),
+        };
+        let reader = source
+            .clone()
+            .read(plan.read_def.clone(), batch_size, scan, rtx);
+        let (wtx, mut wrx) = mpsc::channel::<Staged>(CHANNEL_DEPTH);
+        let stage = tokio::spawn(plugin_stage(
+            plan.clone(),
+            chain,
+            cancel.clone(),
+            namespace,
+            label,
+            rrx,
+            wtx,
+        ));
+
+        // The writer commits every batch handed to it, even after the stage
+        // failed: the target then holds exactly the batches before the failure.
+        let transactions = sink.capabilities().transactions;
+        let mut written = 0u64;
+        let mut rejected = 0u64;
+        let mut wrote = Ok(());
+        let mut batch_no = 0u64;
+        // The high-water mark so far: the table's checkpoint keeps it.
+        let mut mark: (Option<i64>, Option<String>) = (start.position, start.cursor_value.clone());
+        while let Some(st) = wrx.recv().await {
+            if st.position.is_some() {
+                mark.0 = st.position;
+            }
+            if let Some(c) = &st.cursor {
+                mark.1 = Some(c.to_string());
+            } else if mark_column == KEY_MARK {
+                mark.1 = mark.0.map(|p| p.to_string());
+            }
+            batch_no += 1;
+            if abort && let Some(first) = st.rejects.first() {
+                cancel.store(true, Ordering::SeqCst);
+                wrote = Err(MigrateError::Aborted {
+                    table: name.clone(),
+                    batch: batch_no - 1,
+                    rows: st.rejects.len(),
+                    reason: format!(
+                        "first: {} {}: {}",
+                        first.source_key.as_deref().unwrap_or("?"),
+                        first.code,
+                        first.reason
+                    ),
+                });
+                break;
+            }
+            // The checkpoint commits with the batch: after a crash it says
+            // exactly which source rows are in the target or in quarantine.
+            let cp = ledger.then(|| Checkpoint {
+                position: mark.0,
+                rows_read: start.rows_read + st.read_so_far,
+                rows_written: start.rows_written + written,
+                rows_rejected: start.rows_rejected + rejected,
+                cursor_column: Some(mark_column.clone()),
+                cursor_value: mark.1.clone(),
+                ..start.clone()
+            });
+            let w = Write {
+                run_id: &run_id,
+                table: &plan.target,
+                batch: &st.batch,
+                rejects: &st.rejects,
+                checkpoint: if transactions { cp.as_ref() } else { None },
+                upsert,
+                replace: st.replace.as_ref(),
+            };
+            let mut res = sink.write(w).await;
+            // No transaction spans a target without them and its ledger: the
+            // batch is written and flushed first, then the checkpoint records
+            // the target's position; a crash between the two leaves rows a
+            // resume cuts off.
+            if !transactions
+                && let (Ok(out), Some(mut cp), Some(st_ledger)) =
+                    (&res, cp, state_sink.as_mut().and_then(|s| s.ledger()))
+            {
+                crate::failpoint::at("json-batch", Some(&name));
+                cp.rows_written += out.written;
+                cp.rows_rejected += (st.rejects.len() + out.rejected.len()) as u64;
+                cp.offsets = sink.write_position(&plan.target.def.name)?;
+                st_ledger.save_checkpoint(&cp).await?;
+            }
+            // The id map of the batch's keys: written right after the batch
+            // (a map row for a row that was quarantined later is harmless:
+            // it says where that legacy key would have gone).
+            if let (Ok(_), Some(ids), Some(map)) = (&res, &st.ids, &id_map) {
+                let w = Write {
+                    run_id: &run_id,
+                    table: map,
+                    batch: ids,
+                    rejects: &[],
+                    checkpoint: None,
+                    upsert: false,
+                    replace: None,
+                };
+                if let Err(e) = sink.write(w).await {
+                    res = Err(e);
+                }
+            }
+            // The source's state rows of the batch's items, once the batch
+            // committed (a crash in between leaves items unrecorded, which
+            // the next incremental run treats as new and replaces).
+            if let (Ok(_), Some(rows), Some(s)) = (&res, &st.state, &state_table) {
+                let replace = Replace {
+                    column: s.table.key_column.clone(),
+                    values: rows.keys.clone(),
+                    scope: Some((s.table.scope_column.clone(), plan.target.def.name.clone())),
+                };
+                let w = Write {
+                    run_id: &run_id,
+                    table: &s.target,
+                    batch: &rows.batch,
+                    rejects: &[],
+                    checkpoint: None,
+                    upsert: false,
+                    // A state table this run created holds nothing to replace.
+                    replace: (!s.created).then_some(&replace),
+                };
+                if let Err(e) = sink.write(w).await {
+                    res = Err(e);
+                }
+            }
+            match res {
+                Ok(outcome) => {
+                    let r = st.rejects.len() as u64 + outcome.rejected.len() as u64;
+                    written += outcome.written;
+                    rejected += r;
+                    progress.rows(&name, outcome.written + r);
+                    crate::failpoint::at("batch", Some(&name));
+                }
+                Err(e) => {
+                    cancel.store(true, Ordering::SeqCst);
+                    wrote = Err(MigrateError::from(e));
+                    break;
+                }
+            }
+        }
+        drop(wrx);
+        let (rows_read, staged) = stage
+            .await
+            .map_err(|e| MigrateError::Internal(format!("plugin stage: {e}")))?;
+        let read_res = reader
+            .await
+            .map_err(|e| MigrateError::Internal(format!("reader: {e}")))?;
+        tr.rows_read = start.rows_read + rows_read;
+        tr.rows_written = start.rows_written + written;
+        tr.rows_rejected = start.rows_rejected + rejected;
+        wrote?;
+        staged?;
+        read_res?;
+        if ledger {
+            let done = Checkpoint {
+                position: mark.0,
+                rows_read: tr.rows_read,
+                rows_written: tr.rows_written,
+                rows_rejected: tr.rows_rejected,
+                done: true,
+                cursor_column: Some(mark_column.clone()),
+                cursor_value: mark.1.clone(),
+                offsets: sink.write_position(&plan.target.def.name)?,
+                ..start
+            };
+            let store = match state_sink.as_mut() {
+                Some(s) => s.ledger(),
+                None => sink.ledger(),
+            };
+            if let Some(store) = store {
+                store.save_checkpoint(&done).await?;
+            }
+            crate::failpoint::at("table-done", Some(&name));
+        }
+        Ok(())
+    }
+}
+
+/// The plugin stage: casts, key rewrites and the plugin chain, batch by
+/// batch, on a task of its own so plugin work, encoding and database I/O
+/// overlap on different cores. Returns the source rows it read.
+pub(crate) async fn plugin_stage(
+    plan: Arc<TablePlan>,
+    mut chain: Chain,
+    cancel: Arc<AtomicBool>,
+    namespace: uuid::Uuid,
+    label: Arc<str>,
+    mut rrx: mpsc::Receiver<ReadBatch>,
+    wtx: mpsc::Sender<Staged>,
+) -> (u64, Result<(), MigrateError>) {
+    let mut rows_read = 0u64;
+    let mut batch_no = 0u64;
+    // Schemas of the cast and rekey steps, made once per table, not per batch.
+    let read_schema = plan.read_def.schema();
+    let cast_schema = plan.cast_def.schema();
+    let loaded_schema = plan.source.schema();
+    while let Some(rb) = rrx.recv().await {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        rows_read += rb.rows_read;
+        let mut rejects = rb.rejects;
+        let batch = if plan.casts.is_empty() {
+            rb.batch
+        } else {
+            crate::cast::cast_batch(
+                &plan.read_def,
+                &read_schema,
+                &cast_schema,
+                rb.batch,
+                &mut rejects,
+            )
+        };
+        let (batch, ids) = if plan.rekey.is_empty() {
+            (batch, None)
+        } else {
+            let (b, ids) = crate::consolidate::rekey_batch(
+                &namespace,
+                &label,
+                &plan.cast_def.name,
+                &plan.rekey,
+                &cast_schema,
+                &loaded_schema,
+                &batch,
+            );
+            (b, Some(ids))
+        };
+        let out = apply_chain(&plan, &mut chain, batch, batch_no, &mut rejects).await;
+        batch_no += 1;
+        match out {
+            Ok(batch) => {
+                let staged = Staged {
+                    batch,
+                    rejects,
+                    ids,
+                    position: rb.position,
+                    read_so_far: rows_read,
+                    cursor: rb.cursor,
+                    replace: rb.replace,
+                    state: rb.state,
+                };
+                if wtx.send(staged).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => return (rows_read, Err(e)),
+        }
+    }
+    (rows_read, Ok(()))
+}

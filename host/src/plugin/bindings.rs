@@ -9,7 +9,7 @@
 pub mod transformer {
     wasmtime::component::bindgen!({
         world: "transformer",
-        path: "../wit",
+        path: "../wit/since_v0.1.0",
         exports: { default: async },
     });
 }
@@ -17,7 +17,7 @@ pub mod transformer {
 pub mod validator {
     wasmtime::component::bindgen!({
         world: "validator",
-        path: "../wit",
+        path: "../wit/since_v0.1.0",
         exports: { default: async },
         with: {
             "ferry:plugin/types": super::transformer::ferry::plugin::types,
@@ -29,7 +29,7 @@ pub mod validator {
 pub mod parser {
     wasmtime::component::bindgen!({
         world: "parser",
-        path: "../wit",
+        path: "../wit/since_v0.1.0",
         exports: { default: async },
         with: {
             "ferry:plugin/types": super::transformer::ferry::plugin::types,

@@ -343,7 +343,8 @@ fn names(bytes: &[u8], export: &str) -> bool {
 /// Components built against the frozen `wit/since_v0.1.0/` contract load and
 /// run through the host's 0.1 bindings: a transformer, a validator and a
 /// parser. The built-ins are such components while the SDK targets 0.1;
-/// when it moves on, this test needs a 0.1.0 component as its fixture.
+/// when it moves on, this test keeps a 0.1.0 component as its fixture
+/// (ARCHITECTURE.md, "Adding a contract version").
 #[test]
 fn a_0_1_0_component_loads_and_runs_through_the_0_1_bindings() {
     rt().block_on(async {

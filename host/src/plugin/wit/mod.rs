@@ -9,7 +9,7 @@
 //! exports ([`Contract::of`]) and never names a generated type, so a plugin
 //! built against an older contract keeps loading when a newer one is added.
 //!
-//! Adding a version:
+//! Adding a version (see ARCHITECTURE.md, "Adding a contract version"):
 //! copy the newest `wit/since_vX.Y.Z/` folder to the new version and change
 //! it there, write `since_vX_Y_Z.rs` next to this file (bindgen of that folder
 //! plus the conversions, implementing these traits) and add its `CONTRACT` to
@@ -189,3 +189,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

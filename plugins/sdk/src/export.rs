@@ -9,7 +9,7 @@ use crate::bindings::parser::exports::ferry::plugin::parse as wp;
 use crate::bindings::transformer::exports::ferry::plugin::transform as wx;
 use crate::bindings::transformer::ferry::plugin::types as wt;
 use crate::bindings::validator::exports::ferry::plugin::validate as wv;
-use crate::call;
+use crate::call::{self, Session};
 use crate::plugin::{Parser, ParserSession, Transformer, Validator};
 use crate::types::PluginError;
 
@@ -64,12 +64,15 @@ impl<T: Validator> wv::Guest for ValidatorExport<T> {
 /// Exports a [`Parser`] as the `parse` interface.
 pub struct ParserExport<T>(PhantomData<T>);
 
-/// A parser session behind the WIT `session` resource (whose methods take
-/// `&self`, hence the `RefCell`).
-pub struct SessionExport<S>(RefCell<S>);
+/// A guarded parser session behind the WIT `session` resource (whose
+/// methods take `&self`, hence the `RefCell`).
+pub struct SessionExport<S>(RefCell<Session<S>>);
 
 impl<S: ParserSession> SessionExport<S> {
-    fn with<R>(&self, f: impl FnOnce(&mut S) -> Result<R, PluginError>) -> Result<R, PluginError> {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Session<S>) -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
         let mut session = self
             .0
             .try_borrow_mut()

@@ -8,7 +8,8 @@
 //! The SDK does what every plugin would otherwise repeat: it parses the
 //! configuration text into the plugin's `Config` type once per distinct
 //! text (every call carries it), turning what does not parse into
-//! [`PluginError::InvalidConfig`].
+//! [`PluginError::InvalidConfig`]; and it keeps a finished parser session
+//! finished ([`call::Session`]).
 //!
 //! # Map
 //!
@@ -19,7 +20,7 @@
 //!   checked against the output schema.
 //! - [`NoConfig`] / [`parse_config`]: the configuration JSON.
 //! - [`call`]: each contract call as the host makes it (configuration text
-//!   in), for native tests.
+//!   in), for native tests; [`call::Session`], the session guard.
 //! - [`log()`]: the host's log.
 //!
 //! # Example

@@ -113,6 +113,12 @@ pub trait Parser {
 
 /// A parse in progress: the host streams the file through `feed` and then
 /// calls `finish` once.
+///
+/// The SDK keeps a finished session finished (see
+/// [`call::Session`](crate::call::Session)): after `finish`, or after either
+/// method returned an error, neither is called again; the host gets the
+/// error again, or an `Internal` error after `finish`. A session need not
+/// guard against that itself.
 pub trait ParserSession {
     /// Take the next chunk; return the records completed so far.
     fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError>;

@@ -1,4 +1,5 @@
-//! Unit tests of the SDK: row views, builders, `Batch::check`, config.
+//! Unit tests of the SDK: row views, builders, `Batch::check`, config, the
+//! parser session guard.
 
 use std::cell::Cell;
 
@@ -686,6 +687,57 @@ fn no_config_accepts_only_an_empty_object() {
         Err(PluginError::InvalidConfig(m)) => assert!(m.contains("unknown field `key`"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+// ---- the parser session guard ----
+
+/// Fails when fed `bad`; counts the calls that reach it.
+struct Counting {
+    calls: std::rc::Rc<Cell<u32>>,
+}
+
+impl ParserSession for Counting {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
+        self.calls.set(self.calls.get() + 1);
+        if chunk == b"bad" {
+            return Err(PluginError::malformed("bad chunk", Location::default()));
+        }
+        Ok(Vec::new())
+    }
+    fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
+        self.calls.set(self.calls.get() + 1);
+        Ok(vec![ParsedRecord::new(Vec::new())])
+    }
+}
+
+#[test]
+fn a_finished_session_stays_finished() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let mut s = call::Session::new(Counting {
+        calls: calls.clone(),
+    });
+    s.feed(b"ok").expect("open");
+    assert_eq!(s.finish().expect("finish").len(), 1);
+    assert_eq!(
+        s.feed(b"ok"),
+        Err(PluginError::internal(
+            "the parse session is already finished"
+        ))
+    );
+    assert!(matches!(s.finish(), Err(PluginError::Internal(_))));
+    assert_eq!(calls.get(), 2, "nothing runs after finish");
+}
+
+#[test]
+fn a_failed_session_repeats_its_error_without_running() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let mut s = call::Session::new(Counting {
+        calls: calls.clone(),
+    });
+    let e = s.feed(b"bad").expect_err("bad");
+    assert_eq!(s.feed(b"ok").expect_err("sticky"), e);
+    assert_eq!(s.finish().expect_err("sticky"), e);
+    assert_eq!(calls.get(), 1, "nothing runs after an error");
 }
 
 // ---- errors and misc ----

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError, call,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Json;
 use crate::config::{CONFIG_SCHEMA, Settings};
@@ -444,11 +442,13 @@ fn a_record_over_the_limit_is_malformed_and_the_buffer_stays_bounded() {
 
 #[test]
 fn errors_are_sticky_and_finish_is_final() {
-    let mut s = Scanner::new(Settings::default());
+    // As the host drives it: through the SDK's session guard.
+    let open = || call::open::<Json>(FileInfo::default(), "").expect("open");
+    let mut s = open();
     let e = s.feed(b"[}").expect_err("bad");
     assert_eq!(s.feed(b"1").expect_err("sticky"), e);
     assert_eq!(s.finish().expect_err("sticky"), e);
-    let mut s = Scanner::new(Settings::default());
+    let mut s = open();
     s.feed(b"1").expect("ok");
     assert_eq!(s.finish().expect("ok").len(), 1);
     assert!(matches!(s.feed(b"x"), Err(PluginError::Internal(_))));

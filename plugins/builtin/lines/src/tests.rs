@@ -1,8 +1,6 @@
 //! Native tests of the line splitter.
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError, call,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Lines;
 use crate::config::CONFIG_SCHEMA;
@@ -172,11 +170,13 @@ fn the_default_limit_is_one_mib() {
 
 #[test]
 fn errors_are_sticky_and_finish_is_final() {
-    let mut s = LineSplitter::new(MAX_LINE_BYTES);
+    // As the host drives it: through the SDK's session guard.
+    let open = || call::open::<Lines>(FileInfo::default(), "").expect("open");
+    let mut s = open();
     let e = s.feed(b"\xFF\n").expect_err("invalid");
     assert_eq!(s.feed(b"fine\n").expect_err("sticky"), e);
     assert_eq!(s.finish().expect_err("sticky"), e);
-    let mut s = LineSplitter::new(MAX_LINE_BYTES);
+    let mut s = open();
     s.finish().expect("ok");
     assert!(matches!(s.feed(b"x"), Err(PluginError::Internal(_))));
 }

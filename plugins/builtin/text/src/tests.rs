@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError, call,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Text;
 use crate::config::CONFIG_SCHEMA;
@@ -185,8 +183,9 @@ fn a_file_over_the_limit_is_malformed_with_the_offset_and_stays_bounded() {
             other => panic!("{other:?}"),
         }
     }
-    // The default: 64 MiB, refused as soon as it is passed.
-    let mut f = TextFile::new(&FileInfo::default(), MAX_RECORD_BYTES);
+    // The default: 64 MiB, refused as soon as it is passed (and, through
+    // the SDK's session guard as the host drives it, for good).
+    let mut f = call::open::<Text>(FileInfo::default(), "").expect("open");
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..64 {
         f.feed(&chunk).expect("within the limit");

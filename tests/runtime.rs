@@ -6,7 +6,7 @@ use std::time::Duration;
 use ferry::model::{BatchBuilder, Column, LogicalType, Schema};
 use ferry::plugin::{
     Limit, Limits, ParserInstance, Plugin, PluginError, PluginSource, Runtime, RuntimeOptions,
-    TransformerInstance, sha256_hex,
+    TransformerInstance, ValidatorInstance, sha256_hex,
 };
 
 use crate::util::*;
@@ -331,6 +331,62 @@ fn contract_versions_are_checked_before_anything_runs() {
             .await
             .unwrap_err();
         assert!(matches!(err, PluginError::Load { .. }), "{err}");
+    });
+}
+
+/// Whether a component's bytes name `export` (component export names are
+/// stored as plain strings).
+fn names(bytes: &[u8], export: &str) -> bool {
+    bytes.windows(export.len()).any(|w| w == export.as_bytes())
+}
+
+/// Components built against the frozen `wit/since_v0.1.0/` contract load and
+/// run through the host's 0.1 bindings: a transformer, a validator and a
+/// parser. The built-ins are such components while the SDK targets 0.1;
+/// when it moves on, this test keeps a 0.1.0 component as its fixture
+/// (ARCHITECTURE.md, "Adding a contract version").
+#[test]
+fn a_0_1_0_component_loads_and_runs_through_the_0_1_bindings() {
+    rt().block_on(async {
+        for (artifact, export) in [
+            ("plugin_mask", "ferry:plugin/transform@0.1.0"),
+            ("plugin_rules", "ferry:plugin/validate@0.1.0"),
+            ("plugin_lines", "ferry:plugin/parse@0.1.0"),
+        ] {
+            let bytes = std::fs::read(component(artifact)).unwrap();
+            assert!(names(&bytes, export), "{artifact} exports {export}");
+            let plugin = load(artifact, Limits::default()).await;
+            assert_eq!(plugin.manifest().contract_version, "0.1.0", "{artifact}");
+        }
+
+        let s = schema();
+        let mut mask =
+            TransformerInstance::new(load("plugin_mask", Limits::default()).await).unwrap();
+        let cfg = r#"{"columns": {"email": "redact"}}"#;
+        let out_schema = mask.transform_schema(&s, cfg).await.unwrap();
+        let out = mask
+            .transform(&s, &out_schema, cfg, batch(0..3))
+            .await
+            .unwrap();
+        assert_eq!(out.batch.num_rows, 3);
+        assert_eq!(out.input, batch(0..3), "the input batch is handed back");
+        out.batch.check(&out_schema).unwrap();
+        assert_eq!(out.batch.value(0, 1), ferry::model::ValueRef::Text("***"));
+
+        let mut rules =
+            ValidatorInstance::new(load("plugin_rules", Limits::default()).await).unwrap();
+        let cfg = r#"{"rules": [{"column": "id", "check": "range", "max": 1}]}"#;
+        rules.check_schema(&s, cfg).await.unwrap();
+        let (back, diagnostics) = rules.validate(&s, cfg, batch(0..3)).await.unwrap();
+        assert_eq!(back, batch(0..3), "the batch is handed back unchanged");
+        let rows: Vec<Option<u32>> = diagnostics.iter().map(|d| d.row).collect();
+        assert_eq!(rows, [Some(2)]);
+
+        let mut lines = ParserInstance::new(load("plugin_lines", Limits::default()).await).unwrap();
+        lines.open("a.txt", 4, None, "{}").await.unwrap();
+        let mut records = lines.feed(b"a\nb").await.unwrap();
+        records.extend(lines.finish().await.unwrap());
+        assert_eq!(records.len(), 2);
     });
 }
 

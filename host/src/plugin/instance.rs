@@ -6,8 +6,8 @@ use std::time::Instant;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Store, Trap, WasmBacktrace};
 
-use super::bindings::{parser, transformer, validator, wit};
-use super::runtime::{HostState, KindPre, Plugin};
+use super::runtime::{HostState, Plugin};
+use super::wit::{self, FileInfo, Pre};
 use super::{GuestError, Limit, Limits, PluginError, PluginKind};
 use crate::model::{Batch, Diagnostic, Schema};
 
@@ -122,19 +122,21 @@ struct Live<B> {
     bindings: B,
 }
 
-/// Runs `f` on a live instance (instantiating one if needed) under the
-/// per-call deadline; on any error the instance is discarded.
-async fn call<B, R>(
+// A call is three steps, so that the call itself is a plain future the
+// caller awaits (`l.bindings.transform(&mut l.store, …)`), not a closure
+// over borrowed arguments: `ready`, then `fenced`, then `settle`.
+
+/// The live instance, instantiated in a fresh sandbox if there is none, with
+/// the per-call deadline armed.
+async fn ready<'l, B>(
     plugin: &Plugin,
-    live: &mut Option<Live<B>>,
-    name: &'static str,
-    instantiate: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<B>,
-    f: impl AsyncFnOnce(&mut Live<B>) -> wasmtime::Result<R>,
-) -> Result<R, PluginError> {
+    live: &'l mut Option<Live<B>>,
+    pre: &dyn wit::Instantiate<B>,
+) -> Result<&'l mut Live<B>, PluginError> {
     let limits = plugin.limits();
     if live.is_none() {
         let mut store = plugin.new_store()?;
-        match instantiate(&mut store).await {
+        match pre.instantiate(&mut store).await {
             Ok(bindings) => *live = Some(Live { store, bindings }),
             Err(e) => return Err(classify(plugin.name(), "instantiate", limits, &store, e)),
         }
@@ -143,11 +145,32 @@ async fn call<B, R>(
         return Err(PluginError::Runtime("instance vanished".into()));
     };
     l.store.data_mut().deadline = Some(Instant::now() + limits.call_timeout);
-    // Second fence: epochs cannot interrupt a guest blocked in a host call.
-    let outer = limits.call_timeout + std::time::Duration::from_secs(1);
-    let result = tokio::time::timeout(outer, f(l)).await;
-    match result {
-        Ok(Ok(r)) => {
+    Ok(l)
+}
+
+/// Awaits a call under the second fence: epochs cannot interrupt a guest
+/// blocked in a host call, so the whole call also has a wall-clock timeout,
+/// one second past the deadline. `None` when it expired.
+async fn fenced<R>(
+    plugin: &Plugin,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> Option<wasmtime::Result<R>> {
+    let outer = plugin.limits().call_timeout + std::time::Duration::from_secs(1);
+    tokio::time::timeout(outer, call).await.ok()
+}
+
+/// What a call on the live instance came to. On any error the instance is
+/// discarded; after a success it is recycled if it grew past half its
+/// memory limit.
+fn settle<B, R>(
+    plugin: &Plugin,
+    live: &mut Option<Live<B>>,
+    name: &'static str,
+    result: Option<wasmtime::Result<R>>,
+) -> Result<R, PluginError> {
+    let limits = plugin.limits();
+    match (result, live.as_mut()) {
+        (Some(Ok(r)), Some(l)) => {
             l.store.data_mut().deadline = None;
             if l.store.data().limiter.should_recycle() {
                 tracing::debug!(
@@ -158,12 +181,16 @@ async fn call<B, R>(
             }
             Ok(r)
         }
-        Ok(Err(e)) => {
-            let err = classify(plugin.name(), name, limits, &l.store, e);
+        (Some(Ok(_)), None) => Err(PluginError::Runtime("instance vanished".into())),
+        (Some(Err(e)), l) => {
+            let err = match l {
+                Some(l) => classify(plugin.name(), name, limits, &l.store, e),
+                None => PluginError::Runtime(format!("{e:#}")),
+            };
             *live = None;
             Err(err)
         }
-        Err(_) => {
+        (None, _) => {
             *live = None;
             Err(PluginError::LimitExceeded {
                 plugin: plugin.name().to_string(),
@@ -176,11 +203,11 @@ async fn call<B, R>(
     }
 }
 
-fn guest(plugin: &Plugin, call: &'static str, e: wit::PluginError) -> PluginError {
+fn guest(plugin: &Plugin, call: &'static str, error: GuestError) -> PluginError {
     PluginError::Guest {
         plugin: plugin.name().to_string(),
         call,
-        error: Box::new(GuestError::from(e)),
+        error: Box::new(error),
     }
 }
 
@@ -235,13 +262,13 @@ pub struct TransformOutput {
 /// One transformer instance (one `Store`).
 pub struct TransformerInstance {
     plugin: Plugin,
-    pre: transformer::TransformerPre<HostState>,
-    live: Option<Live<transformer::Transformer>>,
+    pre: wit::TransformerPre,
+    live: Option<Live<Box<dyn wit::Transformer>>>,
 }
 
 impl TransformerInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        let KindPre::Transformer(pre) = &plugin.inner.pre else {
+        let Pre::Transformer(pre) = &plugin.inner.pre else {
             return Err(wrong_kind(&plugin, PluginKind::Transformer));
         };
         let pre = pre.clone();
@@ -262,22 +289,14 @@ impl TransformerInstance {
         input: &Schema,
         config: &str,
     ) -> Result<Schema, PluginError> {
-        let pre = &self.pre;
-        let wit_schema = wit::Schema::from(input);
-        let out = call(
+        let l = ready(&self.plugin, &mut self.live, &*self.pre).await?;
+        let out = fenced(
             &self.plugin,
-            &mut self.live,
-            "transform-schema",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_transform()
-                    .call_transform_schema(&mut l.store, &wit_schema, config)
-                    .await
-            },
+            l.bindings.transform_schema(&mut l.store, input, config),
         )
-        .await?;
-        let schema = Schema::from(out.map_err(|e| guest(&self.plugin, "transform-schema", e))?);
+        .await;
+        let out = settle(&self.plugin, &mut self.live, "transform-schema", out)?;
+        let schema = out.map_err(|e| guest(&self.plugin, "transform-schema", e))?;
         let mut seen = std::collections::HashSet::new();
         if let Some(c) = schema
             .columns
@@ -302,35 +321,24 @@ impl TransformerInstance {
         config: &str,
         batch: Batch,
     ) -> Result<TransformOutput, PluginError> {
-        let pre = &self.pre;
         let rows = batch.num_rows;
-        let wit_schema = wit::Schema::from(input);
-        let wit_batch = wit::Batch::from(batch);
-        let out = call(
+        let mut lent = batch;
+        let l = ready(&self.plugin, &mut self.live, &*self.pre).await?;
+        let out = fenced(
             &self.plugin,
-            &mut self.live,
-            "transform",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_transform()
-                    .call_transform(&mut l.store, &wit_schema, config, &wit_batch)
-                    .await
-            },
+            l.bindings.transform(&mut l.store, input, config, &mut lent),
         )
-        .await?;
-        let input = Batch::from(wit_batch);
-        let out = out.map_err(|e| guest(&self.plugin, "transform", e))?;
-        let batch = Batch::from(out.batch);
+        .await;
+        let out = settle(&self.plugin, &mut self.live, "transform", out)?;
+        let (batch, diagnostics) = out.map_err(|e| guest(&self.plugin, "transform", e))?;
         batch
             .check(output)
             .map_err(|e| invalid(&self.plugin, "transform", e.to_string()))?;
-        let diagnostics: Vec<Diagnostic> = out.diagnostics.into_iter().map(Into::into).collect();
         check_diagnostics(&self.plugin, "transform", &diagnostics, rows)?;
         Ok(TransformOutput {
             batch,
             diagnostics,
-            input,
+            input: lent,
         })
     }
 }
@@ -338,13 +346,13 @@ impl TransformerInstance {
 /// One validator instance (one `Store`).
 pub struct ValidatorInstance {
     plugin: Plugin,
-    pre: validator::ValidatorPre<HostState>,
-    live: Option<Live<validator::Validator>>,
+    pre: wit::ValidatorPre,
+    live: Option<Live<Box<dyn wit::Validator>>>,
 }
 
 impl ValidatorInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        let KindPre::Validator(pre) = &plugin.inner.pre else {
+        let Pre::Validator(pre) = &plugin.inner.pre else {
             return Err(wrong_kind(&plugin, PluginKind::Validator));
         };
         let pre = pre.clone();
@@ -361,21 +369,13 @@ impl ValidatorInstance {
 
     /// Plan time: does the configuration fit the schema?
     pub async fn check_schema(&mut self, input: &Schema, config: &str) -> Result<(), PluginError> {
-        let pre = &self.pre;
-        let wit_schema = wit::Schema::from(input);
-        let out = call(
+        let l = ready(&self.plugin, &mut self.live, &*self.pre).await?;
+        let out = fenced(
             &self.plugin,
-            &mut self.live,
-            "check-schema",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_validate()
-                    .call_check_schema(&mut l.store, &wit_schema, config)
-                    .await
-            },
+            l.bindings.check_schema(&mut l.store, input, config),
         )
-        .await?;
+        .await;
+        let out = settle(&self.plugin, &mut self.live, "check-schema", out)?;
         out.map_err(|e| guest(&self.plugin, "check-schema", e))
     }
 
@@ -387,28 +387,18 @@ impl ValidatorInstance {
         config: &str,
         batch: Batch,
     ) -> Result<(Batch, Vec<Diagnostic>), PluginError> {
-        let pre = &self.pre;
         let rows = batch.num_rows;
-        let wit_schema = wit::Schema::from(input);
-        let wit_batch = wit::Batch::from(batch);
-        let out = call(
+        let mut lent = batch;
+        let l = ready(&self.plugin, &mut self.live, &*self.pre).await?;
+        let out = fenced(
             &self.plugin,
-            &mut self.live,
-            "validate",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_validate()
-                    .call_validate(&mut l.store, &wit_schema, config, &wit_batch)
-                    .await
-            },
+            l.bindings.validate(&mut l.store, input, config, &mut lent),
         )
         .await;
-        let batch = Batch::from(wit_batch);
-        let out = out?.map_err(|e| guest(&self.plugin, "validate", e))?;
-        let diagnostics: Vec<Diagnostic> = out.into_iter().map(Into::into).collect();
+        let out = settle(&self.plugin, &mut self.live, "validate", out)?;
+        let diagnostics = out.map_err(|e| guest(&self.plugin, "validate", e))?;
         check_diagnostics(&self.plugin, "validate", &diagnostics, rows)?;
-        Ok((batch, diagnostics))
+        Ok((lent, diagnostics))
     }
 }
 
@@ -432,60 +422,43 @@ pub enum FieldValue {
 /// One record a parser produced: named fields in order.
 pub type ParsedRecord = Vec<(String, FieldValue)>;
 
-fn convert_records(
+impl FieldValue {
+    /// A json field's text as the host holds it: a value, or the exact text
+    /// when it is valid JSON the host cannot hold as a value.
+    pub(crate) fn from_json_text(text: String) -> Result<FieldValue, serde_json::Error> {
+        match serde_json::from_str(&text) {
+            Ok(v) => Ok(FieldValue::Json(v)),
+            // `IgnoredAny` checks the syntax without building values:
+            // iteratively (no depth limit, no stack) and without converting
+            // numbers.
+            Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() => {
+                Ok(FieldValue::RawJson(text))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The records a parser returned, or the invalid output they are.
+fn records(
     plugin: &Plugin,
     call: &'static str,
-    records: Vec<parser::exports::ferry::plugin::parse::ParsedRecord>,
+    records: wit::Records,
 ) -> Result<Vec<ParsedRecord>, PluginError> {
-    use parser::exports::ferry::plugin::parse::FieldValue as F;
-    records
-        .into_iter()
-        .map(|r| {
-            r.fields
-                .into_iter()
-                .map(|f| {
-                    let v = match f.value {
-                        F::Null => FieldValue::Null,
-                        F::Boolean(b) => FieldValue::Bool(b),
-                        F::Integer(i) => FieldValue::Int(i),
-                        F::Float(x) => FieldValue::Float(x),
-                        F::Text(s) => FieldValue::Text(s),
-                        F::Bytes(b) => FieldValue::Bytes(b),
-                        F::Json(s) => match serde_json::from_str(&s) {
-                            Ok(v) => FieldValue::Json(v),
-                            // `IgnoredAny` checks the syntax without building
-                            // values: iteratively (no depth limit, no stack)
-                            // and without converting numbers.
-                            Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok() => {
-                                FieldValue::RawJson(s)
-                            }
-                            Err(e) => {
-                                return Err(invalid(
-                                    plugin,
-                                    call,
-                                    format!("field `{}` is not valid JSON: {e}", f.name),
-                                ));
-                            }
-                        },
-                    };
-                    Ok((f.name, v))
-                })
-                .collect()
-        })
-        .collect()
+    records.map_err(|reason| invalid(plugin, call, reason))
 }
 
 /// One parser instance (one `Store`) parsing one file at a time.
 pub struct ParserInstance {
     plugin: Plugin,
-    pre: parser::ParserPre<HostState>,
-    live: Option<Live<parser::Parser>>,
+    pre: wit::ParserPre,
+    live: Option<Live<Box<dyn wit::Parser>>>,
     session: Option<ResourceAny>,
 }
 
 impl ParserInstance {
     pub fn new(plugin: Plugin) -> Result<Self, PluginError> {
-        let KindPre::Parser(pre) = &plugin.inner.pre else {
+        let Pre::Parser(pre) = &plugin.inner.pre else {
             return Err(wrong_kind(&plugin, PluginKind::Parser));
         };
         let pre = pre.clone();
@@ -506,79 +479,52 @@ impl ParserInstance {
         config: &str,
     ) -> Result<(), PluginError> {
         self.close().await;
-        let pre = &self.pre;
-        let info = parser::exports::ferry::plugin::parse::FileInfo {
-            name: name.to_string(),
+        let file = FileInfo {
+            name,
             size,
-            media_type_hint: media_type.map(str::to_string),
+            media_type,
         };
-        let out = call(
-            &self.plugin,
-            &mut self.live,
-            "open",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_parse()
-                    .call_open(&mut l.store, &info, config)
-                    .await
-            },
-        )
-        .await?;
+        let l = ready(&self.plugin, &mut self.live, &*self.pre).await?;
+        let out = fenced(&self.plugin, l.bindings.open(&mut l.store, file, config)).await;
+        let out = settle(&self.plugin, &mut self.live, "open", out)?;
         self.session = Some(out.map_err(|e| guest(&self.plugin, "open", e))?);
         Ok(())
     }
 
     /// Feeds the next chunk of the file; returns the records completed so far.
     pub async fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        let pre = &self.pre;
         let Some(session) = self.session else {
             return Err(PluginError::Runtime("feed called before open".into()));
         };
-        let out = call(
-            &self.plugin,
-            &mut self.live,
-            "feed",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_parse()
-                    .session()
-                    .call_feed(&mut l.store, session, chunk)
-                    .await
-            },
-        );
-        let out = out.await;
+        let out = match ready(&self.plugin, &mut self.live, &*self.pre).await {
+            Ok(l) => {
+                let out = fenced(&self.plugin, l.bindings.feed(&mut l.store, session, chunk)).await;
+                settle(&self.plugin, &mut self.live, "feed", out)
+            }
+            Err(e) => Err(e),
+        };
         if out.is_err() {
             self.session = None;
         }
-        let records = out?.map_err(|e| guest(&self.plugin, "feed", e))?;
-        convert_records(&self.plugin, "feed", records)
+        let out = out?.map_err(|e| guest(&self.plugin, "feed", e))?;
+        records(&self.plugin, "feed", out)
     }
 
     /// End of file: the remaining records.
     pub async fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        let pre = &self.pre;
         let Some(session) = self.session else {
             return Err(PluginError::Runtime("finish called before open".into()));
         };
-        let out = call(
-            &self.plugin,
-            &mut self.live,
-            "finish",
-            async |s| pre.instantiate_async(s).await,
-            async |l| {
-                l.bindings
-                    .ferry_plugin_parse()
-                    .session()
-                    .call_finish(&mut l.store, session)
-                    .await
-            },
-        )
-        .await;
+        let out = match ready(&self.plugin, &mut self.live, &*self.pre).await {
+            Ok(l) => {
+                let out = fenced(&self.plugin, l.bindings.finish(&mut l.store, session)).await;
+                settle(&self.plugin, &mut self.live, "finish", out)
+            }
+            Err(e) => Err(e),
+        };
         self.close().await;
-        let records = out?.map_err(|e| guest(&self.plugin, "finish", e))?;
-        convert_records(&self.plugin, "finish", records)
+        let out = out?.map_err(|e| guest(&self.plugin, "finish", e))?;
+        records(&self.plugin, "finish", out)
     }
 
     async fn close(&mut self) {

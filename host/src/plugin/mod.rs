@@ -14,13 +14,18 @@
 //!   cap on what one call may return (hostcall fuel), and the engine-wide
 //!   wasm stack limit.
 //! - After any trap the instance is dropped; the next call gets a fresh one.
+//!
+//! Contract versions: `wit` holds one module per released version of
+//! `ferry:plugin` (bindings of its frozen WIT folder and the conversions to
+//! the host's types). A component's exports name its version; the plugin
+//! runs through that version's bindings, so older plugins keep loading.
 
-mod bindings;
 mod builtin;
 mod instance;
 mod logpipe;
 mod registry;
 mod runtime;
+mod wit;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,8 +36,10 @@ pub use instance::{ParserInstance, TransformOutput, TransformerInstance, Validat
 pub use registry::{PluginSettings, Registry};
 pub use runtime::{Plugin, Runtime, RuntimeOptions, sha256_hex};
 
-/// The contract version this host implements (`ferry:plugin@0.1.0`).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The newest contract version this host implements (`ferry:plugin@0.1.0`),
+/// the one new plugins are built against. Every released version keeps
+/// loading: see `wit::CONTRACTS`.
+pub const CONTRACT_VERSION: &str = wit::LATEST;
 
 /// Default linear-memory limit per plugin instance: 256 MiB.
 /// A 5,000-row batch of a wide table is a few MiB and plugins copy it at most

@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{self, parser, transformer, validator};
 use super::logpipe::LogPipe;
+use super::wit::{self, Contract, Description, Pre};
 use super::{
     CONTRACT_VERSION, Limits, MAX_COMPONENT_BYTES, MAX_LOG_LINE_BYTES, MAX_WASM_STACK_BYTES,
     Manifest, PluginError, PluginKind, PluginSource,
@@ -73,15 +73,20 @@ impl WasiView for HostState {
     }
 }
 
-impl bindings::transformer::ferry::plugin::types::Host for HostState {}
+/// The levels of the contract's `host.log`, in every version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
 
-impl bindings::transformer::ferry::plugin::host::Host for HostState {
-    fn log(
-        &mut self,
-        level: bindings::transformer::ferry::plugin::host::LogLevel,
-        message: String,
-    ) {
-        use bindings::transformer::ferry::plugin::host::LogLevel as L;
+impl HostState {
+    /// `host.log`: one line to `tracing`, tagged with the plugin's name and
+    /// cut at [`MAX_LOG_LINE_BYTES`].
+    pub(crate) fn log(&mut self, level: LogLevel, message: String) {
         let mut message = message;
         if message.len() > MAX_LOG_LINE_BYTES {
             let mut cut = MAX_LOG_LINE_BYTES;
@@ -93,11 +98,11 @@ impl bindings::transformer::ferry::plugin::host::Host for HostState {
         }
         let plugin = &*self.plugin;
         match level {
-            L::Trace => tracing::trace!(plugin, "{message}"),
-            L::Debug => tracing::debug!(plugin, "{message}"),
-            L::Info => tracing::info!(plugin, "{message}"),
-            L::Warn => tracing::warn!(plugin, "{message}"),
-            L::Error => tracing::error!(plugin, "{message}"),
+            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
     }
 }
@@ -165,18 +170,11 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The instantiation recipe of a plugin, by kind.
-#[derive(Clone)]
-pub(crate) enum KindPre {
-    Transformer(transformer::TransformerPre<HostState>),
-    Validator(validator::ValidatorPre<HostState>),
-    Parser(parser::ParserPre<HostState>),
-}
-
 pub(crate) struct PluginInner {
     pub manifest: Manifest,
     pub limits: Limits,
-    pub pre: KindPre,
+    /// The component type-checked against its contract version's world.
+    pub pre: Pre,
 }
 
 /// A loaded plugin: compiled, type-checked against the contract, described.
@@ -302,11 +300,8 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
-        transformer::ferry::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| PluginError::Runtime(format!("linking host interface: {e:#}")))?;
+        wit::add_to_linker(&mut linker)
+            .map_err(|e| PluginError::Runtime(format!("linking host interface: {e:#}")))?;
         Ok(Runtime {
             linker: Arc::new(linker),
             cache_dir: opts.cache_dir.map(|d| d.join("components")),
@@ -374,7 +369,7 @@ impl Runtime {
             }
         }
         let component = self.compile(label, bytes, &digest).await?;
-        let (kind, version) = contract_of(label, &component)?;
+        let (kind, contract, version) = contract_of(label, &component)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -386,15 +381,7 @@ impl Runtime {
             plugin: label.to_string(),
             reason: format!("{e:#}"),
         };
-        let pre = match kind {
-            PluginKind::Transformer => {
-                KindPre::Transformer(transformer::TransformerPre::new(pre).map_err(load_err)?)
-            }
-            PluginKind::Validator => {
-                KindPre::Validator(validator::ValidatorPre::new(pre).map_err(load_err)?)
-            }
-            PluginKind::Parser => KindPre::Parser(parser::ParserPre::new(pre).map_err(load_err)?),
-        };
+        let pre = (contract.pre)(kind, pre).map_err(load_err)?;
         let info = describe(label, &pre, &limits).await?;
         let config_schema = serde_json::from_str(&info.config_schema)
             .unwrap_or(serde_json::Value::String(info.config_schema.clone()));
@@ -526,8 +513,11 @@ fn write_artifact(dir: &Path, path: &Path, sidecar: &Path, artifact: &[u8]) -> s
 }
 
 /// Reads the plugin kind and contract version from the component's exports
-/// (`ferry:plugin/transform@0.1.0` → transformer, 0.1.0).
-fn contract_of(label: &str, component: &Component) -> Result<(PluginKind, String), PluginError> {
+/// (`ferry:plugin/transform@0.1.0` → transformer, the 0.1 bindings, `0.1.0`).
+fn contract_of(
+    label: &str,
+    component: &Component,
+) -> Result<(PluginKind, &'static Contract, String), PluginError> {
     let engine = engine()?;
     let ty = component.component_type();
     let mut names = Vec::new();
@@ -545,19 +535,14 @@ fn contract_of(label: &str, component: &Component) -> Result<(PluginKind, String
         .into_iter()
         .find(|k| k.interface() == iface);
         let Some(kind) = kind else { continue };
-        // Semver: 0.x minors are breaking, so 0.1.* is what this host speaks.
-        let compatible = version
-            .split('.')
-            .take(2)
-            .eq(CONTRACT_VERSION.split('.').take(2));
-        if !compatible {
+        let Some(contract) = Contract::of(version) else {
             return Err(PluginError::IncompatibleContract {
                 plugin: label.to_string(),
                 found: version.to_string(),
                 supported: CONTRACT_VERSION,
             });
-        }
-        return Ok((kind, version.to_string()));
+        };
+        return Ok((kind, contract, version.to_string()));
     }
     Err(PluginError::Load {
         plugin: label.to_string(),
@@ -573,23 +558,19 @@ fn contract_of(label: &str, component: &Component) -> Result<(PluginKind, String
 }
 
 /// Instantiates the plugin once in a fresh sandbox and asks it to describe itself.
-async fn describe(
-    label: &str,
-    pre: &KindPre,
-    limits: &Limits,
-) -> Result<bindings::wit::PluginInfo, PluginError> {
+async fn describe(label: &str, pre: &Pre, limits: &Limits) -> Result<Description, PluginError> {
     let mut store = new_store(label, limits)?;
     let res = match pre {
-        KindPre::Transformer(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i.ferry_plugin_transform().call_describe(&mut store).await,
+        Pre::Transformer(p) => match p.instantiate(&mut store).await {
+            Ok(i) => i.describe(&mut store).await,
             Err(e) => Err(e),
         },
-        KindPre::Validator(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i.ferry_plugin_validate().call_describe(&mut store).await,
+        Pre::Validator(p) => match p.instantiate(&mut store).await {
+            Ok(i) => i.describe(&mut store).await,
             Err(e) => Err(e),
         },
-        KindPre::Parser(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i.ferry_plugin_parse().call_describe(&mut store).await,
+        Pre::Parser(p) => match p.instantiate(&mut store).await {
+            Ok(i) => i.describe(&mut store).await,
             Err(e) => Err(e),
         },
     };

@@ -5,7 +5,7 @@
 pub mod transformer {
     wit_bindgen::generate!({
         world: "transformer",
-        path: "../../wit",
+        path: "../../wit/since_v0.1.0",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "ferry_plugin_sdk::bindings::transformer",
@@ -15,7 +15,7 @@ pub mod transformer {
 pub mod validator {
     wit_bindgen::generate!({
         world: "validator",
-        path: "../../wit",
+        path: "../../wit/since_v0.1.0",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "ferry_plugin_sdk::bindings::validator",
@@ -29,7 +29,7 @@ pub mod validator {
 pub mod parser {
     wit_bindgen::generate!({
         world: "parser",
-        path: "../../wit",
+        path: "../../wit/since_v0.1.0",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "ferry_plugin_sdk::bindings::parser",

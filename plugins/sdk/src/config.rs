@@ -1,6 +1,8 @@
-//! Configuration JSON: parsing into a typed struct, and a cache so a plugin
-//! does not re-parse the same configuration string for every batch.
+//! The configuration: a plugin names its type (`type Config`), the SDK
+//! parses the JSON text into it once per distinct text and hands every call
+//! a reference.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -11,6 +13,9 @@ use crate::types::PluginError;
 /// Parse the configuration JSON into `T`. An empty (or all-whitespace)
 /// string means `{}`. Errors become [`PluginError::InvalidConfig`] with
 /// serde's message (which names the key, line and column).
+///
+/// The SDK calls this for you (see [`Transformer::Config`](crate::Transformer::Config));
+/// call it yourself in tests that need a configuration value.
 ///
 /// Derive `Deserialize` with `#[serde(deny_unknown_fields)]` so typos in
 /// keys are reported instead of silently ignored.
@@ -23,66 +28,56 @@ pub fn parse_config<T: DeserializeOwned>(config: &str) -> Result<T, PluginError>
     serde_json::from_str(text).map_err(|e| PluginError::InvalidConfig(e.to_string()))
 }
 
-/// Remembers the value built from the last configuration string seen.
-///
-/// Every call carries the configuration, and the host usually sends the same
-/// string for every batch of a run; keep one cache per plugin in a
-/// `thread_local!` and call [`ConfigCache::get`] in each call:
-///
-/// ```
-/// use ferry_plugin_sdk::{ConfigCache, PluginError};
-/// #[derive(serde::Deserialize)]
-/// struct Config { limit: u32 }
-/// thread_local! { static CONFIG: ConfigCache<Config> = const { ConfigCache::new() }; }
-/// # fn main() -> Result<(), PluginError> {
-/// let limit = CONFIG.with(|c| c.get(r#"{"limit": 3}"#))?.limit;
-/// assert_eq!(limit, 3);
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct ConfigCache<T> {
-    // One entry: a run uses one configuration per plugin instance, so a
-    // bigger cache would only hold garbage.
-    slot: RefCell<Option<(String, Rc<T>)>>,
+/// The configuration of a plugin that takes none: `{}` (or nothing). Any
+/// key is an [`PluginError::InvalidConfig`] naming it, so an operator who
+/// configures the wrong plugin is told instead of ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// One parsed configuration, remembered with the text it came from.
+struct Entry {
+    /// `TypeId` of the configuration type: one entry per type, so native
+    /// tests that run several plugins on one thread do not mix them up.
+    ty: TypeId,
+    text: String,
+    value: Rc<dyn Any>,
 }
 
-impl<T> Default for ConfigCache<T> {
-    fn default() -> Self {
-        ConfigCache::new()
-    }
+thread_local! {
+    // One entry per configuration type, holding the last text that parsed:
+    // a component holds one plugin, and the host sends the same text with
+    // every call of a run, so a bigger cache would only hold garbage.
+    // (A component runs on one thread, hence thread-local.)
+    static PARSED: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-impl<T> ConfigCache<T> {
-    /// An empty cache.
-    pub const fn new() -> Self {
-        ConfigCache {
-            slot: RefCell::new(None),
-        }
+/// `config` parsed into `T` with [`parse_config`], remembered: the same text
+/// again is not parsed again. A text that does not parse is not remembered
+/// and does not evict the last one that did.
+pub(crate) fn cached<T: DeserializeOwned + 'static>(config: &str) -> Result<Rc<T>, PluginError> {
+    let ty = TypeId::of::<T>();
+    let hit = PARSED.with(|parsed| {
+        let parsed = parsed.try_borrow().ok()?;
+        let entry = parsed.iter().find(|e| e.ty == ty && e.text == config)?;
+        Rc::clone(&entry.value).downcast::<T>().ok()
+    });
+    if let Some(value) = hit {
+        return Ok(value);
     }
-
-    /// The value cached for `config`, or `init(config)` (cached on success).
-    pub fn get_or_try_init<E>(
-        &self,
-        config: &str,
-        init: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Result<Rc<T>, E> {
-        if let Ok(slot) = self.slot.try_borrow()
-            && let Some((key, value)) = slot.as_ref()
-            && key == config
-        {
-            return Ok(Rc::clone(value));
+    let value = Rc::new(parse_config::<T>(config)?);
+    PARSED.with(|parsed| {
+        if let Ok(mut parsed) = parsed.try_borrow_mut() {
+            let entry = Entry {
+                ty,
+                text: config.to_string(),
+                value: Rc::clone(&value) as Rc<dyn Any>,
+            };
+            match parsed.iter_mut().find(|e| e.ty == ty) {
+                Some(slot) => *slot = entry,
+                None => parsed.push(entry),
+            }
         }
-        let value = Rc::new(init(config)?);
-        if let Ok(mut slot) = self.slot.try_borrow_mut() {
-            *slot = Some((config.to_string(), Rc::clone(&value)));
-        }
-        Ok(value)
-    }
-}
-
-impl<T: DeserializeOwned> ConfigCache<T> {
-    /// The configuration parsed with [`parse_config`], cached.
-    pub fn get(&self, config: &str) -> Result<Rc<T>, PluginError> {
-        self.get_or_try_init(config, parse_config)
-    }
+    });
+    Ok(value)
 }

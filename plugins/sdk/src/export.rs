@@ -1,5 +1,6 @@
 //! Adapters from the SDK traits to the generated `Guest` traits, used by the
-//! `export_*!` macros. Not part of the public API.
+//! `export_*!` macros: type conversions only; what runs is [`crate::call`].
+//! Not part of the public API.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -8,6 +9,7 @@ use crate::bindings::parser::exports::ferry::plugin::parse as wp;
 use crate::bindings::transformer::exports::ferry::plugin::transform as wx;
 use crate::bindings::transformer::ferry::plugin::types as wt;
 use crate::bindings::validator::exports::ferry::plugin::validate as wv;
+use crate::call::{self, Session};
 use crate::plugin::{Parser, ParserSession, Transformer, Validator};
 use crate::types::PluginError;
 
@@ -20,7 +22,7 @@ impl<T: Transformer> wx::Guest for TransformerExport<T> {
     }
 
     fn transform_schema(input: wt::Schema, config: String) -> Result<wt::Schema, wt::PluginError> {
-        T::transform_schema(&input.into(), &config)
+        call::transform_schema::<T>(&input.into(), &config)
             .map(Into::into)
             .map_err(Into::into)
     }
@@ -30,7 +32,7 @@ impl<T: Transformer> wx::Guest for TransformerExport<T> {
         config: String,
         rows: wt::Batch,
     ) -> Result<wx::TransformOutput, wt::PluginError> {
-        T::transform(&input.into(), &config, &rows.into())
+        call::transform::<T>(&input.into(), &config, &rows.into())
             .map(Into::into)
             .map_err(Into::into)
     }
@@ -45,7 +47,7 @@ impl<T: Validator> wv::Guest for ValidatorExport<T> {
     }
 
     fn check_schema(input: wt::Schema, config: String) -> Result<(), wt::PluginError> {
-        T::check_schema(&input.into(), &config).map_err(Into::into)
+        call::check_schema::<T>(&input.into(), &config).map_err(Into::into)
     }
 
     fn validate(
@@ -53,7 +55,7 @@ impl<T: Validator> wv::Guest for ValidatorExport<T> {
         config: String,
         rows: wt::Batch,
     ) -> Result<Vec<wt::Diagnostic>, wt::PluginError> {
-        T::validate(&input.into(), &config, &rows.into())
+        call::validate::<T>(&input.into(), &config, &rows.into())
             .map(|d| d.into_iter().map(Into::into).collect())
             .map_err(Into::into)
     }
@@ -62,12 +64,15 @@ impl<T: Validator> wv::Guest for ValidatorExport<T> {
 /// Exports a [`Parser`] as the `parse` interface.
 pub struct ParserExport<T>(PhantomData<T>);
 
-/// A parser session behind the WIT `session` resource (whose methods take
-/// `&self`, hence the `RefCell`).
-pub struct SessionExport<S>(RefCell<S>);
+/// A guarded parser session behind the WIT `session` resource (whose
+/// methods take `&self`, hence the `RefCell`).
+pub struct SessionExport<S>(RefCell<Session<S>>);
 
 impl<S: ParserSession> SessionExport<S> {
-    fn with<R>(&self, f: impl FnOnce(&mut S) -> Result<R, PluginError>) -> Result<R, PluginError> {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Session<S>) -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
         let mut session = self
             .0
             .try_borrow_mut()
@@ -98,12 +103,12 @@ impl<T: Parser> wp::Guest for ParserExport<T> {
     }
 
     fn open(file: wp::FileInfo, config: String) -> Result<wp::Session, wt::PluginError> {
-        T::open(file.into(), &config)
+        call::open::<T>(file.into(), &config)
             .map(|s| wp::Session::new(SessionExport(RefCell::new(s))))
             .map_err(Into::into)
     }
 
     fn check_config(config: String) -> Result<(), wt::PluginError> {
-        T::check_config(&config).map_err(Into::into)
+        call::check_config::<T>(&config).map_err(Into::into)
     }
 }

@@ -5,6 +5,12 @@
 //! ([`export_transformer!`], [`export_validator!`], [`export_parser!`]).
 //! The wit-bindgen bindings stay inside this crate.
 //!
+//! The SDK does what every plugin would otherwise repeat: it parses the
+//! configuration text into the plugin's `Config` type once per distinct
+//! text (every call carries it), turning what does not parse into
+//! [`PluginError::InvalidConfig`]; and it keeps a finished parser session
+//! finished ([`call::Session`]).
+//!
 //! # Map
 //!
 //! - [`types`](crate::types): schema, diagnostics, errors, manifest, parser records.
@@ -12,7 +18,9 @@
 //!   batch once and returns a [`BatchView`] of [`Row`]s and [`ValueRef`]s.
 //! - [`BatchBuilder`] / [`ColumnBuilder`]: build output batches from [`Value`]s,
 //!   checked against the output schema.
-//! - [`parse_config`] / [`ConfigCache`]: the configuration JSON.
+//! - [`NoConfig`] / [`parse_config`]: the configuration JSON.
+//! - [`call`]: each contract call as the host makes it (configuration text
+//!   in), for native tests; [`call::Session`], the session guard.
 //! - [`log()`]: the host's log.
 //!
 //! # Example
@@ -22,20 +30,33 @@
 //!     Batch, BatchBuilder, PluginError, PluginInfo, Schema, TransformOutput, Transformer, Value,
 //! };
 //!
-//! /// Upper-cases the `name` column.
+//! /// The configuration: `{"column": "name"}`, or `{}` for the default.
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct Config {
+//!     #[serde(default = "name")]
+//!     column: String,
+//! }
+//! fn name() -> String {
+//!     "name".into()
+//! }
+//!
+//! /// Upper-cases one text column.
 //! pub struct Upper;
 //!
 //! impl Transformer for Upper {
+//!     type Config = Config;
+//!
 //!     fn describe() -> PluginInfo {
-//!         PluginInfo::new("upper", env!("CARGO_PKG_VERSION"), "Upper-cases `name`.")
+//!         PluginInfo::new("upper", env!("CARGO_PKG_VERSION"), "Upper-cases a column.")
 //!     }
 //!
-//!     fn transform(input: &Schema, _config: &str, rows: &Batch) -> Result<TransformOutput, PluginError> {
+//!     fn transform(input: &Schema, config: &Config, rows: &Batch) -> Result<TransformOutput, PluginError> {
 //!         let view = rows.view(input)?;
 //!         let mut out = BatchBuilder::with_capacity(input, view.num_rows());
 //!         for row in view.rows() {
-//!             match row.text("name") {
-//!                 Some(name) => out.push_from_with(&row, &[("name", Value::Text(name.to_uppercase()))])?,
+//!             match row.text(&config.column) {
+//!                 Some(text) => out.push_from_with(&row, &[(config.column.as_str(), Value::Text(text.to_uppercase()))])?,
 //!                 None => out.push_from(&row)?,
 //!             }
 //!         }
@@ -44,7 +65,16 @@
 //! }
 //!
 //! ferry_plugin_sdk::export_transformer!(Upper);
-//! # fn main() {}
+//!
+//! // Natively, as the host calls it: the configuration is text.
+//! # fn main() -> Result<(), PluginError> {
+//! use ferry_plugin_sdk::{ColumnSchema, LogicalType, call};
+//! let schema = Schema::new("t", vec![ColumnSchema::new("name", LogicalType::Text, true)]);
+//! let rows = Batch::from_rows(&schema, vec![vec![Value::text("ada")]])?;
+//! let out = call::transform::<Upper>(&schema, "{}", &rows)?;
+//! assert_eq!(out.batch.view(&schema)?.row(0).and_then(|r| r.text("name")), Some("ADA"));
+//! assert!(matches!(call::transform::<Upper>(&schema, r#"{"colum": "x"}"#, &rows), Err(PluginError::InvalidConfig(_))));
+//! # Ok(()) }
 //! ```
 
 // Lets the generated bindings name this crate by the same path from inside
@@ -55,6 +85,7 @@ mod batch;
 #[doc(hidden)]
 pub mod bindings;
 mod builder;
+pub mod call;
 mod config;
 mod convert;
 #[doc(hidden)]
@@ -67,7 +98,7 @@ mod view;
 
 pub use batch::{Batch, Column, ColumnData};
 pub use builder::{BatchBuilder, ColumnBuilder, RowBuilder};
-pub use config::{ConfigCache, parse_config};
+pub use config::{NoConfig, parse_config};
 pub use log::{LogLevel, log};
 pub use plugin::{Parser, ParserSession, TransformOutput, Transformer, Validator};
 pub use types::{

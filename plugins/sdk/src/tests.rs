@@ -1,4 +1,5 @@
-//! Unit tests of the SDK: row views, builders, `Batch::check`, config.
+//! Unit tests of the SDK: row views, builders, `Batch::check`, config, the
+//! parser session guard.
 
 use std::cell::Cell;
 
@@ -588,26 +589,155 @@ fn parse_config_maps_serde_errors_to_invalid_config() {
     ));
 }
 
+thread_local! {
+    static BUILT: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A configuration built from what the operator wrote (`try_from`),
+/// counting how often it is built.
+#[derive(Debug, serde::Deserialize)]
+#[serde(try_from = "Cfg")]
+struct Built {
+    n: u32,
+}
+
+impl TryFrom<Cfg> for Built {
+    type Error = String;
+    fn try_from(c: Cfg) -> Result<Built, String> {
+        BUILT.with(|b| b.set(b.get() + 1));
+        if c.n > 9 {
+            return Err(format!("\"n\" is {}; it must be at most 9", c.n));
+        }
+        Ok(Built { n: c.n })
+    }
+}
+
+/// Records the configuration each call received.
+struct Echo;
+
+impl Transformer for Echo {
+    type Config = Built;
+    fn describe() -> PluginInfo {
+        PluginInfo::new("echo", "0.1.0", "test")
+    }
+    fn transform_schema(input: &Schema, config: &Built) -> Result<Schema, PluginError> {
+        Ok(Schema::new(
+            format!("{}-{}", input.table, config.n),
+            Vec::new(),
+        ))
+    }
+    fn transform(_: &Schema, _: &Built, rows: &Batch) -> Result<TransformOutput, PluginError> {
+        Ok(TransformOutput::new(rows.clone()))
+    }
+}
+
+fn built() -> u32 {
+    BUILT.with(Cell::get)
+}
+
 #[test]
-fn config_cache_parses_each_distinct_string_once() {
-    let cache: ConfigCache<u32> = ConfigCache::new();
-    let calls = Cell::new(0);
-    let init = |s: &str| -> Result<u32, PluginError> {
-        calls.set(calls.get() + 1);
-        Ok(s.len() as u32)
-    };
-    assert_eq!(*cache.get_or_try_init("ab", init).expect("ok"), 2);
-    assert_eq!(*cache.get_or_try_init("ab", init).expect("ok"), 2);
-    assert_eq!(calls.get(), 1);
-    assert_eq!(*cache.get_or_try_init("abc", init).expect("ok"), 3);
-    assert_eq!(calls.get(), 2);
-    let failing = |_: &str| -> Result<u32, PluginError> { Err(PluginError::internal("x")) };
-    assert!(cache.get_or_try_init("zzz", failing).is_err());
-    // A failure does not evict the last good value.
-    assert_eq!(*cache.get_or_try_init("abc", init).expect("ok"), 3);
-    assert_eq!(calls.get(), 2);
-    let typed: ConfigCache<Cfg> = ConfigCache::new();
-    assert_eq!(typed.get(r#"{"n":1}"#).expect("ok").n, 1);
+fn the_sdk_parses_each_distinct_config_text_once() {
+    let input = Schema::new("t", Vec::new());
+    let table = |config: &str| call::transform_schema::<Echo>(&input, config).map(|s| s.table);
+    let before = built();
+    assert_eq!(table(r#"{"n": 1}"#).expect("ok"), "t-1");
+    assert_eq!(table(r#"{"n": 1}"#).expect("ok"), "t-1");
+    assert_eq!(built() - before, 1, "the same text is parsed once");
+    assert_eq!(table(r#"{"n": 2}"#).expect("ok"), "t-2");
+    assert_eq!(built() - before, 2);
+    // A text that does not parse is not kept and does not evict the last good one.
+    assert!(table(r#"{"n": 10}"#).is_err());
+    assert!(table(r#"{"n": "x"}"#).is_err());
+    assert_eq!(table(r#"{"n": 2}"#).expect("ok"), "t-2");
+    assert_eq!(built() - before, 3);
+    // An empty text is `{}`.
+    assert_eq!(
+        call::transform_schema::<Echo>(&input, "")
+            .expect("ok")
+            .table,
+        "t-0"
+    );
+    assert!(call::transform::<Echo>(&input, "", &Batch::new(0, Vec::new())).is_ok());
+}
+
+#[test]
+fn a_config_that_does_not_parse_is_invalid_config_with_serdes_message() {
+    let input = Schema::new("t", Vec::new());
+    match call::transform_schema::<Echo>(&input, r#"{"n": 1, "m": 2}"#) {
+        Err(PluginError::InvalidConfig(m)) => assert_eq!(
+            m, "unknown field `m`, expected `n` at line 1 column 12",
+            "serde's message, with the key and the position"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A `try_from` error is the message as written, without a position.
+    assert_eq!(
+        call::transform_schema::<Echo>(&input, r#"{"n": 10}"#),
+        Err(PluginError::InvalidConfig(
+            "\"n\" is 10; it must be at most 9".into()
+        ))
+    );
+}
+
+#[test]
+fn no_config_accepts_only_an_empty_object() {
+    assert_eq!(parse_config::<NoConfig>(""), Ok(NoConfig {}));
+    assert_eq!(parse_config::<NoConfig>("{}"), Ok(NoConfig {}));
+    match parse_config::<NoConfig>(r#"{"key": 1}"#) {
+        Err(PluginError::InvalidConfig(m)) => assert!(m.contains("unknown field `key`"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- the parser session guard ----
+
+/// Fails when fed `bad`; counts the calls that reach it.
+struct Counting {
+    calls: std::rc::Rc<Cell<u32>>,
+}
+
+impl ParserSession for Counting {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
+        self.calls.set(self.calls.get() + 1);
+        if chunk == b"bad" {
+            return Err(PluginError::malformed("bad chunk", Location::default()));
+        }
+        Ok(Vec::new())
+    }
+    fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
+        self.calls.set(self.calls.get() + 1);
+        Ok(vec![ParsedRecord::new(Vec::new())])
+    }
+}
+
+#[test]
+fn a_finished_session_stays_finished() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let mut s = call::Session::new(Counting {
+        calls: calls.clone(),
+    });
+    s.feed(b"ok").expect("open");
+    assert_eq!(s.finish().expect("finish").len(), 1);
+    assert_eq!(
+        s.feed(b"ok"),
+        Err(PluginError::internal(
+            "the parse session is already finished"
+        ))
+    );
+    assert!(matches!(s.finish(), Err(PluginError::Internal(_))));
+    assert_eq!(calls.get(), 2, "nothing runs after finish");
+}
+
+#[test]
+fn a_failed_session_repeats_its_error_without_running() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let mut s = call::Session::new(Counting {
+        calls: calls.clone(),
+    });
+    let e = s.feed(b"bad").expect_err("bad");
+    assert_eq!(s.feed(b"ok").expect_err("sticky"), e);
+    assert_eq!(s.finish().expect_err("sticky"), e);
+    assert_eq!(calls.get(), 1, "nothing runs after an error");
 }
 
 // ---- errors and misc ----

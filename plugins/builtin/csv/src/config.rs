@@ -2,7 +2,6 @@
 //! ([`CsvConfig`]) and the checked overrides it builds ([`Overrides`]).
 //! Every key left out is sniffed from the file (see [`crate::sniff`]).
 
-use ferry_plugin_sdk::{PluginError, parse_config};
 use serde::{Deserialize, Deserializer};
 
 /// The configuration JSON (every key optional; `{}` or `""` sniffs everything).
@@ -59,8 +58,9 @@ pub enum Ragged {
     Error,
 }
 
-/// The checked configuration: `None` means "sniff it".
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The checked configuration, the plugin's `Config`: `None` means "sniff it".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "CsvConfig")]
 pub struct Overrides {
     pub delimiter: Option<u8>,
     pub quote: Option<u8>,
@@ -86,67 +86,61 @@ impl Default for Overrides {
 }
 
 /// One ASCII character, not a line break, for `key`.
-fn ascii_char(key: &str, value: &str) -> Result<u8, PluginError> {
+fn ascii_char(key: &str, value: &str) -> Result<u8, String> {
     match value.as_bytes() {
         [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
-        _ => Err(PluginError::InvalidConfig(format!(
+        _ => Err(format!(
             "\"{key}\" is {value:?}; it must be one ASCII character other than a line break"
-        ))),
+        )),
     }
 }
 
-impl CsvConfig {
-    /// Parse and check the configuration JSON.
-    pub fn parse(config: &str) -> Result<Overrides, PluginError> {
-        let raw: CsvConfig = parse_config(config)?;
-        raw.build()
-    }
+impl TryFrom<CsvConfig> for Overrides {
+    type Error = String;
 
-    /// Check the values and build the overrides.
-    pub fn build(self) -> Result<Overrides, PluginError> {
-        let opt =
-            |key: &str, v: Option<Option<String>>| -> Result<Option<Option<u8>>, PluginError> {
-                match v {
-                    None => Ok(None),
-                    Some(None) => Ok(Some(None)),
-                    Some(Some(s)) => ascii_char(key, &s).map(|b| Some(Some(b))),
-                }
-            };
+    /// Check the values and build the overrides; the error is the
+    /// `InvalidConfig` message.
+    fn try_from(config: CsvConfig) -> Result<Overrides, String> {
+        let opt = |key: &str, v: Option<Option<String>>| -> Result<Option<Option<u8>>, String> {
+            match v {
+                None => Ok(None),
+                Some(None) => Ok(Some(None)),
+                Some(Some(s)) => ascii_char(key, &s).map(|b| Some(Some(b))),
+            }
+        };
         let out = Overrides {
-            delimiter: self
+            delimiter: config
                 .delimiter
                 .map(|s| ascii_char("delimiter", &s))
                 .transpose()?,
-            quote: self.quote.map(|s| ascii_char("quote", &s)).transpose()?,
-            escape: opt("escape", self.escape)?,
-            comment: opt("comment", self.comment)?,
-            header: self.header,
-            encoding: match self.encoding.as_deref() {
+            quote: config.quote.map(|s| ascii_char("quote", &s)).transpose()?,
+            escape: opt("escape", config.escape)?,
+            comment: opt("comment", config.comment)?,
+            header: config.header,
+            encoding: match config.encoding.as_deref() {
                 None | Some("auto") => Encoding::Auto,
                 Some("utf-8" | "utf8" | "UTF-8") => Encoding::Utf8,
                 Some("latin-1" | "latin1" | "iso-8859-1" | "ISO-8859-1") => Encoding::Latin1,
                 Some(other) => {
-                    return Err(PluginError::InvalidConfig(format!(
+                    return Err(format!(
                         "\"encoding\" is {other:?}; it must be \"auto\", \"utf-8\" or \"latin-1\""
-                    )));
+                    ));
                 }
             },
-            ragged: match self.ragged.as_deref() {
+            ragged: match config.ragged.as_deref() {
                 None | Some("pad") => Ragged::Pad,
                 Some("error") => Ragged::Error,
                 Some(other) => {
-                    return Err(PluginError::InvalidConfig(format!(
+                    return Err(format!(
                         "\"ragged\" is {other:?}; it must be \"pad\" or \"error\""
-                    )));
+                    ));
                 }
             },
         };
         if let (Some(d), Some(q)) = (out.delimiter, out.quote)
             && d == q
         {
-            return Err(PluginError::invalid_config(
-                "\"delimiter\" and \"quote\" must differ",
-            ));
+            return Err("\"delimiter\" and \"quote\" must differ".to_string());
         }
         Ok(out)
     }

@@ -15,7 +15,7 @@ pub mod sniff;
 
 use ferry_plugin_sdk::{FileInfo, ParsedRecord, Parser, ParserSession, PluginError, PluginInfo};
 
-use crate::config::CsvConfig;
+use crate::config::Overrides;
 use crate::reader::CsvReader;
 
 /// The `csv` parser.
@@ -25,6 +25,7 @@ pub struct Csv;
 pub struct CsvSession(CsvReader);
 
 impl Parser for Csv {
+    type Config = Overrides;
     type Session = CsvSession;
 
     fn describe() -> PluginInfo {
@@ -36,12 +37,8 @@ impl Parser for Csv {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_config(config: &str) -> Result<(), PluginError> {
-        CsvConfig::parse(config).map(|_| ())
-    }
-
-    fn open(_file: FileInfo, config: &str) -> Result<CsvSession, PluginError> {
-        Ok(CsvSession(CsvReader::new(CsvConfig::parse(config)?)))
+    fn open(_file: FileInfo, overrides: &Overrides) -> Result<CsvSession, PluginError> {
+        Ok(CsvSession(CsvReader::new(overrides.clone())))
     }
 }
 

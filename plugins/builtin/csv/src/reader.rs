@@ -34,6 +34,9 @@ pub(crate) fn core_reader(dialect: &Dialect) -> Reader {
 }
 
 /// One CSV file being parsed.
+///
+/// After an error or `finish` it is not called again: the SDK's session
+/// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 pub struct CsvReader {
     over: Overrides,
     state: State,
@@ -46,8 +49,6 @@ enum State {
     Sniffing(Vec<u8>),
     /// Tokenising.
     Rows(Box<Rows>),
-    /// After an error or `finish`: nothing more is accepted.
-    Done,
 }
 
 impl CsvReader {
@@ -76,11 +77,7 @@ impl CsvReader {
                     self.start(&buf, false, &mut out)?;
                 }
             }
-            State::Rows(rows) => {
-                let r = rows.process(chunk, false, &mut out);
-                self.fail_on_err(r)?;
-            }
-            State::Done => return Err(PluginError::internal("feed after the end of the file")),
+            State::Rows(rows) => rows.process(chunk, false, &mut out)?,
         }
         Ok(out)
     }
@@ -92,22 +89,10 @@ impl CsvReader {
             let buf = std::mem::take(buf);
             self.start(&buf, true, &mut out)?;
         }
-        match &mut self.state {
-            State::Rows(rows) => {
-                let r = rows.process(&[], true, &mut out);
-                self.fail_on_err(r)?;
-            }
-            State::Done | State::Sniffing(_) => {}
+        if let State::Rows(rows) = &mut self.state {
+            rows.process(&[], true, &mut out)?;
         }
-        self.state = State::Done;
         Ok(out)
-    }
-
-    fn fail_on_err(&mut self, r: Result<(), PluginError>) -> Result<(), PluginError> {
-        if r.is_err() {
-            self.state = State::Done;
-        }
-        r
     }
 
     /// Sniff on `buf` (the first bytes), then tokenise all of it.
@@ -128,7 +113,7 @@ impl CsvReader {
         rows.offset = skip as u64;
         let r = rows.process(body, false, out);
         self.state = State::Rows(rows);
-        self.fail_on_err(r)
+        r
     }
 }
 

@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{FieldValue, Location, ParsedRecord, Parser, PluginError};
+use ferry_plugin_sdk::{
+    FieldValue, Location, ParsedRecord, Parser, PluginError, call, parse_config,
+};
 use serde_json::{Map, Value, json};
 
 use crate::Csv;
-use crate::config::{CONFIG_SCHEMA, CsvConfig, Encoding};
+use crate::config::{CONFIG_SCHEMA, Encoding, Overrides};
 use crate::reader::{CsvReader, MAX_FIELDS};
 use crate::sniff::{Dialect, SNIFF_BYTES};
 
@@ -23,7 +25,7 @@ fn data(rel: &str) -> Vec<u8> {
 
 /// Parse `input` fed in chunks of `chunk` bytes (0 = all at once).
 fn parse_with(input: &[u8], chunk: usize, config: &str) -> Result<Vec<ParsedRecord>, PluginError> {
-    let mut r = CsvReader::new(CsvConfig::parse(config)?);
+    let mut r = CsvReader::new(parse_config::<Overrides>(config)?);
     let mut out = Vec::new();
     if chunk == 0 {
         out.extend(r.feed(input)?);
@@ -46,7 +48,7 @@ fn parse_all_chunkings(input: &[u8], config: &str) -> Result<Vec<ParsedRecord>, 
 }
 
 fn dialect_of(input: &[u8], config: &str) -> Dialect {
-    let mut r = CsvReader::new(CsvConfig::parse(config).expect("config"));
+    let mut r = CsvReader::new(parse_config::<Overrides>(config).expect("config"));
     r.feed(input).expect("feed");
     r.finish().expect("finish");
     r.dialect().expect("sniffed")
@@ -358,9 +360,9 @@ fn binary_garbage_does_not_trap() {
 
 #[test]
 fn config_is_strict_and_checked() {
-    assert!(Csv::check_config("").is_ok());
+    assert!(call::check_config::<Csv>("").is_ok());
     assert!(
-        Csv::check_config(
+        call::check_config::<Csv>(
             r##"{"delimiter":"\t","escape":null,"comment":"#","encoding":"latin-1"}"##
         )
         .is_ok()
@@ -373,7 +375,7 @@ fn config_is_strict_and_checked() {
         (r#"{"ragged":"truncate"}"#, "ragged"),
         (r#"{"delimiter":"'","quote":"'"}"#, "quote"),
     ] {
-        match Csv::check_config(bad) {
+        match call::check_config::<Csv>(bad) {
             Err(PluginError::InvalidConfig(m)) => assert!(m.contains(key), "{bad}: {m}"),
             other => panic!("{bad}: {other:?}"),
         }

@@ -1,6 +1,8 @@
-//! The configuration of the `json` parser.
+//! The configuration of the `json` parser: what the operator writes
+//! ([`JsonConfig`]), the checked [`Options`] it builds, and the [`Settings`]
+//! they resolve to for one file.
 
-use ferry_plugin_sdk::{FileInfo, PluginError, parse_config};
+use ferry_plugin_sdk::FileInfo;
 use serde::Deserialize;
 
 use crate::scan::{MAX_DEPTH, MAX_RECORD_BYTES};
@@ -57,15 +59,32 @@ impl Default for Settings {
     }
 }
 
-impl JsonConfig {
-    /// Parse and check the configuration.
-    pub fn parse(config: &str) -> Result<JsonConfig, PluginError> {
-        let raw: JsonConfig = parse_config(config)?;
-        check_range("max_depth", raw.max_depth, MAX_DEPTH)?;
-        check_range("max_record_bytes", raw.max_record_bytes, MAX_RECORD_BYTES)?;
-        Ok(raw)
-    }
+/// The checked configuration: the plugin's `Config`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "JsonConfig")]
+pub struct Options {
+    /// How top-level values become records.
+    pub mode: Mode,
+    /// Nesting limit, 1 to [`MAX_DEPTH`].
+    pub max_depth: usize,
+    /// Record size limit, 1 to [`MAX_RECORD_BYTES`].
+    pub max_record_bytes: usize,
+}
 
+impl TryFrom<JsonConfig> for Options {
+    type Error = String;
+
+    /// Check the values; the error is the `InvalidConfig` message.
+    fn try_from(raw: JsonConfig) -> Result<Options, String> {
+        Ok(Options {
+            mode: raw.mode,
+            max_depth: in_range("max_depth", raw.max_depth, MAX_DEPTH)?,
+            max_record_bytes: in_range("max_record_bytes", raw.max_record_bytes, MAX_RECORD_BYTES)?,
+        })
+    }
+}
+
+impl Options {
     /// The settings for parsing `file`.
     pub fn settings(&self, file: &FileInfo) -> Settings {
         let lines = match self.mode {
@@ -75,8 +94,8 @@ impl JsonConfig {
         };
         Settings {
             lines,
-            max_depth: self.max_depth.unwrap_or(MAX_DEPTH),
-            max_record_bytes: self.max_record_bytes.unwrap_or(MAX_RECORD_BYTES),
+            max_depth: self.max_depth,
+            max_record_bytes: self.max_record_bytes,
         }
     }
 }
@@ -87,12 +106,12 @@ fn is_json_lines_name(name: &str) -> bool {
     lower.ends_with(".jsonl") || lower.ends_with(".ndjson")
 }
 
-fn check_range(key: &str, value: Option<usize>, max: usize) -> Result<(), PluginError> {
+/// `value`, or `max` when absent; between 1 and `max`.
+fn in_range(key: &str, value: Option<usize>, max: usize) -> Result<usize, String> {
     match value {
-        Some(n) if !(1..=max).contains(&n) => Err(PluginError::InvalidConfig(format!(
-            "\"{key}\" is {n}; it must be between 1 and {max}"
-        ))),
-        _ => Ok(()),
+        None => Ok(max),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(format!("\"{key}\" is {n}; it must be between 1 and {max}")),
     }
 }
 

@@ -22,7 +22,7 @@ pub mod scan;
 
 use ferry_plugin_sdk::{FileInfo, ParsedRecord, Parser, ParserSession, PluginError, PluginInfo};
 
-use crate::config::JsonConfig;
+use crate::config::Options;
 use crate::scan::Scanner;
 
 /// The `json` parser.
@@ -32,6 +32,7 @@ pub struct Json;
 pub struct JsonSession(Scanner);
 
 impl Parser for Json {
+    type Config = Options;
     type Session = JsonSession;
 
     fn describe() -> PluginInfo {
@@ -43,13 +44,8 @@ impl Parser for Json {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_config(config: &str) -> Result<(), PluginError> {
-        JsonConfig::parse(config).map(|_| ())
-    }
-
-    fn open(file: FileInfo, config: &str) -> Result<JsonSession, PluginError> {
-        let settings = JsonConfig::parse(config)?.settings(&file);
-        Ok(JsonSession(Scanner::new(settings)))
+    fn open(file: FileInfo, options: &Options) -> Result<JsonSession, PluginError> {
+        Ok(JsonSession(Scanner::new(options.settings(&file))))
     }
 }
 

@@ -138,6 +138,9 @@ enum TopArray {
 }
 
 /// Streaming JSON scanner for one file.
+///
+/// After an error or `finish` it is not called again: the SDK's session
+/// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 #[derive(Debug)]
 pub struct Scanner {
     settings: Settings,
@@ -156,8 +159,6 @@ pub struct Scanner {
     mark: Pos,
     /// Bytes of a possible BOM held at the start of the file.
     bom_seen: usize,
-    failed: Option<PluginError>,
-    finished: bool,
 }
 
 impl Scanner {
@@ -179,53 +180,23 @@ impl Scanner {
             pos: start,
             mark: start,
             bom_seen: 0,
-            failed: None,
-            finished: false,
         }
     }
 
     /// Take the next chunk; return the records it completed.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
         let mut out = Vec::new();
-        let mut result = Ok(());
         for &b in chunk {
-            result = self.step(b, &mut out);
-            if result.is_err() {
-                break;
-            }
+            self.step(b, &mut out)?;
         }
-        self.remember(result).map(|()| out)
+        Ok(out)
     }
 
     /// End of input: the last record, or why the file is incomplete.
     pub fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
-        self.finished = true;
         let mut out = Vec::new();
-        let result = self.end(&mut out);
-        self.remember(result).map(|()| out)
-    }
-
-    fn guard(&self) -> Result<(), PluginError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if self.finished {
-            return Err(PluginError::internal(
-                "the parse session is already finished",
-            ));
-        }
-        Ok(())
-    }
-
-    fn remember(&mut self, result: Result<(), PluginError>) -> Result<(), PluginError> {
-        if let Err(e) = &result {
-            self.failed = Some(e.clone());
-            self.buf = Vec::new();
-            self.stack = Vec::new();
-        }
-        result
+        self.end(&mut out)?;
+        Ok(out)
     }
 
     fn error_at(&self, pos: Pos, message: impl Into<String>) -> PluginError {

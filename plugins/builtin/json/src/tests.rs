@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Json;
 use crate::config::{CONFIG_SCHEMA, Settings};
@@ -315,7 +313,7 @@ fn json_lines_are_a_record_per_line_by_name_config_or_sniffing() {
     }
     // The mode follows the file name.
     let session = |name: &str| {
-        let mut s = Json::open(
+        let mut s = call::open::<Json>(
             FileInfo {
                 name: name.into(),
                 ..FileInfo::default()
@@ -444,11 +442,13 @@ fn a_record_over_the_limit_is_malformed_and_the_buffer_stays_bounded() {
 
 #[test]
 fn errors_are_sticky_and_finish_is_final() {
-    let mut s = Scanner::new(Settings::default());
+    // As the host drives it: through the SDK's session guard.
+    let open = || call::open::<Json>(FileInfo::default(), "").expect("open");
+    let mut s = open();
     let e = s.feed(b"[}").expect_err("bad");
     assert_eq!(s.feed(b"1").expect_err("sticky"), e);
     assert_eq!(s.finish().expect_err("sticky"), e);
-    let mut s = Scanner::new(Settings::default());
+    let mut s = open();
     s.feed(b"1").expect("ok");
     assert_eq!(s.finish().expect("ok").len(), 1);
     assert!(matches!(s.feed(b"x"), Err(PluginError::Internal(_))));
@@ -518,9 +518,10 @@ fn arbitrary_token_soup_never_panics_and_chunking_never_changes_the_result() {
 
 #[test]
 fn parser_trait_wires_config_and_session() {
-    assert!(Json::check_config("").is_ok());
+    assert!(call::check_config::<Json>("").is_ok());
     assert!(
-        Json::check_config(r#"{"mode": "lines", "max_depth": 3, "max_record_bytes": 5}"#).is_ok()
+        call::check_config::<Json>(r#"{"mode": "lines", "max_depth": 3, "max_record_bytes": 5}"#)
+            .is_ok()
     );
     for (bad, key) in [
         (r#"{"max_depth": 0}"#, "max_depth"),
@@ -529,7 +530,7 @@ fn parser_trait_wires_config_and_session() {
         (r#"{"mode": "csv"}"#, "csv"),
         (r#"{"delimiter": ","}"#, "delimiter"),
     ] {
-        match Json::check_config(bad) {
+        match call::check_config::<Json>(bad) {
             Err(PluginError::InvalidConfig(m)) => assert!(m.contains(key), "{bad}: {m}"),
             other => panic!("{bad}: {other:?}"),
         }

@@ -1,6 +1,6 @@
-//! The configuration of the `lines` parser.
+//! The configuration of the `lines` parser: what the operator writes
+//! ([`LinesConfig`]) and the checked [`Options`] it builds.
 
-use ferry_plugin_sdk::{PluginError, parse_config};
 use serde::Deserialize;
 
 use crate::split::MAX_LINE_BYTES;
@@ -14,17 +14,29 @@ pub struct LinesConfig {
     pub max_line_bytes: Option<usize>,
 }
 
-impl LinesConfig {
-    /// Parse and check the configuration; returns the line limit.
-    pub fn parse(config: &str) -> Result<usize, PluginError> {
-        let raw: LinesConfig = parse_config(config)?;
-        match raw.max_line_bytes {
-            None => Ok(MAX_LINE_BYTES),
-            Some(n) if (1..=MAX_LINE_BYTES).contains(&n) => Ok(n),
-            Some(n) => Err(PluginError::InvalidConfig(format!(
-                "\"max_line_bytes\" is {n}; it must be between 1 and {MAX_LINE_BYTES}"
-            ))),
-        }
+/// The checked configuration: the plugin's `Config`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "LinesConfig")]
+pub struct Options {
+    /// Longest accepted line in bytes, 1 to [`MAX_LINE_BYTES`].
+    pub max_line_bytes: usize,
+}
+
+impl TryFrom<LinesConfig> for Options {
+    type Error = String;
+
+    /// Check the values; the error is the `InvalidConfig` message.
+    fn try_from(raw: LinesConfig) -> Result<Options, String> {
+        let max_line_bytes = match raw.max_line_bytes {
+            None => MAX_LINE_BYTES,
+            Some(n) if (1..=MAX_LINE_BYTES).contains(&n) => n,
+            Some(n) => {
+                return Err(format!(
+                    "\"max_line_bytes\" is {n}; it must be between 1 and {MAX_LINE_BYTES}"
+                ));
+            }
+        };
+        Ok(Options { max_line_bytes })
     }
 }
 

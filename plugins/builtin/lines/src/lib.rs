@@ -12,7 +12,7 @@ pub mod split;
 
 use ferry_plugin_sdk::{FileInfo, ParsedRecord, Parser, ParserSession, PluginError, PluginInfo};
 
-use crate::config::LinesConfig;
+use crate::config::Options;
 use crate::split::LineSplitter;
 
 /// The `lines` parser.
@@ -22,6 +22,7 @@ pub struct Lines;
 pub struct LinesSession(LineSplitter);
 
 impl Parser for Lines {
+    type Config = Options;
     type Session = LinesSession;
 
     fn describe() -> PluginInfo {
@@ -33,12 +34,8 @@ impl Parser for Lines {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_config(config: &str) -> Result<(), PluginError> {
-        LinesConfig::parse(config).map(|_| ())
-    }
-
-    fn open(_file: FileInfo, config: &str) -> Result<LinesSession, PluginError> {
-        Ok(LinesSession(LineSplitter::new(LinesConfig::parse(config)?)))
+    fn open(_file: FileInfo, options: &Options) -> Result<LinesSession, PluginError> {
+        Ok(LinesSession(LineSplitter::new(options.max_line_bytes)))
     }
 }
 

@@ -22,6 +22,9 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Splits a byte stream into line records.
+///
+/// After an error or `finish` it is not called again: the SDK's session
+/// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 #[derive(Debug)]
 pub struct LineSplitter {
     max_line_bytes: usize,
@@ -32,9 +35,6 @@ pub struct LineSplitter {
     line: u64,
     /// Byte offset in the file of `pending[0]`.
     line_start: u64,
-    /// The error that ended the parse; repeated on every later call.
-    failed: Option<PluginError>,
-    finished: bool,
 }
 
 impl LineSplitter {
@@ -46,50 +46,23 @@ impl LineSplitter {
             pending: Vec::new(),
             line: 1,
             line_start: 0,
-            failed: None,
-            finished: false,
         }
     }
 
     /// Take the next chunk; return the lines it completed.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
         let mut records = Vec::new();
-        let result = self.feed_inner(chunk, &mut records);
-        self.remember(result).map(|()| records)
+        self.feed_inner(chunk, &mut records)?;
+        Ok(records)
     }
 
     /// End of input: the last line if it had no terminator.
     pub fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
-        self.finished = true;
         let mut records = Vec::new();
-        let result = if self.pending.is_empty() {
-            Ok(())
-        } else {
-            self.complete_line(&mut records)
-        };
-        self.remember(result).map(|()| records)
-    }
-
-    fn guard(&self) -> Result<(), PluginError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
+        if !self.pending.is_empty() {
+            self.complete_line(&mut records)?;
         }
-        if self.finished {
-            return Err(PluginError::internal(
-                "the parse session is already finished",
-            ));
-        }
-        Ok(())
-    }
-
-    fn remember(&mut self, result: Result<(), PluginError>) -> Result<(), PluginError> {
-        if let Err(e) = &result {
-            self.failed = Some(e.clone());
-            self.pending = Vec::new();
-        }
-        result
+        Ok(records)
     }
 
     fn feed_inner(

@@ -1,8 +1,6 @@
 //! Native tests of the line splitter.
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Lines;
 use crate::config::CONFIG_SCHEMA;
@@ -172,11 +170,13 @@ fn the_default_limit_is_one_mib() {
 
 #[test]
 fn errors_are_sticky_and_finish_is_final() {
-    let mut s = LineSplitter::new(MAX_LINE_BYTES);
+    // As the host drives it: through the SDK's session guard.
+    let open = || call::open::<Lines>(FileInfo::default(), "").expect("open");
+    let mut s = open();
     let e = s.feed(b"\xFF\n").expect_err("invalid");
     assert_eq!(s.feed(b"fine\n").expect_err("sticky"), e);
     assert_eq!(s.finish().expect_err("sticky"), e);
-    let mut s = LineSplitter::new(MAX_LINE_BYTES);
+    let mut s = open();
     s.finish().expect("ok");
     assert!(matches!(s.feed(b"x"), Err(PluginError::Internal(_))));
 }
@@ -230,22 +230,26 @@ fn arbitrary_bytes_never_panic_and_chunking_never_changes_the_result() {
 
 #[test]
 fn parser_trait_wires_config_and_session() {
-    assert!(Lines::check_config("").is_ok());
-    assert!(Lines::check_config(r#"{"max_line_bytes": 10}"#).is_ok());
+    assert!(call::check_config::<Lines>("").is_ok());
+    assert!(call::check_config::<Lines>(r#"{"max_line_bytes": 10}"#).is_ok());
     for bad in [
         r#"{"max_line_bytes": 0}"#,
         r#"{"max_line_bytes": 2000000}"#,
         r#"{"delimiter": ","}"#,
     ] {
         assert!(
-            matches!(Lines::check_config(bad), Err(PluginError::InvalidConfig(_))),
+            matches!(
+                call::check_config::<Lines>(bad),
+                Err(PluginError::InvalidConfig(_))
+            ),
             "{bad}"
         );
     }
-    let mut session = Lines::open(FileInfo::default(), r#"{"max_line_bytes": 4}"#).expect("open");
+    let mut session =
+        call::open::<Lines>(FileInfo::default(), r#"{"max_line_bytes": 4}"#).expect("open");
     assert_eq!(session.feed(b"abcd\nab").expect("ok").len(), 1);
     assert_eq!(session.finish().expect("ok").len(), 1);
-    let mut session = Lines::open(FileInfo::default(), "").expect("open");
+    let mut session = call::open::<Lines>(FileInfo::default(), "").expect("open");
     assert!(session.feed(b"abcde\n").is_ok());
     let info = Lines::describe();
     assert_eq!(info.name, "lines");

@@ -1,9 +1,9 @@
 //! The configuration of the `markdown` parser.
 
-use ferry_plugin_sdk::{PluginError, parse_config};
 use serde::Deserialize;
 
-/// The configuration JSON (every key optional; `{}` or `""` is fine).
+/// The configuration JSON (every key optional; `{}` or `""` is fine): the
+/// plugin's `Config`, as written (nothing to check beyond its type).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MarkdownConfig {
@@ -11,13 +11,6 @@ pub struct MarkdownConfig {
     /// tables, footnotes, strikethrough and task lists). Default false.
     #[serde(default)]
     pub html: bool,
-}
-
-impl MarkdownConfig {
-    /// Parse and check the configuration JSON.
-    pub fn parse(config: &str) -> Result<MarkdownConfig, PluginError> {
-        parse_config(config)
-    }
 }
 
 /// The JSON Schema of the configuration, for `describe`.

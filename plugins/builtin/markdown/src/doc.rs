@@ -24,11 +24,13 @@ const CREATED_KEYS: &[&str] = &["created_at", "date", "created"];
 const UPDATED_KEYS: &[&str] = &["updated_at", "updated", "lastmod", "modified"];
 
 /// One Markdown file being read.
+///
+/// After an error or `finish` it is not called again: the SDK's session
+/// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 pub struct Document {
     config: MarkdownConfig,
     file_name: String,
     bytes: Vec<u8>,
-    done: bool,
 }
 
 impl Document {
@@ -37,19 +39,13 @@ impl Document {
             config,
             file_name: file_name.to_string(),
             bytes: Vec::new(),
-            done: false,
         }
     }
 
     /// Buffer the next chunk (a document is one record: nothing is complete
     /// before the end of the file).
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        if self.done {
-            return Err(PluginError::internal("feed after the end of the file"));
-        }
         if self.bytes.len().saturating_add(chunk.len()) > MAX_DOCUMENT_BYTES {
-            self.done = true;
-            self.bytes = Vec::new();
             return Err(PluginError::malformed(
                 format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
                 Location {
@@ -64,10 +60,6 @@ impl Document {
 
     /// End of file: the record.
     pub fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        if self.done {
-            return Err(PluginError::internal("finish called twice"));
-        }
-        self.done = true;
         let bytes = std::mem::take(&mut self.bytes);
         Ok(vec![to_record(&bytes, &self.file_name, self.config)?])
     }

@@ -24,6 +24,7 @@ pub struct Markdown;
 pub struct MarkdownSession(Document);
 
 impl Parser for Markdown {
+    type Config = MarkdownConfig;
     type Session = MarkdownSession;
 
     fn describe() -> PluginInfo {
@@ -35,15 +36,8 @@ impl Parser for Markdown {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_config(config: &str) -> Result<(), PluginError> {
-        MarkdownConfig::parse(config).map(|_| ())
-    }
-
-    fn open(file: FileInfo, config: &str) -> Result<MarkdownSession, PluginError> {
-        Ok(MarkdownSession(Document::new(
-            MarkdownConfig::parse(config)?,
-            &file.name,
-        )))
+    fn open(file: FileInfo, config: &MarkdownConfig) -> Result<MarkdownSession, PluginError> {
+        Ok(MarkdownSession(Document::new(*config, &file.name)))
     }
 }
 

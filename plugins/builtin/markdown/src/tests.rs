@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{FieldValue, Location, ParsedRecord, Parser, PluginError};
+use ferry_plugin_sdk::{
+    FieldValue, Location, ParsedRecord, Parser, PluginError, call, parse_config,
+};
 use serde_json::{Value, json};
 
 use crate::Markdown;
@@ -26,7 +28,7 @@ fn parse_with(
     chunk: usize,
     config: &str,
 ) -> Result<ParsedRecord, PluginError> {
-    let mut d = Document::new(MarkdownConfig::parse(config)?, name);
+    let mut d = Document::new(parse_config::<MarkdownConfig>(config)?, name);
     let mut out = Vec::new();
     if chunk == 0 {
         out.extend(d.feed(input)?);
@@ -360,9 +362,9 @@ fn documents_over_the_limit_are_refused() {
 
 #[test]
 fn config_is_strict() {
-    assert!(Markdown::check_config("").is_ok());
-    assert!(Markdown::check_config(r#"{"html":true}"#).is_ok());
-    match Markdown::check_config(r#"{"htm":true}"#) {
+    assert!(call::check_config::<Markdown>("").is_ok());
+    assert!(call::check_config::<Markdown>(r#"{"html":true}"#).is_ok());
+    match call::check_config::<Markdown>(r#"{"htm":true}"#) {
         Err(PluginError::InvalidConfig(m)) => assert!(m.contains("htm"), "{m}"),
         other => panic!("{other:?}"),
     }

@@ -17,20 +17,16 @@
 pub mod config;
 pub mod mask;
 
-use ferry_plugin_sdk::{
-    Batch, ConfigCache, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
-};
+use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
 
 use crate::config::MaskConfig;
-
-thread_local! {
-    static CONFIG: ConfigCache<MaskConfig> = const { ConfigCache::new() };
-}
 
 /// The `mask` transformer.
 pub struct Mask;
 
 impl Transformer for Mask {
+    type Config = MaskConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "mask",
@@ -40,17 +36,16 @@ impl Transformer for Mask {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn transform_schema(input: &Schema, config: &str) -> Result<Schema, PluginError> {
-        Ok(CONFIG.with(|c| c.get(config))?.plan(input)?.output)
+    fn transform_schema(input: &Schema, config: &MaskConfig) -> Result<Schema, PluginError> {
+        Ok(config.plan(input)?.output)
     }
 
     fn transform(
         input: &Schema,
-        config: &str,
+        config: &MaskConfig,
         rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
-        let plan = CONFIG.with(|c| c.get(config))?.plan(input)?;
-        mask::transform(input, &plan, rows)
+        mask::transform(input, &config.plan(input)?, rows)
     }
 }
 

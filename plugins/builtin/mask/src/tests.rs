@@ -1,6 +1,8 @@
 //! Native tests of the mask logic.
 
-use ferry_plugin_sdk::{Batch, ColumnSchema, LogicalType, PluginError, Schema, Transformer, Value};
+use ferry_plugin_sdk::{
+    Batch, ColumnSchema, LogicalType, PluginError, Schema, Transformer, Value, call,
+};
 
 use crate::Mask;
 use crate::config::{CONFIG_SCHEMA, MaskConfig, Mode};
@@ -111,7 +113,7 @@ fn hash_email_keeps_the_domain_and_hashes_the_local_part() {
 
 #[test]
 fn output_schema_reflects_masks_renames_and_drops() {
-    let out = Mask::transform_schema(&schema(), &full_config()).expect("plan");
+    let out = call::transform_schema::<Mask>(&schema(), &full_config()).expect("plan");
     let cols: Vec<(&str, LogicalType, bool)> = out
         .columns
         .iter()
@@ -136,8 +138,8 @@ fn output_schema_reflects_masks_renames_and_drops() {
 fn transform_masks_every_mode_and_keeps_nulls() {
     let schema = schema();
     let config = full_config();
-    let out_schema = Mask::transform_schema(&schema, &config).expect("plan");
-    let out = Mask::transform(&schema, &config, &batch()).expect("transform");
+    let out_schema = call::transform_schema::<Mask>(&schema, &config).expect("plan");
+    let out = call::transform::<Mask>(&schema, &config, &batch()).expect("transform");
     assert!(out.diagnostics.is_empty());
     let view = out
         .batch
@@ -182,9 +184,9 @@ fn transform_masks_every_mode_and_keeps_nulls() {
 fn null_mode_works_on_any_type() {
     let config = r#"{"columns": {"born": "null", "id": "null"}}"#;
     let schema = schema();
-    let out_schema = Mask::transform_schema(&schema, config).expect("plan");
+    let out_schema = call::transform_schema::<Mask>(&schema, config).expect("plan");
     assert!(out_schema.columns[0].nullable);
-    let out = Mask::transform(&schema, config, &batch()).expect("transform");
+    let out = call::transform::<Mask>(&schema, config, &batch()).expect("transform");
     let view = out.batch.view(&out_schema).expect("valid");
     assert!(view.rows().all(|r| r.is_null("born") && r.is_null("id")));
     assert_eq!(out_schema.columns[6].logical_type, LogicalType::Date);
@@ -193,13 +195,16 @@ fn null_mode_works_on_any_type() {
 #[test]
 fn empty_config_passes_everything_through() {
     let schema = schema();
-    assert_eq!(Mask::transform_schema(&schema, "").expect("plan"), schema);
-    let out = Mask::transform(&schema, "{}", &batch()).expect("transform");
+    assert_eq!(
+        call::transform_schema::<Mask>(&schema, "").expect("plan"),
+        schema
+    );
+    let out = call::transform::<Mask>(&schema, "{}", &batch()).expect("transform");
     assert_eq!(out.batch, batch());
 }
 
 fn schema_err(config: &str) -> PluginError {
-    Mask::transform_schema(&schema(), config).expect_err("should be rejected")
+    call::transform_schema::<Mask>(&schema(), config).expect_err("should be rejected")
 }
 
 #[test]
@@ -283,7 +288,7 @@ fn contradictory_or_malformed_configs_are_invalid() {
 fn malformed_input_batch_is_an_error_not_a_panic() {
     let mut bad = batch();
     bad.num_rows = 7;
-    let err = Mask::transform(&schema(), &full_config(), &bad).expect_err("malformed");
+    let err = call::transform::<Mask>(&schema(), &full_config(), &bad).expect_err("malformed");
     assert!(matches!(err, PluginError::Malformed { .. }));
 }
 

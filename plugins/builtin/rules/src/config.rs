@@ -1,7 +1,8 @@
-//! The rules as written by the operator, compiled into [`RuleSet`] once per
-//! configuration string, and checked against each input schema.
+//! The rules as written by the operator, compiled into [`RuleSet`] (the
+//! SDK does it once per configuration text), and checked against each input
+//! schema.
 
-use ferry_plugin_sdk::{LogicalType, PluginError, Schema, Severity, parse_config};
+use ferry_plugin_sdk::{LogicalType, PluginError, Schema, Severity};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
@@ -137,22 +138,26 @@ pub struct Rule {
     pub display: String,
 }
 
-/// All rules of one configuration.
-#[derive(Debug, Clone)]
+/// All rules of one configuration, compiled from what the operator wrote:
+/// the plugin's `Config`. A rule that does not compile is an
+/// `InvalidConfig` naming it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawConfig")]
 pub struct RuleSet {
     /// The rules, in configuration order.
     pub rules: Vec<Rule>,
 }
 
-impl RuleSet {
-    /// Parse and compile the configuration JSON.
-    pub fn parse(config: &str) -> Result<RuleSet, PluginError> {
-        let raw: RawConfig = parse_config(config)?;
+impl TryFrom<RawConfig> for RuleSet {
+    type Error = String;
+
+    /// Compile the rules; the error is the `InvalidConfig` message.
+    fn try_from(raw: RawConfig) -> Result<RuleSet, String> {
         if raw.rules.len() > MAX_RULES {
-            return Err(PluginError::InvalidConfig(format!(
+            return Err(format!(
                 "{} rules configured; at most {MAX_RULES} are allowed",
                 raw.rules.len()
-            )));
+            ));
         }
         let rules = raw
             .rules
@@ -161,16 +166,18 @@ impl RuleSet {
             .map(|(i, r)| {
                 let (column, check) = (r.column.clone(), r.check);
                 build_rule(r).map_err(|m| {
-                    PluginError::InvalidConfig(format!(
+                    format!(
                         "rules[{i}] (column {column:?}, check {:?}): {m}",
                         check_name(check)
-                    ))
+                    )
                 })
             })
             .collect::<Result<_, _>>()?;
         Ok(RuleSet { rules })
     }
+}
 
+impl RuleSet {
     /// Check that every rule's column exists in `input` and has a type the
     /// rule can check.
     pub fn check_schema(&self, input: &Schema) -> Result<(), PluginError> {

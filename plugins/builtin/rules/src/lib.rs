@@ -19,24 +19,16 @@
 pub mod check;
 pub mod config;
 
-use ferry_plugin_sdk::{
-    Batch, ConfigCache, Diagnostic, PluginError, PluginInfo, Schema, Validator,
-};
+use ferry_plugin_sdk::{Batch, Diagnostic, PluginError, PluginInfo, Schema, Validator};
 
 use crate::config::RuleSet;
-
-thread_local! {
-    static RULES: ConfigCache<RuleSet> = const { ConfigCache::new() };
-}
-
-fn rules(config: &str) -> Result<std::rc::Rc<RuleSet>, PluginError> {
-    RULES.with(|c| c.get_or_try_init(config, RuleSet::parse))
-}
 
 /// The `rules` validator.
 pub struct Rules;
 
 impl Validator for Rules {
+    type Config = RuleSet;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "rules",
@@ -46,16 +38,16 @@ impl Validator for Rules {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_schema(input: &Schema, config: &str) -> Result<(), PluginError> {
-        rules(config)?.check_schema(input)
+    fn check_schema(input: &Schema, rules: &RuleSet) -> Result<(), PluginError> {
+        rules.check_schema(input)
     }
 
     fn validate(
         input: &Schema,
-        config: &str,
+        rules: &RuleSet,
         rows: &Batch,
     ) -> Result<Vec<Diagnostic>, PluginError> {
-        check::validate(input, &*rules(config)?, rows)
+        check::validate(input, rules, rows)
     }
 }
 

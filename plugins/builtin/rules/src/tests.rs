@@ -2,6 +2,7 @@
 
 use ferry_plugin_sdk::{
     Batch, ColumnSchema, Diagnostic, LogicalType, PluginError, Schema, Severity, Validator, Value,
+    call,
 };
 
 use crate::Rules;
@@ -59,9 +60,9 @@ const CONFIG: &str = r#"{"rules": [
 
 fn validate(rows: Vec<Vec<Value>>, config: &str) -> Vec<Diagnostic> {
     let schema = schema();
-    Rules::check_schema(&schema, config).expect("config fits schema");
+    call::check_schema::<Rules>(&schema, config).expect("config fits schema");
     let batch = Batch::from_rows(&schema, rows).expect("valid batch");
-    Rules::validate(&schema, config, &batch).expect("validate")
+    call::validate::<Rules>(&schema, config, &batch).expect("validate")
 }
 
 fn t(s: &str) -> Value {
@@ -289,7 +290,7 @@ fn email_check_accepts_real_addresses_and_rejects_junk() {
 }
 
 fn check_err(config: &str) -> PluginError {
-    Rules::check_schema(&schema(), config).expect_err("should be rejected")
+    call::check_schema::<Rules>(&schema(), config).expect_err("should be rejected")
 }
 
 #[test]
@@ -409,7 +410,7 @@ fn malformed_batch_is_an_error_not_a_panic() {
     .expect("valid");
     batch.columns.pop();
     assert!(matches!(
-        Rules::validate(&schema, CONFIG, &batch),
+        call::validate::<Rules>(&schema, CONFIG, &batch),
         Err(PluginError::Malformed { .. })
     ));
 }

@@ -1,6 +1,6 @@
-//! The configuration of the `text` parser.
+//! The configuration of the `text` parser: what the operator writes
+//! ([`TextConfig`]) and the checked [`Options`] it builds.
 
-use ferry_plugin_sdk::{PluginError, parse_config};
 use serde::Deserialize;
 
 use crate::decode::MAX_RECORD_BYTES;
@@ -14,17 +14,29 @@ pub struct TextConfig {
     pub max_record_bytes: Option<usize>,
 }
 
-impl TextConfig {
-    /// Parse and check the configuration; returns the size limit.
-    pub fn parse(config: &str) -> Result<usize, PluginError> {
-        let raw: TextConfig = parse_config(config)?;
-        match raw.max_record_bytes {
-            None => Ok(MAX_RECORD_BYTES),
-            Some(n) if (1..=MAX_RECORD_BYTES).contains(&n) => Ok(n),
-            Some(n) => Err(PluginError::InvalidConfig(format!(
-                "\"max_record_bytes\" is {n}; it must be between 1 and {MAX_RECORD_BYTES}"
-            ))),
-        }
+/// The checked configuration: the plugin's `Config`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "TextConfig")]
+pub struct Options {
+    /// Largest file accepted in bytes, 1 to [`MAX_RECORD_BYTES`].
+    pub max_record_bytes: usize,
+}
+
+impl TryFrom<TextConfig> for Options {
+    type Error = String;
+
+    /// Check the values; the error is the `InvalidConfig` message.
+    fn try_from(raw: TextConfig) -> Result<Options, String> {
+        let max_record_bytes = match raw.max_record_bytes {
+            None => MAX_RECORD_BYTES,
+            Some(n) if (1..=MAX_RECORD_BYTES).contains(&n) => n,
+            Some(n) => {
+                return Err(format!(
+                    "\"max_record_bytes\" is {n}; it must be between 1 and {MAX_RECORD_BYTES}"
+                ));
+            }
+        };
+        Ok(Options { max_record_bytes })
     }
 }
 

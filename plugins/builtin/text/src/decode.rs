@@ -49,13 +49,14 @@ impl Encoding {
 }
 
 /// Accumulates one file.
+///
+/// After an error or `finish` it is not called again: the SDK's session
+/// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 #[derive(Debug)]
 pub struct TextFile {
     title: Option<String>,
     max_bytes: usize,
     bytes: Vec<u8>,
-    failed: Option<PluginError>,
-    finished: bool,
 }
 
 impl TextFile {
@@ -65,17 +66,14 @@ impl TextFile {
             title: title_of(&file.name),
             max_bytes: max_bytes.min(MAX_RECORD_BYTES),
             bytes: Vec::new(),
-            failed: None,
-            finished: false,
         }
     }
 
     /// Take the next chunk; no record completes before the end of the file.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
         let room = self.max_bytes.saturating_sub(self.bytes.len());
         if chunk.len() > room {
-            let e = PluginError::malformed(
+            return Err(PluginError::malformed(
                 format!(
                     "the file is larger than {} bytes, the most one text record may hold",
                     self.max_bytes
@@ -84,10 +82,7 @@ impl TextFile {
                     byte_offset: Some(self.max_bytes as u64),
                     ..Location::default()
                 },
-            );
-            self.failed = Some(e.clone());
-            self.bytes = Vec::new();
-            return Err(e);
+            ));
         }
         self.bytes.extend_from_slice(chunk);
         Ok(Vec::new())
@@ -95,8 +90,6 @@ impl TextFile {
 
     /// End of file: the one record.
     pub fn finish(&mut self) -> Result<Vec<ParsedRecord>, PluginError> {
-        self.guard()?;
-        self.finished = true;
         let bytes = std::mem::take(&mut self.bytes);
         let (encoding, text) = decode(&bytes);
         drop(bytes);
@@ -121,18 +114,6 @@ impl TextFile {
             FieldValue::Text(line_endings(&text).into()),
         ));
         Ok(vec![ParsedRecord::new(fields)])
-    }
-
-    fn guard(&self) -> Result<(), PluginError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if self.finished {
-            return Err(PluginError::internal(
-                "the parse session is already finished",
-            ));
-        }
-        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ pub mod decode;
 
 use ferry_plugin_sdk::{FileInfo, ParsedRecord, Parser, ParserSession, PluginError, PluginInfo};
 
-use crate::config::TextConfig;
+use crate::config::Options;
 use crate::decode::TextFile;
 
 /// The `text` parser.
@@ -26,6 +26,7 @@ pub struct Text;
 pub struct TextSession(TextFile);
 
 impl Parser for Text {
+    type Config = Options;
     type Session = TextSession;
 
     fn describe() -> PluginInfo {
@@ -37,13 +38,8 @@ impl Parser for Text {
         .with_config_schema(config::CONFIG_SCHEMA)
     }
 
-    fn check_config(config: &str) -> Result<(), PluginError> {
-        TextConfig::parse(config).map(|_| ())
-    }
-
-    fn open(file: FileInfo, config: &str) -> Result<TextSession, PluginError> {
-        let max = TextConfig::parse(config)?;
-        Ok(TextSession(TextFile::new(&file, max)))
+    fn open(file: FileInfo, options: &Options) -> Result<TextSession, PluginError> {
+        Ok(TextSession(TextFile::new(&file, options.max_record_bytes)))
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use ferry_plugin_sdk::{
-    FieldValue, FileInfo, Location, ParsedRecord, Parser, ParserSession, PluginError,
-};
+use ferry_plugin_sdk::{FieldValue, FileInfo, Location, ParsedRecord, Parser, PluginError, call};
 
 use crate::Text;
 use crate::config::CONFIG_SCHEMA;
@@ -185,8 +183,9 @@ fn a_file_over_the_limit_is_malformed_with_the_offset_and_stays_bounded() {
             other => panic!("{other:?}"),
         }
     }
-    // The default: 64 MiB, refused as soon as it is passed.
-    let mut f = TextFile::new(&FileInfo::default(), MAX_RECORD_BYTES);
+    // The default: 64 MiB, refused as soon as it is passed (and, through
+    // the SDK's session guard as the host drives it, for good).
+    let mut f = call::open::<Text>(FileInfo::default(), "").expect("open");
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..64 {
         f.feed(&chunk).expect("within the limit");
@@ -197,14 +196,14 @@ fn a_file_over_the_limit_is_malformed_with_the_offset_and_stays_bounded() {
 
 #[test]
 fn parser_trait_wires_config_and_session() {
-    assert!(Text::check_config("").is_ok());
-    assert!(Text::check_config(r#"{"max_record_bytes": 10}"#).is_ok());
+    assert!(call::check_config::<Text>("").is_ok());
+    assert!(call::check_config::<Text>(r#"{"max_record_bytes": 10}"#).is_ok());
     for (bad, key) in [
         (r#"{"max_record_bytes": 0}"#, "max_record_bytes"),
         (r#"{"max_record_bytes": 67108865}"#, "max_record_bytes"),
         (r#"{"encoding": "utf-8"}"#, "encoding"),
     ] {
-        match Text::check_config(bad) {
+        match call::check_config::<Text>(bad) {
             Err(PluginError::InvalidConfig(m)) => assert!(m.contains(key), "{bad}: {m}"),
             other => panic!("{bad}: {other:?}"),
         }
@@ -213,9 +212,9 @@ fn parser_trait_wires_config_and_session() {
         name: "doc.txt".into(),
         ..FileInfo::default()
     };
-    let mut s = Text::open(info.clone(), r#"{"max_record_bytes": 3}"#).expect("open");
+    let mut s = call::open::<Text>(info.clone(), r#"{"max_record_bytes": 3}"#).expect("open");
     assert!(s.feed(b"abcd").is_err());
-    let mut s = Text::open(info, "").expect("open");
+    let mut s = call::open::<Text>(info, "").expect("open");
     assert!(s.feed(b"abcd").expect("ok").is_empty());
     let records = s.finish().expect("ok");
     assert_eq!(text(&records[0], "title"), "doc");

@@ -19,7 +19,6 @@
 
 use ferry_plugin_sdk::{
     Batch, Column, ColumnData, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
-    parse_config,
 };
 use serde::Deserialize;
 
@@ -30,9 +29,10 @@ const MAX_MIB: u32 = 3 * 1024;
 /// Most rows: one million, so the offsets array itself stays small.
 const MAX_ROWS: u32 = 1_000_000;
 
+/// `{"mib": 300, "rows": 300}`, both optional.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub struct Config {
     #[serde(default = "default_mib")]
     mib: u32,
     #[serde(default = "default_rows")]
@@ -51,6 +51,8 @@ fn default_rows() -> u32 {
 pub struct Flood;
 
 impl Transformer for Flood {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-flood",
@@ -61,10 +63,9 @@ impl Transformer for Flood {
 
     fn transform(
         _input: &Schema,
-        config: &str,
+        config: &Config,
         _rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
-        let config: Config = parse_config(config)?;
         if !(1..=MAX_MIB).contains(&config.mib) || !(1..=MAX_ROWS).contains(&config.rows) {
             return Err(PluginError::invalid_config(format!(
                 "mib must be 1..={MAX_MIB} and rows 1..={MAX_ROWS}"

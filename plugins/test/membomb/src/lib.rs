@@ -8,7 +8,9 @@
 
 use core::hint::black_box;
 
-use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
+use ferry_plugin_sdk::{
+    Batch, NoConfig, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
+};
 
 /// Size of each allocation: 1 MiB, i.e. 16 wasm pages per `memory.grow`.
 const BLOCK_BYTES: usize = 1 << 20;
@@ -20,6 +22,8 @@ const PAGE_BYTES: usize = 64 * 1024;
 pub struct MemBomb;
 
 impl Transformer for MemBomb {
+    type Config = NoConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-membomb",
@@ -30,7 +34,7 @@ impl Transformer for MemBomb {
 
     fn transform(
         _input: &Schema,
-        _config: &str,
+        _config: &NoConfig,
         _rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();

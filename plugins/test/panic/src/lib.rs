@@ -6,7 +6,9 @@
 //! backtrace and the captured message), not a plugin error, and must be able
 //! to instantiate the plugin again afterwards.
 
-use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
+use ferry_plugin_sdk::{
+    Batch, NoConfig, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
+};
 
 /// The message the host test looks for.
 pub const PANIC_MESSAGE: &str = "hostile-panic: deliberate panic in transform";
@@ -15,6 +17,8 @@ pub const PANIC_MESSAGE: &str = "hostile-panic: deliberate panic in transform";
 pub struct Panic;
 
 impl Transformer for Panic {
+    type Config = NoConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-panic",
@@ -25,7 +29,7 @@ impl Transformer for Panic {
 
     fn transform(
         _input: &Schema,
-        _config: &str,
+        _config: &NoConfig,
         rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
         panic!("{PANIC_MESSAGE} (batch of {} rows)", rows.num_rows);

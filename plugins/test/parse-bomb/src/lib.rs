@@ -9,7 +9,8 @@
 //! parse the others with the same plugin.
 
 use ferry_plugin_sdk::{
-    Field, FieldValue, FileInfo, ParsedRecord, Parser, ParserSession, PluginError, PluginInfo,
+    Field, FieldValue, FileInfo, NoConfig, ParsedRecord, Parser, ParserSession, PluginError,
+    PluginInfo,
 };
 
 /// The hostile parser.
@@ -22,6 +23,7 @@ pub struct Session {
 }
 
 impl Parser for ParseBomb {
+    type Config = NoConfig;
     type Session = Session;
 
     fn describe() -> PluginInfo {
@@ -32,11 +34,7 @@ impl Parser for ParseBomb {
         )
     }
 
-    fn check_config(_config: &str) -> Result<(), PluginError> {
-        Ok(())
-    }
-
-    fn open(file: FileInfo, _config: &str) -> Result<Session, PluginError> {
+    fn open(file: FileInfo, _config: &NoConfig) -> Result<Session, PluginError> {
         Ok(Session {
             name: file.name,
             bytes: Vec::new(),

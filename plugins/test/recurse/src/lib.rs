@@ -10,12 +10,16 @@
 
 use core::hint::black_box;
 
-use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
+use ferry_plugin_sdk::{
+    Batch, NoConfig, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
+};
 
 /// The recursing transformer.
 pub struct Recurse;
 
 impl Transformer for Recurse {
+    type Config = NoConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-recurse",
@@ -26,7 +30,7 @@ impl Transformer for Recurse {
 
     fn transform(
         _input: &Schema,
-        _config: &str,
+        _config: &NoConfig,
         _rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
         let depth = recurse(black_box(0));

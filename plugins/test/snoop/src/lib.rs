@@ -14,8 +14,8 @@
 //! `env=12`, `home=set`, `tcp=connected`, `write=ok`) is a sandbox escape.
 
 use ferry_plugin_sdk::{
-    Batch, Column, ColumnData, ColumnSchema, LogicalType, PluginError, PluginInfo, Schema,
-    TransformOutput, Transformer,
+    Batch, Column, ColumnData, ColumnSchema, LogicalType, NoConfig, PluginError, PluginInfo,
+    Schema, TransformOutput, Transformer,
 };
 
 /// Name of the column the report is written to.
@@ -29,6 +29,8 @@ pub const EXPECTED_REPORT: &str =
 pub struct Snoop;
 
 impl Transformer for Snoop {
+    type Config = NoConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-snoop",
@@ -37,7 +39,7 @@ impl Transformer for Snoop {
         )
     }
 
-    fn transform_schema(input: &Schema, _config: &str) -> Result<Schema, PluginError> {
+    fn transform_schema(input: &Schema, _config: &NoConfig) -> Result<Schema, PluginError> {
         let mut output = input.clone();
         output
             .columns
@@ -47,7 +49,7 @@ impl Transformer for Snoop {
 
     fn transform(
         input: &Schema,
-        _config: &str,
+        _config: &NoConfig,
         rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
         rows.check(input)?;
@@ -113,7 +115,7 @@ ferry_plugin_sdk::export_transformer!(Snoop);
 
 #[cfg(test)]
 mod tests {
-    use ferry_plugin_sdk::{Batch, ColumnSchema, LogicalType, Schema, Transformer, Value};
+    use ferry_plugin_sdk::{Batch, ColumnSchema, LogicalType, Schema, Value, call};
 
     use super::{SNOOP_COLUMN, Snoop};
 
@@ -126,8 +128,8 @@ mod tests {
         );
         let batch = Batch::from_rows(&schema, vec![vec![Value::Int(1)], vec![Value::Int(2)]])
             .expect("valid");
-        let out_schema = Snoop::transform_schema(&schema, "").expect("schema");
-        let out = Snoop::transform(&schema, "", &batch).expect("transform");
+        let out_schema = call::transform_schema::<Snoop>(&schema, "").expect("schema");
+        let out = call::transform::<Snoop>(&schema, "", &batch).expect("transform");
         let view = out.batch.view(&out_schema).expect("valid output");
         assert!(view.rows().all(|r| {
             r.text(SNOOP_COLUMN)

@@ -7,12 +7,16 @@
 
 use core::hint::black_box;
 
-use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
+use ferry_plugin_sdk::{
+    Batch, NoConfig, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
+};
 
 /// The spinning transformer.
 pub struct Spin;
 
 impl Transformer for Spin {
+    type Config = NoConfig;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-spin",
@@ -23,7 +27,7 @@ impl Transformer for Spin {
 
     fn transform(
         _input: &Schema,
-        _config: &str,
+        _config: &NoConfig,
         _rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
         let mut counter: u64 = 0;

@@ -3,26 +3,24 @@
 //! traps. The resume test swaps it in for the trapping build: a changed
 //! digest the operator must accept explicitly.
 
-use ferry_plugin_sdk::{
-    Batch, ConfigCache, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
-};
+use ferry_plugin_sdk::{Batch, PluginError, PluginInfo, Schema, TransformOutput, Transformer};
 use serde::Deserialize;
 
+/// `{"poison": N}`, accepted and ignored: the same configuration as the
+/// trapping build.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Config {
+pub struct Config {
+    #[allow(dead_code)]
     poison: i64,
-}
-
-thread_local! {
-    static CONFIG: ConfigCache<Config> = const { ConfigCache::new() };
 }
 
 /// The fixed pass-through transformer.
 pub struct TrapFixed;
 
 impl Transformer for TrapFixed {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-trap-on-batch",
@@ -34,17 +32,11 @@ impl Transformer for TrapFixed {
         )
     }
 
-    fn transform_schema(input: &Schema, config: &str) -> Result<Schema, PluginError> {
-        CONFIG.with(|c| c.get(config))?;
-        Ok(input.clone())
-    }
-
     fn transform(
         _input: &Schema,
-        config: &str,
+        _config: &Config,
         rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
-        CONFIG.with(|c| c.get(config))?;
         Ok(TransformOutput::new(rows.clone()))
     }
 }

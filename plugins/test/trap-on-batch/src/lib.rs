@@ -8,25 +8,23 @@
 //! next batches.
 
 use ferry_plugin_sdk::{
-    Batch, ConfigCache, LogicalType, PluginError, PluginInfo, Schema, TransformOutput, Transformer,
-    ValueRef,
+    Batch, LogicalType, PluginError, PluginInfo, Schema, TransformOutput, Transformer, ValueRef,
 };
 use serde::Deserialize;
 
+/// `{"poison": N}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub struct Config {
     poison: i64,
-}
-
-thread_local! {
-    static CONFIG: ConfigCache<Config> = const { ConfigCache::new() };
 }
 
 /// The poison-sensitive pass-through transformer.
 pub struct TrapOnBatch;
 
 impl Transformer for TrapOnBatch {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo::new(
             "hostile-trap-on-batch",
@@ -38,17 +36,12 @@ impl Transformer for TrapOnBatch {
         )
     }
 
-    fn transform_schema(input: &Schema, config: &str) -> Result<Schema, PluginError> {
-        CONFIG.with(|c| c.get(config))?;
-        Ok(input.clone())
-    }
-
     fn transform(
         input: &Schema,
-        config: &str,
+        config: &Config,
         rows: &Batch,
     ) -> Result<TransformOutput, PluginError> {
-        let poison = CONFIG.with(|c| c.get(config))?.poison;
+        let poison = config.poison;
         if let Some(row) = poisoned_row(input, rows, poison)? {
             panic!("hostile-trap-on-batch: poison value {poison} found in row {row}");
         }

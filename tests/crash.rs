@@ -104,9 +104,11 @@ fn sqlite_fingerprint(path: &Path) -> Vec<Vec<String>> {
                 .collect::<Result<_, _>>()
                 .unwrap();
             let distinct: i64 = c
-                .query_row(&format!("SELECT count(DISTINCT id) FROM \"{t}\""), [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT count(DISTINCT id) FROM \"{t}\""),
+                    [],
+                    |r| r.get(0),
+                )
                 .unwrap();
             vec![
                 rows.len().to_string(),
@@ -189,7 +191,10 @@ fn resume_exact(
     }
     for t in r["verify"]["tables"].as_array().into_iter().flatten() {
         if t["quarantined"] != 0 {
-            problems.push(format!("{} quarantined in {}", t["quarantined"], t["table"]));
+            problems.push(format!(
+                "{} quarantined in {}",
+                t["quarantined"], t["table"]
+            ));
         }
     }
     let written: u64 = r["tables"]
@@ -199,11 +204,15 @@ fn resume_exact(
         .map(|t| t["rows_written"].as_u64().unwrap_or(0))
         .sum();
     if written != 200_000 {
-        problems.push(format!("the report counts {written} rows written, not 200000"));
+        problems.push(format!(
+            "the report counts {written} rows written, not 200000"
+        ));
     }
     let fp = target.fingerprint();
     if fp != expected {
-        problems.push(format!("target {fp:?} differs from the clean run {expected:?}"));
+        problems.push(format!(
+            "target {fp:?} differs from the clean run {expected:?}"
+        ));
     }
     let hist = ferry(&["history", "--to", &url, "--json"]);
     let runs: serde_json::Value = serde_json::from_slice(&hist.stdout).unwrap_or_default();
@@ -383,7 +392,11 @@ fn a_replacing_run_killed_while_backing_up_resumes_and_rolls_back_and_a_killed_r
             points.push((kind.to_string(), format!("migrate {p}")));
         }
         // Sessions are restored first (children before parents).
-        for p in ["rollback@sessions:1", "rollback@users:1", "rollback-proved:1"] {
+        for p in [
+            "rollback@sessions:1",
+            "rollback@users:1",
+            "rollback-proved:1",
+        ] {
             points.push((kind.to_string(), format!("rollback {p}")));
         }
     }
@@ -427,7 +440,9 @@ fn a_replacing_run_killed_while_backing_up_resumes_and_rolls_back_and_a_killed_r
             ));
         }
         if target.fingerprint() != before {
-            return Err(format!("{what}: after the rollback the target is not as before"));
+            return Err(format!(
+                "{what}: after the rollback the target is not as before"
+            ));
         }
         Ok(())
     });

@@ -48,4 +48,3 @@ pub fn at(name: &str, table: Option<&str>) {
         std::process::abort();
     }
 }
-

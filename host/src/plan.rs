@@ -287,7 +287,6 @@ impl Plan {
     }
 }
 
-
 /// Fits a name into `max` bytes: unchanged when it fits, else cut at a
 /// character boundary and suffixed with 8 hex digits of its SHA-256, so two
 /// long names that share a prefix stay distinct and the same name always

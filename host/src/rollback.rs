@@ -63,7 +63,8 @@ pub async fn rollback(
     if state_sink.is_none() && sink.ledger().is_none() {
         return Err(RollbackError::Refused(format!(
             "{}: there is nothing to roll back with (its runs' ledger is where their --state was)",
-            sink.capabilities().cannot(&sink.describe(), Feature::Ledger)
+            sink.capabilities()
+                .cannot(&sink.describe(), Feature::Ledger)
         )));
     }
     // The ledger: `--state` when given, else the target.

@@ -133,8 +133,15 @@ pub async fn sync(mut opts: MigrateOptions, dry_run: bool) -> Result<SyncReport,
             .map(|(t, _)| t.target())
             .collect();
         // Copies of the tables it changes in place, `absent` for the others.
-        crate::engine::record_backups(&mut sink, &mut None, &run_id, &changed, IfExists::Drop, true)
-            .await?;
+        crate::engine::record_backups(
+            &mut sink,
+            &mut None,
+            &run_id,
+            &changed,
+            IfExists::Drop,
+            true,
+        )
+        .await?;
     }
     // Deletes children first, then upserts parents first.
     for (t, d) in diffs.iter().rev() {
@@ -234,7 +241,12 @@ async fn side_hashes(
     key_col: &str,
 ) -> Result<(HashMap<Vec<u8>, (u128, String)>, u64), MigrateError> {
     let (tx, mut rx) = mpsc::channel::<ReadBatch>(2);
-    let reader = side.clone().read(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, Scan::All, tx);
+    let reader = side.clone().read(
+        read_def.clone(),
+        crate::config::DEFAULT_BATCH_SIZE,
+        Scan::All,
+        tx,
+    );
     let read_schema = read_def.schema();
     let after: Schema = match cast {
         Some((_, d)) => d.schema(),
@@ -334,7 +346,9 @@ async fn upsert_rows(
         .ok_or_else(|| MigrateError::Internal("key column missing".into()))?;
     let target = t.target();
     let (tx, mut rx) = mpsc::channel::<ReadBatch>(2);
-    let reader = source.clone().read(t.source_def.clone(), batch_size, Scan::All, tx);
+    let reader = source
+        .clone()
+        .read(t.source_def.clone(), batch_size, Scan::All, tx);
     let mut b = BatchBuilder::new(&schema, batch_size);
     while let Some(rb) = rx.recv().await {
         let mut rejects = Vec::new();
@@ -364,20 +378,20 @@ async fn upsert_rows(
                 upsert: true,
                 replace: None,
             })
-                .await?;
+            .await?;
         }
     }
     if !b.is_empty() {
         sink.write(Write {
-                run_id,
-                table: &target,
-                batch: &b.finish(),
-                rejects: &[],
-                checkpoint: None,
-                upsert: true,
-                replace: None,
-            })
-            .await?;
+            run_id,
+            table: &target,
+            batch: &b.finish(),
+            rejects: &[],
+            checkpoint: None,
+            upsert: true,
+            replace: None,
+        })
+        .await?;
     }
     reader
         .await

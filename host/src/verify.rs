@@ -533,7 +533,12 @@ impl ScanSpec {
             wanted_keys,
         } = self;
         let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader = side.read(read_def.clone(), crate::config::DEFAULT_BATCH_SIZE, Scan::All, tx);
+        let reader = side.read(
+            read_def.clone(),
+            crate::config::DEFAULT_BATCH_SIZE,
+            Scan::All,
+            tx,
+        );
         let mut out = SideScan {
             ranges: vec![None; ranged.len()],
             orphans: vec![(0, 0, None); fk_sets.len()],

@@ -94,7 +94,11 @@ impl<'a> Decimal<'a> {
             return (false, String::new(), 0);
         };
         let sig = digits[first..].trim_end_matches('0').to_string();
-        (self.negative, sig, self.point().saturating_sub(first as i64))
+        (
+            self.negative,
+            sig,
+            self.point().saturating_sub(first as i64),
+        )
     }
 
     /// The canonical text: no insignificant zeros, no exponent, `-` only
@@ -119,7 +123,11 @@ impl<'a> Decimal<'a> {
                 &digits[point as usize..]
             )
         };
-        if self.negative { format!("-{body}") } else { body }
+        if self.negative {
+            format!("-{body}")
+        } else {
+            body
+        }
     }
 
     /// The plain digits: (negative, integer digits without leading zeros,
@@ -180,7 +188,9 @@ mod tests {
         for ok in ["0", "-1.5", "+.5", "5.", "1e3", "1E-3", "-0.0", "007"] {
             assert!(Decimal::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", ".", "-", "1e", "1e+", "1.2.3", " 1", "1 ", "0x10", "1,5", "NaN", "1e5x"] {
+        for bad in [
+            "", ".", "-", "1e", "1e+", "1.2.3", " 1", "1 ", "0x10", "1,5", "NaN", "1e5x",
+        ] {
             assert!(Decimal::parse(bad).is_none(), "{bad:?}");
         }
         assert!(Decimal::is_numeric("1e9999"));

@@ -49,4 +49,3 @@ impl ColumnSample {
         self.non_null += 1;
     }
 }
-

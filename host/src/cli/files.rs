@@ -13,7 +13,7 @@ use ferry::endpoint::{EndpointUrl, IfExists};
 use ferry::engine::{self, MigrateOptions, Report, RunStatus};
 
 use super::migrate::Bars;
-use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, UsageError};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs};
 
 /// Writes the run report as JSON.
 pub fn write_report(path: &Path, report: &Report) -> anyhow::Result<()> {
@@ -250,9 +250,10 @@ impl AnalyzeArgs {
         };
         let dir = self.dir.clone();
         let settings = config.files.clone();
-        let a =
-            tokio::task::spawn_blocking(move || ferry::endpoint::files::analyze::analyze(&dir, &settings))
-                .await??;
+        let a = tokio::task::spawn_blocking(move || {
+            ferry::endpoint::files::analyze::analyze(&dir, &settings)
+        })
+        .await??;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&a)?);
             return Ok(EXIT_OK);

@@ -14,7 +14,7 @@ use ferry::plugin::Registry;
 
 pub(super) use super::progress::Bars;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, PluginArg, split_plugin_arg};
+use super::{EXIT_FAILED, EXIT_OK, GlobalArgs, PluginArg, split_plugin_arg};
 
 /// What to migrate: shared by `migrate` and `plan`.
 #[derive(Debug, Args)]

@@ -134,7 +134,8 @@ impl Capabilities {
             .collect();
         let hint = match f {
             Feature::Ledger if !self.transactions => {
-                " here; give it one with --state sqlite:PATH (or a PostgreSQL/MySQL database)".to_string()
+                " here; give it one with --state sqlite:PATH (or a PostgreSQL/MySQL database)"
+                    .to_string()
             }
             _ if able.is_empty() => String::new(),
             _ => format!("; these can: {}", able.join(", ")),

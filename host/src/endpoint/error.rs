@@ -39,4 +39,3 @@ impl EndpointError {
         matches!(self, EndpointError::Transient { .. })
     }
 }
-

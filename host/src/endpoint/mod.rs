@@ -254,7 +254,8 @@ pub trait Source: Send + Sync {
     /// Rows in a table (for progress, estimates and verification).
     async fn count(&self, table: &str) -> Result<u64, EndpointError>;
     /// Samples a table for the plan: type mismatches, row size, orphans.
-    async fn profile(&self, table: &TableDef, sample: usize) -> Result<TableProfile, EndpointError>;
+    async fn profile(&self, table: &TableDef, sample: usize)
+    -> Result<TableProfile, EndpointError>;
     /// What the first `sample` rows of each column hold, for promotions;
     /// `None` when the declared types already say (see
     /// [`Capabilities::samples_values`]).
@@ -359,7 +360,11 @@ pub trait Sink: Send {
     async fn existing_tables(&mut self, names: &[String]) -> Result<Vec<String>, EndpointError>;
     /// Creates the tables (without the keys, indexes and foreign keys an
     /// endpoint adds after the load) and the rejects table.
-    async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError>;
+    async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError>;
     /// Writes one batch, its rejects and (with a ledger) its checkpoint in
     /// one transaction (where the endpoint has transactions).
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError>;
@@ -367,10 +372,15 @@ pub trait Sink: Send {
     /// foreign keys, tables in dependency order. Rows that violate a key (a
     /// duplicate, an orphan) move to the rejects table under `run_id` first,
     /// so the constraints can be created and nothing is lost.
-    async fn finish(&mut self, run_id: &str, tables: &[TargetTable]) -> Result<Finished, EndpointError>;
+    async fn finish(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError>;
     /// Rows and an order-independent checksum of a table's content, `None`
     /// when it does not exist (what a rollback must restore, and proves).
-    async fn table_checksum(&mut self, table: &str) -> Result<Option<(u64, String)>, EndpointError>;
+    async fn table_checksum(&mut self, table: &str)
+    -> Result<Option<(u64, String)>, EndpointError>;
     /// Keeps the pre-run state of a run's tables: `backups` holds every
     /// table, kind `absent` for those that do not exist yet. Returns the
     /// records still to be saved in the ledger (a sink that moves a table
@@ -382,12 +392,22 @@ pub trait Sink: Send {
         in_place: bool,
     ) -> Result<Vec<Backup>, EndpointError>;
     /// Puts a table back as its backup says.
-    async fn restore_table(&mut self, table: &str, kind: &str, backup: Option<&str>) -> Result<(), EndpointError>;
+    async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError>;
     /// Deletes a run's rows from the rejects table.
     async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError>;
     /// Empties `table` and this run's rejects and checkpoint for
     /// `source_table`: a table reloaded from scratch on resume.
-    async fn restart_table(&mut self, run_id: &str, table: &str, source_table: &str) -> Result<(), EndpointError>;
+    async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError>;
     /// Deletes the rows of `table` whose `column` is one of `values` (and,
     /// with `eq`, whose other column equals a value).
     async fn delete_rows(

@@ -84,4 +84,3 @@ impl std::str::FromStr for EndpointUrl {
         ))
     }
 }
-

@@ -48,10 +48,15 @@ pub enum RunEvent {
         source: String,
         target: String,
     },
-    Phase { phase: Phase },
+    Phase {
+        phase: Phase,
+    },
     /// A table's load began; `rows` is the source's count (an estimate for
     /// sources that cannot count before reading).
-    TableStarted { table: String, rows: u64 },
+    TableStarted {
+        table: String,
+        rows: u64,
+    },
     /// Rows of a table went through (written or rejected), cumulative.
     TableProgress {
         table: String,
@@ -67,7 +72,9 @@ pub enum RunEvent {
         written: u64,
         rejected: u64,
     },
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     /// A transient failure; the run continues from its last checkpoints
     /// after `delay_ms`.
     Retrying {

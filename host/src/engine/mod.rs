@@ -33,6 +33,7 @@ mod table;
 
 use std::sync::Arc;
 
+pub use dry::dry_read;
 pub use events::{Events, NoEvents, Phase, RunEvent};
 pub use options::{
     Consolidate, Incremental, MigrateOptions, PlanOptionsError, PlanOverrides, PluginUse, Resume,
@@ -42,7 +43,6 @@ pub use record::open_state;
 pub(crate) use record::record_backups;
 pub use report::{MigrateError, Phases, PluginRef, Report, RunStatus, TableReport};
 pub use resume::plan_to_resume;
-pub use dry::dry_read;
 pub use run::{execute, migrate};
 
 use crate::endpoint::files::FilesContext;

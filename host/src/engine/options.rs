@@ -4,10 +4,10 @@
 use crate::cast::CastRule;
 use crate::config::OnReject;
 use crate::consolidate::{Conflict, KeyStrategy};
+use crate::endpoint::files::FilesSettings;
 use crate::endpoint::{EndpointUrl, IfExists};
 use crate::model::glob_match;
 use crate::plan::{Plan, PlannedPlugin};
-use crate::endpoint::files::FilesSettings;
 use crate::plugin::{Plugin, PluginError, Registry};
 
 /// A plugin in the chain with its configuration JSON.
@@ -111,7 +111,6 @@ impl Default for Consolidate {
         }
     }
 }
-
 
 /// What a saved plan does not say, and the operator gives again when it runs.
 #[derive(Debug, Clone, Default)]

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 use crate::endpoint::{
-    self, EndpointUrl, KEY_MARK, ReadBatch, Replace, ResumeBy, Scan, Source, StateRows, TargetTable,
-    Write,
+    self, EndpointUrl, KEY_MARK, ReadBatch, Replace, ResumeBy, Scan, Source, StateRows,
+    TargetTable, Write,
 };
 use crate::ledger::{Checkpoint, Mark};
 use crate::model::{Batch, Reject, TableDef};

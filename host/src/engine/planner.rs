@@ -9,8 +9,8 @@ use crate::consolidate::KeyStrategy;
 use crate::endpoint::{self, EndpointUrl, IfExists, Source};
 use crate::model::{TableDef, dependency_order, glob_match};
 use crate::plan::{
-    ESTIMATE_ROWS_PER_SEC, Estimates, PLAN_FORMAT, Plan, PlannedColumn,
-    PlannedPlugin, PlannedTable, Risk, TYPE_MAPPING_VERSION,
+    ESTIMATE_ROWS_PER_SEC, Estimates, PLAN_FORMAT, Plan, PlannedColumn, PlannedPlugin,
+    PlannedTable, Risk, TYPE_MAPPING_VERSION,
 };
 
 use super::chain::Chain;
@@ -33,11 +33,17 @@ fn risk(kind: &str, table: &str, column: Option<String>, detail: String) -> Risk
 }
 
 /// Makes the plan for `opts`. Touches nothing.
-pub async fn make_plan(opts: &MigrateOptions, events: Arc<dyn super::Events>) -> Result<Plan, MigrateError> {
+pub async fn make_plan(
+    opts: &MigrateOptions,
+    events: Arc<dyn super::Events>,
+) -> Result<Plan, MigrateError> {
     plan_with(opts, &Progress::new(events)).await
 }
 
-pub(crate) async fn plan_with(opts: &MigrateOptions, progress: &Progress) -> Result<Plan, MigrateError> {
+pub(crate) async fn plan_with(
+    opts: &MigrateOptions,
+    progress: &Progress,
+) -> Result<Plan, MigrateError> {
     if opts.from == opts.to {
         return Err(MigrateError::Unsupported(
             "source and target are the same database".into(),
@@ -113,14 +119,20 @@ pub(crate) async fn plan_with(opts: &MigrateOptions, progress: &Progress) -> Res
 }
 
 /// Every further source of a consolidation must hold the same tables and columns.
-async fn check_more_sources(opts: &MigrateOptions, tables: &[TableDef]) -> Result<(), MigrateError> {
+async fn check_more_sources(
+    opts: &MigrateOptions,
+    tables: &[TableDef],
+) -> Result<(), MigrateError> {
     for more in &opts.consolidate.more_sources {
         if more == &opts.to {
             return Err(MigrateError::Unsupported(format!(
                 "source {more} is also the target"
             )));
         }
-        let other = super::open_source(opts, more, "", false).await?.tables().await?;
+        let other = super::open_source(opts, more, "", false)
+            .await?
+            .tables()
+            .await?;
         let cols = |d: &TableDef| {
             d.columns
                 .iter()
@@ -203,10 +215,15 @@ async fn plan_one(
     let rows = source.count(&t.name).await?;
     let profile = source.profile(t, PROFILE_SAMPLE_ROWS).await?;
     for (col, n, why) in &profile.mismatches {
-        risks.push(risk("mixed-types", &t.name, Some(col.clone()), format!(
-            "{n} of {} sampled values would be quarantined, e.g. {why}",
-            profile.sampled
-        )));
+        risks.push(risk(
+            "mixed-types",
+            &t.name,
+            Some(col.clone()),
+            format!(
+                "{n} of {} sampled values would be quarantined, e.g. {why}",
+                profile.sampled
+            ),
+        ));
     }
     for (parent, n) in &profile.orphans {
         risks.push(risk("orphaned-foreign-keys", &t.name, None, format!(
@@ -234,8 +251,8 @@ async fn plan_one(
         ));
     }
     let reserved = endpoint::capabilities(&opts.to).reserved_words;
-    let names = std::iter::once(&tp.target.def.name)
-        .chain(tp.target.def.columns.iter().map(|c| &c.name));
+    let names =
+        std::iter::once(&tp.target.def.name).chain(tp.target.def.columns.iter().map(|c| &c.name));
     for n in names {
         let column = (n != &tp.target.def.name).then(|| n.clone());
         if reserved.contains(&n.to_ascii_lowercase().as_str()) {
@@ -303,7 +320,10 @@ fn fit_names(to: &EndpointUrl, planned: &mut [PlannedTable], risks: &mut Vec<Ris
 
 /// Which target tables exist already, and what the policy does about it.
 /// A target that does not exist yet has no tables (and is not created).
-async fn existing_tables(opts: &MigrateOptions, planned: &[PlannedTable]) -> Result<Vec<Risk>, MigrateError> {
+async fn existing_tables(
+    opts: &MigrateOptions,
+    planned: &[PlannedTable],
+) -> Result<Vec<Risk>, MigrateError> {
     if endpoint::would_create(&opts.to) {
         return Ok(Vec::new());
     }

@@ -2,9 +2,7 @@
 //! else, moved from phase to phase, closed with its report) and, before the
 //! target changes, what undoing the run needs.
 
-use crate::endpoint::{
-    self, EndpointUrl, Feature, IfExists, LedgerStore, Sink, TargetTable,
-};
+use crate::endpoint::{self, EndpointUrl, Feature, IfExists, LedgerStore, Sink, TargetTable};
 use crate::ledger::{Backup, RunRecord};
 use crate::plan::Plan;
 

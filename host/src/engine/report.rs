@@ -151,7 +151,6 @@ impl MigrateError {
     }
 }
 
-
 impl Report {
     /// The exit-code class of the run: clean, with rejects, failed.
     pub fn rows_rejected(&self) -> u64 {

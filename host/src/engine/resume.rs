@@ -132,4 +132,3 @@ pub(crate) async fn resume_tables(
     record_backups(sink, state, &resume.run_id, &unrecorded, if_exists, false).await?;
     Ok(fresh)
 }
-

@@ -17,9 +17,7 @@ use super::chain::Chain;
 use super::events::{Events, Phase, Progress, RunEvent};
 use super::options::MigrateOptions;
 use super::pipeline::{TableJob, incremental_scan};
-use super::record::{
-    open_state, record_backups, record_end, record_phase, run_record, store,
-};
+use super::record::{open_state, record_backups, record_end, record_phase, run_record, store};
 use super::report::{
     MigrateError, Phases, PluginRef, Report, RunStatus, TableReport, error_chain, ms,
 };
@@ -232,7 +230,8 @@ async fn run(
     if opts.incremental.is_some() && !(sink.capabilities().ledger && sink.capabilities().upsert) {
         return Err(MigrateError::Unsupported(format!(
             "--incremental needs a target that keeps the high-water marks in its ledger and replaces rows by key: {}",
-            sink.capabilities().cannot(&sink.describe(), endpoint::Feature::Upsert)
+            sink.capabilities()
+                .cannot(&sink.describe(), endpoint::Feature::Upsert)
         )));
     }
     if let Some(l) = store(&mut sink, &mut state) {
@@ -262,8 +261,14 @@ async fn run(
         }
     });
     targets.extend(id_map.clone());
-    let upsert_into = prepare_target(plan, opts, report, &plans, &targets, &mut sink, &mut state, ledger).await?;
-    let state_table = prepare_state_table(opts, report, &first, &targets, &mut sink, &mut state, ledger).await?;
+    let upsert_into = prepare_target(
+        plan, opts, report, &plans, &targets, &mut sink, &mut state, ledger,
+    )
+    .await?;
+    let state_table = prepare_state_table(
+        opts, report, &first, &targets, &mut sink, &mut state, ledger,
+    )
+    .await?;
     crate::failpoint::hit("tables-created");
     // Incremental: each table's high-water mark (the newest of runs not rolled back).
     let mut marks: HashMap<String, Mark> = HashMap::new();
@@ -431,19 +436,32 @@ async fn prepare_state_table(
         source: st.def.clone(),
         def: st.def.clone(),
     };
-    let existed = !sink.existing_tables(std::slice::from_ref(&st.def.name)).await?.is_empty();
+    let existed = !sink
+        .existing_tables(std::slice::from_ref(&st.def.name))
+        .await?
+        .is_empty();
     let fresh_run = opts.resume.is_none() && opts.incremental.is_none();
     if ledger && (fresh_run || opts.incremental.is_some()) {
         // Changed in place, never replaced: a copy undoes the run.
-        record_backups(sink, state, &report.run_id, std::slice::from_ref(&target), IfExists::Drop, true).await?;
+        record_backups(
+            sink,
+            state,
+            &report.run_id,
+            std::slice::from_ref(&target),
+            IfExists::Drop,
+            true,
+        )
+        .await?;
     }
     if !existed {
-        sink.prepare(std::slice::from_ref(&target), IfExists::Fail).await?;
+        sink.prepare(std::slice::from_ref(&target), IfExists::Fail)
+            .await?;
     } else if fresh_run {
         // The tables were created afresh: the recorded state of their rows
         // no longer describes them.
         let names: Vec<String> = targets.iter().map(|t| t.def.name.clone()).collect();
-        sink.delete_rows(&st.def.name, None, &st.scope_column, &names).await?;
+        sink.delete_rows(&st.def.name, None, &st.scope_column, &names)
+            .await?;
     }
     Ok(Some(StateTarget {
         target,

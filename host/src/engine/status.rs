@@ -80,7 +80,10 @@ fn no_run(sink: &dyn Sink, run_id: Option<&str>) -> MigrateError {
 }
 
 /// Run `run_id` (the newest when `None`) as the ledger in `sink` records it.
-pub async fn find_run(sink: &mut Box<dyn Sink>, run_id: Option<&str>) -> Result<RunRecord, MigrateError> {
+pub async fn find_run(
+    sink: &mut Box<dyn Sink>,
+    run_id: Option<&str>,
+) -> Result<RunRecord, MigrateError> {
     let runs = match sink.ledger() {
         Some(l) => l.runs(run_id).await?,
         None => Vec::new(),
@@ -93,13 +96,19 @@ pub async fn find_run(sink: &mut Box<dyn Sink>, run_id: Option<&str>) -> Result<
 
 /// A run's progress: per table how far it got against the plan's estimate,
 /// the rate so far and, while it runs, the time left.
-pub async fn run_status(sink: &mut Box<dyn Sink>, run_id: Option<&str>) -> Result<RunProgress, MigrateError> {
+pub async fn run_status(
+    sink: &mut Box<dyn Sink>,
+    run_id: Option<&str>,
+) -> Result<RunProgress, MigrateError> {
     let mut run = find_run(sink, run_id).await?;
     let checkpoints = match sink.ledger() {
         Some(l) => l.checkpoints(&run.run_id).await?,
         None => Vec::new(),
     };
-    let plan: Option<Plan> = run.plan.as_deref().and_then(|p| serde_json::from_str(p).ok());
+    let plan: Option<Plan> = run
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok());
     run.plan = None;
     run.report = None;
     let mut tables: Vec<TableStatus> = match &plan {

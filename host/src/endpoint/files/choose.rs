@@ -108,11 +108,7 @@ pub fn choose(
     rel: &str,
     head: &[u8],
 ) -> Result<Choice, (String, String)> {
-    if let Some(r) = settings
-        .parsers
-        .iter()
-        .find(|r| glob_match(&r.glob, rel))
-    {
+    if let Some(r) = settings.parsers.iter().find(|r| glob_match(&r.glob, rel)) {
         return Ok(Choice {
             parser: r.parser.clone(),
             config: r.config.clone(),

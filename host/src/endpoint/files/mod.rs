@@ -33,7 +33,6 @@ pub use source::{FilesContext, FilesSource, FilesSummary};
 pub use walk::{Entry, WalkError, micros_since_epoch, walk};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 

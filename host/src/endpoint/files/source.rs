@@ -151,7 +151,10 @@ impl FilesSource {
 
     /// What this run made of every file (after a read).
     pub fn files_summary(&self) -> FilesSummary {
-        let o = self.outcome.lock().map(|o| (o.files.clone(), o.removed.clone(), o.verified.clone()));
+        let o = self
+            .outcome
+            .lock()
+            .map(|o| (o.files.clone(), o.removed.clone(), o.verified.clone()));
         let (mut files, removed, verified) = o.unwrap_or_default();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut counts = BTreeMap::new();
@@ -192,11 +195,14 @@ async fn load_parsers(
         if out.contains_key(&parser) {
             continue;
         }
-        let plugin = registry.resolve(&parser).await.map_err(|e| EndpointError::Query {
-            endpoint: name.to_string(),
-            table: Some(s.table.clone()),
-            reason: format!("parser `{parser}`: {e}"),
-        })?;
+        let plugin = registry
+            .resolve(&parser)
+            .await
+            .map_err(|e| EndpointError::Query {
+                endpoint: name.to_string(),
+                table: Some(s.table.clone()),
+                reason: format!("parser `{parser}`: {e}"),
+            })?;
         if plugin.manifest().kind != crate::plugin::PluginKind::Parser {
             return Err(EndpointError::Unsupported(format!(
                 "[[files.parser]] names `{parser}`, which is a {}, not a parser",
@@ -209,7 +215,10 @@ async fn load_parsers(
 }
 
 /// What the target's `_ferry_file_items` says about `table`'s files.
-async fn read_known(to: &EndpointUrl, table: &str) -> Result<HashMap<String, Known>, EndpointError> {
+async fn read_known(
+    to: &EndpointUrl,
+    table: &str,
+) -> Result<HashMap<String, Known>, EndpointError> {
     let mut out = HashMap::new();
     if crate::endpoint::would_create(to) {
         return Ok(out);
@@ -396,7 +405,9 @@ async fn read_files(
             column,
             after: Some((serde_json::Value::String(path), _)),
             ..
-        } if column == PATH_MARK => src.entries.partition_point(|e| e.rel.as_str() <= path.as_str()),
+        } if column == PATH_MARK => src
+            .entries
+            .partition_point(|e| e.rel.as_str() <= path.as_str()),
         Scan::All => 0,
         _ => {
             return Err(EndpointError::Query {
@@ -469,14 +480,28 @@ async fn read_files(
         }
         files.push(f);
         if rows.len() >= batch_size || rejects.len() >= batch_size {
-            let rb = flush(&mut rows, &mut rejects, &mut replace, &mut files, index, &last_path);
+            let rb = flush(
+                &mut rows,
+                &mut rejects,
+                &mut replace,
+                &mut files,
+                index,
+                &last_path,
+            );
             if tx.send(rb).await.is_err() {
                 return Ok(());
             }
         }
     }
     if !files.is_empty() {
-        let rb = flush(&mut rows, &mut rejects, &mut replace, &mut files, index, &last_path);
+        let rb = flush(
+            &mut rows,
+            &mut rejects,
+            &mut replace,
+            &mut files,
+            index,
+            &last_path,
+        );
         let _ = tx.send(rb).await;
     }
     Ok(())
@@ -501,7 +526,11 @@ impl Source for FilesSource {
         Ok(self.entries.iter().filter(|e| e.skip.is_none()).count() as u64)
     }
 
-    async fn profile(&self, _table: &TableDef, _sample: usize) -> Result<TableProfile, EndpointError> {
+    async fn profile(
+        &self,
+        _table: &TableDef,
+        _sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
         let files: Vec<&super::Entry> = self.entries.iter().filter(|e| e.skip.is_none()).collect();
         let bytes: u64 = files.iter().map(|e| e.size).sum();
         Ok(TableProfile {
@@ -564,7 +593,9 @@ impl Source for FilesSource {
             .into_iter()
             .find(|t| t.name == target_table)
         else {
-            return Ok(Err(vec![format!("table `{target_table}` is not in the target")]));
+            return Ok(Err(vec![format!(
+                "table `{target_table}` is not in the target"
+            )]));
         };
         let Some(pi) = def.columns.iter().position(|c| c.name == "source_path") else {
             return Ok(Err(vec![format!(

@@ -82,10 +82,7 @@ pub fn walk(dir: &Path, hidden: bool, exclude: &[String]) -> Result<Vec<Entry>, 
                     continue;
                 }
             };
-            if exclude
-                .iter()
-                .any(|g| glob_match(g, &child_rel))
-            {
+            if exclude.iter().any(|g| glob_match(g, &child_rel)) {
                 continue;
             }
             if name.starts_with('.') && !hidden {

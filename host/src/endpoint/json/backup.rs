@@ -2,18 +2,11 @@
 //! as positions, cutting back to them, copies of the directory, restores.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use crate::endpoint::EndpointError;
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
 
 impl JsonSink {
     /// After a batch: the lengths of the table's file and of the quarantine
@@ -182,5 +175,4 @@ impl JsonSink {
         }
         self.write_atomic(&path, &kept)
     }
-
 }

@@ -2,18 +2,14 @@
 //! values into their column's type (or a reject with its line).
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
+use crate::endpoint::EndpointError;
 use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use crate::model::{BatchBuilder, LogicalType, Reject, Stage, TableDef};
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
 
 // ---------------------------------------------------------------------------
 // Decoding (source side)
@@ -193,7 +189,12 @@ pub(super) fn is_decimal(s: &str) -> bool {
 
 /// Decodes one raw JSON value (not `null`) into column `i` of type `t`, or
 /// says why it cannot be read without loss.
-pub(super) fn decode_value(b: &mut BatchBuilder, i: usize, t: LogicalType, raw: &str) -> Result<(), String> {
+pub(super) fn decode_value(
+    b: &mut BatchBuilder,
+    i: usize,
+    t: LogicalType,
+    raw: &str,
+) -> Result<(), String> {
     use LogicalType as L;
     let kind = kind_of(raw);
     let mismatch = |why: &str| format!("{kind} {} cannot be read as {t}{why}", shown(raw));
@@ -326,7 +327,11 @@ pub(super) enum Rec<'a> {
 /// Reads the next line into `buf` (without `\n` / `\r\n`), holding at most
 /// [`MAX_LINE`] bytes. `Ok(None)` at the end; `Ok(Some(len))` with the full
 /// length, which exceeds `buf.len()` when the line was too long.
-pub(super) fn next_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<Option<u64>> {
+pub(super) fn next_line(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<u64>> {
     buf.clear();
     let (mut total, mut any) = (0u64, false);
     loop {
@@ -592,7 +597,12 @@ impl<'a> Decoder<'a> {
 
     /// Decodes one record into the builder's current row (the caller ends or
     /// abandons the row).
-    pub(super) fn decode(&self, b: &mut BatchBuilder, loc: Loc, rec: Rec<'_>) -> Result<(), Box<Reject>> {
+    pub(super) fn decode(
+        &self,
+        b: &mut BatchBuilder,
+        loc: Loc,
+        rec: Rec<'_>,
+    ) -> Result<(), Box<Reject>> {
         let bytes = match rec {
             Rec::TooLong { bytes, prefix } => {
                 let prefix = String::from_utf8_lossy(prefix);

@@ -1,18 +1,9 @@
 //! Values as the sink writes them: exact JSON encodings per logical type.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
 use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use crate::model::{Batch, ColumnDef, LogicalType, Schema, TableDef, ValueRef};
+use base64::Engine as _;
 
 // ---------------------------------------------------------------------------
 // Encoding (sink side)
@@ -62,7 +53,11 @@ pub(super) fn minify_json(s: &str) -> String {
 /// | bytes | base64 string (standard alphabet, padded) |
 /// | json | the document itself, whitespace outside strings removed |
 /// | date, time, timestamp, timestamptz, uuid | ISO string from `model::temporal` |
-pub(super) fn encode_value(out: &mut Vec<u8>, t: LogicalType, v: ValueRef<'_>) -> Result<(), String> {
+pub(super) fn encode_value(
+    out: &mut Vec<u8>,
+    t: LogicalType,
+    v: ValueRef<'_>,
+) -> Result<(), String> {
     use LogicalType as L;
     use ValueRef as V;
     match (t, v) {

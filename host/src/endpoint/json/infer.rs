@@ -1,18 +1,12 @@
 //! Schemaless directories: column types inferred from a sample of values.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use crate::endpoint::EndpointError;
+use crate::model::{ColumnDef, LogicalType, TableDef};
+use std::collections::HashMap;
+use std::fs::{self};
+use std::io::{self};
+use std::path::Path;
 
 // ---------------------------------------------------------------------------
 // Inference
@@ -72,7 +66,11 @@ impl Seen {
 /// union of keys in order of first appearance, each typed by [`Seen::infer`].
 /// Every column is nullable (the sample cannot prove otherwise) and the table
 /// has no keys.
-pub(super) fn infer_table(path: &Path, endpoint: &str, name: &str) -> Result<TableDef, EndpointError> {
+pub(super) fn infer_table(
+    path: &Path,
+    endpoint: &str,
+    name: &str,
+) -> Result<TableDef, EndpointError> {
     infer_table_sample(path, endpoint, name, INFER_SAMPLE)
 }
 

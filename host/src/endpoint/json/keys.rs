@@ -2,24 +2,22 @@
 //! and foreign-key orphans move to the quarantine file.
 
 use super::*;
+use crate::endpoint::{EndpointError, TargetTable};
+use crate::model::Stage;
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use std::fs::{self};
+use std::io::Write;
+use std::path::Path;
 
 impl JsonSink {
     /// Moves the rows of `t` that violate its keys to the quarantine file.
     /// Key values compare as their JSON text, which this sink writes in one
     /// canonical form per type (so `1.0` and `1.00` decimals are distinct).
-    pub(super) fn enforce_keys(&self, run_id: &str, t: &TargetTable) -> Result<Enforced, EndpointError> {
+    pub(super) fn enforce_keys(
+        &self,
+        run_id: &str,
+        t: &TargetTable,
+    ) -> Result<Enforced, EndpointError> {
         let d = &t.def;
         let path = self.data_path(&d.name);
         let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);

@@ -1,18 +1,10 @@
 //! The directory's layout: file names, the schema file, URL options, errors.
 
-use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
+use crate::endpoint::EndpointError;
+use crate::model::TableDef;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// The schema file's name inside the directory.
 pub(super) const SCHEMA_FILE: &str = "_schema.json";
@@ -129,7 +121,11 @@ pub(super) fn split_url(url: &str) -> Result<(PathBuf, Options), EndpointError> 
     Ok((PathBuf::from(dir), o))
 }
 
-pub(super) fn q_err(endpoint: &str, table: Option<&str>, reason: impl std::fmt::Display) -> EndpointError {
+pub(super) fn q_err(
+    endpoint: &str,
+    table: Option<&str>,
+    reason: impl std::fmt::Display,
+) -> EndpointError {
     EndpointError::Query {
         endpoint: endpoint.to_string(),
         table: table.map(str::to_string),

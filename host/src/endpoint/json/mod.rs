@@ -28,27 +28,26 @@
 //! json arrays), [`source`], [`sink`], [`keys`] (enforcing keys in
 //! `finish`), [`backup`] (positions, copies and restores for the ledger).
 
-mod layout;
-mod encode;
-mod decode;
-mod infer;
-mod normalise;
-mod source;
-mod sink;
 mod backup;
+mod decode;
+mod encode;
+mod infer;
 mod keys;
+mod layout;
 mod nest;
+mod normalise;
+mod sink;
+mod source;
 
-use layout::*;
-pub use encode::*;
 use decode::*;
+pub use encode::*;
 use infer::*;
-use normalise::*;
-pub use source::*;
-pub use sink::*;
-use backup::*;
 use keys::*;
+use layout::*;
 use nest::*;
+use normalise::*;
+pub use sink::*;
+pub use source::*;
 
 #[cfg(test)]
 mod tests;
@@ -61,11 +60,11 @@ use tokio::task::JoinHandle;
 use tokio::sync::mpsc;
 
 use crate::endpoint::{
-    Capabilities, EndpointError, Feature, Finished, IfExists, QuarantineCount, ReadBatch,
-    ResumeBy, Rewind, Scan, TableProfile, TargetTable, Write, WriteOutcome, unsupported_scan,
+    Capabilities, EndpointError, Feature, Finished, IfExists, QuarantineCount, ReadBatch, ResumeBy,
+    Rewind, Scan, TableProfile, TargetTable, Write, WriteOutcome, unsupported_scan,
 };
-use crate::model::TableDef;
 use crate::ledger::Backup;
+use crate::model::TableDef;
 
 /// What a JSON directory can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -112,7 +111,11 @@ impl crate::endpoint::Source for JsonSource {
         JsonSource::count(self, table).await
     }
 
-    async fn profile(&self, table: &TableDef, sample: usize) -> Result<TableProfile, EndpointError> {
+    async fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
         JsonSource::profile(self, table, sample).await
     }
 
@@ -148,7 +151,11 @@ impl crate::endpoint::Sink for JsonSink {
         JsonSink::existing_tables(self, names).await
     }
 
-    async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         JsonSink::prepare(self, tables, if_exists).await
     }
 
@@ -168,11 +175,18 @@ impl crate::endpoint::Sink for JsonSink {
         JsonSink::write(self, w.run_id, w.table, w.batch, w.rejects).await
     }
 
-    async fn finish(&mut self, run_id: &str, tables: &[TargetTable]) -> Result<Finished, EndpointError> {
+    async fn finish(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError> {
         JsonSink::finish(self, run_id, tables).await
     }
 
-    async fn table_checksum(&mut self, table: &str) -> Result<Option<(u64, String)>, EndpointError> {
+    async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
         tokio::task::block_in_place(|| JsonSink::table_checksum(self, table))
     }
 
@@ -195,7 +209,12 @@ impl crate::endpoint::Sink for JsonSink {
             .collect())
     }
 
-    async fn restore_table(&mut self, table: &str, _kind: &str, backup: Option<&str>) -> Result<(), EndpointError> {
+    async fn restore_table(
+        &mut self,
+        table: &str,
+        _kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| self.restore_files(table, backup))
     }
 
@@ -204,7 +223,12 @@ impl crate::endpoint::Sink for JsonSink {
     }
 
     /// Empties the table's file (its checkpoint lives in `--state`).
-    async fn restart_table(&mut self, _run_id: &str, table: &str, _source_table: &str) -> Result<(), EndpointError> {
+    async fn restart_table(
+        &mut self,
+        _run_id: &str,
+        table: &str,
+        _source_table: &str,
+    ) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| self.truncate_back(table, None, None))
     }
 
@@ -235,8 +259,10 @@ impl crate::endpoint::Sink for JsonSink {
     /// quarantine records are removed.
     async fn rewind(&mut self, run_id: &str, tables: &[Rewind<'_>]) -> Result<(), EndpointError> {
         let lengths = |cp: &crate::ledger::Checkpoint| -> (Option<u64>, Option<u64>) {
-            let v: Option<serde_json::Value> =
-                cp.offsets.as_deref().and_then(|o| serde_json::from_str(o).ok());
+            let v: Option<serde_json::Value> = cp
+                .offsets
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok());
             let get = |k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(|n| n.as_u64());
             (get("table"), get("rejects"))
         };

@@ -2,18 +2,12 @@
 //! json column.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use crate::endpoint::{EndpointError, TargetTable};
+use crate::model::{ColumnDef, LogicalType};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 impl JsonSink {
     /// Folds a child table into its parent's file (see [`nest_plan`]):
@@ -23,7 +17,11 @@ impl JsonSink {
     /// arrays added, which replaces it; then `_schema.json` records the
     /// nesting and the child file is removed. A crash in between leaves
     /// rows twice (in the parent's array and the child file), never nowhere.
-    pub(super) fn nest_one(&self, p: &NestPlan<'_>, max: u64) -> Result<Option<String>, EndpointError> {
+    pub(super) fn nest_one(
+        &self,
+        p: &NestPlan<'_>,
+        max: u64,
+    ) -> Result<Option<String>, EndpointError> {
         let (child, parent) = (&p.child.def, &p.parent.def);
         let (cpath, ppath) = (self.data_path(&child.name), self.data_path(&parent.name));
         let size = fs::metadata(&cpath).map(|m| m.len()).unwrap_or(0);

@@ -2,18 +2,10 @@
 //! a child table `T__C`.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
+use crate::endpoint::EndpointError;
+use crate::model::{BatchBuilder, ColumnDef, LogicalType, TableDef};
+use std::collections::HashMap;
+use std::path::Path;
 
 // ---------------------------------------------------------------------------
 // Normalised columns (`normalise=` on a source, `nest=` read back)
@@ -166,7 +158,11 @@ pub(super) fn resolve(
 
 /// The spec of a child table a `nest=` target recorded: its foreign key to
 /// the parent names the key columns.
-pub(super) fn from_recorded(endpoint: &str, parent: &TableDef, n: &NestedDef) -> Result<Spec, EndpointError> {
+pub(super) fn from_recorded(
+    endpoint: &str,
+    parent: &TableDef,
+    n: &NestedDef,
+) -> Result<Spec, EndpointError> {
     let fk = n
         .table
         .foreign_keys

@@ -1,18 +1,14 @@
 //! A JSON directory written as a sink: one JSON Lines file per table.
 
 use super::*;
+use crate::endpoint::{EndpointError, IfExists, TargetTable, WriteOutcome};
+use crate::model::temporal;
+use crate::model::{Batch, Reject, Stage};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
 
 // ---------------------------------------------------------------------------
 // Sink
@@ -222,7 +218,6 @@ impl JsonSink {
         text.push(b'\n');
         self.write_atomic(&self.dir.join(SCHEMA_FILE), &text)
     }
-
 }
 
 impl JsonSink {
@@ -388,5 +383,4 @@ impl JsonSink {
             quarantined,
         })
     }
-
 }

@@ -1,18 +1,12 @@
 //! A JSON directory read as a source.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use crate::endpoint::{EndpointError, ReadBatch, TableProfile};
+use crate::model::{BatchBuilder, TableDef};
+use std::collections::HashSet;
+use std::fs::{self};
 use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::model::temporal;
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
-};
 
 // ---------------------------------------------------------------------------
 // Source
@@ -241,7 +235,9 @@ impl JsonSource {
     /// no such file. Holds one `(run, table, key)` per reject: memory is
     /// bounded by the number of rejects, which is fine (they are few, and the
     /// database sources hold the same).
-    pub async fn quarantined(&self) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
+    pub async fn quarantined(
+        &self,
+    ) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
         self.blocking(|dir, name| {
             let path = dir.join(REJECTS_FILE);
             let mut rows = Vec::new();

@@ -1,17 +1,19 @@
 #![allow(unused_imports)]
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use crate::endpoint::{EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome};
+use super::*;
+use crate::endpoint::{
+    EndpointError, IfExists, ReadBatch, TableProfile, TargetTable, WriteOutcome,
+};
 use crate::model::temporal;
 use crate::model::{
     Batch, BatchBuilder, ColumnDef, LogicalType, Reject, Schema, Stage, TableDef, ValueRef,
 };
-use super::*;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
 
 use super::*;
 use crate::model::Column;

@@ -1,23 +1,8 @@
 //! Connections (session settings per role), server errors, SQL literals.
 
-use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use crate::endpoint::EndpointError;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
 
 /// MySQL's identifier limit: 64 characters for tables, columns, indexes and
 /// constraints. Longer table or column names are refused (the server would

@@ -2,23 +2,12 @@
 //! exact literals it writes.
 
 use super::*;
+use crate::model::temporal::{
+    civil_from_days, format_date, format_time, format_timestamp, format_uuid,
+};
+use crate::model::{ColumnDef, LogicalType, TableDef, ValueRef};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
 
 // ---------------------------------------------------------------------------
 // Sink: type mapping and value encoding

@@ -2,23 +2,10 @@
 //! moved to quarantine first.
 
 use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
 use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
+use crate::endpoint::{EndpointError, REJECTS_TABLE, TargetTable};
+use crate::model::{ColumnDef, ForeignKeyDef, LogicalType};
+use mysql_async::prelude::*;
 
 impl MysqlSink {
     /// After the load: unique constraints and indexes, then foreign keys,
@@ -406,7 +393,8 @@ impl MysqlSink {
                 apk.join(", ")
             )
         };
-        self.exec_sql(Some(&t.def.name), "START TRANSACTION").await?;
+        self.exec_sql(Some(&t.def.name), "START TRANSACTION")
+            .await?;
         let result = async {
             self.exec_sql(Some(REJECTS_TABLE), &copy).await?;
             let copied = self.conn.affected_rows();

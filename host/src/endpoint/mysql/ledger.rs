@@ -1,23 +1,10 @@
 //! The ledger in a MySQL/MariaDB target, and its backups (copies).
 
 use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use crate::endpoint::sql::quote_ident;
+use crate::endpoint::{EndpointError, REJECTS_TABLE};
+use mysql_async::Value;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
 
 impl MysqlSink {
     /// Whether one table exists in the target database.
@@ -109,8 +96,10 @@ impl MysqlSink {
         let name = format!("_ferry_backup__{base}__{short}");
         let (t, n) = (quote_ident(&b.table), quote_ident(&name));
         let tb = Some(b.table.as_str());
-        self.exec_sql(tb, &format!("DROP TABLE IF EXISTS {n}")).await?;
-        self.exec_sql(tb, &format!("CREATE TABLE {n} LIKE {t}")).await?;
+        self.exec_sql(tb, &format!("DROP TABLE IF EXISTS {n}"))
+            .await?;
+        self.exec_sql(tb, &format!("CREATE TABLE {n} LIKE {t}"))
+            .await?;
         self.exec_sql(tb, &format!("INSERT INTO {n} SELECT * FROM {t}"))
             .await?;
         let (kind, reference) = if in_place {

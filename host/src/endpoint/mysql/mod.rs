@@ -22,20 +22,18 @@
 //! - [`conn`] — sessions, errors and SQL literals.
 
 mod conn;
-mod types;
-mod source;
 mod encode;
-mod sink;
-mod ledger;
 mod finish;
+mod ledger;
+mod sink;
+mod source;
+mod types;
 
-pub use conn::*;
-pub use types::*;
-pub use source::*;
+use conn::*;
 pub use encode::*;
 pub use sink::*;
-use ledger::*;
-use finish::*;
+pub use source::*;
+pub use types::*;
 
 #[cfg(test)]
 mod tests;
@@ -98,7 +96,11 @@ impl crate::endpoint::Source for MysqlSource {
         MysqlSource::count(self, table).await
     }
 
-    async fn profile(&self, table: &TableDef, sample: usize) -> Result<TableProfile, EndpointError> {
+    async fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
         MysqlSource::profile(self, table, sample).await
     }
 
@@ -142,29 +144,30 @@ impl crate::endpoint::Sink for MysqlSink {
         MysqlSink::existing_tables(self, names).await
     }
 
-    async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         MysqlSink::prepare(self, tables, if_exists).await
     }
 
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError> {
-        MysqlSink::write(
-            self,
-            w.run_id,
-            w.table,
-            w.batch,
-            w.rejects,
-            w.checkpoint,
-            w.upsert,
-            w.replace,
-        )
-        .await
+        MysqlSink::write_batch(self, w).await
     }
 
-    async fn finish(&mut self, run_id: &str, tables: &[TargetTable]) -> Result<Finished, EndpointError> {
+    async fn finish(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError> {
         MysqlSink::finish(self, run_id, tables).await
     }
 
-    async fn table_checksum(&mut self, table: &str) -> Result<Option<(u64, String)>, EndpointError> {
+    async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
         MysqlSink::table_checksum(self, table).await
     }
 
@@ -189,7 +192,12 @@ impl crate::endpoint::Sink for MysqlSink {
         Ok(out)
     }
 
-    async fn restore_table(&mut self, table: &str, kind: &str, backup: Option<&str>) -> Result<(), EndpointError> {
+    async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
         MysqlSink::restore_table(self, table, kind, backup).await
     }
 
@@ -197,7 +205,12 @@ impl crate::endpoint::Sink for MysqlSink {
         MysqlSink::delete_run_rejects(self, run_id).await
     }
 
-    async fn restart_table(&mut self, run_id: &str, table: &str, source_table: &str) -> Result<(), EndpointError> {
+    async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
         MysqlSink::restart_table(self, run_id, table, source_table).await
     }
 

@@ -1,23 +1,11 @@
 //! A MySQL/MariaDB database written as a sink.
 
 use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
 use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
+use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::model::{Batch, Reject, Stage};
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Value};
 
 // ---------------------------------------------------------------------------
 // Sink
@@ -77,7 +65,9 @@ impl MysqlSink {
         let Some(r) = replace else {
             return Ok(());
         };
-        for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::MYSQL, table, r) {
+        for (sql, p) in
+            crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::MYSQL, table, r)
+        {
             if let Err(e) = self.conn.exec_drop(sql, params(&p)).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
                 return Err(self.err(Some(table), my_message(&e)));
@@ -86,7 +76,11 @@ impl MysqlSink {
         Ok(())
     }
 
-    pub(super) async fn exec_sql(&mut self, table: Option<&str>, sql: &str) -> Result<(), EndpointError> {
+    pub(super) async fn exec_sql(
+        &mut self,
+        table: Option<&str>,
+        sql: &str,
+    ) -> Result<(), EndpointError> {
         match self.conn.query_drop(sql).await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -292,16 +286,19 @@ impl MysqlSink {
     /// Writes one batch and its rejects in one transaction. Values the
     /// sink cannot store exactly reject their row (stage `write`); the rest
     /// of the batch lands.
-    pub async fn write(
+    pub async fn write_batch(
         &mut self,
-        run_id: &str,
-        table: &TargetTable,
-        batch: &Batch,
-        rejects: &[Reject],
-        checkpoint: Option<&crate::ledger::Checkpoint>,
-        upsert: bool,
-        replace: Option<&crate::endpoint::Replace>,
+        w: crate::endpoint::Write<'_>,
     ) -> Result<WriteOutcome, EndpointError> {
+        let crate::endpoint::Write {
+            run_id,
+            table,
+            batch,
+            rejects,
+            checkpoint,
+            upsert,
+            replace,
+        } = w;
         let schema = table.def.schema();
         let encs = self.encodings(table);
         // Incremental runs: a row replaces the one with its key.
@@ -495,7 +492,6 @@ impl MysqlSink {
             row: batch.row_json(schema, row),
         }
     }
-
 }
 
 impl MysqlSink {
@@ -544,5 +540,4 @@ impl MysqlSink {
         }
         Ok(())
     }
-
 }

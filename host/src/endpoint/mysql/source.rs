@@ -1,23 +1,15 @@
 //! A MySQL/MariaDB database read as a source.
 
 use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
 use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
+use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
+    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef,
 };
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row, Value};
+use std::collections::HashMap;
+use tokio::sync::mpsc;
 
 /// A MySQL/MariaDB database read as a source.
 pub struct MysqlSource {
@@ -428,7 +420,9 @@ impl MysqlSource {
     /// Rows in the rejects table per run and table (empty when there is none).
     /// Memory is bounded by the number of rejects, which is small next to
     /// the data (one key string per rejected row).
-    pub async fn quarantined(&self) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
+    pub async fn quarantined(
+        &self,
+    ) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
         let mut c = self.conn().await?;
         let e = |x: mysql_async::Error| self.err(Some(REJECTS_TABLE), &x);
         if !table_exists(&mut c, REJECTS_TABLE).await.map_err(e)? {

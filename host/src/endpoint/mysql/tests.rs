@@ -1,9 +1,5 @@
 #![allow(unused_imports)]
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
+use super::*;
 use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{
     EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
@@ -16,7 +12,11 @@ use crate::model::{
     Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
     UniqueDef, ValueRef,
 };
-use super::*;
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, Row, Value};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use tokio::sync::mpsc;
 
 use super::*;
 

@@ -1,23 +1,9 @@
 //! MySQL values read exactly into ferry's logical types, or rejected.
 
 use super::*;
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Row, Value};
-use tokio::sync::mpsc;
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{
-    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
-};
-use crate::model::temporal::{
-    civil_from_days, days_from_civil, format_date, format_time, format_timestamp, format_uuid,
-    parse_uuid,
-};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
-};
+use crate::model::temporal::{civil_from_days, days_from_civil, parse_uuid};
+use crate::model::{BatchBuilder, ColumnDef, LogicalType, Reject, Stage, TableDef};
+use mysql_async::{Row, Value};
 
 /// Maps a MySQL column (`DATA_TYPE`, `COLUMN_TYPE`) to ferry's logical type.
 ///
@@ -91,7 +77,12 @@ pub(super) fn is_plain_decimal(s: &str) -> bool {
 
 /// Converts one MySQL value (binary protocol) into the column's logical
 /// type, exactly, or says why it cannot.
-pub(super) fn push_value(b: &mut BatchBuilder, i: usize, col: &ColumnDef, v: &Value) -> Result<(), String> {
+pub(super) fn push_value(
+    b: &mut BatchBuilder,
+    i: usize,
+    col: &ColumnDef,
+    v: &Value,
+) -> Result<(), String> {
     let t = col.logical_type;
     let bad = |what: String| format!("{what} cannot be stored as {t} without loss");
     match (t, v) {

@@ -1,14 +1,8 @@
 //! PostgreSQL's binary COPY format: the sink's encoder and the source's
 //! decoder (fields, epochs, numerics).
 
-use super::*;
+use crate::model::{Batch, ColumnData, LogicalType, Storage};
 use bytes::{BufMut, BytesMut};
-use futures_util::SinkExt;
-use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
 
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
 pub(super) const PG_EPOCH_DAYS: i32 = 10_957;

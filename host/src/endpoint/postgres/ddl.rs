@@ -1,14 +1,7 @@
 //! What the PostgreSQL sink declares: identifier limits, column types,
 //! `numeric(p,s)` and the exact fit of decimals into it.
 
-use super::*;
-use bytes::{BufMut, BytesMut};
-use futures_util::SinkExt;
-use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
+use crate::model::LogicalType;
 
 /// PostgreSQL's identifier limit: 63 bytes (NAMEDATALEN - 1). Longer names
 /// would be silently truncated by the server, so ferry refuses them.

@@ -1,17 +1,7 @@
 //! Decoding binary COPY rows into batches, value by value, exactly.
 
 use super::*;
-use bytes::{Buf, BytesMut};
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
-use crate::endpoint::postgres::pg_message;
-use crate::endpoint::sql::quote_ident;
-use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
-use crate::model::{
-    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef, value_json,
-};
+use crate::model::{BatchBuilder, LogicalType, Reject, Stage, TableDef, ValueRef, value_json};
 
 /// The binary COPY signature, flags and header extension.
 /// `Ok(None)`: not all of it has arrived yet.
@@ -40,7 +30,10 @@ pub(super) enum RowParse {
 }
 
 /// Finds the fields of the next binary COPY tuple at the start of `buf`.
-pub(super) fn parse_row(buf: &[u8], fields: &mut Vec<Option<(usize, usize)>>) -> Result<RowParse, String> {
+pub(super) fn parse_row(
+    buf: &[u8],
+    fields: &mut Vec<Option<(usize, usize)>>,
+) -> Result<RowParse, String> {
     fields.clear();
     if buf.len() < 2 {
         return Ok(RowParse::Incomplete);

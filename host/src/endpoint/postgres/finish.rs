@@ -2,13 +2,8 @@
 //! violating rows moved to quarantine first; consolidation conflicts.
 
 use super::*;
-use bytes::{BufMut, BytesMut};
-use futures_util::SinkExt;
-use tokio_postgres::{Client, NoTls};
 use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
+use crate::endpoint::{EndpointError, REJECTS_TABLE, TargetTable};
 
 impl PgSink {
     pub async fn finish(
@@ -147,7 +142,12 @@ impl PgSink {
         })
     }
 
-    pub(super) fn failed(&self, table: &str, sql: &str, e: &tokio_postgres::Error) -> EndpointError {
+    pub(super) fn failed(
+        &self,
+        table: &str,
+        sql: &str,
+        e: &tokio_postgres::Error,
+    ) -> EndpointError {
         self.err(
             Some(table),
             format!("{} (while running: {sql})", pg_message(e)),

@@ -4,13 +4,9 @@
 //! in the transaction that records it — restores and restarts.
 
 use super::*;
-use bytes::{BufMut, BytesMut};
-use futures_util::SinkExt;
-use tokio_postgres::{Client, NoTls};
 use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
+use crate::endpoint::{EndpointError, REJECTS_TABLE};
+use crate::model::LogicalType;
 
 /// 12 hex digits of a name's SHA-256: a short, stable identifier part.
 pub(super) fn short_hash(name: &str) -> String {
@@ -89,7 +85,10 @@ impl PgSink {
             backup_ref: Some(reference.clone()),
             ..b.clone()
         };
-        let (insert, p) = crate::endpoint::sql::ledger::backup_upsert(&crate::endpoint::sql::dialect::POSTGRES, &record);
+        let (insert, p) = crate::endpoint::sql::ledger::backup_upsert(
+            &crate::endpoint::sql::dialect::POSTGRES,
+            &record,
+        );
         tx.execute(&insert, &params(&p)).await.map_err(e)?;
         tx.commit().await.map_err(e)?;
         crate::failpoint::at("backup", Some(&b.table));
@@ -265,5 +264,4 @@ impl PgSink {
         }
         tx.commit().await.map_err(e)
     }
-
 }

@@ -12,20 +12,19 @@
 //! - [`copy`] — the binary COPY format, both ways;
 //! - [`ddl`] — types and the numeric rules the sink declares.
 
+mod copy;
 mod ddl;
+mod decode;
+mod finish;
 mod ledger;
 mod sink;
-mod finish;
-mod copy;
-mod decode;
 mod source;
 
+use copy::*;
 pub use ddl::*;
+use decode::*;
 use ledger::*;
 pub use sink::*;
-use finish::*;
-pub use copy::*;
-use decode::*;
 pub use source::*;
 
 #[cfg(test)]
@@ -91,7 +90,11 @@ impl crate::endpoint::Source for PgSource {
         PgSource::count(self, table).await
     }
 
-    async fn profile(&self, table: &TableDef, sample: usize) -> Result<TableProfile, EndpointError> {
+    async fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
         PgSource::profile(self, table, sample).await
     }
 
@@ -128,29 +131,30 @@ impl crate::endpoint::Sink for PgSink {
         PgSink::existing_tables(self, names).await
     }
 
-    async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         PgSink::prepare(self, tables, if_exists).await
     }
 
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError> {
-        PgSink::write(
-            self,
-            w.run_id,
-            w.table,
-            w.batch,
-            w.rejects,
-            w.checkpoint,
-            w.upsert,
-            w.replace,
-        )
-        .await
+        PgSink::write_batch(self, w).await
     }
 
-    async fn finish(&mut self, run_id: &str, tables: &[TargetTable]) -> Result<Finished, EndpointError> {
+    async fn finish(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError> {
         PgSink::finish(self, run_id, tables).await
     }
 
-    async fn table_checksum(&mut self, table: &str) -> Result<Option<(u64, String)>, EndpointError> {
+    async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
         PgSink::table_checksum(self, table).await
     }
 
@@ -174,7 +178,12 @@ impl crate::endpoint::Sink for PgSink {
         Ok(out)
     }
 
-    async fn restore_table(&mut self, table: &str, kind: &str, backup: Option<&str>) -> Result<(), EndpointError> {
+    async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
         PgSink::restore_table(self, table, kind, backup).await
     }
 
@@ -182,7 +191,12 @@ impl crate::endpoint::Sink for PgSink {
         PgSink::delete_run_rejects(self, run_id).await
     }
 
-    async fn restart_table(&mut self, run_id: &str, table: &str, source_table: &str) -> Result<(), EndpointError> {
+    async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
         PgSink::restart_table(self, run_id, table, source_table).await
     }
 
@@ -278,19 +292,28 @@ impl SqlConn for PgSink {
             .query(sql, &params(p))
             .await
             .map_err(|e| pg_message(&e))?;
-        let value = |r: &tokio_postgres::Row, i: usize| -> Result<SqlValue, tokio_postgres::Error> {
-            let ty = r.columns()[i].type_().clone();
-            Ok(match ty {
-                Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(SqlValue::Int),
-                Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|v| SqlValue::Int(v.into())),
-                Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|v| SqlValue::Int(v.into())),
-                Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(SqlValue::Bool),
-                _ => r.try_get::<_, Option<String>>(i)?.map(SqlValue::Text),
-            }
-            .unwrap_or(SqlValue::Null))
-        };
+        let value =
+            |r: &tokio_postgres::Row, i: usize| -> Result<SqlValue, tokio_postgres::Error> {
+                let ty = r.columns()[i].type_().clone();
+                Ok(match ty {
+                    Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(SqlValue::Int),
+                    Type::INT4 => r
+                        .try_get::<_, Option<i32>>(i)?
+                        .map(|v| SqlValue::Int(v.into())),
+                    Type::INT2 => r
+                        .try_get::<_, Option<i16>>(i)?
+                        .map(|v| SqlValue::Int(v.into())),
+                    Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(SqlValue::Bool),
+                    _ => r.try_get::<_, Option<String>>(i)?.map(SqlValue::Text),
+                }
+                .unwrap_or(SqlValue::Null))
+            };
         rows.iter()
-            .map(|r| (0..r.len()).map(|i| value(r, i)).collect::<Result<Vec<_>, _>>())
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| value(r, i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| pg_message(&e))
     }

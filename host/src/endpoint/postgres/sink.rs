@@ -1,13 +1,11 @@
 //! A PostgreSQL database written as a sink: tables, batches by binary COPY.
 
 use super::*;
-use bytes::{BufMut, BytesMut};
+use crate::endpoint::sql::quote_ident;
+use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
+use crate::model::{Batch, ColumnData, Reject, Stage};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, ColumnData, LogicalType, Reject, Stage, Storage};
 
 pub struct PgSink {
     pub(super) client: Client,
@@ -190,16 +188,19 @@ impl PgSink {
             .map_err(|e| self.err(None, format!("creating tables: {}", pg_message(&e))))
     }
 
-    pub async fn write(
+    pub async fn write_batch(
         &mut self,
-        run_id: &str,
-        table: &TargetTable,
-        batch: &Batch,
-        rejects: &[Reject],
-        checkpoint: Option<&Checkpoint>,
-        upsert: bool,
-        replace: Option<&crate::endpoint::Replace>,
+        w: crate::endpoint::Write<'_>,
     ) -> Result<WriteOutcome, EndpointError> {
+        let crate::endpoint::Write {
+            run_id,
+            table,
+            batch,
+            rejects,
+            checkpoint,
+            upsert,
+            replace,
+        } = w;
         let upsert = upsert && !table.def.primary_key.is_empty();
         let name = table.def.name.clone();
         let schema = table.def.schema();
@@ -248,7 +249,9 @@ impl PgSink {
         };
         let tx = self.client.transaction().await.map_err(e)?;
         if let Some(r) = replace {
-            for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::POSTGRES, &name, r) {
+            for (sql, p) in
+                crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::POSTGRES, &name, r)
+            {
                 tx.execute(&sql, &params(&p)).await.map_err(e)?;
             }
         }
@@ -345,7 +348,6 @@ impl PgSink {
             rejected: sink_rejects,
         })
     }
-
 }
 
 /// `(row, column)` of every text value holding a NUL byte. One `contains`

@@ -17,20 +17,16 @@
 //! instead of failing the stream.
 
 use super::*;
-use bytes::{Buf, BytesMut};
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
 use crate::endpoint::postgres::pg_message;
 use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
-    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef, value_json,
+    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef, ValueRef,
 };
-
-
-
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls};
 
 /// Microseconds in a day: PostgreSQL `time` ranges over `00:00:00`..=`24:00:00`.
 pub(super) const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -277,7 +273,12 @@ impl PgSource {
         Ok(out)
     }
 
-    pub(super) async fn table(&self, c: &Client, oid: u32, name: &str) -> Result<TableDef, EndpointError> {
+    pub(super) async fn table(
+        &self,
+        c: &Client,
+        oid: u32,
+        name: &str,
+    ) -> Result<TableDef, EndpointError> {
         let e = |x: tokio_postgres::Error| self.err(Some(name), &x);
         // Columns in attnum order; generated columns are computed, not data
         // (as for SQLite sources), so they are left out.
@@ -741,7 +742,9 @@ impl PgSource {
     /// Rows in this schema's `_ferry_rejects` per run and table (empty when
     /// there is none). Memory is bounded by the number of rejects, which is
     /// what verify needs to account for anyway.
-    pub async fn quarantined(&self) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
+    pub async fn quarantined(
+        &self,
+    ) -> Result<Vec<crate::endpoint::QuarantineCount>, EndpointError> {
         let c = self.connect().await?;
         let e = |x: tokio_postgres::Error| self.err(Some(REJECTS_TABLE), &x);
         let exists: bool = c

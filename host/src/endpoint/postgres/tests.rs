@@ -1,13 +1,18 @@
 #![allow(unused_imports)]
+use super::*;
+use crate::endpoint::sql::{quote_ident, quote_list};
+use crate::endpoint::{
+    EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome,
+};
+use crate::ledger::{Checkpoint, RunRecord};
+use crate::model::{
+    Batch, BatchBuilder, ColumnData, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject,
+    Stage, Storage, TableDef, UniqueDef, ValueRef, value_json,
+};
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
-use crate::endpoint::sql::{quote_ident, quote_list};
-use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, ReadBatch, TableProfile, TargetTable, WriteOutcome};
-use crate::ledger::{Checkpoint, RunRecord};
-use crate::model::{Batch, BatchBuilder, ColumnData, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, Storage, TableDef, UniqueDef, ValueRef, value_json};
-use super::*;
 
 use super::{encode_numeric, fits_numeric};
 

@@ -168,7 +168,12 @@ impl Dialect {
                             j += 1;
                         }
                         let n: usize = sql[i + 1..j].parse().unwrap_or(0);
-                        order.push(params.get(n.wrapping_sub(1)).cloned().unwrap_or(SqlValue::Null));
+                        order.push(
+                            params
+                                .get(n.wrapping_sub(1))
+                                .cloned()
+                                .unwrap_or(SqlValue::Null),
+                        );
                         out.push('?');
                         i = j;
                     } else {
@@ -190,7 +195,9 @@ impl Dialect {
                     .iter()
                     .map(|u| match u {
                         Update::Set(c) => format!("{c} = excluded.{c}"),
-                        Update::KeepIfNull(c) => format!("{c} = coalesce(excluded.{c}, {table}.{c})"),
+                        Update::KeepIfNull(c) => {
+                            format!("{c} = coalesce(excluded.{c}, {table}.{c})")
+                        }
                     })
                     .collect();
                 format!(
@@ -298,7 +305,8 @@ pub trait SqlConn: Send {
     /// Runs one statement (`$n` placeholders); rows affected.
     async fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, String>;
     /// Runs one query (`$n` placeholders); every row's values.
-    async fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, String>;
+    async fn query(&mut self, sql: &str, params: &[SqlValue])
+    -> Result<Vec<Vec<SqlValue>>, String>;
 }
 
 #[cfg(test)]

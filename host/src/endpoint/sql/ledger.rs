@@ -142,7 +142,11 @@ pub fn backup_upsert(d: &Dialect, b: &Backup) -> (String, Vec<SqlValue>) {
 /// Deletes what a table reloaded from scratch had: this run's rejects and
 /// checkpoint for `source_table` (the driver empties the table itself, in
 /// the same transaction).
-pub fn restart_statements(d: &Dialect, run_id: &str, source_table: &str) -> Vec<(String, Vec<SqlValue>)> {
+pub fn restart_statements(
+    d: &Dialect,
+    run_id: &str,
+    source_table: &str,
+) -> Vec<(String, Vec<SqlValue>)> {
     let p = [SqlValue::from(run_id), SqlValue::from(source_table)];
     vec![
         d.bind(
@@ -164,7 +168,12 @@ fn err(conn: &dyn SqlConn, table: &str, reason: String) -> EndpointError {
     }
 }
 
-async fn exec(c: &mut dyn SqlConn, table: &str, sql: &str, p: &[SqlValue]) -> Result<u64, EndpointError> {
+async fn exec(
+    c: &mut dyn SqlConn,
+    table: &str,
+    sql: &str,
+    p: &[SqlValue],
+) -> Result<u64, EndpointError> {
     let (sql, p) = c.dialect().bind(sql, p);
     c.exec(&sql, &p).await.map_err(|e| err(c, table, e))
 }
@@ -179,7 +188,12 @@ async fn query(
     c.query(&sql, &p).await.map_err(|e| err(c, table, e))
 }
 
-async fn count(c: &mut dyn SqlConn, table: &str, sql: &str, p: &[SqlValue]) -> Result<i64, EndpointError> {
+async fn count(
+    c: &mut dyn SqlConn,
+    table: &str,
+    sql: &str,
+    p: &[SqlValue],
+) -> Result<i64, EndpointError> {
     Ok(query(c, table, sql, p)
         .await?
         .first()
@@ -237,7 +251,13 @@ async fn upgrade(c: &mut dyn SqlConn) -> Result<(), EndpointError> {
         &[],
     )
     .await?;
-    let have = count(c, t, "SELECT coalesce(max(version), 0) FROM _ferry_ledger", &[]).await?;
+    let have = count(
+        c,
+        t,
+        "SELECT coalesce(max(version), 0) FROM _ferry_ledger",
+        &[],
+    )
+    .await?;
     if have > LEDGER_VERSION {
         return Err(err(
             c,
@@ -348,7 +368,9 @@ impl<T: SqlConn> LedgerStore for T {
                 query(
                     self,
                     RUNS_TABLE,
-                    &format!("SELECT {RUN_COLUMNS} FROM _ferry_runs ORDER BY started_at DESC, run_id"),
+                    &format!(
+                        "SELECT {RUN_COLUMNS} FROM _ferry_runs ORDER BY started_at DESC, run_id"
+                    ),
                     &[],
                 )
                 .await?
@@ -438,7 +460,9 @@ impl<T: SqlConn> LedgerStore for T {
         let rows = query(
             self,
             BACKUPS_TABLE,
-            &format!("SELECT {BACKUP_COLUMNS} FROM _ferry_backups WHERE run_id = $1 ORDER BY table_name"),
+            &format!(
+                "SELECT {BACKUP_COLUMNS} FROM _ferry_backups WHERE run_id = $1 ORDER BY table_name"
+            ),
             &[run_id.into()],
         )
         .await?;

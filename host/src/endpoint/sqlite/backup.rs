@@ -3,10 +3,9 @@
 //! checksums, snapshots of the file as backups, restores, restarts.
 
 use super::*;
-use rusqlite::types::ValueRef as Sql;
-use rusqlite::Connection;
 use crate::endpoint::{EndpointError, REJECTS_TABLE};
 use rusqlite::params_from_iter;
+use rusqlite::types::ValueRef as Sql;
 
 impl SqliteSink {
     /// Rows and an order-independent checksum of a table's content
@@ -157,9 +156,11 @@ impl SqliteSink {
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(&format!("DELETE FROM {}", quote_ident(table)), [])
             .map_err(err)?;
-        for (sql, p) in
-            crate::endpoint::sql::ledger::restart_statements(&crate::endpoint::sql::dialect::SQLITE, run_id, source_table)
-        {
+        for (sql, p) in crate::endpoint::sql::ledger::restart_statements(
+            &crate::endpoint::sql::dialect::SQLITE,
+            run_id,
+            source_table,
+        ) {
             tx.execute(&sql, params_from_iter(p.iter().map(to_param)))
                 .map_err(err)?;
         }

@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::endpoint::TargetTable;
-use crate::model::{
-    ColumnDef, TableDef,
-};
-
+use crate::model::{ColumnDef, TableDef};
 
 /// The declared type a SQLite target gets for a column: the source's
 /// declared type when the column is unchanged (so SQLite → SQLite keeps

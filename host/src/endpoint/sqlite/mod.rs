@@ -9,16 +9,16 @@
 //! - [`types`] — values: SQLite storage classes ↔ ferry's logical types;
 //! - [`ddl`] — the types and `CREATE TABLE` the sink writes.
 
-mod types;
-mod source;
+mod backup;
 mod ddl;
 mod sink;
-mod backup;
+mod source;
+mod types;
 
-pub use types::*;
-pub use source::*;
 pub use ddl::*;
 pub use sink::*;
+pub use source::*;
+pub use types::*;
 
 #[cfg(test)]
 mod tests;
@@ -93,7 +93,11 @@ impl crate::endpoint::Source for SqliteSource {
         blocking(&self.name, move || s.count(&t)).await
     }
 
-    async fn profile(&self, table: &TableDef, sample: usize) -> Result<TableProfile, EndpointError> {
+    async fn profile(
+        &self,
+        table: &TableDef,
+        sample: usize,
+    ) -> Result<TableProfile, EndpointError> {
         let (s, t) = (self.clone(), table.clone());
         blocking(&self.name, move || s.profile(&t, sample)).await
     }
@@ -161,30 +165,30 @@ impl crate::endpoint::Sink for SqliteSink {
         tokio::task::block_in_place(|| SqliteSink::existing_tables(self, names))
     }
 
-    async fn prepare(&mut self, tables: &[TargetTable], if_exists: IfExists) -> Result<(), EndpointError> {
+    async fn prepare(
+        &mut self,
+        tables: &[TargetTable],
+        if_exists: IfExists,
+    ) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::prepare(self, tables, if_exists))
     }
 
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError> {
-        tokio::task::block_in_place(|| {
-            SqliteSink::write(
-                self,
-                w.run_id,
-                w.table,
-                w.batch,
-                w.rejects,
-                w.checkpoint,
-                w.upsert,
-                w.replace,
-            )
-        })
+        tokio::task::block_in_place(|| SqliteSink::write_batch(self, w))
     }
 
-    async fn finish(&mut self, run_id: &str, tables: &[TargetTable]) -> Result<Finished, EndpointError> {
+    async fn finish(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::finish(self, run_id, tables))
     }
 
-    async fn table_checksum(&mut self, table: &str) -> Result<Option<(u64, String)>, EndpointError> {
+    async fn table_checksum(
+        &mut self,
+        table: &str,
+    ) -> Result<Option<(u64, String)>, EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::table_checksum(self, table))
     }
 
@@ -210,7 +214,12 @@ impl crate::endpoint::Sink for SqliteSink {
         Ok(out)
     }
 
-    async fn restore_table(&mut self, table: &str, kind: &str, backup: Option<&str>) -> Result<(), EndpointError> {
+    async fn restore_table(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::restore_table(self, table, kind, backup))
     }
 
@@ -218,7 +227,12 @@ impl crate::endpoint::Sink for SqliteSink {
         tokio::task::block_in_place(|| SqliteSink::delete_run_rejects(self, run_id))
     }
 
-    async fn restart_table(&mut self, run_id: &str, table: &str, source_table: &str) -> Result<(), EndpointError> {
+    async fn restart_table(
+        &mut self,
+        run_id: &str,
+        table: &str,
+        source_table: &str,
+    ) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::restart_table(self, run_id, table, source_table))
     }
 
@@ -269,25 +283,35 @@ impl SqlConn for SqliteSink {
         })
     }
 
-    async fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, String> {
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, String> {
         tokio::task::block_in_place(|| {
             let mut st = self.conn.prepare(sql).map_err(|e| e.to_string())?;
             let n = st.column_count();
             let rows = st
-                .query_map(rusqlite::params_from_iter(params.iter().map(to_param)), |r| {
-                    (0..n)
-                        .map(|i| {
-                            Ok(match r.get_ref(i)? {
-                                rusqlite::types::ValueRef::Null => SqlValue::Null,
-                                rusqlite::types::ValueRef::Integer(v) => SqlValue::Int(v),
-                                rusqlite::types::ValueRef::Real(v) => SqlValue::Text(v.to_string()),
-                                rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                                    SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                                }
+                .query_map(
+                    rusqlite::params_from_iter(params.iter().map(to_param)),
+                    |r| {
+                        (0..n)
+                            .map(|i| {
+                                Ok(match r.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Null => SqlValue::Null,
+                                    rusqlite::types::ValueRef::Integer(v) => SqlValue::Int(v),
+                                    rusqlite::types::ValueRef::Real(v) => {
+                                        SqlValue::Text(v.to_string())
+                                    }
+                                    rusqlite::types::ValueRef::Text(t)
+                                    | rusqlite::types::ValueRef::Blob(t) => {
+                                        SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                                    }
+                                })
                             })
-                        })
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    },
+                )
                 .map_err(|e| e.to_string())?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(|e| e.to_string())

@@ -1,13 +1,10 @@
 //! A SQLite database written as a sink: tables, batches, keys after the load.
 
 use super::*;
-use std::path::{Path, PathBuf};
-use rusqlite::{Connection, params_from_iter};
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::ledger::Checkpoint;
-use crate::model::{
-    Batch, Reject, Stage,
-};
+use crate::model::{Reject, Stage};
+use rusqlite::{Connection, params_from_iter};
+use std::path::{Path, PathBuf};
 
 /// A SQLite database written as a sink.
 pub struct SqliteSink {
@@ -142,16 +139,19 @@ impl SqliteSink {
             .map_err(|e| self.err(None, format!("creating tables: {e}")))
     }
 
-    pub fn write(
+    pub fn write_batch(
         &mut self,
-        run_id: &str,
-        table: &TargetTable,
-        batch: &Batch,
-        rejects: &[Reject],
-        checkpoint: Option<&Checkpoint>,
-        upsert: bool,
-        replace: Option<&crate::endpoint::Replace>,
+        w: crate::endpoint::Write<'_>,
     ) -> Result<WriteOutcome, EndpointError> {
+        let crate::endpoint::Write {
+            run_id,
+            table,
+            batch,
+            rejects,
+            checkpoint,
+            upsert,
+            replace,
+        } = w;
         let name = table.def.name.clone();
         let on_conflict = if upsert {
             crate::endpoint::sql::upsert_clause(&table.def)
@@ -177,7 +177,9 @@ impl SqliteSink {
         let sink_rejects: Vec<Reject> = sink_rejects.into_iter().map(|(_, r)| r).collect();
         let tx = self.conn.transaction().map_err(err)?;
         if let Some(r) = replace {
-            for (sql, p) in crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::SQLITE, &name, r) {
+            for (sql, p) in
+                crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::SQLITE, &name, r)
+            {
                 tx.execute(&sql, params_from_iter(p.iter().map(to_param)))
                     .map_err(err)?;
             }
@@ -258,7 +260,10 @@ impl SqliteSink {
             let mut cp = cp.clone();
             cp.rows_written += written;
             cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
-            let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(&crate::endpoint::sql::dialect::SQLITE, &cp);
+            let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(
+                &crate::endpoint::sql::dialect::SQLITE,
+                &cp,
+            );
             tx.execute(&sql, params_from_iter(p.iter().map(to_param)))
                 .map_err(err)?;
         }
@@ -468,7 +473,11 @@ impl SqliteSink {
 
     /// Moves rows whose foreign key matches no parent row (per SQLite's own
     /// `foreign_key_check`) to the rejects table.
-    pub(super) fn quarantine_orphans(&mut self, run_id: &str, t: &TargetTable) -> Result<u64, EndpointError> {
+    pub(super) fn quarantine_orphans(
+        &mut self,
+        run_id: &str,
+        t: &TargetTable,
+    ) -> Result<u64, EndpointError> {
         let found: Vec<(i64, i64)> = {
             let mut stmt = self
                 .conn

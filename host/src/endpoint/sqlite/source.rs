@@ -1,14 +1,13 @@
 //! A SQLite database read as a source.
 
 use super::*;
-use std::path::{Path, PathBuf};
-use rusqlite::types::ValueRef as Sql;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
 use crate::endpoint::{EndpointError, REJECTS_TABLE};
 use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, Reject, TableDef,
-    UniqueDef,
+    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, Reject, TableDef, UniqueDef,
 };
+use rusqlite::types::ValueRef as Sql;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use std::path::{Path, PathBuf};
 
 /// A SQLite database read as a source.
 #[derive(Debug, Clone)]

@@ -1,14 +1,14 @@
 #![allow(unused_imports)]
-use std::path::{Path, PathBuf};
-use rusqlite::types::ValueRef as Sql;
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use super::*;
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::ledger::Checkpoint;
 use crate::model::{
     Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
     UniqueDef, ValueRef,
 };
-use super::*;
+use rusqlite::types::ValueRef as Sql;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use std::path::{Path, PathBuf};
 
 #[test]
 fn numeric_affinity_keeps_only_what_a_double_or_integer_holds() {

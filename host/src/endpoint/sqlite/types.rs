@@ -2,16 +2,10 @@
 //! reading of stored values (the documented dirty-data rules), and values
 //! as SQLite stores them.
 
-use super::*;
 pub use crate::endpoint::sql::{quote_ident, quote_list, sql_literal};
-use rusqlite::types::ValueRef as Sql;
 use crate::endpoint::{EndpointError, TargetTable};
-use crate::model::{
-    Batch, BatchBuilder, LogicalType, Reject, Stage, TableDef, ValueRef,
-};
-
-
-
+use crate::model::{Batch, BatchBuilder, LogicalType, Reject, Stage, TableDef, ValueRef};
+use rusqlite::types::ValueRef as Sql;
 
 /// Maps a SQLite declared type to ferry's logical type, following SQLite's
 /// own affinity rules (<https://sqlite.org/datatype3.html#determination_of_column_affinity>),
@@ -73,7 +67,11 @@ pub(super) fn declared_for(t: LogicalType) -> &'static str {
     }
 }
 
-pub(super) fn q_err(endpoint: &str, table: Option<&str>, e: impl std::fmt::Display) -> EndpointError {
+pub(super) fn q_err(
+    endpoint: &str,
+    table: Option<&str>,
+    e: impl std::fmt::Display,
+) -> EndpointError {
     EndpointError::Query {
         endpoint: endpoint.to_string(),
         table: table.map(str::to_string),
@@ -161,7 +159,12 @@ pub fn is_decimal(s: &str) -> bool {
 
 /// Converts one SQLite value into the column's logical type, exactly, or
 /// says why it cannot. These rules are the documented "dirty data" rules.
-pub(super) fn push_value(b: &mut BatchBuilder, i: usize, t: LogicalType, v: Sql<'_>) -> Result<(), String> {
+pub(super) fn push_value(
+    b: &mut BatchBuilder,
+    i: usize,
+    t: LogicalType,
+    v: Sql<'_>,
+) -> Result<(), String> {
     if let Sql::Null = v {
         b.push_null(i);
         return Ok(());

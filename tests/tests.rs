@@ -15,6 +15,9 @@
 //!   plan itself changed; risks found by sampling.
 //! - `rejects`   — validator rejects are counted, kept with their reason, exit 3;
 //!   dirty values are quarantined at read, never coerced.
+//! - `restart`   — a throwaway PostgreSQL cluster restarted while ferry is
+//!   paused mid-run: the engine retries from its checkpoints and completes;
+//!   left down, the retries end in a clean failure and `resume` completes.
 //! - `rollback`  — `ferry rollback`: pre-run checksums restored after a full
 //!   run, a replacing run, a killed one and a sync; runs built on are refused;
 //!   `ferry sync` converges a drifted target, `--dry-run` lists the keys.
@@ -85,6 +88,7 @@ mod pgsource;
 mod plan;
 mod plugin_cli;
 mod rejects;
+mod restart;
 mod rollback;
 mod runtime;
 mod tidy;

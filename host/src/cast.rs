@@ -330,7 +330,7 @@ fn push_cast(
                     b.push_float(i, f)
                 }
                 L::Decimal => {
-                    if !crate::endpoint::sqlite::is_decimal(s) {
+                    if !crate::model::Decimal::is_numeric(s) {
                         return Err(bad("a decimal number"));
                     }
                     bytes(b, s.as_bytes())?

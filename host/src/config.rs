@@ -79,6 +79,10 @@ pub struct ConfigFile {
     /// overrides, column mapping.
     #[serde(default)]
     pub files: crate::endpoint::files::FilesSection,
+    /// How transient failures (a server restart, a reset connection) are
+    /// retried from the last checkpoints.
+    #[serde(default)]
+    pub retry: crate::engine::retry::RetrySection,
 }
 
 /// What a rejected row does to its run.
@@ -137,6 +141,8 @@ pub struct Config {
     pub sources: Vec<crate::endpoint::EndpointUrl>,
     /// The files endpoint's settings.
     pub files: crate::endpoint::files::FilesSettings,
+    /// Retries of transient failures.
+    pub retry: crate::engine::retry::RetryPolicy,
 }
 
 impl Default for Config {
@@ -150,6 +156,7 @@ impl Default for Config {
             table_on_reject: Vec::new(),
             sources: Vec::new(),
             files: crate::endpoint::files::FilesSettings::default(),
+            retry: Default::default(),
         }
     }
 }
@@ -229,6 +236,7 @@ impl Config {
         }
         Ok(Config {
             files,
+            retry: raw.retry.build()?,
             batch_size,
             plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
             plugins,

@@ -1,4 +1,4 @@
-//! Deterministic crash points for the crash tests.
+//! Deterministic crash points (and pause points) for the crash tests.
 //!
 //! Points (see `docs/ledger.md`): `run-recorded`, `backup@T`,
 //! `tables-created`, `copy@T` (half a COPY sent), `commit@T` (a batch sent,
@@ -19,6 +19,7 @@ pub fn hit(name: &str) {
 
 /// [`hit`] at a point that belongs to a table (`batch@sessions:17`).
 pub fn at(name: &str, table: Option<&str>) {
+    pause_at(name, table);
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static HITS: AtomicU64 = AtomicU64::new(0);
@@ -46,5 +47,51 @@ pub fn at(name: &str, table: Option<&str>) {
             table.map(|t| format!("@{t}")).unwrap_or_default()
         );
         std::process::abort();
+    }
+}
+
+/// Longest a pause waits for its release file: 10 minutes. A test that
+/// forgets to release its run gets the run back, not a hung suite.
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Test hook: `FERRY_PAUSE=NAME[@TABLE]:N:FILE` stops the process the N-th
+/// time the point is reached (counted as [`at`] counts): it creates
+/// `FILE.paused` and waits until `FILE` exists. A test does the bad thing
+/// (restarts the server) while ferry is known to be there, then releases
+/// it — a rendezvous on a file, not a guess about timing.
+fn pause_at(name: &str, table: Option<&str>) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    type Spec = (String, Option<String>, u64, std::path::PathBuf);
+    static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let s = std::env::var("FERRY_PAUSE").ok()?;
+        let mut parts = s.splitn(3, ':');
+        let point = parts.next()?;
+        let n = parts.next()?.parse().ok()?;
+        let file = std::path::PathBuf::from(parts.next()?);
+        let (point, on) = match point.split_once('@') {
+            Some((p, t)) => (p.to_string(), Some(t.to_string())),
+            None => (point.to_string(), None),
+        };
+        Some((point, on, n, file))
+    });
+    let Some((point, on, n, file)) = spec else {
+        return;
+    };
+    if point != name || (on.is_some() && on.as_deref() != table) {
+        return;
+    }
+    if HITS.fetch_add(1, Ordering::SeqCst) + 1 != *n {
+        return;
+    }
+    let mut flag = file.clone().into_os_string();
+    flag.push(".paused");
+    let _ = std::fs::write(&flag, b"");
+    eprintln!("pause point {name}: waiting for {}", file.display());
+    let started = std::time::Instant::now();
+    while !file.exists() && started.elapsed() < MAX_PAUSE {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -1,34 +1,45 @@
 //! ferry — a migration host with sandboxed WebAssembly plugins.
 //!
-//! Map of the crate (see `ARCHITECTURE.md` for the invariants):
+//! Map of the crate (see `ARCHITECTURE.md` for the code map and the
+//! invariants `tests/tidy.rs` checks):
 //!
-//! - [`model`] — ferry's own types: [`model::Schema`], packed columnar
-//!   [`model::Batch`], [`model::Diagnostic`], [`model::Reject`]. Everything
+//! - [`model`] — ferry's own types (their own crate, `ferry-model`):
+//!   [`model::Schema`], packed columnar [`model::Batch`],
+//!   [`model::Diagnostic`], [`model::Reject`], the decimal rule. Everything
 //!   else speaks these.
+//! - [`engine`] — the engine as a library: [`engine::make_plan`],
+//!   [`engine::execute`] (reader → casts → transformers → validators →
+//!   writer with bounded channels, keys after the load, verification),
+//!   resume, status, and the [`engine::RunEvent`]s it publishes.
+//! - [`endpoint`] — the only code that names database drivers: the
+//!   [`endpoint::Source`] and [`endpoint::Sink`] traits, each driver's
+//!   [`endpoint::Capabilities`], SQLite, PostgreSQL, MySQL/MariaDB,
+//!   `json:DIR` and `files:DIR`; the ledger's SQL written once.
 //! - [`plugin`] — the only code that names wasmtime: the engine, the
-//!   compiled-component cache, the sandbox and its limits, typed plugin errors.
-//! - [`endpoint`] — the only code that names database drivers: SQLite,
-//!   PostgreSQL, MySQL/MariaDB (sources and sinks) and `json:DIR`.
+//!   compiled-component cache, the sandbox and its limits, typed plugin
+//!   errors, the bindings per contract version.
+//! - [`plan`] — the serialisable plan, its fingerprint and differences.
 //! - [`cast`] — promotions and `[[cast]]` rules, run in the host after the read.
 //! - [`consolidate`] — several sources into one target: UUIDv5 keys, id map,
 //!   conflict policies.
-//! - [`migrate`] — the engine: plans tables through the plugin chain and runs
-//!   reader → casts → transformers → validators → writer with bounded channels.
-//! - [`verify`] — source against target: accounting, checksums, samples,
-//!   orphans, ranges, schema.
-//! - [`config`] — the TOML config file, validated into runtime settings.
+//! - [`verify`], [`sync`], [`rollback`] — source against target; a drifted
+//!   target made equal again; a run undone and proven.
+//! - [`ledger`] — the ledger's records; [`config`] — the TOML config file,
+//!   validated into runtime settings; [`failpoint`] — crash points for tests.
 //!
-//! The `ferry` binary (`src/main.rs`, `src/cli/`) is the only code that knows clap.
+//! The `ferry` binary (`src/main.rs`, `src/cli/`) is the only code that
+//! knows clap; it renders what the engine returns.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use ferry::engine::{migrate, MigrateOptions, NoProgress, PluginUse};
+//! use ferry::engine::{migrate, MigrateOptions, PluginUse, Recorded, RunEvent};
 //! use ferry::plugin::{Registry, Runtime, RuntimeOptions};
 //!
 //! let runtime = Runtime::new(RuntimeOptions { cache_dir: RuntimeOptions::default_cache_dir() })?;
 //! let registry = Registry::new(runtime, vec![], Default::default());
 //! let mask = registry.resolve("mask").await?;
+//! let events = Arc::new(Recorded::default());
 //! let report = migrate(
 //!     MigrateOptions {
 //!         from: "sqlite:examples/shop.db".parse()?,
@@ -43,17 +54,24 @@
 //!         batch_size: 5000,
 //!         if_exists: Default::default(),
 //!         casts: vec![],
-//!         verify: None,
+//!         verify: Some(ferry::verify::Level::Full),
 //!         consolidate: Default::default(),
 //!         on_reject: Default::default(),
 //!         resume: None,
 //!         incremental: None,
 //!         state: None,
+//!         files: Default::default(),
+//!         registry: Some(registry),
 //!     },
-//!     Arc::new(NoProgress),
+//!     events.clone(),
 //! )
 //! .await;
 //! println!("{}", serde_json::to_string_pretty(&report)?);
+//! for e in events.events() {
+//!     if let RunEvent::TableFinished { table, written, .. } = e {
+//!         println!("{table}: {written} rows");
+//!     }
+//! }
 //! # Ok(()) }
 //! ```
 

@@ -77,6 +77,7 @@ impl ValidateArgs {
             state: None,
             files: config.files.clone(),
             registry: Some(registry),
+            retry: config.retry,
         };
         let bars = Arc::new(Bars::new(!self.json && std::io::stderr().is_terminal()));
         let report = engine::dry_read(&opts, "(none: validate)", bars.clone()).await;

@@ -72,6 +72,11 @@ pub struct RunArgs {
     /// accounting, schema) or `off`.
     #[arg(long, value_enum, default_value = "full")]
     pub verify: VerifyArg,
+    /// Transient failures (a server restart, a reset connection) are retried
+    /// from the last checkpoints this many times, waiting 0.5 s doubling to
+    /// 30 s (`[retry]` in the config); 0 turns it off. Default 5.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -277,7 +282,17 @@ impl RunArgs {
             state: self.state.clone(),
             files: config.files.clone(),
             registry: Some(registry.clone()),
+            retry: self.retry(config),
         })
+    }
+
+    /// The retry policy: `--retries` over the config's `[retry]`.
+    pub fn retry(&self, config: &Config) -> engine::RetryPolicy {
+        let mut p = config.retry;
+        if let Some(n) = self.retries {
+            p.attempts = n;
+        }
+        p
     }
 
     /// What a saved plan does not say, from the flags and the config.
@@ -291,6 +306,7 @@ impl RunArgs {
             on_reject: self.on_reject(config),
             consolidate: Some(self.consolidate()?),
             files: config.files.clone(),
+            retry: self.retry(config),
         })
     }
 }

@@ -27,6 +27,7 @@ pub mod planner;
 mod record;
 pub mod report;
 pub mod resume;
+pub mod retry;
 pub mod run;
 pub mod status;
 mod table;
@@ -34,7 +35,7 @@ mod table;
 use std::sync::Arc;
 
 pub use dry::dry_read;
-pub use events::{Events, NoEvents, Phase, RunEvent};
+pub use events::{Events, NoEvents, Phase, Recorded, RunEvent};
 pub use options::{
     Consolidate, Incremental, MigrateOptions, PlanOptionsError, PlanOverrides, PluginUse, Resume,
 };
@@ -43,6 +44,7 @@ pub use record::open_state;
 pub(crate) use record::record_backups;
 pub use report::{MigrateError, Phases, PluginRef, Report, RunStatus, TableReport};
 pub use resume::plan_to_resume;
+pub use retry::RetryPolicy;
 pub use run::{execute, migrate};
 
 use crate::endpoint::files::FilesContext;

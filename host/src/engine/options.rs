@@ -57,6 +57,8 @@ pub struct MigrateOptions {
     pub files: FilesSettings,
     /// Where plugins are resolved: a directory's parsers come from it.
     pub registry: Option<Registry>,
+    /// How transient failures are retried from the last checkpoints.
+    pub retry: super::retry::RetryPolicy,
 }
 
 /// An incremental run: each table is read after its high-water mark — the
@@ -129,6 +131,7 @@ pub struct PlanOverrides {
     /// A directory's `[files]` settings (the plan's content table is
     /// compared with what they make).
     pub files: FilesSettings,
+    pub retry: super::retry::RetryPolicy,
 }
 
 /// Why a saved plan cannot be turned into options.
@@ -218,6 +221,7 @@ impl MigrateOptions {
             state: over.state,
             files: over.files,
             registry: Some(registry.clone()),
+            retry: over.retry,
         })
     }
 }

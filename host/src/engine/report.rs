@@ -137,6 +137,11 @@ fn scope_hint(e: &PluginError) -> String {
 }
 
 impl MigrateError {
+    /// Whether trying again from the last checkpoints may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, MigrateError::Endpoint(e) if e.is_transient())
+    }
+
     pub fn code(&self) -> String {
         match self {
             MigrateError::Endpoint(_) => "endpoint".into(),

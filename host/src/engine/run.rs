@@ -37,7 +37,11 @@ pub async fn migrate(opts: MigrateOptions, events: Arc<dyn Events>) -> Report {
 /// Runs `plan` (made earlier by [`super::make_plan`] with the same
 /// options), or plans first when `plan` is `None`. Always returns a report;
 /// a failed run's report says why.
-pub async fn execute(plan: Option<&Plan>, opts: MigrateOptions, events: Arc<dyn Events>) -> Report {
+pub async fn execute(
+    plan: Option<&Plan>,
+    mut opts: MigrateOptions,
+    events: Arc<dyn Events>,
+) -> Report {
     let started = Instant::now();
     let progress = Progress::new(events);
     let mut report = Report {
@@ -82,15 +86,21 @@ pub async fn execute(plan: Option<&Plan>, opts: MigrateOptions, events: Arc<dyn 
     // The first source, opened for the load: what it reports of its own
     // goes in the report whatever happened.
     let mut source = None;
-    let result = match plan {
-        Some(plan) => run_and_verify(plan, &opts, &mut report, &progress, &mut source).await,
+    let planned;
+    let plan = match plan {
+        Some(p) => Ok(p),
         None => match super::planner::plan_with(&opts, &progress).await {
-            Ok(plan) => {
+            Ok(p) => {
                 report.phases.plan_ms = ms(started);
-                run_and_verify(&plan, &opts, &mut report, &progress, &mut source).await
+                planned = p;
+                Ok(&planned)
             }
             Err(e) => Err(e),
         },
+    };
+    let result = match plan {
+        Ok(plan) => run_with_retries(plan, &mut opts, &mut report, &progress, &mut source).await,
+        Err(e) => Err(e),
     };
     if let Some(s) = &source {
         report.details.extend(s.summary());
@@ -122,6 +132,76 @@ pub async fn execute(plan: Option<&Plan>, opts: MigrateOptions, events: Arc<dyn 
         error: report.error.clone(),
     });
     report
+}
+
+/// Runs the plan and, when a transient failure stops it, waits and
+/// continues from the run's checkpoints (see [`super::retry`]).
+async fn run_with_retries(
+    plan: &Plan,
+    opts: &mut MigrateOptions,
+    report: &mut Report,
+    progress: &Progress,
+    source: &mut Option<Arc<dyn Source>>,
+) -> Result<(), MigrateError> {
+    let mut attempt = 0;
+    let mut result = run_and_verify(plan, opts, report, progress, source).await;
+    loop {
+        let e = match result {
+            Err(e) if e.is_transient() => e,
+            other => return other,
+        };
+        // Retried from the checkpoints: only with a ledger, and not a
+        // consolidation (not resumable yet).
+        let resumable = endpoint::capabilities(&opts.to).ledger || opts.state.is_some();
+        if attempt >= opts.retry.attempts || !resumable || !opts.consolidate.more_sources.is_empty()
+        {
+            return Err(e);
+        }
+        attempt += 1;
+        let delay = opts.retry.delay(attempt);
+        let reason = error_chain(&e);
+        tracing::warn!("transient failure, retrying in {delay:?} (attempt {attempt}): {reason}");
+        progress.emit(RunEvent::Retrying {
+            attempt,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            reason: reason.clone(),
+        });
+        report.warnings.push(format!(
+            "attempt {attempt}: {reason}; continued from the checkpoints after {delay:?}"
+        ));
+        tokio::time::sleep(delay).await;
+        // What the run committed is in its ledger. A ledger still out of
+        // reach (the server not back yet) fails this attempt: the run never
+        // continues without knowing its checkpoints.
+        let checkpoints = match read_checkpoints(opts, &report.run_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                result = Err(e);
+                continue;
+            }
+        };
+        opts.resume = Some(super::Resume {
+            run_id: report.run_id.clone(),
+            checkpoints,
+        });
+        // The attempt's counts restart from the checkpoints.
+        report.tables.clear();
+        report.constraints.clear();
+        report.verify = None;
+        result = run_and_verify(plan, opts, report, progress, source).await;
+    }
+}
+
+/// A run's checkpoints, as its ledger has them now.
+async fn read_checkpoints(
+    opts: &MigrateOptions,
+    run_id: &str,
+) -> Result<Vec<crate::ledger::Checkpoint>, MigrateError> {
+    let mut sink = super::status::open_ledger(&opts.to, opts.state.as_ref()).await?;
+    Ok(match sink.ledger() {
+        Some(l) => l.checkpoints(run_id).await?,
+        None => Vec::new(),
+    })
 }
 
 /// Runs the plan, then verifies the target when the options ask for it.

@@ -76,6 +76,48 @@ pub(super) fn is_row_data_error(code: u16) -> bool {
     )
 }
 
+/// Whether a MySQL error is one a retry from the last checkpoint may get
+/// past: the connection lost, refused or reset (I/O, the driver's own
+/// "connection closed"), the server gone or shutting down (2006, 2013,
+/// 1053), a deadlock (1213) or a lock wait timeout (1205).
+pub(super) fn my_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) => true,
+        mysql_async::Error::Driver(d) => matches!(d, mysql_async::DriverError::ConnectionClosed),
+        mysql_async::Error::Server(s) => matches!(s.code, 2006 | 2013 | 1053 | 1213 | 1205),
+        _ => false,
+    }
+}
+
+/// A MySQL error as ferry reports it: [`EndpointError::Transient`] when a
+/// retry may get past it, else a query error with the server's message.
+pub(super) fn my_error(
+    endpoint: &str,
+    table: Option<&str>,
+    e: &mysql_async::Error,
+    doing: &str,
+) -> EndpointError {
+    let reason = if doing.is_empty() {
+        my_message(e)
+    } else {
+        format!("{} (while running: {doing})", my_message(e))
+    };
+    let (endpoint, table) = (endpoint.to_string(), table.map(str::to_string));
+    if my_transient(e) {
+        EndpointError::Transient {
+            endpoint,
+            table,
+            reason,
+        }
+    } else {
+        EndpointError::Query {
+            endpoint,
+            table,
+            reason,
+        }
+    }
+}
+
 /// An SQL string literal under `NO_BACKSLASH_ESCAPES`: quotes doubled. Text
 /// with a NUL byte is sent as a hex literal with a charset introducer, so no
 /// raw NUL ever travels inside the statement text.
@@ -164,12 +206,18 @@ pub(super) async fn connect(url: &str, sql_mode: &str) -> Result<(Conn, Flavor),
             reason: "name the database: mysql://USER@HOST:PORT/DB".into(),
         });
     }
-    let mut conn = Conn::new(opts).await.map_err(|e| EndpointError::Connect {
-        endpoint: name.clone(),
-        reason: format!(
-            "{}; is the server running and the database created?",
-            my_message(&e)
-        ),
+    let mut conn = Conn::new(opts).await.map_err(|e| {
+        if my_transient(&e) {
+            // Refused or reset: the server may be back in a moment.
+            return my_error(&name, None, &e, "connecting");
+        }
+        EndpointError::Connect {
+            endpoint: name.clone(),
+            reason: format!(
+                "{}; is the server running and the database created?",
+                my_message(&e)
+            ),
+        }
     })?;
     let setup = format!(
         "SET SESSION time_zone = '+00:00', sql_mode = '{sql_mode}', \

@@ -82,10 +82,7 @@ impl MysqlSink {
                         self.exec_sql(Some(&t.def.name), &create).await?;
                     }
                     Err(e) => {
-                        return Err(self.err(
-                            Some(&t.def.name),
-                            format!("{} (while running: {create})", my_message(&e)),
-                        ));
+                        return Err(my_error(&self.name, Some(&t.def.name), &e, &create));
                     }
                 }
                 done.push(format!("{what} {name}"));
@@ -138,7 +135,7 @@ impl MysqlSink {
                         lit(&fname)
                     ))
                     .await
-                    .map_err(|e| self.err(Some(&t.def.name), my_message(&e)))?;
+                    .map_err(|e| my_error(&self.name, Some(&t.def.name), &e, ""))?;
                 let result = if exists.unwrap_or(0) > 0 {
                     Ok(())
                 } else {
@@ -148,10 +145,7 @@ impl MysqlSink {
                     Ok(()) => {}
                     Err(e) if matches!(server_code(&e), Some(1826) | Some(1022)) => {}
                     Err(e) => {
-                        return Err(self.err(
-                            Some(&t.def.name),
-                            format!("{} (while running: {add})", my_message(&e)),
-                        ));
+                        return Err(my_error(&self.name, Some(&t.def.name), &e, &add));
                     }
                 }
                 done.push(format!("foreign key {}", fk.name));

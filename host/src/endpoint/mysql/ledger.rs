@@ -11,7 +11,7 @@ impl MysqlSink {
     pub(super) async fn has_table(&mut self, name: &str) -> Result<bool, EndpointError> {
         table_exists(&mut self.conn, name)
             .await
-            .map_err(|e| self.err(Some(name), my_message(&e)))
+            .map_err(|e| my_error(&self.name, Some(name), &e, ""))
     }
 
     /// Empties a table and this run's rejects and checkpoint for it (a table
@@ -35,7 +35,7 @@ impl MysqlSink {
         for (sql, params) in steps {
             if let Err(e) = self.conn.exec_drop(sql, params).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                return Err(self.err(Some(table), my_message(&e)));
+                return Err(my_error(&self.name, Some(table), &e, ""));
             }
         }
         self.exec_sql(Some(table), "COMMIT").await
@@ -58,7 +58,7 @@ impl MysqlSink {
                 (table,),
             )
             .await
-            .map_err(|e| self.err(Some(table), my_message(&e)))?;
+            .map_err(|e| my_error(&self.name, Some(table), &e, ""))?;
         let row_text = cols
             .iter()
             .map(|c| format!("COALESCE(HEX({q}), 'N')", q = quote_ident(c)))
@@ -72,7 +72,7 @@ impl MysqlSink {
             .conn
             .query_first(sql)
             .await
-            .map_err(|e| self.err(Some(table), my_message(&e)))?;
+            .map_err(|e| my_error(&self.name, Some(table), &e, ""))?;
         Ok(r.map(|(n, s)| (n as u64, s)))
     }
 
@@ -109,7 +109,7 @@ impl MysqlSink {
                 .conn
                 .query_first(format!("SHOW CREATE TABLE {t}"))
                 .await
-                .map_err(|e| self.err(tb, my_message(&e)))?;
+                .map_err(|e| my_error(&self.name, tb, &e, ""))?;
             let ddl = ddl.map(|d| d.1).unwrap_or_default();
             (
                 "recreate",
@@ -209,6 +209,6 @@ impl MysqlSink {
                 (run_id,),
             )
             .await
-            .map_err(|e| self.err(Some(REJECTS_TABLE), my_message(&e)))
+            .map_err(|e| my_error(&self.name, Some(REJECTS_TABLE), &e, ""))
     }
 }

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::endpoint::sql::{Dialect, SqlConn, SqlValue, dialect};
+use crate::endpoint::sql::{Dialect, SqlConn, SqlError, SqlValue, dialect};
 use crate::endpoint::{
     Capabilities, EndpointError, Finished, IfExists, LedgerStore, QuarantineCount, ReadBatch,
     ResumeBy, Scan, TableProfile, TargetTable, Write, WriteOutcome, unsupported_scan,
@@ -232,6 +232,14 @@ impl crate::endpoint::Sink for MysqlSink {
     }
 }
 
+/// A driver error as the ledger's SQL layer sees it.
+fn my_sql_error(e: &mysql_async::Error) -> SqlError {
+    SqlError {
+        message: my_message(e),
+        transient: my_transient(e),
+    }
+}
+
 /// Ledger parameters as mysql_async binds them.
 pub(super) fn params(p: &[SqlValue]) -> Vec<mysql_async::Value> {
     p.iter()
@@ -254,7 +262,7 @@ impl SqlConn for MysqlSink {
         self.name.clone()
     }
 
-    async fn exec(&mut self, sql: &str, p: &[SqlValue]) -> Result<u64, String> {
+    async fn exec(&mut self, sql: &str, p: &[SqlValue]) -> Result<u64, SqlError> {
         use mysql_async::prelude::Queryable;
         let res = if p.is_empty() {
             // Statements without parameters (DDL, transaction control) go
@@ -264,17 +272,17 @@ impl SqlConn for MysqlSink {
             self.conn.exec_drop(sql, params(p)).await
         };
         res.map(|()| self.conn.affected_rows())
-            .map_err(|e| my_message(&e))
+            .map_err(|e| my_sql_error(&e))
     }
 
-    async fn query(&mut self, sql: &str, p: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, String> {
+    async fn query(&mut self, sql: &str, p: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SqlError> {
         use mysql_async::prelude::Queryable;
         let rows: Vec<mysql_async::Row> = if p.is_empty() {
             self.conn.query(sql).await
         } else {
             self.conn.exec(sql, params(p)).await
         }
-        .map_err(|e| my_message(&e))?;
+        .map_err(|e| my_sql_error(&e))?;
         Ok(rows
             .into_iter()
             .map(|r| {

@@ -70,7 +70,7 @@ impl MysqlSink {
         {
             if let Err(e) = self.conn.exec_drop(sql, params(&p)).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                return Err(self.err(Some(table), my_message(&e)));
+                return Err(my_error(&self.name, Some(table), &e, ""));
             }
         }
         Ok(())
@@ -85,10 +85,7 @@ impl MysqlSink {
             Ok(()) => Ok(()),
             Err(e) => {
                 let shown_sql: String = sql.chars().take(300).collect();
-                Err(self.err(
-                    table,
-                    format!("{} (while running: {shown_sql})", my_message(&e)),
-                ))
+                Err(my_error(&self.name, table, &e, &shown_sql))
             }
         }
     }
@@ -122,7 +119,7 @@ impl MysqlSink {
             self.conn
                 .exec_drop(sql, params)
                 .await
-                .map_err(|e| self.err(Some(table), my_message(&e)))?;
+                .map_err(|e| my_error(&self.name, Some(table), &e, ""))?;
             n += self.conn.affected_rows();
         }
         Ok(n)
@@ -136,7 +133,7 @@ impl MysqlSink {
         for n in names {
             let exists = table_exists(&mut self.conn, n)
                 .await
-                .map_err(|e| self.err(Some(n), my_message(&e)))?;
+                .map_err(|e| my_error(&self.name, Some(n), &e, ""))?;
             if exists {
                 out.push(n.clone());
             }
@@ -174,12 +171,12 @@ impl MysqlSink {
         }
         let rejects_exist = table_exists(&mut self.conn, REJECTS_TABLE)
             .await
-            .map_err(|e| self.err(None, my_message(&e)))?;
+            .map_err(|e| my_error(&self.name, None, &e, ""))?;
         let mut to_drop = Vec::new();
         for t in tables {
             let exists = table_exists(&mut self.conn, &t.def.name)
                 .await
-                .map_err(|e| self.err(Some(&t.def.name), my_message(&e)))?;
+                .map_err(|e| my_error(&self.name, Some(&t.def.name), &e, ""))?;
             if exists {
                 match if_exists {
                     IfExists::Fail => {
@@ -374,7 +371,7 @@ impl MysqlSink {
                     failed_on_data = true;
                     break;
                 }
-                return Err(self.err(Some(&name), my_message(&e)));
+                return Err(my_error(&self.name, Some(&name), &e, ""));
             }
         }
         let mut written = ok_rows.len() as u64;
@@ -405,7 +402,7 @@ impl MysqlSink {
                     }
                     Err(e) => {
                         let _ = self.conn.query_drop("ROLLBACK").await;
-                        return Err(self.err(Some(&name), my_message(&e)));
+                        return Err(my_error(&self.name, Some(&name), &e, ""));
                     }
                 }
             }
@@ -425,7 +422,12 @@ impl MysqlSink {
             );
             if let Err(e) = self.conn.exec_drop(sql, params(&p)).await {
                 let _ = self.conn.query_drop("ROLLBACK").await;
-                return Err(self.err(Some(crate::ledger::CHECKPOINTS_TABLE), my_message(&e)));
+                return Err(my_error(
+                    &self.name,
+                    Some(crate::ledger::CHECKPOINTS_TABLE),
+                    &e,
+                    "",
+                ));
             }
         }
         crate::failpoint::at("commit", Some(&table.source.name));

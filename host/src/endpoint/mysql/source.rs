@@ -39,11 +39,7 @@ impl MysqlSource {
     }
 
     pub(super) fn err(&self, table: Option<&str>, e: &mysql_async::Error) -> EndpointError {
-        EndpointError::Query {
-            endpoint: self.name.clone(),
-            table: table.map(str::to_string),
-            reason: my_message(e),
-        }
+        my_error(&self.name, table, e, "")
     }
 
     /// Every base table of the current database (not `_ferry_*`) with its

@@ -1,6 +1,7 @@
 //! What the PostgreSQL sink declares: identifier limits, column types,
 //! `numeric(p,s)` and the exact fit of decimals into it.
 
+use crate::endpoint::EndpointError;
 use crate::model::LogicalType;
 
 /// PostgreSQL's identifier limit: 63 bytes (NAMEDATALEN - 1). Longer names
@@ -86,6 +87,94 @@ pub(super) fn fits_numeric(v: &str, p: u32, s: u32) -> bool {
 }
 
 /// The server's full message (tokio-postgres' `Display` is only "db error").
+/// Whether a PostgreSQL error is one a retry from the last checkpoint may
+/// get past: the connection closed, refused or reset (a server restart,
+/// a network blip), the server shutting down or starting up (57P01-57P03),
+/// a connection exception (class 08), a serialization failure (40001) or
+/// a deadlock (40P01).
+pub fn pg_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08")
+            || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01");
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::TimedOut
+                    | K::NotConnected
+            );
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// A PostgreSQL error as ferry reports it: [`EndpointError::Transient`] when
+/// a retry may get past it, else a query error with the server's message.
+pub fn pg_error(endpoint: &str, table: Option<&str>, e: &tokio_postgres::Error) -> EndpointError {
+    pg_error_in(endpoint, table, e, String::new())
+}
+
+/// [`pg_error`] with what was being done, before the server's message.
+pub fn pg_error_in(
+    endpoint: &str,
+    table: Option<&str>,
+    e: &tokio_postgres::Error,
+    doing: String,
+) -> EndpointError {
+    let reason = if doing.is_empty() {
+        pg_message(e)
+    } else {
+        format!("{doing}: {}", pg_message(e))
+    };
+    let (endpoint, table) = (endpoint.to_string(), table.map(str::to_string));
+    if pg_transient(e) {
+        EndpointError::Transient {
+            endpoint,
+            table,
+            reason,
+        }
+    } else {
+        EndpointError::Query {
+            endpoint,
+            table,
+            reason,
+        }
+    }
+}
+
+/// A connection that could not be made: transient when the server may be
+/// back in a moment (refused while it restarts), with `hint` otherwise.
+pub fn connect_error(endpoint: &str, e: &tokio_postgres::Error, hint: &str) -> EndpointError {
+    let mut reason = pg_message(e);
+    if pg_transient(e) {
+        return EndpointError::Transient {
+            endpoint: endpoint.to_string(),
+            table: None,
+            reason: format!("cannot connect: {reason}"),
+        };
+    }
+    if !hint.is_empty() {
+        reason = format!("{reason}; {hint}");
+    }
+    EndpointError::Connect {
+        endpoint: endpoint.to_string(),
+        reason,
+    }
+}
+
 pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {

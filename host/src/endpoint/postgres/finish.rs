@@ -148,10 +148,7 @@ impl PgSink {
         sql: &str,
         e: &tokio_postgres::Error,
     ) -> EndpointError {
-        self.err(
-            Some(table),
-            format!("{} (while running: {sql})", pg_message(e)),
-        )
+        pg_error_in(&self.name, Some(table), e, format!("running {sql}"))
     }
 
     /// Consolidation: before duplicates of `cols` are quarantined, apply the
@@ -174,7 +171,7 @@ impl PgSink {
             .iter()
             .map(|c| format!("{} IS NOT NULL", quote_ident(c)))
             .collect();
-        let e = |x: tokio_postgres::Error| self.err(Some(&t.def.name), pg_message(&x));
+        let e = |x: tokio_postgres::Error| pg_error(&self.name, Some(&t.def.name), &x);
         if policy == Conflict::Fail {
             let rows = self
                 .client
@@ -335,9 +332,11 @@ impl PgSink {
             .execute(&sql, &[&run_id, &t.source.name, &cols.join(","), &reason])
             .await
             .map_err(|e| {
-                self.err(
+                pg_error_in(
+                    &self.name,
                     Some(&t.def.name),
-                    format!("quarantining duplicates of {what}: {}", pg_message(&e)),
+                    &e,
+                    format!("quarantining duplicates of {what}"),
                 )
             })
     }
@@ -375,19 +374,19 @@ impl PgSink {
             )
             .await
             .map_err(|e| {
-                self.err(
+                pg_error_in(
+                    &self.name,
                     Some(&t.def.name),
-                    format!("quarantining orphans of {}: {}", fk.name, pg_message(&e)),
+                    &e,
+                    format!("quarantining orphans of {}", fk.name),
                 )
             })
     }
 
     pub(super) async fn exec_sql(&self, table: &str, sql: &str) -> Result<(), EndpointError> {
-        self.client.batch_execute(sql).await.map_err(|e| {
-            self.err(
-                Some(table),
-                format!("{} (while running: {sql})", pg_message(&e)),
-            )
-        })
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pg_error_in(&self.name, Some(table), &e, format!("running {sql}")))
     }
 }

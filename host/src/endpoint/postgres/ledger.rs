@@ -38,7 +38,7 @@ impl PgSink {
                 &[],
             )
             .await
-            .map_err(|e| self.err(Some(table), pg_message(&e)))?;
+            .map_err(|e| pg_error(&self.name, Some(table), &e))?;
         Ok(Some((row.get::<_, i64>(0) as u64, row.get(1))))
     }
 
@@ -73,11 +73,7 @@ impl PgSink {
         let reference = format!("{BACKUP_SCHEMA}.{name}");
         let kind = if in_place { "copied" } else { "moved" };
         let endpoint = self.name.clone();
-        let e = |x: tokio_postgres::Error| EndpointError::Query {
-            endpoint: endpoint.clone(),
-            table: Some(table.to_string()),
-            reason: pg_message(&x),
-        };
+        let e = |x: tokio_postgres::Error| pg_error(&endpoint, Some(table), &x);
         let tx = self.client.transaction().await.map_err(e)?;
         tx.batch_execute(&sql).await.map_err(e)?;
         let record = crate::ledger::Backup {
@@ -109,7 +105,7 @@ impl PgSink {
                 &[&quote_ident(table)],
             )
             .await
-            .map_err(|e| self.err(Some(table), pg_message(&e)))?;
+            .map_err(|e| pg_error(&self.name, Some(table), &e))?;
         let cols: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         let pk: Vec<String> = rows
             .iter()
@@ -142,7 +138,7 @@ impl PgSink {
                     &[&BACKUP_SCHEMA, &name],
                 )
                 .await
-                .map_err(|e| self.err(Some(table), pg_message(&e)))?
+                .map_err(|e| pg_error(&self.name, Some(table), &e))?
                 .get::<_, bool>(0);
             if gone {
                 return if self.has_table(table).await? {
@@ -194,7 +190,7 @@ impl PgSink {
                 .client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| self.err(Some(table), pg_message(&e)));
+                .map_err(|e| pg_error(&self.name, Some(table), &e));
         }
         let mut sql = format!(
             "BEGIN; DROP TABLE IF EXISTS {} CASCADE; ",
@@ -206,7 +202,7 @@ impl PgSink {
                 .client
                 .query_one("SELECT current_schema()::text", &[])
                 .await
-                .map_err(|e| self.err(Some(table), pg_message(&e)))?
+                .map_err(|e| pg_error(&self.name, Some(table), &e))?
                 .get(0);
             sql.push_str(&format!(
                 "ALTER TABLE {BACKUP_SCHEMA}.{n} SET SCHEMA {s}; ALTER TABLE {s}.{n} RENAME TO {t}; ",
@@ -219,7 +215,7 @@ impl PgSink {
         self.client
             .batch_execute(&sql)
             .await
-            .map_err(|e| self.err(Some(table), pg_message(&e)))
+            .map_err(|e| pg_error(&self.name, Some(table), &e))
     }
 
     /// Deletes a run's rows from the rejects table.
@@ -234,7 +230,7 @@ impl PgSink {
             )
             .await
             .map(|_| ())
-            .map_err(|e| self.err(Some(REJECTS_TABLE), pg_message(&e)))
+            .map_err(|e| pg_error(&self.name, Some(REJECTS_TABLE), &e))
     }
 
     /// Empties a table and this run's rejects and checkpoint for it (a table
@@ -246,11 +242,7 @@ impl PgSink {
         source_table: &str,
     ) -> Result<(), EndpointError> {
         let name = self.name.clone();
-        let e = |x: tokio_postgres::Error| EndpointError::Query {
-            endpoint: name.clone(),
-            table: Some(table.to_string()),
-            reason: pg_message(&x),
-        };
+        let e = |x: tokio_postgres::Error| pg_error(&name, Some(table), &x);
         let tx = self.client.transaction().await.map_err(e)?;
         tx.batch_execute(&format!("TRUNCATE {}", quote_ident(table)))
             .await

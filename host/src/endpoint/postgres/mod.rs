@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::endpoint::sql::{Dialect, SqlConn, SqlValue, dialect};
+use crate::endpoint::sql::{Dialect, SqlConn, SqlError, SqlValue, dialect};
 use crate::endpoint::{
     Capabilities, EndpointError, Finished, IfExists, LedgerStore, QuarantineCount, ReadBatch,
     ResumeBy, Scan, TableProfile, TargetTable, Write, WriteOutcome,
@@ -255,6 +255,14 @@ impl ToSql for SqlValue {
     to_sql_checked!();
 }
 
+/// A driver error as the ledger's SQL layer sees it.
+fn sql_error(e: &tokio_postgres::Error) -> SqlError {
+    SqlError {
+        message: pg_message(e),
+        transient: pg_transient(e),
+    }
+}
+
 /// Ledger parameters as tokio-postgres takes them.
 pub(super) fn params(p: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
@@ -270,7 +278,7 @@ impl SqlConn for PgSink {
         self.name.clone()
     }
 
-    async fn exec(&mut self, sql: &str, p: &[SqlValue]) -> Result<u64, String> {
+    async fn exec(&mut self, sql: &str, p: &[SqlValue]) -> Result<u64, SqlError> {
         if p.is_empty() {
             // Statements without parameters (BEGIN, DDL) go as simple queries.
             return self
@@ -278,20 +286,20 @@ impl SqlConn for PgSink {
                 .batch_execute(sql)
                 .await
                 .map(|_| 0)
-                .map_err(|e| pg_message(&e));
+                .map_err(|e| sql_error(&e));
         }
         self.client
             .execute(sql, &params(p))
             .await
-            .map_err(|e| pg_message(&e))
+            .map_err(|e| sql_error(&e))
     }
 
-    async fn query(&mut self, sql: &str, p: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, String> {
+    async fn query(&mut self, sql: &str, p: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, SqlError> {
         let rows = self
             .client
             .query(sql, &params(p))
             .await
-            .map_err(|e| pg_message(&e))?;
+            .map_err(|e| sql_error(&e))?;
         let value =
             |r: &tokio_postgres::Row, i: usize| -> Result<SqlValue, tokio_postgres::Error> {
                 let ty = r.columns()[i].type_().clone();
@@ -315,6 +323,6 @@ impl SqlConn for PgSink {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pg_message(&e))
+            .map_err(|e| sql_error(&e))
     }
 }

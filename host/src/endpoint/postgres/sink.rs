@@ -17,16 +17,9 @@ pub struct PgSink {
 impl PgSink {
     pub async fn connect(url: &str) -> Result<PgSink, EndpointError> {
         let name = crate::endpoint::redact(url);
-        let (client, conn) =
-            tokio_postgres::connect(url, NoTls)
-                .await
-                .map_err(|e| EndpointError::Connect {
-                    endpoint: name.clone(),
-                    reason: format!(
-                        "{}; is the server running and the database created?",
-                        pg_message(&e)
-                    ),
-                })?;
+        let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+            connect_error(&name, &e, "is the server running and the database created?")
+        })?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::error!("postgres connection ended: {e}");
@@ -40,10 +33,7 @@ impl PgSink {
         client
             .batch_execute("SET synchronous_commit = off")
             .await
-            .map_err(|e| EndpointError::Connect {
-                endpoint: name.clone(),
-                reason: pg_message(&e),
-            })?;
+            .map_err(|e| connect_error(&name, &e, ""))?;
         Ok(PgSink {
             client,
             name,
@@ -86,7 +76,7 @@ impl PgSink {
             Some((_, v)) => self.client.execute(&sql, &[&values, &v]).await,
             None => self.client.execute(&sql, &[&values]).await,
         };
-        r.map_err(|e| self.err(Some(table), pg_message(&e)))
+        r.map_err(|e| pg_error(&self.name, Some(table), &e))
     }
 
     /// Whether one table exists.
@@ -104,7 +94,7 @@ impl PgSink {
                 .client
                 .query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(n)])
                 .await
-                .map_err(|e| self.err(Some(n), pg_message(&e)))?
+                .map_err(|e| pg_error(&self.name, Some(n), &e))?
                 .get(0);
             if exists {
                 out.push(n.clone());
@@ -135,7 +125,7 @@ impl PgSink {
                     &[&quote_ident(&t.def.name)],
                 )
                 .await
-                .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?
+                .map_err(|e| pg_error(&self.name, Some(&t.def.name), &e))?
                 .get(0);
             if exists {
                 match if_exists {
@@ -149,7 +139,7 @@ impl PgSink {
                         .client
                         .batch_execute(&format!("DROP TABLE {} CASCADE", quote_ident(&t.def.name)))
                         .await
-                        .map_err(|e| self.err(Some(&t.def.name), pg_message(&e)))?,
+                        .map_err(|e| pg_error(&self.name, Some(&t.def.name), &e))?,
                 }
             }
         }
@@ -185,7 +175,7 @@ impl PgSink {
         self.client
             .batch_execute(&ddl)
             .await
-            .map_err(|e| self.err(None, format!("creating tables: {}", pg_message(&e))))
+            .map_err(|e| pg_error_in(&self.name, None, &e, "creating tables".into()))
     }
 
     pub async fn write_batch(
@@ -242,11 +232,7 @@ impl PgSink {
             &owned
         };
         let data = encode_copy_binary(batch, &schema);
-        let e = |x: tokio_postgres::Error| EndpointError::Query {
-            endpoint: self.name.clone(),
-            table: Some(name.clone()),
-            reason: pg_message(&x),
-        };
+        let e = |x: tokio_postgres::Error| pg_error(&self.name, Some(&name), &x);
         let tx = self.client.transaction().await.map_err(e)?;
         if let Some(r) = replace {
             for (sql, p) in

@@ -17,7 +17,6 @@
 //! instead of failing the stream.
 
 use super::*;
-use crate::endpoint::postgres::pg_message;
 use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
@@ -215,21 +214,15 @@ impl PgSource {
     }
 
     pub(super) fn connect_err(&self, e: &tokio_postgres::Error) -> EndpointError {
-        EndpointError::Connect {
-            endpoint: self.name.clone(),
-            reason: format!(
-                "{}; is the server running, the database created and the user allowed to connect?",
-                pg_message(e)
-            ),
-        }
+        connect_error(
+            &self.name,
+            e,
+            "is the server running, the database created and the user allowed to connect?",
+        )
     }
 
     pub(super) fn err(&self, table: Option<&str>, e: &tokio_postgres::Error) -> EndpointError {
-        EndpointError::Query {
-            endpoint: self.name.clone(),
-            table: table.map(str::to_string),
-            reason: pg_message(e),
-        }
+        pg_error(&self.name, table, e)
     }
 
     pub(super) async fn connect(&self) -> Result<Client, EndpointError> {

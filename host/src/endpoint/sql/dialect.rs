@@ -296,6 +296,23 @@ pub static MYSQL: Dialect = Dialect {
     column_exists: "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = $1 AND COLUMN_NAME = $2",
 };
 
+/// A statement that failed: the driver's message, and whether trying again
+/// (reconnecting) may succeed.
+#[derive(Debug, Clone)]
+pub struct SqlError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl From<String> for SqlError {
+    fn from(message: String) -> Self {
+        SqlError {
+            message,
+            transient: false,
+        }
+    }
+}
+
 /// A connection the ledger runs on. Drivers implement it on their sink.
 #[async_trait]
 pub trait SqlConn: Send {
@@ -303,10 +320,13 @@ pub trait SqlConn: Send {
     /// The endpoint, as errors name it.
     fn endpoint_name(&self) -> String;
     /// Runs one statement (`$n` placeholders); rows affected.
-    async fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, String>;
+    async fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, SqlError>;
     /// Runs one query (`$n` placeholders); every row's values.
-    async fn query(&mut self, sql: &str, params: &[SqlValue])
-    -> Result<Vec<Vec<SqlValue>>, String>;
+    async fn query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, SqlError>;
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use super::dialect::{Dialect, SqlConn, SqlValue, Update};
+use super::dialect::{Dialect, SqlConn, SqlError, SqlValue, Update};
 use crate::endpoint::{EndpointError, LedgerStore, REJECTS_TABLE};
 use crate::ledger::{
     BACKUPS_TABLE, Backup, CHECKPOINTS_TABLE, Checkpoint, LEDGER_TABLE, LEDGER_VERSION, Mark,
@@ -160,11 +160,21 @@ pub fn restart_statements(
     ]
 }
 
-fn err(conn: &dyn SqlConn, table: &str, reason: String) -> EndpointError {
-    EndpointError::Query {
-        endpoint: conn.endpoint_name(),
-        table: Some(table.to_string()),
-        reason,
+fn err(conn: &dyn SqlConn, table: &str, e: impl Into<SqlError>) -> EndpointError {
+    let e = e.into();
+    let (endpoint, table) = (conn.endpoint_name(), Some(table.to_string()));
+    if e.transient {
+        EndpointError::Transient {
+            endpoint,
+            table,
+            reason: e.message,
+        }
+    } else {
+        EndpointError::Query {
+            endpoint,
+            table,
+            reason: e.message,
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod dialect;
 pub mod ledger;
 
-pub use dialect::{Dialect, SqlConn, SqlValue};
+pub use dialect::{Dialect, SqlConn, SqlError, SqlValue};
 
 use crate::endpoint::Replace;
 

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::endpoint::sql::{Dialect, SqlConn, SqlValue, dialect};
+use crate::endpoint::sql::{Dialect, SqlConn, SqlError, SqlValue, dialect};
 use crate::endpoint::{
     Capabilities, EndpointError, Finished, IfExists, LedgerStore, QuarantineCount, ReadBatch,
     ResumeBy, Scan, TableProfile, TargetTable, Write, WriteOutcome, join_error,
@@ -274,12 +274,12 @@ impl SqlConn for SqliteSink {
         self.name.clone()
     }
 
-    async fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, String> {
+    async fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
         tokio::task::block_in_place(|| {
             self.conn
                 .execute(sql, rusqlite::params_from_iter(params.iter().map(to_param)))
                 .map(|n| n as u64)
-                .map_err(|e| e.to_string())
+                .map_err(|e| SqlError::from(e.to_string()))
         })
     }
 
@@ -287,9 +287,12 @@ impl SqlConn for SqliteSink {
         &mut self,
         sql: &str,
         params: &[SqlValue],
-    ) -> Result<Vec<Vec<SqlValue>>, String> {
+    ) -> Result<Vec<Vec<SqlValue>>, SqlError> {
         tokio::task::block_in_place(|| {
-            let mut st = self.conn.prepare(sql).map_err(|e| e.to_string())?;
+            let mut st = self
+                .conn
+                .prepare(sql)
+                .map_err(|e| SqlError::from(e.to_string()))?;
             let n = st.column_count();
             let rows = st
                 .query_map(
@@ -312,9 +315,9 @@ impl SqlConn for SqliteSink {
                             .collect::<rusqlite::Result<Vec<_>>>()
                     },
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| SqlError::from(e.to_string()))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| e.to_string())
+                .map_err(|e| SqlError::from(e.to_string()))
         })
     }
 }

@@ -56,6 +56,12 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     ferry: Option<PathBuf>,
 
+    /// Another ferry build (say, the one before a change) run on the same
+    /// ferry cases, interleaved with this one's in the same rounds, and
+    /// reported beside it.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<PathBuf>,
+
     /// Write the generated SQLite databases into DIR and keep them
     /// [default: a temporary directory, removed at the end].
     #[arg(long, value_name = "DIR")]
@@ -91,12 +97,19 @@ fn main() -> ExitCode {
 /// Run every size; `Ok(false)` if a case failed.
 fn bench(args: &Args) -> Result<bool> {
     let ferry = ferry_binary(args.ferry.as_deref())?;
+    let baseline = match &args.baseline {
+        Some(b) => Some(ferry_binary(Some(b))?),
+        None => None,
+    };
     let server = Server::new(&args.pg)?;
     let postgres = format!("{} at {}", server.version()?, server.address());
     for tool in ["sqlite3", "psql"] {
         check_tool(tool)?;
     }
     warm_plugin_cache(&ferry)?;
+    if let Some(b) = &baseline {
+        warm_plugin_cache(b)?;
+    }
 
     let temp;
     let dir = match &args.keep {
@@ -125,6 +138,7 @@ fn bench(args: &Args) -> Result<bool> {
             &server,
             &postgres,
             &ferry,
+            baseline.as_deref(),
             &source,
             rows,
             args.repeat.into(),
@@ -145,6 +159,7 @@ fn bench_size(
     server: &Server,
     postgres: &str,
     ferry: &Path,
+    baseline: Option<&Path>,
     source: &Path,
     rows: u64,
     repeat: usize,
@@ -160,6 +175,7 @@ fn bench_size(
         errors: Vec<String>,
     }
     let mut acc: BTreeMap<Case, Acc> = BTreeMap::new();
+    let mut base_acc: BTreeMap<Case, Acc> = BTreeMap::new();
     // The pipe creates the tables with the column types ferry created.
     let mut ferry_columns: Option<Vec<Column>> = None;
 
@@ -205,6 +221,28 @@ fn bench_size(
                 }
                 Err(e) => a.errors.push(format!("{e:#}")),
             }
+            // The baseline build on the same case, right after it.
+            if let (Some(base), true) = (baseline, case != Case::Pipe) {
+                eprintln!(
+                    "ferry-bench:   baseline {} (run {round} of {repeat})",
+                    case.label()
+                );
+                let b = base_acc.entry(case).or_default();
+                match run_case(server, base, source, sizes, case, &columns) {
+                    Ok((measured, state)) => {
+                        b.walls.push(measured.wall);
+                        b.peak_rss = b.peak_rss.max(measured.peak_rss);
+                        b.verify.extend(measured.verify);
+                        for p in state.problems(sizes) {
+                            if !b.errors.contains(&p) {
+                                b.errors.push(p);
+                            }
+                        }
+                        b.end_state.get_or_insert(state);
+                    }
+                    Err(e) => b.errors.push(format!("{e:#}")),
+                }
+            }
         }
     }
 
@@ -224,6 +262,20 @@ fn bench_size(
                 c
             })
             .collect(),
+        baseline: baseline.map(|b| report::Baseline {
+            binary: b.display().to_string(),
+            cases: Case::ALL
+                .into_iter()
+                .filter(|&c| c != Case::Pipe)
+                .map(|case| {
+                    let a = base_acc.remove(&case).unwrap_or_default();
+                    let mut c =
+                        CaseReport::new(case, sizes, &a.walls, a.peak_rss, a.end_state, a.errors);
+                    c.set_verify(&a.verify);
+                    c
+                })
+                .collect(),
+        }),
     };
     report.compare();
     report

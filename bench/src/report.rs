@@ -26,6 +26,16 @@ pub struct SizeReport {
     /// `run::own_peak_rss`).
     pub rss_floor_bytes: u64,
     pub cases: Vec<CaseReport>,
+    /// The same ferry cases with another build (`--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+}
+
+/// Another ferry build's results on the same cases, in the same rounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub binary: String,
+    pub cases: Vec<CaseReport>,
 }
 
 /// The results of one case over its repeats.
@@ -191,6 +201,10 @@ impl SizeReport {
 
     pub fn ok(&self) -> bool {
         self.cases.iter().all(CaseReport::ok)
+            && self
+                .baseline
+                .as_ref()
+                .is_none_or(|b| b.cases.iter().all(CaseReport::ok))
     }
 }
 
@@ -266,6 +280,7 @@ fn render_size(r: &SizeReport) -> String {
     }
     out.push_str(&verify_text(r));
     out.push_str(&transform_cost_text(r));
+    out.push_str(&baseline_text(r));
 
     out.push_str(&format!(
         "\ndata: md5 of the md5s of each table's rows as text, in id order ({}); \
@@ -346,6 +361,66 @@ fn render_size(r: &SizeReport) -> String {
             out.push_str(&format!("{label}: other tables: {}\n", other.join(", ")));
         }
     }
+    out
+}
+
+/// The baseline build beside this one, case by case.
+fn baseline_text(r: &SizeReport) -> String {
+    let Some(b) = &r.baseline else {
+        return String::new();
+    };
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "—".to_string());
+    let rows: Vec<Vec<String>> = b
+        .cases
+        .iter()
+        .map(|base| {
+            let this = r.cases.iter().find(|c| c.case == base.case);
+            let ratio = |f: fn(&CaseReport) -> Option<f64>| {
+                this.and_then(f)
+                    .zip(f(base))
+                    .map(|(t, b)| format!("{:.2}x", b / t))
+            };
+            vec![
+                base.label.to_string(),
+                opt(base.best_ms.map(secs)),
+                opt(this.and_then(|t| t.best_ms).map(secs)),
+                opt(ratio(|c| c.best_ms)),
+                opt(base.median_ms.map(secs)),
+                opt(this.and_then(|t| t.median_ms).map(secs)),
+                opt(ratio(|c| c.median_ms)),
+                opt((!base.walls_ms.is_empty()).then(|| mib(base.peak_rss_bytes))),
+                opt(this
+                    .filter(|t| !t.walls_ms.is_empty())
+                    .map(|t| mib(t.peak_rss_bytes))),
+                end_state_text(base, r.sizes),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "
+this build beside the baseline {} (same rounds):
+",
+        b.binary
+    );
+    out.push_str(&table(
+        &[
+            "case",
+            "baseline",
+            "this",
+            "speedup",
+            "baseline median",
+            "this median",
+            "speedup",
+            "baseline RSS",
+            "this RSS",
+            "baseline end state",
+        ],
+        &[false, true, true, true, true, true, true, true, true, false],
+        &rows,
+    ));
+    out.push_str(
+        "(speedup: baseline wall ÷ this build's wall; above 1.00x this build is faster)\n",
+    );
     out
 }
 
@@ -628,6 +703,7 @@ mod tests {
             postgres: "15.20 at 127.0.0.1:5432".to_string(),
             repeat: 3,
             rss_floor_bytes: 3 << 20,
+            baseline: None,
             cases: vec![
                 CaseReport::new(
                     Case::Pipe,

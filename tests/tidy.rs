@@ -176,6 +176,62 @@ fn every_path_in_the_code_map_exists() {
     );
 }
 
+/// The host's modules in layers: a module may name only modules of lower
+/// layers (the import circle of old — cast → migrate → endpoint → ledger →
+/// plan → … — cannot come back).
+const LAYERS: &[(&str, u8)] = &[
+    ("failpoint", 1),
+    ("ledger", 1),
+    ("cast", 1),
+    ("consolidate", 1),
+    ("plugin", 1),
+    ("endpoint", 2),
+    ("plan", 3),
+    ("engine", 4),
+    ("rollback", 5),
+    ("sync", 5),
+    ("config", 6),
+];
+
+#[test]
+fn modules_name_only_lower_layers() {
+    let src = root().join("host/src");
+    let rank = |m: &str| LAYERS.iter().find(|(n, _)| *n == m).map(|(_, r)| *r);
+    let mut bad = Vec::new();
+    for (module, r) in LAYERS {
+        let files = if src.join(module).is_dir() {
+            rust_files(&src.join(module))
+        } else {
+            vec![src.join(format!("{module}.rs"))]
+        };
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for (i, _) in line.match_indices("crate::") {
+                    let name: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if name != *module
+                        && let Some(other) = rank(&name)
+                        && other >= *r
+                    {
+                        bad.push(format!("{}:{}: {module} names {name}", rel(&f), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "a module names one of its layer or above (layers: {LAYERS:?}):\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn tidy_finds_what_it_looks_for() {
     let text = "use wasmtime::Engine;\n// wasmtime::Engine in a comment\nlet x = my_wasmtime::y;\n";

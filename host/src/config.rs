@@ -42,15 +42,7 @@ use serde::Deserialize;
 
 use crate::plugin::{Limits, PluginSettings};
 
-/// Default rows per batch: 5,000. Large enough that per-batch costs
-/// (a transaction, a COPY, a plugin call) are amortised, small enough that a
-/// batch of a wide table stays a few MiB — well inside plugin memory and
-/// output limits — and that a failed batch is cheap to redo.
-pub const DEFAULT_BATCH_SIZE: usize = 5_000;
-
-/// Largest accepted batch size: 1,000,000 rows, beyond which a single batch
-/// of a wide table no longer fits the default plugin limits.
-pub const MAX_BATCH_SIZE: usize = 1_000_000;
+pub use crate::engine::options::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, OnReject};
 
 /// The config file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -83,17 +75,6 @@ pub struct ConfigFile {
     /// retried from the last checkpoints.
     #[serde(default)]
     pub retry: crate::engine::retry::RetrySection,
-}
-
-/// What a rejected row does to its run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnReject {
-    /// The row goes to quarantine with its reason; the rest of its batch lands.
-    #[default]
-    Quarantine,
-    /// The run stops; nothing of the batch holding the row is committed.
-    Abort,
 }
 
 /// Settings for the tables a name or glob matches.

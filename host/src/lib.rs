@@ -22,8 +22,8 @@
 //! - [`cast`] — promotions and `[[cast]]` rules, run in the host after the read.
 //! - [`consolidate`] — several sources into one target: UUIDv5 keys, id map,
 //!   conflict policies.
-//! - [`verify`], [`sync`], [`rollback`] — source against target; a drifted
-//!   target made equal again; a run undone and proven.
+//! - [`sync`], [`rollback`] — a drifted target made equal again; a run
+//!   undone and proven (the verification is [`engine::verify`]).
 //! - [`ledger`] — the ledger's records; [`config`] — the TOML config file,
 //!   validated into runtime settings; [`failpoint`] — crash points for tests.
 //!
@@ -54,7 +54,7 @@
 //!         batch_size: 5000,
 //!         if_exists: Default::default(),
 //!         casts: vec![],
-//!         verify: Some(ferry::verify::Level::Full),
+//!         verify: Some(ferry::engine::verify::Level::Full),
 //!         consolidate: Default::default(),
 //!         on_reject: Default::default(),
 //!         resume: None,
@@ -89,4 +89,3 @@ pub mod plan;
 pub mod plugin;
 pub mod rollback;
 pub mod sync;
-pub mod verify;

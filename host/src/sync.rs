@@ -243,7 +243,7 @@ async fn side_hashes(
     let (tx, mut rx) = mpsc::channel::<ReadBatch>(2);
     let reader = side.clone().read(
         read_def.clone(),
-        crate::config::DEFAULT_BATCH_SIZE,
+        crate::engine::options::DEFAULT_BATCH_SIZE,
         Scan::All,
         tx,
     );
@@ -269,14 +269,14 @@ async fn side_hashes(
         unreadable += rejects.len() as u64;
         for r in 0..batch.num_rows {
             let mut key = Vec::new();
-            crate::verify::canon(
+            crate::engine::verify::canon(
                 &batch.value(r, ki),
                 after.columns[ki].logical_type,
                 &mut key,
             );
             buf.clear();
             for (c, col) in after.columns.iter().enumerate() {
-                crate::verify::canon(&batch.value(r, c), col.logical_type, &mut buf);
+                crate::engine::verify::canon(&batch.value(r, c), col.logical_type, &mut buf);
             }
             out.insert(key, (hash128(&buf), key_text(batch.value(r, ki))));
         }
@@ -359,7 +359,7 @@ async fn upsert_rows(
         };
         for r in 0..batch.num_rows {
             let mut key = Vec::new();
-            crate::verify::canon(
+            crate::engine::verify::canon(
                 &batch.value(r, ki),
                 schema.columns[ki].logical_type,
                 &mut key,

@@ -155,10 +155,10 @@ pub enum VerifyArg {
 }
 
 impl VerifyArg {
-    pub fn level(self) -> Option<ferry::verify::Level> {
+    pub fn level(self) -> Option<ferry::engine::verify::Level> {
         match self {
-            VerifyArg::Full => Some(ferry::verify::Level::Full),
-            VerifyArg::Counts => Some(ferry::verify::Level::Counts),
+            VerifyArg::Full => Some(ferry::engine::verify::Level::Full),
+            VerifyArg::Counts => Some(ferry::engine::verify::Level::Counts),
             VerifyArg::Off => None,
         }
     }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use ferry::engine;
-use ferry::verify::{Check, Level, VerifyReport};
+use ferry::engine::verify::{Check, Level, VerifyReport};
 
 use super::migrate::RunArgs;
 use super::{EXIT_FAILED, EXIT_OK, GlobalArgs};
@@ -31,14 +31,25 @@ impl VerifyArgs {
         };
         let rekeyed = plan.tables.iter().any(|t| !t.rekey.is_empty());
         let report = if opts.consolidate.more_sources.is_empty() && !rekeyed {
-            ferry::verify::verify(&plan, &opts.from, &opts.to, self.run_id.as_deref(), level)
-                .await?
+            ferry::engine::verify::verify(
+                &plan,
+                &opts.from,
+                &opts.to,
+                self.run_id.as_deref(),
+                level,
+            )
+            .await?
         } else {
             let sources: Vec<_> = std::iter::once(opts.from.clone())
                 .chain(opts.consolidate.more_sources.iter().cloned())
                 .collect();
-            ferry::verify::verify_consolidated(&plan, &sources, &opts.to, self.run_id.as_deref())
-                .await?
+            ferry::engine::verify::verify_consolidated(
+                &plan,
+                &sources,
+                &opts.to,
+                self.run_id.as_deref(),
+            )
+            .await?
         };
         if self.run.json {
             println!("{}", serde_json::to_string_pretty(&report)?);

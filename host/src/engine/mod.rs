@@ -13,6 +13,8 @@
 //! - `record` — the run and its backups in the ledger;
 //! - [`resume`] — what a killed run is resumed with;
 //! - [`events`] — progress, rates and ETAs, warnings, the end;
+//! - [`verify`] — source against target: accounting, checksums, samples,
+//!   orphans, ranges, schema (`ferry verify` and every run's end);
 //! - [`report`] — the report and the typed error.
 //!
 //! The engine speaks `model`, `plan`, `endpoint` traits and `plugin`
@@ -31,13 +33,15 @@ pub mod retry;
 pub mod run;
 pub mod status;
 mod table;
+pub mod verify;
 
 use std::sync::Arc;
 
 pub use dry::dry_read;
 pub use events::{Events, NoEvents, Phase, Recorded, RunEvent};
 pub use options::{
-    Consolidate, Incremental, MigrateOptions, PlanOptionsError, PlanOverrides, PluginUse, Resume,
+    Consolidate, Incremental, MigrateOptions, OnReject, PlanOptionsError, PlanOverrides, PluginUse,
+    Resume,
 };
 pub use planner::make_plan;
 pub use record::open_state;

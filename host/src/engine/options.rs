@@ -2,13 +2,33 @@
 //! config by the CLI, or from a saved plan by [`MigrateOptions::from_plan`].
 
 use crate::cast::CastRule;
-use crate::config::OnReject;
 use crate::consolidate::{Conflict, KeyStrategy};
 use crate::endpoint::files::FilesSettings;
 use crate::endpoint::{EndpointUrl, IfExists};
 use crate::model::glob_match;
 use crate::plan::{Plan, PlannedPlugin};
 use crate::plugin::{Plugin, PluginError, Registry};
+
+/// Default rows per batch: 5,000. Large enough that per-batch costs
+/// (a transaction, a COPY, a plugin call) are amortised, small enough that a
+/// batch of a wide table stays a few MiB — well inside plugin memory and
+/// output limits — and that a failed batch is cheap to redo.
+pub const DEFAULT_BATCH_SIZE: usize = 5_000;
+
+/// Largest accepted batch size: 1,000,000 rows, beyond which a single batch
+/// of a wide table no longer fits the default plugin limits.
+pub const MAX_BATCH_SIZE: usize = 1_000_000;
+
+/// What a rejected row does to its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnReject {
+    /// The row goes to quarantine with its reason; the rest of its batch lands.
+    #[default]
+    Quarantine,
+    /// The run stops; nothing of the batch holding the row is committed.
+    Abort,
+}
 
 /// A plugin in the chain with its configuration JSON.
 #[derive(Debug, Clone)]
@@ -39,7 +59,7 @@ pub struct MigrateOptions {
     /// ferry's promotions.
     pub casts: Vec<CastRule>,
     /// Verify the target at the end of the run (`None`: don't).
-    pub verify: Option<crate::verify::Level>,
+    pub verify: Option<crate::engine::verify::Level>,
     /// More sources with the same schema, loaded after `from` into the same
     /// target, and how their keys and conflicts are handled.
     pub consolidate: Consolidate,
@@ -124,7 +144,7 @@ pub struct PlanOverrides {
     /// The target: required when the plan's target hides its password.
     pub to: Option<EndpointUrl>,
     pub state: Option<EndpointUrl>,
-    pub verify: Option<crate::verify::Level>,
+    pub verify: Option<crate::engine::verify::Level>,
     pub on_reject: (OnReject, Vec<(String, OnReject)>),
     /// Consolidation settings (keys, namespace, conflicts) given again.
     pub consolidate: Option<Consolidate>,

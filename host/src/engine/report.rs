@@ -72,7 +72,7 @@ pub struct Report {
     pub error_code: Option<String>,
     /// The end-of-run verification, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify: Option<crate::verify::VerifyReport>,
+    pub verify: Option<crate::engine::verify::VerifyReport>,
     /// What a source reports of its own, under its name (a directory of
     /// files: `files`, every file's outcome).
     #[serde(flatten)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::config::OnReject;
+use super::options::OnReject;
 use crate::endpoint::{self, EndpointUrl, IfExists, Rewind, Sink, Source, TargetTable};
 use crate::ledger::Mark;
 use crate::plan::Plan;
@@ -262,12 +262,14 @@ async fn run_and_verify(
     // verified by counts and accounting, like a consolidation.
     let rekeyed = plan.tables.iter().any(|t| !t.rekey.is_empty());
     let v = if opts.consolidate.more_sources.is_empty() && !rekeyed {
-        crate::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level).await?
+        crate::engine::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level)
+            .await?
     } else {
         let sources: Vec<EndpointUrl> = std::iter::once(opts.from.clone())
             .chain(opts.consolidate.more_sources.iter().cloned())
             .collect();
-        crate::verify::verify_consolidated(plan, &sources, &opts.to, Some(&report.run_id)).await?
+        crate::engine::verify::verify_consolidated(plan, &sources, &opts.to, Some(&report.run_id))
+            .await?
     };
     let failures = v.failures();
     crate::failpoint::hit("verified");

@@ -311,10 +311,10 @@ impl SqliteSource {
         &self,
         table: &TableDef,
         sample: usize,
-    ) -> Result<Vec<crate::cast::ColumnSample>, EndpointError> {
+    ) -> Result<Vec<crate::model::ColumnSample>, EndpointError> {
         let c = self.conn()?;
         let e = |err: rusqlite::Error| q_err(&self.name, Some(&table.name), err);
-        let mut out = vec![crate::cast::ColumnSample::default(); table.columns.len()];
+        let mut out = vec![crate::model::ColumnSample::default(); table.columns.len()];
         if table.columns.is_empty() {
             return Ok(out);
         }

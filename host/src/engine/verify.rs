@@ -27,8 +27,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::MigrateError;
 use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
-use crate::engine::MigrateError;
 use crate::model::{Batch, LogicalType, Schema, TableDef, ValueRef};
 use crate::plan::{Plan, PlannedTable};
 
@@ -535,7 +535,7 @@ impl ScanSpec {
         let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
         let reader = side.read(
             read_def.clone(),
-            crate::config::DEFAULT_BATCH_SIZE,
+            crate::engine::options::DEFAULT_BATCH_SIZE,
             Scan::All,
             tx,
         );

@@ -207,16 +207,21 @@ pub(super) async fn connect(url: &str, sql_mode: &str) -> Result<(Conn, Flavor),
         });
     }
     let mut conn = Conn::new(opts).await.map_err(|e| {
+        let reason = format!(
+            "{}; is the server running and the database created?",
+            my_message(&e)
+        );
         if my_transient(&e) {
             // Refused or reset: the server may be back in a moment.
-            return my_error(&name, None, &e, "connecting");
+            return EndpointError::Transient {
+                endpoint: name.clone(),
+                table: None,
+                reason: format!("cannot connect: {reason}"),
+            };
         }
         EndpointError::Connect {
             endpoint: name.clone(),
-            reason: format!(
-                "{}; is the server running and the database created?",
-                my_message(&e)
-            ),
+            reason,
         }
     })?;
     let setup = format!(

@@ -159,15 +159,15 @@ pub fn pg_error_in(
 /// back in a moment (refused while it restarts), with `hint` otherwise.
 pub fn connect_error(endpoint: &str, e: &tokio_postgres::Error, hint: &str) -> EndpointError {
     let mut reason = pg_message(e);
+    if !hint.is_empty() {
+        reason = format!("{reason}; {hint}");
+    }
     if pg_transient(e) {
         return EndpointError::Transient {
             endpoint: endpoint.to_string(),
             table: None,
             reason: format!("cannot connect: {reason}"),
         };
-    }
-    if !hint.is_empty() {
-        reason = format!("{reason}; {hint}");
     }
     EndpointError::Connect {
         endpoint: endpoint.to_string(),

@@ -36,6 +36,9 @@ pub(crate) fn core_reader(dialect: &Dialect) -> Reader {
 /// One CSV file being parsed.
 pub struct CsvReader {
     over: Overrides,
+    /// How many bytes the sniffer sees: [`SNIFF_BYTES`] (less only in tests
+    /// and fuzzing, see [`CsvReader::with_sniff_bytes`]).
+    sniff_bytes: usize,
     state: State,
     /// The dialect, once sniffed.
     dialect: Option<Dialect>,
@@ -53,8 +56,17 @@ enum State {
 impl CsvReader {
     /// A reader with the configured overrides (everything else is sniffed).
     pub fn new(over: Overrides) -> Self {
+        Self::with_sniff_bytes(over, SNIFF_BYTES)
+    }
+
+    /// A reader that sniffs on the first `sniff_bytes` (at most
+    /// [`SNIFF_BYTES`]) instead: the same code, but a file of a few bytes
+    /// already streams through the tokenizer in chunks after the sniff, so
+    /// tests and the fuzzer reach chunk boundaries without 64 KiB inputs.
+    pub fn with_sniff_bytes(over: Overrides, sniff_bytes: usize) -> Self {
         CsvReader {
             over,
+            sniff_bytes: sniff_bytes.min(SNIFF_BYTES),
             state: State::Sniffing(Vec::new()),
             dialect: None,
         }
@@ -71,7 +83,7 @@ impl CsvReader {
         match &mut self.state {
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
-                if buf.len() >= SNIFF_BYTES + BOM.len() {
+                if buf.len() >= self.sniff_bytes + BOM.len() {
                     let buf = std::mem::take(buf);
                     self.start(&buf, false, &mut out)?;
                 }
@@ -121,8 +133,8 @@ impl CsvReader {
             Some(rest) => (BOM.len(), rest),
             None => (0, buf),
         };
-        let sample = body.get(..SNIFF_BYTES).unwrap_or(body);
-        let dialect = sniff(sample, at_eof && body.len() <= SNIFF_BYTES, &self.over);
+        let sample = body.get(..self.sniff_bytes).unwrap_or(body);
+        let dialect = sniff(sample, at_eof && body.len() <= self.sniff_bytes, &self.over);
         self.dialect = Some(dialect);
         let mut rows = Box::new(Rows::new(dialect, self.over.ragged, self.over.encoding));
         rows.offset = skip as u64;

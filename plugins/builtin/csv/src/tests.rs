@@ -156,6 +156,29 @@ fn rust_csv_smallpop_variants_give_the_same_rows() {
     assert_eq!(text(&bare[9], "column_4"), "42605");
 }
 
+/// `CsvReader::with_sniff_bytes` (the fuzzer's way past the sniff with
+/// small inputs) only moves where streaming starts: with the dialect
+/// configured, every sniff size and chunking gives the plugin's records.
+#[test]
+fn a_short_sniff_streams_the_rest_to_the_same_records() {
+    let input = data("csv-spectrum/csvs/quotes_and_newlines.csv");
+    let config = r#"{"delimiter":",","quote":"\"","escape":null,"comment":null,"header":true}"#;
+    let expected = parse_all_chunkings(&input, config).expect("ok");
+    assert_eq!(expected.len(), 2);
+    for sniff_bytes in [0, 1, 7, 20, 1000] {
+        for chunk in CHUNKS {
+            let mut r =
+                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut out = Vec::new();
+            for piece in input.chunks(if chunk == 0 { input.len() } else { chunk }) {
+                out.extend(r.feed(piece).expect("feed"));
+            }
+            out.extend(r.finish().expect("finish"));
+            assert_eq!(out, expected, "sniff {sniff_bytes}, chunk {chunk}");
+        }
+    }
+}
+
 #[test]
 fn rust_csv_strange_file_escapes_comments_and_a_short_row() {
     let rows = parse_all_chunkings(&data("rust-csv-examples/strange.csv"), "").expect("ok");

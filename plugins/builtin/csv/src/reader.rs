@@ -3,6 +3,8 @@
 //! `csv-core` keeps its state between calls, so a chunk may end anywhere —
 //! inside a quoted field, between `\r` and `\n`, inside a UTF-8 character.
 
+use std::collections::{HashMap, HashSet};
+
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use ferry_plugin_sdk::{Field, FieldValue, Location, ParsedRecord, PluginError};
 
@@ -349,11 +351,14 @@ impl Rows {
                 values.next().map_or(FieldValue::Null, FieldValue::Text),
             ));
         }
-        for (i, v) in values.enumerate() {
-            fields.push(Field::new(
-                format!("column_{}", names.len() + i + 1),
-                FieldValue::Text(v),
-            ));
+        if values.len() > 0 {
+            // Extra fields are `column_<n>` by position, made distinct from
+            // the header's names (which may include `column_<n>` too).
+            let mut taken = Distinct::new(names.iter().cloned());
+            for (i, v) in values.enumerate() {
+                let name = taken.name(format!("column_{}", names.len() + i + 1));
+                fields.push(Field::new(name, FieldValue::Text(v)));
+            }
         }
         if latin1 && !fields.iter().any(|f| f.name == "encoding") {
             fields.push(Field::new("encoding", FieldValue::Text("latin-1".into())));
@@ -365,23 +370,51 @@ impl Rows {
 /// Column names from the header row: an empty name becomes `column_<n>`, a
 /// repeated one gets `_2`, `_3`, … so every field of a record is distinct.
 fn header_names(values: Vec<String>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::with_capacity(values.len());
-    let mut seen = std::collections::HashSet::with_capacity(values.len());
-    for (i, v) in values.into_iter().enumerate() {
-        let base = if v.is_empty() {
-            format!("column_{}", i + 1)
-        } else {
-            v
-        };
-        let mut name = base.clone();
-        let mut n = 2;
-        // Terminates: each try is a new name, and at most `len` are taken.
-        while seen.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
+    let mut taken = Distinct::new(std::iter::empty());
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let base = if v.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                v
+            };
+            taken.name(base)
+        })
+        .collect()
+}
+
+/// Hands out distinct names: a name already taken gets the first free
+/// suffix `_2`, `_3`, ….
+struct Distinct {
+    taken: HashSet<String>,
+    /// The next suffix to try per base name, so a name repeated n times
+    /// costs O(n) tries in all, not O(n²).
+    next: HashMap<String, usize>,
+}
+
+impl Distinct {
+    fn new(taken: impl Iterator<Item = String>) -> Self {
+        Distinct {
+            taken: taken.collect(),
+            next: HashMap::new(),
         }
-        seen.insert(name.clone());
-        names.push(name);
     }
-    names
+
+    fn name(&mut self, base: String) -> String {
+        if !self.taken.contains(&base) {
+            self.taken.insert(base.clone());
+            return base;
+        }
+        let n = self.next.entry(base.clone()).or_insert(2);
+        // Terminates: each try is a new name, and finitely many are taken.
+        loop {
+            let name = format!("{base}_{n}");
+            *n += 1;
+            if self.taken.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
 }

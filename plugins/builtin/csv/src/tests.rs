@@ -319,6 +319,47 @@ fn header_names_are_made_distinct_and_non_empty() {
     );
 }
 
+/// Found by `fuzz/fuzz_targets/csv_reader.rs`: a long row's extra field
+/// was named `column_<n>` even when the header already had that name, so
+/// the record held two fields of one name and the host (which looks fields
+/// up by name) lost one value.
+#[test]
+fn a_long_rows_extra_field_never_repeats_a_header_name() {
+    let rows = parse_all_chunkings(b"a,a,,column_6,b\n1,2,3,4,5,6,7\n", "").expect("ok");
+    let names: Vec<&str> = rows[0].fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "a",
+            "a_2",
+            "column_3",
+            "column_6",
+            "b",
+            "column_6_2",
+            "column_7"
+        ]
+    );
+    assert_eq!(text(&rows[0], "column_6_2"), "6");
+}
+
+/// A header of one name repeated tens of thousands of times (a hostile or
+/// broken file) is named in linear time: each repeat used to try every
+/// suffix from `_2` up, which is quadratic (minutes at 60,000 fields).
+#[test]
+fn a_header_repeating_one_name_is_named_in_linear_time() {
+    let n = 60_000;
+    let mut input = vec!["a"; n].join(",").into_bytes();
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(vec!["1"; n].join(",").as_bytes());
+    input.extend_from_slice(b"\n");
+    let start = std::time::Instant::now();
+    let rows = parse_with(&input, 0, r#"{"header": true}"#).expect("ok");
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    let r = &rows[0];
+    assert_eq!(r.fields.len(), n);
+    assert_eq!(r.fields[n - 1].name, format!("a_{n}"));
+}
+
 #[test]
 fn long_rows_get_extra_columns_or_fail_with_their_line() {
     let input = b"a,b\n1,2\n3,4,5\n";

@@ -3,14 +3,14 @@
 //! (`sniff.rs`) and configuration (`config.rs`), driven as `CsvSession`
 //! drives it: `feed` every chunk, then `finish`.
 //!
-//! The input is the file. Each input is parsed three ways: with the
-//! default configuration exactly as the plugin runs it (sniffing the first
-//! 64 KiB, so a small input is tokenised whole), then sniffing only the
-//! first few bytes — the same code, but the rest of the file streams
-//! through the tokenizer in chunks — with everything sniffed, and with
-//! overrides derived from the input's hash (delimiter, quote, escape,
-//! comment, header, encoding, ragged; conflicting ones are refused by the
-//! config as a user's would be).
+//! The input is the file. Each input is parsed with the default
+//! configuration exactly as the plugin runs it (sniffing the first 64 KiB,
+//! so a small input is tokenised whole), then sniffing only the first few
+//! bytes — the same code, but the rest of the file streams through the
+//! tokenizer in chunks — either with everything sniffed or with overrides
+//! derived from the input's hash (delimiter, quote, escape, comment,
+//! header, encoding, ragged; conflicting ones are refused by the config as
+//! a user's would be).
 //!
 //! Invariants: no panic, no hang, memory bounded by the record and field
 //! limits; chunking independence (whole file, one byte at a time, random
@@ -75,8 +75,12 @@ fuzz_target!(|data: &[u8]| {
     let h = hash(data);
     let mut rng = Rng(h);
     parse(data, &CsvConfig::default(), None);
-    parse(data, &CsvConfig::default(), Some(rng.below(64) as usize));
-
+    // Building csv-core's tokenizer dominates a run, so each input takes
+    // one of the two short-sniff configurations, by its hash.
+    if rng.below(2) == 0 {
+        parse(data, &CsvConfig::default(), Some(rng.below(64) as usize));
+        return;
+    }
     let chars = [",", "\t", ";", "|", ":", "\"", "'", "\\", "#", " ", "a"];
     let maybe = |rng: &mut Rng| rng.below(2) == 0;
     let config = CsvConfig {

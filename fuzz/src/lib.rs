@@ -45,7 +45,7 @@ impl Chunking {
     }
 
     /// The chunks of `data`, in order (empty chunks included for `Random`).
-    pub fn chunks<'a>(self, data: &'a [u8]) -> Vec<&'a [u8]> {
+    pub fn chunks(self, data: &[u8]) -> Vec<&[u8]> {
         match self {
             Chunking::Whole => vec![data],
             Chunking::Bytes => data.chunks(1).collect(),
@@ -152,10 +152,10 @@ pub fn assert_distinct_names(records: &[ParsedRecord]) {
 pub fn assert_json_fields_parse(records: &[ParsedRecord]) {
     for r in records {
         for f in &r.fields {
-            if let ferry_plugin_sdk::FieldValue::Json(s) = &f.value {
-                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(s) {
-                    panic!("field {:?} is not valid JSON ({e}): {s:?}", f.name);
-                }
+            if let ferry_plugin_sdk::FieldValue::Json(s) = &f.value
+                && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(s)
+            {
+                panic!("field {:?} is not valid JSON ({e}): {s:?}", f.name);
             }
         }
     }
@@ -172,7 +172,7 @@ pub fn hash(data: &[u8]) -> u64 {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -182,6 +182,6 @@ impl Rng {
 
     /// A value in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 }

@@ -168,6 +168,9 @@ struct Rows {
     names: Option<Vec<String>>,
     /// Records read so far, header included.
     records: u64,
+    /// The first bytes, held until there are three of them (a BOM) or
+    /// the file ends; `None` once csv-core has read them.
+    head: Option<Vec<u8>>,
 }
 
 impl Rows {
@@ -186,6 +189,7 @@ impl Rows {
             last_was_newline: false,
             names: None,
             records: 0,
+            head: Some(Vec::new()),
         }
     }
 
@@ -205,6 +209,26 @@ impl Rows {
 
     /// Run the tokenizer over `input`, or over the end of the file (`eof`).
     fn process(
+        &mut self,
+        input: &[u8],
+        eof: bool,
+        out: &mut Vec<ParsedRecord>,
+    ) -> Result<(), PluginError> {
+        // csv-core skips a UTF-8 BOM (a second one: the file's own is
+        // already stripped) only if its first read sees all three bytes:
+        // it gets at least that many, so the chunking does not decide.
+        if let Some(head) = &mut self.head {
+            head.extend_from_slice(input);
+            if head.len() < BOM.len() && !eof {
+                return Ok(());
+            }
+            let head = self.head.take().unwrap_or_default();
+            return self.tokenize(&head, eof, out);
+        }
+        self.tokenize(input, eof, out)
+    }
+
+    fn tokenize(
         &mut self,
         input: &[u8],
         eof: bool,

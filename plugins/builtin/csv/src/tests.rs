@@ -179,6 +179,42 @@ fn a_short_sniff_streams_the_rest_to_the_same_records() {
     }
 }
 
+/// Found by `fuzz/fuzz_targets/csv_reader.rs` (sniffing 0 bytes): csv-core
+/// skips a UTF-8 BOM only when its first read sees all three bytes, so a
+/// second BOM after the file's own was skipped when the file came in one
+/// chunk and kept as a header character when it came byte by byte.
+#[test]
+fn a_doubled_bom_is_read_the_same_in_every_chunking() {
+    let input = b"\xEF\xBB\xBF\xEF\xBB\xBF\r1,NUL\rLL1,NULL%";
+    // The dialect configured, so the sniff size changes nothing else.
+    let config = r#"{"delimiter":",","quote":"\"","escape":null,"comment":null,"header":false}"#;
+    // As the plugin reads it (64 KiB sniffed): both BOMs skipped.
+    let expected = to_json(&parse_all_chunkings(input, config).expect("ok"));
+    assert_eq!(
+        expected,
+        json!([
+            {"column_1": "1", "column_2": "NUL"},
+            {"column_1": "LL1", "column_2": "NULL%"}
+        ])
+    );
+    for sniff_bytes in [0, 1, 2, 3, 64] {
+        for chunk in [1, 2, 4, input.len()] {
+            let mut r =
+                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                out.extend(r.feed(piece).expect("feed"));
+            }
+            out.extend(r.finish().expect("finish"));
+            assert_eq!(
+                to_json(&out),
+                expected,
+                "sniff {sniff_bytes}, chunk {chunk}"
+            );
+        }
+    }
+}
+
 #[test]
 fn rust_csv_strange_file_escapes_comments_and_a_short_row() {
     let rows = parse_all_chunkings(&data("rust-csv-examples/strange.csv"), "").expect("ok");

@@ -8,6 +8,17 @@
 
 use super::schema::{LogicalType, Schema, Storage};
 
+/// Most rows one batch may claim: 1,048,576, the host's largest batch
+/// size (1,000,000, `config::MAX_BATCH_SIZE`) rounded up to a power of
+/// two. Columns back their rows with bytes the plugin output limit counts,
+/// but a batch without columns carries its row count alone (4 bytes over
+/// WIT), and the host allocates and loops per row of a checked batch:
+/// without this limit a plugin could claim 4 billion empty rows. A
+/// transformer that splits rows of a batch this large is refused; a
+/// smaller `batch_size` gets it through. Raise it together with
+/// `MAX_BATCH_SIZE`.
+pub const MAX_BATCH_ROWS: usize = 1 << 20;
+
 /// The values of one column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
@@ -109,6 +120,8 @@ pub enum BatchError {
     UnexpectedNull { column: String, row: usize },
     #[error("a variable-width column exceeds 4 GiB, the limit of u32 offsets")]
     TooLarge,
+    #[error("batch claims {rows} rows; at most {max} are accepted")]
+    TooManyRows { rows: usize, max: usize },
 }
 
 fn storage_name(d: &ColumnData) -> &'static str {
@@ -168,10 +181,17 @@ impl Batch {
         b.finish()
     }
 
-    /// Validates a batch against its schema: column count, storage per
-    /// logical type, lengths, bitmap size, offsets, UTF-8, nullability.
+    /// Validates a batch against its schema: row count (at most
+    /// [`MAX_BATCH_ROWS`]), column count, storage per logical type,
+    /// lengths, bitmap size, offsets, UTF-8, nullability.
     /// Everything that reads a batch by index relies on this having passed.
     pub fn check(&self, schema: &Schema) -> Result<(), BatchError> {
+        if self.num_rows > MAX_BATCH_ROWS {
+            return Err(BatchError::TooManyRows {
+                rows: self.num_rows,
+                max: MAX_BATCH_ROWS,
+            });
+        }
         if self.columns.len() != schema.columns.len() {
             return Err(BatchError::ColumnCount {
                 expected: schema.columns.len(),
@@ -683,6 +703,33 @@ mod tests {
         assert_eq!(r.value(2, 0), ValueRef::Int(4));
         assert_eq!(r.value(2, 1), ValueRef::Text("n4"));
         assert_eq!(r.value(3, 1), ValueRef::Null);
+    }
+
+    /// Found by `fuzz/fuzz_targets/batch_check.rs`: a batch without columns
+    /// passed `check` whatever row count it claimed, and the host then
+    /// allocated a `keep` flag and rendered a row for each of them.
+    #[test]
+    fn check_bounds_the_rows_of_a_batch_without_columns() {
+        let s = Schema {
+            table: "t".into(),
+            columns: vec![],
+        };
+        let claims = |num_rows| Batch {
+            num_rows,
+            columns: vec![],
+        };
+        claims(MAX_BATCH_ROWS).check(&s).unwrap();
+        assert_eq!(
+            claims(268_441_343).check(&s),
+            Err(BatchError::TooManyRows {
+                rows: 268_441_343,
+                max: MAX_BATCH_ROWS
+            })
+        );
+        assert!(matches!(
+            claims(u32::MAX as usize).check(&s),
+            Err(BatchError::TooManyRows { .. })
+        ));
     }
 
     #[test]

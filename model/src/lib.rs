@@ -15,7 +15,8 @@ pub use glob::glob_match;
 pub use sample::ColumnSample;
 
 pub use batch::{
-    Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, ValueRef, VarWidth, value_json,
+    Batch, BatchBuilder, BatchError, ColumnData, ColumnValues, MAX_BATCH_ROWS, ValueRef, VarWidth,
+    value_json,
 };
 pub use schema::{
     Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, PortableDefault, Schema, Storage,

@@ -3,6 +3,8 @@
 //! `csv-core` keeps its state between calls, so a chunk may end anywhere —
 //! inside a quoted field, between `\r` and `\n`, inside a UTF-8 character.
 
+use std::collections::{HashMap, HashSet};
+
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use ferry_plugin_sdk::{Field, FieldValue, Location, ParsedRecord, PluginError};
 
@@ -39,6 +41,9 @@ pub(crate) fn core_reader(dialect: &Dialect) -> Reader {
 /// guard (`ferry_plugin_sdk::call::Session`) answers for it.
 pub struct CsvReader {
     over: Overrides,
+    /// How many bytes the sniffer sees: [`SNIFF_BYTES`] (less only in tests
+    /// and fuzzing, see [`CsvReader::with_sniff_bytes`]).
+    sniff_bytes: usize,
     state: State,
     /// The dialect, once sniffed.
     dialect: Option<Dialect>,
@@ -54,8 +59,17 @@ enum State {
 impl CsvReader {
     /// A reader with the configured overrides (everything else is sniffed).
     pub fn new(over: Overrides) -> Self {
+        Self::with_sniff_bytes(over, SNIFF_BYTES)
+    }
+
+    /// A reader that sniffs on the first `sniff_bytes` (at most
+    /// [`SNIFF_BYTES`]) instead: the same code, but a file of a few bytes
+    /// already streams through the tokenizer in chunks after the sniff, so
+    /// tests and the fuzzer reach chunk boundaries without 64 KiB inputs.
+    pub fn with_sniff_bytes(over: Overrides, sniff_bytes: usize) -> Self {
         CsvReader {
             over,
+            sniff_bytes: sniff_bytes.min(SNIFF_BYTES),
             state: State::Sniffing(Vec::new()),
             dialect: None,
         }
@@ -72,7 +86,7 @@ impl CsvReader {
         match &mut self.state {
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
-                if buf.len() >= SNIFF_BYTES + BOM.len() {
+                if buf.len() >= self.sniff_bytes + BOM.len() {
                     let buf = std::mem::take(buf);
                     self.start(&buf, false, &mut out)?;
                 }
@@ -106,8 +120,8 @@ impl CsvReader {
             Some(rest) => (BOM.len(), rest),
             None => (0, buf),
         };
-        let sample = body.get(..SNIFF_BYTES).unwrap_or(body);
-        let dialect = sniff(sample, at_eof && body.len() <= SNIFF_BYTES, &self.over);
+        let sample = body.get(..self.sniff_bytes).unwrap_or(body);
+        let dialect = sniff(sample, at_eof && body.len() <= self.sniff_bytes, &self.over);
         self.dialect = Some(dialect);
         let mut rows = Box::new(Rows::new(dialect, self.over.ragged, self.over.encoding));
         rows.offset = skip as u64;
@@ -139,6 +153,9 @@ struct Rows {
     names: Option<Vec<String>>,
     /// Records read so far, header included.
     records: u64,
+    /// The first bytes, held until there are three of them (a BOM) or
+    /// the file ends; `None` once csv-core has read them.
+    head: Option<Vec<u8>>,
 }
 
 impl Rows {
@@ -157,6 +174,7 @@ impl Rows {
             last_was_newline: false,
             names: None,
             records: 0,
+            head: Some(Vec::new()),
         }
     }
 
@@ -176,6 +194,26 @@ impl Rows {
 
     /// Run the tokenizer over `input`, or over the end of the file (`eof`).
     fn process(
+        &mut self,
+        input: &[u8],
+        eof: bool,
+        out: &mut Vec<ParsedRecord>,
+    ) -> Result<(), PluginError> {
+        // csv-core skips a UTF-8 BOM (a second one: the file's own is
+        // already stripped) only if its first read sees all three bytes:
+        // it gets at least that many, so the chunking does not decide.
+        if let Some(head) = &mut self.head {
+            head.extend_from_slice(input);
+            if head.len() < BOM.len() && !eof {
+                return Ok(());
+            }
+            let head = self.head.take().unwrap_or_default();
+            return self.tokenize(&head, eof, out);
+        }
+        self.tokenize(input, eof, out)
+    }
+
+    fn tokenize(
         &mut self,
         input: &[u8],
         eof: bool,
@@ -322,11 +360,14 @@ impl Rows {
                 values.next().map_or(FieldValue::Null, FieldValue::Text),
             ));
         }
-        for (i, v) in values.enumerate() {
-            fields.push(Field::new(
-                format!("column_{}", names.len() + i + 1),
-                FieldValue::Text(v),
-            ));
+        if values.len() > 0 {
+            // Extra fields are `column_<n>` by position, made distinct from
+            // the header's names (which may include `column_<n>` too).
+            let mut taken = Distinct::new(names.iter().cloned());
+            for (i, v) in values.enumerate() {
+                let name = taken.name(format!("column_{}", names.len() + i + 1));
+                fields.push(Field::new(name, FieldValue::Text(v)));
+            }
         }
         if latin1 && !fields.iter().any(|f| f.name == "encoding") {
             fields.push(Field::new("encoding", FieldValue::Text("latin-1".into())));
@@ -338,23 +379,51 @@ impl Rows {
 /// Column names from the header row: an empty name becomes `column_<n>`, a
 /// repeated one gets `_2`, `_3`, … so every field of a record is distinct.
 fn header_names(values: Vec<String>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::with_capacity(values.len());
-    let mut seen = std::collections::HashSet::with_capacity(values.len());
-    for (i, v) in values.into_iter().enumerate() {
-        let base = if v.is_empty() {
-            format!("column_{}", i + 1)
-        } else {
-            v
-        };
-        let mut name = base.clone();
-        let mut n = 2;
-        // Terminates: each try is a new name, and at most `len` are taken.
-        while seen.contains(&name) {
-            name = format!("{base}_{n}");
-            n += 1;
+    let mut taken = Distinct::new(std::iter::empty());
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let base = if v.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                v
+            };
+            taken.name(base)
+        })
+        .collect()
+}
+
+/// Hands out distinct names: a name already taken gets the first free
+/// suffix `_2`, `_3`, ….
+struct Distinct {
+    taken: HashSet<String>,
+    /// The next suffix to try per base name, so a name repeated n times
+    /// costs O(n) tries in all, not O(n²).
+    next: HashMap<String, usize>,
+}
+
+impl Distinct {
+    fn new(taken: impl Iterator<Item = String>) -> Self {
+        Distinct {
+            taken: taken.collect(),
+            next: HashMap::new(),
         }
-        seen.insert(name.clone());
-        names.push(name);
     }
-    names
+
+    fn name(&mut self, base: String) -> String {
+        if !self.taken.contains(&base) {
+            self.taken.insert(base.clone());
+            return base;
+        }
+        let n = self.next.entry(base.clone()).or_insert(2);
+        // Terminates: each try is a new name, and finitely many are taken.
+        loop {
+            let name = format!("{base}_{n}");
+            *n += 1;
+            if self.taken.insert(name.clone()) {
+                return name;
+            }
+        }
+    }
 }

@@ -158,6 +158,65 @@ fn rust_csv_smallpop_variants_give_the_same_rows() {
     assert_eq!(text(&bare[9], "column_4"), "42605");
 }
 
+/// `CsvReader::with_sniff_bytes` (the fuzzer's way past the sniff with
+/// small inputs) only moves where streaming starts: with the dialect
+/// configured, every sniff size and chunking gives the plugin's records.
+#[test]
+fn a_short_sniff_streams_the_rest_to_the_same_records() {
+    let input = data("csv-spectrum/csvs/quotes_and_newlines.csv");
+    let config = r#"{"delimiter":",","quote":"\"","escape":null,"comment":null,"header":true}"#;
+    let expected = parse_all_chunkings(&input, config).expect("ok");
+    assert_eq!(expected.len(), 2);
+    for sniff_bytes in [0, 1, 7, 20, 1000] {
+        for chunk in CHUNKS {
+            let mut r =
+                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut out = Vec::new();
+            for piece in input.chunks(if chunk == 0 { input.len() } else { chunk }) {
+                out.extend(r.feed(piece).expect("feed"));
+            }
+            out.extend(r.finish().expect("finish"));
+            assert_eq!(out, expected, "sniff {sniff_bytes}, chunk {chunk}");
+        }
+    }
+}
+
+/// Found by `fuzz/fuzz_targets/csv_reader.rs` (sniffing 0 bytes): csv-core
+/// skips a UTF-8 BOM only when its first read sees all three bytes, so a
+/// second BOM after the file's own was skipped when the file came in one
+/// chunk and kept as a header character when it came byte by byte.
+#[test]
+fn a_doubled_bom_is_read_the_same_in_every_chunking() {
+    let input = b"\xEF\xBB\xBF\xEF\xBB\xBF\r1,NUL\rLL1,NULL%";
+    // The dialect configured, so the sniff size changes nothing else.
+    let config = r#"{"delimiter":",","quote":"\"","escape":null,"comment":null,"header":false}"#;
+    // As the plugin reads it (64 KiB sniffed): both BOMs skipped.
+    let expected = to_json(&parse_all_chunkings(input, config).expect("ok"));
+    assert_eq!(
+        expected,
+        json!([
+            {"column_1": "1", "column_2": "NUL"},
+            {"column_1": "LL1", "column_2": "NULL%"}
+        ])
+    );
+    for sniff_bytes in [0, 1, 2, 3, 64] {
+        for chunk in [1, 2, 4, input.len()] {
+            let mut r =
+                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                out.extend(r.feed(piece).expect("feed"));
+            }
+            out.extend(r.finish().expect("finish"));
+            assert_eq!(
+                to_json(&out),
+                expected,
+                "sniff {sniff_bytes}, chunk {chunk}"
+            );
+        }
+    }
+}
+
 #[test]
 fn rust_csv_strange_file_escapes_comments_and_a_short_row() {
     let rows = parse_all_chunkings(&data("rust-csv-examples/strange.csv"), "").expect("ok");
@@ -296,6 +355,47 @@ fn header_names_are_made_distinct_and_non_empty() {
         to_json(&rows),
         json!([{"a": "1", "a_2": "2", "column_3": "3", "b": "4"}])
     );
+}
+
+/// Found by `fuzz/fuzz_targets/csv_reader.rs`: a long row's extra field
+/// was named `column_<n>` even when the header already had that name, so
+/// the record held two fields of one name and the host (which looks fields
+/// up by name) lost one value.
+#[test]
+fn a_long_rows_extra_field_never_repeats_a_header_name() {
+    let rows = parse_all_chunkings(b"a,a,,column_6,b\n1,2,3,4,5,6,7\n", "").expect("ok");
+    let names: Vec<&str> = rows[0].fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "a",
+            "a_2",
+            "column_3",
+            "column_6",
+            "b",
+            "column_6_2",
+            "column_7"
+        ]
+    );
+    assert_eq!(text(&rows[0], "column_6_2"), "6");
+}
+
+/// A header of one name repeated tens of thousands of times (a hostile or
+/// broken file) is named in linear time: each repeat used to try every
+/// suffix from `_2` up, which is quadratic (minutes at 60,000 fields).
+#[test]
+fn a_header_repeating_one_name_is_named_in_linear_time() {
+    let n = 60_000;
+    let mut input = vec!["a"; n].join(",").into_bytes();
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(vec!["1"; n].join(",").as_bytes());
+    input.extend_from_slice(b"\n");
+    let start = std::time::Instant::now();
+    let rows = parse_with(&input, 0, r#"{"header": true}"#).expect("ok");
+    assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    let r = &rows[0];
+    assert_eq!(r.fields.len(), n);
+    assert_eq!(r.fields[n - 1].name, format!("a_{n}"));
 }
 
 #[test]

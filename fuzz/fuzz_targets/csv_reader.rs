@@ -25,7 +25,7 @@ use ferry_fuzz::{
 };
 use ferry_plugin_sdk::FieldValue;
 use libfuzzer_sys::fuzz_target;
-use plugin_csv::config::CsvConfig;
+use plugin_csv::config::{CsvConfig, Overrides};
 use plugin_csv::reader::CsvReader;
 
 struct Csv(CsvReader);
@@ -43,7 +43,7 @@ impl Session for Csv {
 /// reader (`CsvReader::new`, 64 KiB sniffed), parsed whole only: a file
 /// shorter than that is tokenised in one piece however it is chunked.
 fn parse(data: &[u8], config: &CsvConfig, sniff_bytes: Option<usize>) {
-    let Ok(over) = config.clone().build() else {
+    let Ok(over) = Overrides::try_from(config.clone()) else {
         return;
     };
     let parsed = match sniff_bytes {

@@ -169,8 +169,10 @@ fn a_short_sniff_streams_the_rest_to_the_same_records() {
     assert_eq!(expected.len(), 2);
     for sniff_bytes in [0, 1, 7, 20, 1000] {
         for chunk in CHUNKS {
-            let mut r =
-                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut r = CsvReader::with_sniff_bytes(
+                parse_config::<Overrides>(config).expect("config"),
+                sniff_bytes,
+            );
             let mut out = Vec::new();
             for piece in input.chunks(if chunk == 0 { input.len() } else { chunk }) {
                 out.extend(r.feed(piece).expect("feed"));
@@ -201,8 +203,10 @@ fn a_doubled_bom_is_read_the_same_in_every_chunking() {
     );
     for sniff_bytes in [0, 1, 2, 3, 64] {
         for chunk in [1, 2, 4, input.len()] {
-            let mut r =
-                CsvReader::with_sniff_bytes(CsvConfig::parse(config).expect("config"), sniff_bytes);
+            let mut r = CsvReader::with_sniff_bytes(
+                parse_config::<Overrides>(config).expect("config"),
+                sniff_bytes,
+            );
             let mut out = Vec::new();
             for piece in input.chunks(chunk) {
                 out.extend(r.feed(piece).expect("feed"));

@@ -42,26 +42,17 @@
 //! let events = Arc::new(Recorded::default());
 //! let report = migrate(
 //!     MigrateOptions {
-//!         from: "sqlite:examples/shop.db".parse()?,
-//!         to: "sqlite:/tmp/shop-copy.db".parse()?,
 //!         transforms: vec![PluginUse {
 //!             plugin: mask,
 //!             reference: "mask".into(),
 //!             config: r#"{"key":"a-secret-of-16-bytes+","columns":{"email":"hash-email"}}"#.into(),
 //!             tables: vec!["customers".into()],
 //!         }],
-//!         validators: vec![],
-//!         batch_size: 5000,
-//!         if_exists: Default::default(),
-//!         casts: vec![],
-//!         verify: Some(ferry::engine::verify::Level::Full),
-//!         consolidate: Default::default(),
-//!         on_reject: Default::default(),
-//!         resume: None,
-//!         incremental: None,
-//!         state: None,
-//!         files: Default::default(),
 //!         registry: Some(registry),
+//!         ..MigrateOptions::new(
+//!             "sqlite:examples/shop.db".parse()?,
+//!             "sqlite:/tmp/shop-copy.db".parse()?,
+//!         )
 //!     },
 //!     events.clone(),
 //! )

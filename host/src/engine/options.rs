@@ -102,6 +102,31 @@ pub struct Resume {
 }
 
 impl MigrateOptions {
+    /// A plain copy from `from` to `to` with every default: no plugins,
+    /// batches of [`DEFAULT_BATCH_SIZE`], a full verification, the default
+    /// reject policy and retries. Library callers set what they need with
+    /// struct update syntax, so a new option does not break them.
+    pub fn new(from: EndpointUrl, to: EndpointUrl) -> MigrateOptions {
+        MigrateOptions {
+            from,
+            to,
+            transforms: Vec::new(),
+            validators: Vec::new(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            if_exists: IfExists::default(),
+            casts: Vec::new(),
+            verify: Some(crate::engine::verify::Level::Full),
+            consolidate: Consolidate::default(),
+            on_reject: Default::default(),
+            resume: None,
+            incremental: None,
+            state: None,
+            files: FilesSettings::default(),
+            registry: None,
+            retry: super::retry::RetryPolicy::default(),
+        }
+    }
+
     /// The reject policy of one table.
     pub fn on_reject_for(&self, table: &str) -> OnReject {
         self.on_reject

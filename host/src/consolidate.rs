@@ -128,6 +128,7 @@ pub fn id_map_def() -> TableDef {
         logical_type: t,
         nullable: false,
         default: None,
+        ..Default::default()
     };
     TableDef {
         name: ID_MAP_TABLE.into(),
@@ -141,6 +142,7 @@ pub fn id_map_def() -> TableDef {
         unique: vec![],
         indexes: vec![],
         foreign_keys: vec![],
+        ..Default::default()
     }
 }
 

@@ -19,7 +19,7 @@ pub const PLAN_FORMAT: u32 = 1;
 
 /// Version of the type mapping (`docs/type-mapping.md`). Bump it whenever a
 /// mapping rule changes, so plans made under the old rules are refused.
-pub const TYPE_MAPPING_VERSION: &str = "ferry-mapping-2";
+pub const TYPE_MAPPING_VERSION: &str = "ferry-mapping-3";
 
 /// Throughput used for duration estimates: 300,000 rows/s, measured for
 /// SQLite → PostgreSQL on a 2-core machine (see the benchmark). A guide, not a promise.
@@ -52,6 +52,15 @@ pub struct Plan {
     /// Tables in foreign-key cycles, loaded in source order (their FKs are
     /// created after the load like every other FK).
     pub deferred: Vec<String>,
+    /// The source's views as the target creates them (after the tables),
+    /// in the target's dialect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::model::ViewDef>,
+    /// Every schema object of the source the target will not get, and why
+    /// (triggers, routines, checks that do not translate, foreign keys to
+    /// tables left out, …): nothing disappears silently.
+    #[serde(default)]
+    pub not_carried: Vec<crate::model::NotCarried>,
     pub estimates: Estimates,
     pub risks: Vec<Risk>,
 }
@@ -443,6 +452,7 @@ mod ident_tests {
             logical_type: LogicalType::Int64,
             nullable: true,
             default: None,
+            ..Default::default()
         }
     }
 
@@ -457,6 +467,7 @@ mod ident_tests {
             unique: vec![],
             indexes: vec![],
             foreign_keys: vec![],
+            ..Default::default()
         };
         let child = TableDef {
             name: "child".into(),
@@ -472,6 +483,7 @@ mod ident_tests {
                 on_delete: "NO ACTION".into(),
                 on_update: "NO ACTION".into(),
             }],
+            ..Default::default()
         };
         let mut defs = vec![parent, child];
         let renamed = fit_identifiers(&mut defs, 63, true);

@@ -19,8 +19,9 @@ pub use batch::{
     value_json,
 };
 pub use schema::{
-    Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, PortableDefault, Schema, Storage,
-    TableDef, UniqueDef, default_sql, dependency_order, portable_default,
+    CheckDef, Column, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, MAX_DECLARED_LENGTH,
+    MAX_DECLARED_PRECISION, NotCarried, PortableDefault, Schema, SchemaObjects, SqlType, Storage,
+    TableDef, UniqueDef, ViewDef, default_sql, dependency_order, portable_default,
 };
 
 use serde::Serialize;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The physical representation of each type inside a [`crate::Batch`]
 /// is fixed (see [`LogicalType::storage`]); it is the same as the WIT
 /// contract's, so batches cross into plugins without conversion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogicalType {
     Boolean,
@@ -15,6 +15,7 @@ pub enum LogicalType {
     Float64,
     /// Exact decimal as canonical text.
     Decimal,
+    #[default]
     Text,
     Bytes,
     /// JSON document as text.
@@ -108,8 +109,8 @@ impl Schema {
 }
 
 /// A table as introspected from a source endpoint: columns plus the keys,
-/// indexes and foreign keys that the sink recreates after the load.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// indexes, foreign keys and checks that the sink recreates after the load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TableDef {
     pub name: String,
     pub columns: Vec<ColumnDef>,
@@ -118,10 +119,188 @@ pub struct TableDef {
     pub unique: Vec<UniqueDef>,
     pub indexes: Vec<IndexDef>,
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// CHECK constraints. In a source's definition the expression is in the
+    /// source's dialect; in a plan's target definition it is what the
+    /// target runs (translated by the planner, or left out and listed in
+    /// the plan's `not_carried`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckDef>,
+}
+
+/// A CHECK constraint: its name (the source's, or one ferry gives it:
+/// `<table>_check<N>`) and its boolean expression, without `CHECK ( )`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckDef {
+    pub name: String,
+    pub expression: String,
+}
+
+/// A view: its name and its defining query (`SELECT …`, without `CREATE
+/// VIEW name AS`). From a source, in the source's dialect; in a plan, what
+/// the target runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub name: String,
+    pub definition: String,
+}
+
+/// A schema object of the source that the target does not get, and why:
+/// nothing disappears silently. `kind` is one of `view`, `materialized
+/// view`, `trigger`, `function`, `procedure`, `event`, `sequence`,
+/// `extension`, `collation`, `type`, `partition`, `check`, `default`,
+/// `foreign key`, `index`, `table`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotCarried {
+    pub kind: String,
+    /// The object's name; a table's own objects are `table.name`.
+    pub name: String,
+    pub reason: String,
+}
+
+/// What a source holds besides its tables: views (carried when they can
+/// be) and everything else, listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SchemaObjects {
+    pub views: Vec<ViewDef>,
+    pub not_carried: Vec<NotCarried>,
+}
+
+/// A declared type a target keeps when it has it and the values fit, rather
+/// than the logical type's widest form (`docs/type-mapping.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum SqlType {
+    /// A 16-bit integer (`SMALLINT`, `INT2`, MySQL `TINYINT`).
+    SmallInt,
+    /// A 32-bit integer (`INT`, `INTEGER` outside SQLite, `MEDIUMINT`).
+    Integer,
+    /// A 32-bit float (`REAL` outside SQLite, `FLOAT4`, MySQL `FLOAT`).
+    Real,
+    /// Text of at most `length` characters.
+    Varchar { length: u32 },
+    /// Text of exactly `length` characters, blank-padded.
+    Char { length: u32 },
+    /// An exact decimal with `precision` digits, `scale` after the point.
+    Numeric { precision: u32, scale: u32 },
+}
+
+/// Longest `VARCHAR(n)`/`CHAR(n)` ferry keeps: 10,485,760 characters,
+/// PostgreSQL's limit for a declared length (MySQL's `VARCHAR` is smaller:
+/// its sink declares `TEXT`-family types past what a row can hold).
+pub const MAX_DECLARED_LENGTH: u32 = 10_485_760;
+
+/// Highest `numeric(p, s)` precision ferry keeps: 1000, PostgreSQL's limit.
+pub const MAX_DECLARED_PRECISION: u32 = 1000;
+
+impl SqlType {
+    /// The declared type `declared` of a column of logical type `logical`,
+    /// as a source of dialect `scheme` (`sqlite`, `postgres`, `mysql`)
+    /// means it; `None` when ferry keeps nothing more than the logical type
+    /// (SQLite's `INTEGER` and `REAL` are 64-bit; MySQL's unsigned types do
+    /// not fit their signed namesakes).
+    pub fn from_declared(declared: &str, logical: LogicalType, scheme: &str) -> Option<SqlType> {
+        let d = declared.trim().to_ascii_lowercase();
+        let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
+        if d.contains("unsigned") || d.contains("[]") {
+            return None;
+        }
+        let (base, args) = match d.find('(') {
+            Some(i) => {
+                let close = d[i..].find(')')? + i;
+                (d[..i].trim().to_string(), Some(d[i + 1..close].to_string()))
+            }
+            None => (d.clone(), None),
+        };
+        let nums: Vec<u32> = match &args {
+            Some(a) => a
+                .split(',')
+                .map(|x| x.trim().parse::<u32>().ok())
+                .collect::<Option<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let base = base.as_str();
+        match logical {
+            LogicalType::Int64 => match base {
+                "smallint" | "int2" | "tinyint" => Some(SqlType::SmallInt),
+                "int" | "int4" | "mediumint" => Some(SqlType::Integer),
+                // SQLite's INTEGER holds 64 bits; everywhere else it is 32.
+                "integer" if scheme != "sqlite" => Some(SqlType::Integer),
+                _ => None,
+            },
+            LogicalType::Float64 => match base {
+                "float4" => Some(SqlType::Real),
+                "real" if scheme != "sqlite" => Some(SqlType::Real),
+                // MySQL's FLOAT is 4 bytes (FLOAT(p) with p <= 24 too).
+                "float" if scheme == "mysql" && nums.first().is_none_or(|p| *p <= 24) => {
+                    Some(SqlType::Real)
+                }
+                _ => None,
+            },
+            LogicalType::Text => {
+                let n = *nums.first()?;
+                if nums.len() != 1 || n == 0 || n > MAX_DECLARED_LENGTH {
+                    return None;
+                }
+                match base {
+                    "varchar" | "character varying" | "nvarchar" | "varchar2"
+                    | "national varchar" | "varying character" | "nvarchar2" => {
+                        Some(SqlType::Varchar { length: n })
+                    }
+                    "char" | "character" | "nchar" | "national char" | "native character"
+                    | "bpchar" => Some(SqlType::Char { length: n }),
+                    _ => None,
+                }
+            }
+            LogicalType::Decimal => {
+                if !matches!(base, "numeric" | "decimal" | "dec" | "fixed") {
+                    return None;
+                }
+                let (p, s) = match nums.as_slice() {
+                    [p] => (*p, 0),
+                    [p, s] => (*p, *s),
+                    _ => return None,
+                };
+                ((1..=MAX_DECLARED_PRECISION).contains(&p) && s <= p).then_some(SqlType::Numeric {
+                    precision: p,
+                    scale: s,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether an integer fits this type (`true` for non-integer types).
+    pub fn fits_int(self, v: i64) -> bool {
+        match self {
+            SqlType::SmallInt => i16::try_from(v).is_ok(),
+            SqlType::Integer => i32::try_from(v).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// Whether text of `chars` characters fits this type.
+    pub fn fits_chars(self, chars: u64) -> bool {
+        match self {
+            SqlType::Varchar { length } | SqlType::Char { length } => chars <= u64::from(length),
+            _ => true,
+        }
+    }
+
+    /// As a plan and a report show it: `smallint`, `varchar(45)`, …
+    pub fn describe(self) -> String {
+        match self {
+            SqlType::SmallInt => "smallint".into(),
+            SqlType::Integer => "integer".into(),
+            SqlType::Real => "real".into(),
+            SqlType::Varchar { length } => format!("varchar({length})"),
+            SqlType::Char { length } => format!("char({length})"),
+            SqlType::Numeric { precision, scale } => format!("numeric({precision},{scale})"),
+        }
+    }
 }
 
 /// A source column: its logical type plus what the source declared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ColumnDef {
     pub name: String,
     /// The type as declared in the source (`VARCHAR(20)`, `INTEGER`, `""`).
@@ -133,6 +312,19 @@ pub struct ColumnDef {
     /// has none. Targets carry it when it is portable ([`portable_default`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// The column takes the next value of a counter when an `INSERT`
+    /// leaves it out: SQLite's `AUTOINCREMENT` or rowid alias (`INTEGER
+    /// PRIMARY KEY`), PostgreSQL's identity or `serial`, MySQL's
+    /// `AUTO_INCREMENT`. Targets declare their own form and restart the
+    /// counter after the largest value loaded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
+    /// In a plan's target definition: the declared type the target keeps
+    /// (`varchar(45)`, `smallint`, …) because it has it and every value
+    /// fits; `None`: the logical type's own mapping. Sources leave it `None`
+    /// (the planner decides from `declared_type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_type: Option<SqlType>,
 }
 
 /// A default every SQL target can declare the same way.
@@ -365,6 +557,7 @@ mod tests {
                     on_update: "NO ACTION".into(),
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

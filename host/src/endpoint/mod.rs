@@ -38,7 +38,7 @@ pub use error::EndpointError;
 pub use url::{EndpointUrl, redact};
 
 use crate::ledger::{Backup, Checkpoint, Mark, RunRecord};
-use crate::model::{Batch, ColumnSample, Reject, TableDef};
+use crate::model::{Batch, ColumnSample, Reject, SchemaObjects, TableDef, ViewDef};
 
 /// Every driver's declaration, for messages that name who can do what.
 pub static ALL: [Capabilities; 5] = [
@@ -251,6 +251,27 @@ pub trait Source: Send + Sync {
     fn capabilities(&self) -> &'static Capabilities;
     /// Every table with its columns, keys, indexes and foreign keys.
     async fn tables(&self) -> Result<Vec<TableDef>, EndpointError>;
+    /// What the source holds besides `tables` (its tables, as
+    /// [`Source::tables`] returned them): views, and every other schema
+    /// object (triggers, routines, sequences not owned by a column,
+    /// materialized views, extensions, …) listed as not carried, with why.
+    /// Nothing may disappear silently.
+    async fn objects(&self, _tables: &[TableDef]) -> Result<SchemaObjects, EndpointError> {
+        Ok(SchemaObjects::default())
+    }
+    /// Per column of `columns`: the extent of the stored values that a
+    /// declared type must hold — `(longest text in characters, smallest
+    /// integer, largest integer)`, each `None` when no value of that kind
+    /// is stored. Sources that enforce their declared types (PostgreSQL,
+    /// MySQL) return `None`: their values fit by construction; SQLite
+    /// counts (it stores anything in any column).
+    async fn extents(
+        &self,
+        _table: &TableDef,
+        _columns: &[String],
+    ) -> Result<Option<Vec<Extent>>, EndpointError> {
+        Ok(None)
+    }
     /// Rows in a table (for progress, estimates and verification).
     async fn count(&self, table: &str) -> Result<u64, EndpointError>;
     /// Samples a table for the plan: type mismatches, row size, orphans.
@@ -366,12 +387,21 @@ pub trait Sink: Send {
         if_exists: IfExists,
     ) -> Result<(), EndpointError>;
     /// Writes one batch, its rejects and (with a ledger) its checkpoint in
-    /// one transaction (where the endpoint has transactions).
+    /// one transaction (where the endpoint has transactions). A value the
+    /// target refuses (a NUL byte PostgreSQL text cannot hold, a number out
+    /// of a declared type's range) is that row's problem: the sink isolates
+    /// the refused rows (by bisecting the batch when the server only says
+    /// the batch failed), returns them as rejected with the target's reason,
+    /// and writes the rest. Only a failure of the connection or of the
+    /// target itself fails the write.
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError>;
-    /// After the load: primary keys, unique constraints, indexes, then
-    /// foreign keys, tables in dependency order. Rows that violate a key (a
-    /// duplicate, an orphan) move to the rejects table under `run_id` first,
-    /// so the constraints can be created and nothing is lost.
+    /// After the load: primary keys, unique constraints, indexes, CHECK
+    /// constraints (`def.checks`, already in the target's dialect), then
+    /// foreign keys, tables in dependency order, each keeping its name.
+    /// Rows that violate a key or a check (a duplicate, a NULL key, an
+    /// orphan, a value the check refuses) move to the rejects table under
+    /// `run_id` first, with a true reason and their source key, so the
+    /// constraints can be created and nothing is lost.
     async fn finish(
         &mut self,
         run_id: &str,
@@ -398,6 +428,41 @@ pub trait Sink: Send {
         kind: &str,
         backup: Option<&str>,
     ) -> Result<(), EndpointError>;
+    /// After the load and [`Sink::finish`]: restarts every identity
+    /// column's counter after the largest value the table holds (PostgreSQL
+    /// `setval`/`RESTART`, MySQL `AUTO_INCREMENT = max + 1`, SQLite
+    /// `sqlite_sequence`), so the application's next `INSERT` without an id
+    /// gets max + 1. Run after every load that wrote rows: a fresh run, a
+    /// resume, an incremental run, a sync. Returns what it did, for the
+    /// report.
+    async fn sync_identity(
+        &mut self,
+        _tables: &[TargetTable],
+    ) -> Result<Vec<String>, EndpointError> {
+        Ok(Vec::new())
+    }
+    /// Refreshes the planner's statistics of the loaded tables (`ANALYZE`),
+    /// so the first queries after a migration do not run blind.
+    async fn analyze(&mut self, _tables: &[TargetTable]) -> Result<(), EndpointError> {
+        Ok(())
+    }
+    /// Creates the views (after the tables, keys and constraints), each in
+    /// the target's dialect already; `if_exists` drops a view of the same
+    /// name first. One view's failure is that view's outcome (the target's
+    /// error), never the run's.
+    async fn create_views(
+        &mut self,
+        views: &[ViewDef],
+        _if_exists: IfExists,
+    ) -> Result<Vec<ViewOutcome>, EndpointError> {
+        Ok(views
+            .iter()
+            .map(|v| ViewOutcome {
+                name: v.name.clone(),
+                error: Some(format!("{} has no views", self.describe())),
+            })
+            .collect())
+    }
     /// Deletes a run's rows from the rejects table.
     async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError>;
     /// Empties `table` and this run's rejects and checkpoint for
@@ -489,6 +554,27 @@ pub(crate) fn join_error(endpoint: &str, e: &tokio::task::JoinError) -> Endpoint
         table: None,
         reason: format!("a worker task failed: {e}"),
     }
+}
+
+/// What one column's stored values need from a declared type
+/// ([`Source::extents`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extent {
+    /// The longest text value, in characters.
+    pub max_chars: Option<u64>,
+    pub min_int: Option<i64>,
+    pub max_int: Option<i64>,
+    /// Values stored that are neither text nor integer where the declared
+    /// type expects one of them (SQLite: a text in a `SMALLINT` column).
+    pub foreign: u64,
+}
+
+/// One view's outcome ([`Sink::create_views`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewOutcome {
+    pub name: String,
+    /// `None`: created; else the target's error.
+    pub error: Option<String>,
 }
 
 /// What a sink's `finish` did.

@@ -111,6 +111,8 @@ pub(crate) async fn plan_with(
         validators: opts.validators.iter().map(planned_plugin).collect(),
         tables: planned,
         deferred,
+        views: Vec::new(),
+        not_carried: Vec::new(),
         estimates,
         risks,
     };

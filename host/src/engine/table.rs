@@ -140,6 +140,7 @@ pub(crate) async fn plan_table(
                 .iter()
                 .find(|s| s.name == c.name && s.logical_type == c.logical_type)
                 .and_then(|s| s.default.clone()),
+            ..Default::default()
         })
         .collect();
     let name = if last.table.is_empty() {
@@ -165,6 +166,7 @@ pub(crate) async fn plan_table(
                 unique,
                 indexes,
                 foreign_keys,
+                ..Default::default()
             },
         },
     })

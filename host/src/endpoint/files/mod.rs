@@ -419,6 +419,7 @@ impl FilesSettings {
                     logical_type: c.logical_type,
                     nullable: !matches!(c.name.as_str(), "id" | "source_path"),
                     default: None,
+                    ..Default::default()
                 })
                 .collect(),
             primary_key: vec!["id".to_string()],
@@ -429,6 +430,7 @@ impl FilesSettings {
                 unique: false,
             }],
             foreign_keys: Vec::new(),
+            ..Default::default()
         }
     }
 }
@@ -442,6 +444,7 @@ pub fn file_items_def() -> TableDef {
         logical_type: t,
         nullable,
         default: None,
+        ..Default::default()
     };
     use LogicalType as T;
     TableDef {
@@ -465,6 +468,7 @@ pub fn file_items_def() -> TableDef {
         unique: Vec::new(),
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -113,6 +113,7 @@ pub(super) fn infer_table_sample(
                     logical_type,
                     nullable: true,
                     default: None,
+                    ..Default::default()
                 }
             })
             .collect(),
@@ -120,6 +121,7 @@ pub(super) fn infer_table_sample(
         unique: Vec::new(),
         indexes: Vec::new(),
         foreign_keys: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -160,6 +160,7 @@ impl JsonSink {
                 logical_type: LogicalType::Json,
                 nullable: false,
                 default: None,
+                ..Default::default()
             });
         }
         schema.tables.retain(|t| t.name != child.name);

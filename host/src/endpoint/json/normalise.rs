@@ -315,6 +315,7 @@ pub(super) fn infer_child(
             logical_type: key.logical_type,
             nullable: false,
             default: None,
+            ..Default::default()
         },
         ColumnDef {
             name: ORDINAL.into(),
@@ -322,6 +323,7 @@ pub(super) fn infer_child(
             logical_type: LogicalType::Int64,
             nullable: false,
             default: None,
+            ..Default::default()
         },
     ];
     columns.extend(cols.into_iter().map(|(name, seen)| {
@@ -332,6 +334,7 @@ pub(super) fn infer_child(
             logical_type,
             nullable: true,
             default: None,
+            ..Default::default()
         }
     }));
     Ok(TableDef {
@@ -348,5 +351,6 @@ pub(super) fn infer_child(
             on_delete: "CASCADE".into(),
             on_update: "NO ACTION".into(),
         }],
+        ..Default::default()
     })
 }

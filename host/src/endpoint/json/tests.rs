@@ -258,6 +258,7 @@ fn people() -> TableDef {
         logical_type: t,
         nullable,
         default: None,
+        ..Default::default()
     };
     TableDef {
         name: "people".into(),
@@ -269,6 +270,7 @@ fn people() -> TableDef {
         unique: vec![],
         indexes: vec![],
         foreign_keys: vec![],
+        ..Default::default()
     }
 }
 
@@ -436,6 +438,7 @@ fn nest_fixture(dir: &Path, child_lines: &str) -> (JsonSink, Vec<TargetTable>) {
         logical_type: t,
         nullable,
         default: None,
+        ..Default::default()
     };
     let parent = TableDef {
         name: "p".into(),
@@ -447,6 +450,7 @@ fn nest_fixture(dir: &Path, child_lines: &str) -> (JsonSink, Vec<TargetTable>) {
         unique: vec![],
         indexes: vec![],
         foreign_keys: vec![],
+        ..Default::default()
     };
     let child = TableDef {
         name: "p__xs".into(),
@@ -466,6 +470,7 @@ fn nest_fixture(dir: &Path, child_lines: &str) -> (JsonSink, Vec<TargetTable>) {
             on_delete: "CASCADE".into(),
             on_update: "NO ACTION".into(),
         }],
+        ..Default::default()
     };
     fs::write(
         dir.join("p.jsonl"),

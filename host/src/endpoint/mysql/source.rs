@@ -65,6 +65,7 @@ impl MysqlSource {
                 unique: Vec::new(),
                 indexes: Vec::new(),
                 foreign_keys: Vec::new(),
+                ..Default::default()
             })
             .collect();
         let index: HashMap<String, usize> = tables
@@ -140,6 +141,7 @@ impl MysqlSource {
                 // MariaDB quotes string defaults (`'new'`) and writes `NULL`
                 // for an explicit NULL default.
                 default: text_at(r, 7),
+                ..Default::default()
             });
         }
 

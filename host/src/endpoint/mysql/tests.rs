@@ -27,6 +27,7 @@ fn col(name: &str, declared: &str, t: LogicalType) -> ColumnDef {
         logical_type: t,
         nullable: true,
         default: None,
+        ..Default::default()
     }
 }
 
@@ -99,6 +100,7 @@ fn key_text_columns_become_bounded_varchars() {
             unique: false,
         }],
         foreign_keys: vec![],
+        ..Default::default()
     };
     let ty = |i: usize| column_type(&t, &t.columns[i]);
     assert_eq!(ty(0), "VARCHAR(768)");

@@ -173,12 +173,14 @@ impl PgSink {
                             logical_type: LogicalType::Text,
                             nullable: true,
                             default: None,
+                            ..Default::default()
                         })
                         .collect(),
                     primary_key: pk.clone(),
                     unique: Vec::new(),
                     indexes: Vec::new(),
                     foreign_keys: Vec::new(),
+                    ..Default::default()
                 };
                 format!(
                     "BEGIN; DELETE FROM {t} WHERE ({keys}) NOT IN (SELECT {keys} FROM {src}); \

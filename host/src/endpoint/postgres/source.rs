@@ -299,6 +299,7 @@ impl PgSource {
                     logical_type: logical_type(&typname),
                     nullable: !r.get::<_, bool>(2),
                     default: r.get(4),
+                    ..Default::default()
                 }
             })
             .collect();
@@ -403,6 +404,7 @@ impl PgSource {
             unique,
             indexes,
             foreign_keys,
+            ..Default::default()
         })
     }
 

@@ -108,6 +108,7 @@ impl SqliteSource {
                     declared_type: declared,
                     nullable: notnull == 0,
                     default,
+                    ..Default::default()
                 });
             }
         }
@@ -225,6 +226,7 @@ impl SqliteSource {
             unique,
             indexes,
             foreign_keys,
+            ..Default::default()
         })
     }
 

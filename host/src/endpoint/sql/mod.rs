@@ -5,6 +5,7 @@
 
 pub mod dialect;
 pub mod ledger;
+pub mod portable;
 
 pub use dialect::{Dialect, SqlConn, SqlError, SqlValue};
 

@@ -134,9 +134,13 @@ fn looks_like_flag(name: &str) -> bool {
 pub use crate::model::ColumnSample;
 
 /// The promotion ferry proposes for a column from its sample, if any:
-/// every sampled non-null value must fit the new type.
+/// every sampled non-null value must fit the new type. A column declared
+/// `DATETIME` or `TIMESTAMP` is never narrowed to a date because its
+/// sampled values happen to have no time part: the application's next
+/// value may have one (a date-only value becomes midnight).
 pub fn propose(
     column: &str,
+    declared: &str,
     current: LogicalType,
     s: &ColumnSample,
 ) -> Option<(LogicalType, String)> {
@@ -145,6 +149,26 @@ pub fn propose(
     }
     let all = |n: u64| n == s.non_null;
     let of = |n: u64, what: &str| format!("{n} of {n} sampled values are {what}");
+    let d = declared.trim().to_ascii_uppercase();
+    let declared_timestamp = d.starts_with("DATETIME") || d.starts_with("TIMESTAMP");
+    if current == LogicalType::Text && declared_timestamp {
+        return if all(s.timestamptzs) && !d.starts_with("DATETIME") && d.contains("ZONE") {
+            Some((
+                LogicalType::Timestamptz,
+                of(s.non_null, "ISO timestamps with a zone"),
+            ))
+        } else if all(s.dates + s.timestamps) {
+            Some((
+                LogicalType::Timestamp,
+                format!(
+                    "declared {declared}, and {}",
+                    of(s.non_null, "ISO dates or timestamps without a zone")
+                ),
+            ))
+        } else {
+            None
+        };
+    }
     match current {
         LogicalType::Text if all(s.timestamps) => Some((
             LogicalType::Timestamp,
@@ -292,9 +316,15 @@ fn push_cast(
         (ValueRef::Text(s), _) => {
             let bad = |what: &str| format!("'{}' is not {what}", crate::model::shown(s));
             match to {
+                // A date alone is that day's midnight (a DATETIME column
+                // whose stored values have no time part).
                 L::Timestamp => b.push_int(
                     i,
-                    temporal::parse_timestamp(s).ok_or_else(|| bad("an ISO timestamp"))?,
+                    temporal::parse_timestamp(s)
+                        .or_else(|| {
+                            temporal::parse_date(s).map(|d| i64::from(d) * temporal::MICROS_PER_DAY)
+                        })
+                        .ok_or_else(|| bad("an ISO timestamp"))?,
                 ),
                 L::Timestamptz => b.push_int(
                     i,
@@ -381,26 +411,54 @@ mod tests {
     fn promotions_need_every_sampled_value() {
         let ts = sample(&["2024-01-01 10:00:00", "2024-02-01T11:00:00.5"]);
         assert_eq!(
-            propose("c", LogicalType::Text, &ts).unwrap().0,
+            propose("c", "", LogicalType::Text, &ts).unwrap().0,
             LogicalType::Timestamp
         );
         let mixed = sample(&["2024-01-01 10:00:00", "soon"]);
-        assert_eq!(propose("c", LogicalType::Text, &mixed), None);
+        assert_eq!(propose("c", "", LogicalType::Text, &mixed), None);
         let json = sample(&["{\"a\":1}", "[1,2]"]);
         assert_eq!(
-            propose("c", LogicalType::Text, &json).unwrap().0,
+            propose("c", "", LogicalType::Text, &json).unwrap().0,
             LogicalType::Json
         );
         let scalar_json = sample(&["1", "\"x\""]);
-        assert_eq!(propose("c", LogicalType::Text, &scalar_json), None);
+        assert_eq!(propose("c", "", LogicalType::Text, &scalar_json), None);
         let mut flags = ColumnSample::default();
         flags.integer(0);
         flags.integer(1);
         assert_eq!(
-            propose("is_active", LogicalType::Int64, &flags).unwrap().0,
+            propose("is_active", "", LogicalType::Int64, &flags)
+                .unwrap()
+                .0,
             LogicalType::Boolean
         );
-        assert_eq!(propose("quantity", LogicalType::Int64, &flags), None);
+        assert_eq!(propose("quantity", "", LogicalType::Int64, &flags), None);
+    }
+
+    #[test]
+    fn a_declared_datetime_is_never_narrowed_to_a_date() {
+        let mut dates = ColumnSample::default();
+        dates.text(b"2024-01-05");
+        dates.text(b"2024-02-29");
+        assert_eq!(
+            propose("c", "", LogicalType::Text, &dates).unwrap().0,
+            LogicalType::Date
+        );
+        for declared in ["DATETIME", "datetime", "TIMESTAMP", "timestamp(3)"] {
+            let (to, why) = propose("c", declared, LogicalType::Text, &dates).unwrap();
+            assert_eq!(to, LogicalType::Timestamp, "{declared}");
+            assert!(why.contains(declared), "{why}");
+        }
+        let mut mixed = dates.clone();
+        mixed.text(b"2024-03-01 10:00:00");
+        assert_eq!(
+            propose("c", "DATETIME", LogicalType::Text, &mixed)
+                .unwrap()
+                .0,
+            LogicalType::Timestamp
+        );
+        mixed.text(b"soon");
+        assert_eq!(propose("c", "DATETIME", LogicalType::Text, &mixed), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //!
 //! sources = ["sqlite:a.db", "sqlite:b.db"]  # consolidate these (when no --from)
 //! on_reject = "quarantine"       # or "abort": stop at the first rejected row
+//! include = ["orders*", "customers"]  # the tables to migrate (globs; default: all)
+//! exclude = ["*_tmp"]            # tables left out (--tables/--exclude-tables override)
 //!
 //! [tables.payments]              # per-table settings (globs allowed)
 //! on_reject = "abort"
@@ -67,6 +69,12 @@ pub struct ConfigFile {
     /// Per-table settings, by table name or glob.
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// The tables to migrate (names or globs; empty: every table).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Tables left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// The files endpoint (`files:DIR`): target table, size limit, parser
     /// overrides, column mapping.
     #[serde(default)]
@@ -124,6 +132,8 @@ pub struct Config {
     pub files: crate::endpoint::files::FilesSettings,
     /// Retries of transient failures.
     pub retry: crate::engine::retry::RetryPolicy,
+    /// Which tables a run takes (`include`/`exclude`).
+    pub selection: crate::engine::options::TableSelection,
 }
 
 impl Default for Config {
@@ -138,6 +148,7 @@ impl Default for Config {
             sources: Vec::new(),
             files: crate::endpoint::files::FilesSettings::default(),
             retry: Default::default(),
+            selection: Default::default(),
         }
     }
 }
@@ -218,6 +229,10 @@ impl Config {
         Ok(Config {
             files,
             retry: raw.retry.build()?,
+            selection: crate::engine::options::TableSelection {
+                include: raw.include,
+                exclude: raw.exclude,
+            },
             batch_size,
             plugin_dirs: raw.plugin_dirs.into_iter().map(|d| base.join(d)).collect(),
             plugins,

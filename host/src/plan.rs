@@ -52,6 +52,15 @@ pub struct Plan {
     /// Tables in foreign-key cycles, loaded in source order (their FKs are
     /// created after the load like every other FK).
     pub deferred: Vec<String>,
+    /// `--tables`: the tables taken (globs; empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// `--exclude-tables`: the tables left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// `--index-foreign-keys`: foreign keys without an index get one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub index_foreign_keys: bool,
     /// The source's views as the target creates them (after the tables),
     /// in the target's dialect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -330,7 +339,12 @@ pub struct Renamed {
 /// column names case-insensitively). Table, column, key, index and foreign
 /// key names are all fitted, and every reference follows its table's and
 /// columns' new names. Returns each rename, for the plan's risks.
-pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Renamed> {
+pub fn fit_identifiers(
+    defs: &mut [TableDef],
+    max: usize,
+    fold: bool,
+    dialect: Option<crate::endpoint::sql::portable::SqlDialect>,
+) -> Vec<Renamed> {
     use std::collections::{HashMap, HashSet};
     let key = |s: &str| {
         if fold {
@@ -408,17 +422,52 @@ pub fn fit_identifiers(defs: &mut [TableDef], max: usize, fold: bool) -> Vec<Ren
             }
         };
         rename(&mut d.primary_key);
+        // Constraint and index names keep the source's; one too long for
+        // the target is fitted, visibly.
+        let table = d.name.clone();
+        let mut fit_name = |what: &str, name: &mut String| {
+            let new = fit_identifier(name, max);
+            if new != *name {
+                out.push(Renamed {
+                    table: table.clone(),
+                    column: None,
+                    from: name.clone(),
+                    to: new.clone(),
+                    why: format!(
+                        "{what} name longer than the target's identifier limit ({max} bytes)"
+                    ),
+                });
+                *name = new;
+            }
+        };
         for u in d.unique.iter_mut() {
             rename(&mut u.columns);
-            u.name = fit_identifier(&u.name, max);
+            fit_name("unique constraint", &mut u.name);
         }
         for i in d.indexes.iter_mut() {
             rename(&mut i.columns);
-            i.name = fit_identifier(&i.name, max);
+            fit_name("index", &mut i.name);
         }
         for f in d.foreign_keys.iter_mut() {
             rename(&mut f.columns);
-            f.name = fit_identifier(&f.name, max);
+            fit_name("foreign key", &mut f.name);
+        }
+        for c in d.checks.iter_mut() {
+            fit_name("check", &mut c.name);
+            if !map.is_empty()
+                && let Some(dialect) = dialect
+            {
+                // The expression is the target's already: only names change.
+                let renamed = crate::endpoint::sql::portable::translate_check(
+                    &c.expression,
+                    dialect,
+                    dialect,
+                    &|n: &str| Some(map.get(n).cloned().unwrap_or_else(|| n.to_string())),
+                );
+                if let Ok(e) = renamed {
+                    c.expression = e;
+                }
+            }
         }
         column_maps.insert(d.name.clone(), map);
     }
@@ -486,7 +535,7 @@ mod ident_tests {
             ..Default::default()
         };
         let mut defs = vec![parent, child];
-        let renamed = fit_identifiers(&mut defs, 63, true);
+        let renamed = fit_identifiers(&mut defs, 63, true, None);
         let (a, b) = (&defs[0].columns[0].name, &defs[0].columns[1].name);
         assert!(a.len() <= 63 && b.len() <= 63 && a != b, "{a} {b}");
         assert_eq!(&defs[0].primary_key, std::slice::from_ref(a));

@@ -30,7 +30,8 @@ pub fn micros_since_epoch(t: std::time::SystemTime) -> i64 {
 pub fn now_rfc3339() -> String {
     format_timestamptz(micros_since_epoch(std::time::SystemTime::now()))
 }
-const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+/// Microseconds in a day.
+pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).

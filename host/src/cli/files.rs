@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use ferry::endpoint::EndpointUrl;
 use ferry::endpoint::files::FilesSummary;
 use ferry::endpoint::files::parse::FileStatus;
-use ferry::endpoint::{EndpointUrl, IfExists};
 use ferry::engine::{self, MigrateOptions, Report, RunStatus};
 
 use super::migrate::Bars;
@@ -60,24 +60,14 @@ impl ValidateArgs {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
         let (config, registry) = super::setup(g)?;
         let from = EndpointUrl::Files(self.dir.clone());
+        // Nothing is written: a validation has no target.
         let opts = MigrateOptions {
-            // Nothing is written: a validation has no target.
-            to: from.clone(),
-            from,
-            transforms: Vec::new(),
-            validators: Vec::new(),
             batch_size: config.batch_size,
-            if_exists: IfExists::Fail,
-            casts: Vec::new(),
             verify: None,
-            consolidate: Default::default(),
-            on_reject: (ferry::config::OnReject::Quarantine, Vec::new()),
-            resume: None,
-            incremental: None,
-            state: None,
             files: config.files.clone(),
             registry: Some(registry),
             retry: config.retry,
+            ..MigrateOptions::new(from.clone(), from)
         };
         let bars = Arc::new(Bars::new(!self.json && std::io::stderr().is_terminal()));
         let report = engine::dry_read(&opts, "(none: validate)", bars.clone()).await;

@@ -77,6 +77,17 @@ pub struct RunArgs {
     /// 30 s (`[retry]` in the config); 0 turns it off. Default 5.
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// Only these tables (names or globs, comma-separated; repeatable).
+    /// A foreign key to a table left out is dropped and reported.
+    #[arg(long, value_name = "GLOB[,GLOB…]", value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Leave these tables out (names or globs, comma-separated; repeatable).
+    #[arg(long, value_name = "GLOB[,GLOB…]", value_delimiter = ',')]
+    pub exclude_tables: Vec<String>,
+    /// Create an index for every foreign key that no index leads with
+    /// (PostgreSQL and SQLite targets do not index them themselves).
+    #[arg(long)]
+    pub index_foreign_keys: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -283,7 +294,20 @@ impl RunArgs {
             files: config.files.clone(),
             registry: Some(registry.clone()),
             retry: self.retry(config),
+            selection: self.selection(config),
+            index_foreign_keys: self.index_foreign_keys,
         })
+    }
+
+    /// Which tables: the flags, else the config's `include`/`exclude`.
+    pub fn selection(&self, config: &Config) -> engine::TableSelection {
+        if self.tables.is_empty() && self.exclude_tables.is_empty() {
+            return config.selection.clone();
+        }
+        engine::TableSelection {
+            include: self.tables.clone(),
+            exclude: self.exclude_tables.clone(),
+        }
     }
 
     /// The retry policy: `--retries` over the config's `[retry]`.
@@ -439,9 +463,13 @@ pub(super) fn print_summary(r: &Report) {
             r.constraints.len()
         );
     }
+    if !r.views.is_empty() {
+        println!("  {} views created", r.views.len());
+    }
     for w in &r.warnings {
         println!("  warning: {w}");
     }
+    super::plan::print_not_carried(&r.not_carried);
     if let Some(v) = &r.verify {
         super::verify::print_verify(v);
     }

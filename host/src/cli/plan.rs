@@ -98,9 +98,13 @@ pub fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
         for i in &def.indexes {
             println!("    index {} ({})", i.name, i.columns.join(", "));
         }
+        for c in &def.checks {
+            println!("    check {} ({})", c.name, c.expression);
+        }
         for f in &def.foreign_keys {
             println!(
-                "    foreign key ({}) → {} ({})",
+                "    foreign key {} ({}) → {} ({})",
+                f.name,
                 f.columns.join(", "),
                 f.ref_table,
                 f.ref_columns.join(", ")
@@ -127,6 +131,14 @@ pub fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
             plan.deferred.join(", ")
         );
     }
+    if !plan.views.is_empty() {
+        println!();
+        println!("views, created after the tables:");
+        for v in &plan.views {
+            println!("  {}", v.name);
+        }
+    }
+    print_not_carried(&plan.not_carried);
     let e = &plan.estimates;
     println!();
     println!(
@@ -148,4 +160,16 @@ pub fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the target does not get, one line each: nothing disappears silently.
+pub(super) fn print_not_carried(list: &[ferry::model::NotCarried]) {
+    if list.is_empty() {
+        return;
+    }
+    println!();
+    println!("not carried ({}):", list.len());
+    for n in list {
+        println!("  [{}] {}: {}", n.kind, n.name, n.reason);
+    }
 }

@@ -38,6 +38,8 @@ pub async fn dry_read(opts: &MigrateOptions, target: &str, events: Arc<dyn Event
         rejects_table: None,
         constraints: Vec::new(),
         warnings: Vec::new(),
+        views: Vec::new(),
+        not_carried: Vec::new(),
         plugins: Vec::new(),
         error: None,
         error_code: None,

@@ -23,6 +23,7 @@
 mod chain;
 pub mod dry;
 pub mod events;
+mod fidelity;
 pub mod options;
 mod pipeline;
 pub mod planner;
@@ -41,7 +42,7 @@ pub use dry::dry_read;
 pub use events::{Events, NoEvents, Phase, Recorded, RunEvent};
 pub use options::{
     Consolidate, Incremental, MigrateOptions, OnReject, PlanOptionsError, PlanOverrides, PluginUse,
-    Resume,
+    Resume, TableSelection,
 };
 pub use planner::make_plan;
 pub use record::open_state;

@@ -79,6 +79,45 @@ pub struct MigrateOptions {
     pub registry: Option<Registry>,
     /// How transient failures are retried from the last checkpoints.
     pub retry: super::retry::RetryPolicy,
+    /// Which tables to migrate (names or `*` globs; empty: every table)
+    /// and which to leave out; a foreign key to a table left out is
+    /// dropped visibly (a plan risk, `not_carried`).
+    pub selection: TableSelection,
+    /// Create an index for every foreign key whose columns no index,
+    /// unique constraint or primary key leads with (PostgreSQL and SQLite
+    /// do not index them themselves; MySQL does).
+    pub index_foreign_keys: bool,
+}
+
+/// Which source tables a run takes: `include` (empty: all) minus `exclude`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSelection {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl TableSelection {
+    /// Whether `table` is taken.
+    pub fn takes(&self, table: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|g| glob_match(g, table)))
+            && !self.exclude.iter().any(|g| glob_match(g, table))
+    }
+
+    /// A pattern that matches no table is a typo that would silently take
+    /// nothing (or everything): the first such pattern, with its flag.
+    pub fn unmatched<'a>(&'a self, tables: &[&str]) -> Option<(&'static str, &'a str)> {
+        let none = |g: &String| !tables.iter().any(|t| glob_match(g, t));
+        self.include
+            .iter()
+            .find(|g| none(g))
+            .map(|g| ("--tables", g.as_str()))
+            .or_else(|| {
+                self.exclude
+                    .iter()
+                    .find(|g| none(g))
+                    .map(|g| ("--exclude-tables", g.as_str()))
+            })
+    }
 }
 
 /// An incremental run: each table is read after its high-water mark — the
@@ -124,6 +163,8 @@ impl MigrateOptions {
             files: FilesSettings::default(),
             registry: None,
             retry: super::retry::RetryPolicy::default(),
+            selection: TableSelection::default(),
+            index_foreign_keys: false,
         }
     }
 
@@ -267,6 +308,11 @@ impl MigrateOptions {
             files: over.files,
             registry: Some(registry.clone()),
             retry: over.retry,
+            selection: TableSelection {
+                include: plan.include.clone(),
+                exclude: plan.exclude.clone(),
+            },
+            index_foreign_keys: plan.index_foreign_keys,
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::plan::{
 
 use super::chain::Chain;
 use super::events::{Phase, Progress};
+use super::fidelity;
 use super::options::{MigrateOptions, PluginUse};
 use super::report::MigrateError;
 use super::table::plan_table;
@@ -51,24 +52,48 @@ pub(crate) async fn plan_with(
     }
     progress.phase(Phase::Planning);
     let source = super::open_source(opts, &opts.from, "", false).await?;
-    let tables = source.tables().await?;
+    let mut risks = Vec::new();
+    let mut not_carried = Vec::new();
+    let tables = fidelity::select_tables(
+        source.tables().await?,
+        &opts.selection,
+        &mut risks,
+        &mut not_carried,
+    )?;
     let (order, deferred) = dependency_order(&tables);
     let tables: Vec<TableDef> = order.into_iter().map(|i| tables[i].clone()).collect();
     check_more_sources(opts, &tables).await?;
     check_scopes(opts, &tables)?;
+    let objects = source.objects(&tables).await?;
 
     let mut chain = Chain::new(opts)?;
-    let mut risks = Vec::new();
     let mut planned = Vec::new();
     let mut estimates = Estimates::default();
     for t in &tables {
-        let (p, rows, bytes) =
-            plan_one(opts, source.as_ref(), t, &tables, &mut chain, &mut risks).await?;
+        let (p, rows, bytes) = plan_one(
+            opts,
+            source.as_ref(),
+            t,
+            &tables,
+            &mut chain,
+            &mut risks,
+            &mut not_carried,
+        )
+        .await?;
         estimates.rows += rows;
         estimates.bytes += bytes;
         planned.push(p);
     }
     fit_names(&opts.to, &mut planned, &mut risks);
+    let views = fidelity::carry_views(
+        opts,
+        source.as_ref(),
+        objects.views,
+        &planned,
+        &mut not_carried,
+    );
+    let mut all_not_carried = objects.not_carried;
+    all_not_carried.extend(not_carried);
     risks.extend(existing_tables(opts, &planned).await?);
     estimates.duration_ms = estimates.rows * 1000 / ESTIMATE_ROWS_PER_SEC;
 
@@ -111,8 +136,11 @@ pub(crate) async fn plan_with(
         validators: opts.validators.iter().map(planned_plugin).collect(),
         tables: planned,
         deferred,
-        views: Vec::new(),
-        not_carried: Vec::new(),
+        include: opts.selection.include.clone(),
+        exclude: opts.selection.exclude.clone(),
+        index_foreign_keys: opts.index_foreign_keys,
+        views,
+        not_carried: all_not_carried,
         estimates,
         risks,
     };
@@ -195,6 +223,7 @@ async fn plan_one(
     tables: &[TableDef],
     chain: &mut Chain,
     risks: &mut Vec<Risk>,
+    not_carried: &mut Vec<crate::model::NotCarried>,
 ) -> Result<(PlannedTable, u64, u64), MigrateError> {
     let casts = plan_casts(source, t, &opts.casts).await?;
     for c in casts.iter().filter(|c| c.origin == "promotion") {
@@ -264,28 +293,12 @@ async fn plan_one(
             )));
         }
     }
-    let columns = tp
-        .target
-        .def
-        .columns
-        .iter()
-        .map(|c| PlannedColumn {
-            name: c.name.clone(),
-            source_type: (!c.declared_type.is_empty()).then(|| c.declared_type.clone()),
-            logical_type: c.logical_type.name().into(),
-            target_type: endpoint::column_type(&opts.to, &tp.source, c),
-            nullable: c.nullable,
-            cast: casts
-                .iter()
-                .find(|k| k.column == c.name && k.to == c.logical_type)
-                .map(|k| format!("{} → {} ({})", k.from, k.to, k.origin)),
-        })
-        .collect();
-    let planned = PlannedTable {
+    let type_source = tp.source.clone();
+    let mut planned = PlannedTable {
         name: t.name.clone(),
         target_name: tp.target.def.name.clone(),
         estimated_rows: rows,
-        columns,
+        columns: Vec::new(),
         transforms: tp.transforms,
         validators: tp.validators,
         schemas: tp.schemas,
@@ -294,6 +307,27 @@ async fn plan_one(
         rekey,
         target_def: tp.target.def,
     };
+    fidelity::keep_identity(&mut planned);
+    fidelity::keep_declared_types(source, &mut planned, risks).await?;
+    fidelity::carry_checks(opts, source, &mut planned, not_carried);
+    fidelity::index_foreign_keys(&opts.to, opts.index_foreign_keys, &mut planned, risks);
+    planned.columns = planned
+        .target_def
+        .columns
+        .iter()
+        .map(|c| PlannedColumn {
+            name: c.name.clone(),
+            source_type: (!c.declared_type.is_empty()).then(|| c.declared_type.clone()),
+            logical_type: c.logical_type.name().into(),
+            target_type: endpoint::column_type(&opts.to, &type_source, c),
+            nullable: c.nullable,
+            cast: planned
+                .casts
+                .iter()
+                .find(|k| k.column == c.name && k.to == c.logical_type)
+                .map(|k| format!("{} → {} ({})", k.from, k.to, k.origin)),
+        })
+        .collect();
     Ok((planned, rows, rows * profile.avg_row_bytes))
 }
 
@@ -303,7 +337,9 @@ fn fit_names(to: &EndpointUrl, planned: &mut [PlannedTable], risks: &mut Vec<Ris
         return;
     };
     let mut defs: Vec<TableDef> = planned.iter().map(|p| p.target_def.clone()).collect();
-    for r in crate::plan::fit_identifiers(&mut defs, max, fold) {
+    let dialect =
+        crate::endpoint::sql::portable::SqlDialect::of_scheme(endpoint::capabilities(to).scheme);
+    for r in crate::plan::fit_identifiers(&mut defs, max, fold, dialect) {
         risks.push(risk(
             "identifier-renamed",
             &r.table,
@@ -383,7 +419,8 @@ async fn plan_casts(
             continue;
         }
         if let Some(sample) = samples.as_ref().and_then(|s| s.get(i))
-            && let Some((to, reason)) = crate::cast::propose(&c.name, c.logical_type, sample)
+            && let Some((to, reason)) =
+                crate::cast::propose(&c.name, &c.declared_type, c.logical_type, sample)
         {
             out.push(PlannedCast {
                 column: c.name.clone(),

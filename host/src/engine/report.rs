@@ -25,8 +25,12 @@ pub struct Phases {
     pub plan_ms: u64,
     /// Reading, casting, plugins and writing every table.
     pub load_ms: u64,
-    /// Keys, indexes and foreign keys (and moving violating rows).
+    /// Keys, indexes, checks and foreign keys (and moving violating rows),
+    /// identity counters restarted, views created.
     pub constraints_ms: u64,
+    /// Refreshing the target's statistics of the loaded tables (`ANALYZE`).
+    #[serde(default)]
+    pub analyze_ms: u64,
     /// The end-of-run verification.
     pub verify_ms: u64,
 }
@@ -65,6 +69,11 @@ pub struct Report {
     pub constraints: Vec<String>,
     /// Keys or indexes that could not be recreated (e.g. a transformer dropped a column).
     pub warnings: Vec<String>,
+    /// Views created in the target.
+    pub views: Vec<String>,
+    /// Every schema object of the source the target did not get, and why
+    /// (the plan's list, plus views the target refused, with its error).
+    pub not_carried: Vec<crate::model::NotCarried>,
     /// The plugin chain: name, kind, version, digest.
     pub plugins: Vec<PluginRef>,
     pub error: Option<String>,

@@ -109,6 +109,9 @@ pub struct VerifyReport {
     /// The run whose quarantine is counted; `None` = every run's.
     pub run_id: Option<String>,
     pub tables: Vec<TableVerify>,
+    /// Per view of the plan: it exists in the target and answers a query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<(String, Check)>,
     pub duration_ms: u64,
 }
 
@@ -141,6 +144,11 @@ impl VerifyReport {
             }
             for s in &t.schema {
                 out.push(format!("{}: schema: {s}", t.table));
+            }
+        }
+        for (v, c) in &self.views {
+            if let Check::Mismatch { detail } = c {
+                out.push(format!("view {v}: {detail}"));
             }
         }
         out
@@ -197,13 +205,26 @@ pub async fn verify(
         tables.push(tv);
         crate::failpoint::at("verify", Some(&t.name));
     }
+    let mut views = Vec::new();
+    for v in &plan.views {
+        let c = match target.count(&v.name).await {
+            Ok(n) => Check::Match {
+                value: format!("{n} rows"),
+            },
+            Err(e) => Check::Mismatch {
+                detail: format!("does not answer a query in the target: {e}"),
+            },
+        };
+        views.push((v.name.clone(), c));
+    }
     Ok(VerifyReport {
-        ok: tables.iter().all(|t| t.ok),
+        ok: tables.iter().all(|t| t.ok) && views.iter().all(|(_, c)| !c.failed()),
         level,
         source: from.to_string(),
         target: to.to_string(),
         run_id: run_id.map(str::to_string),
         tables,
+        views,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
@@ -275,6 +296,7 @@ pub async fn verify_consolidated(
         target: to.to_string(),
         run_id: run_id.map(str::to_string),
         tables,
+        views: Vec::new(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }

@@ -770,3 +770,77 @@ fn a_directory_run_killed_mid_way_resumes_after_the_last_committed_file_and_ends
         "300"
     );
 }
+
+/// PostgreSQL's text and jsonb cannot hold a NUL character: a file with
+/// one is that file's problem (quarantined whole, with the reason), never
+/// the run's; every other file's records arrive and the run verifies.
+#[test]
+fn files_holding_nul_into_postgres_are_quarantined_each_and_the_rest_arrive() {
+    let tmp = tempdir();
+    let src = tmp.path().join("inbox");
+    std::fs::create_dir_all(src.join("json")).unwrap();
+    std::fs::write(src.join("json/good.json"), r#"{"title":"fine","n":1}"#).unwrap();
+    // A NUL in a field that maps to a text column, and one kept in the
+    // JSON metadata.
+    std::fs::write(src.join("json/title.json"), r#"{"title":"a\u0000b"}"#).unwrap();
+    std::fs::write(
+        src.join("json/meta.json"),
+        r#"[{"title":"first"},{"title":"second","note":"x\u0000y"}]"#,
+    )
+    .unwrap();
+    // An escaped backslash before u0000 is no NUL at all.
+    std::fs::write(src.join("json/escaped.json"), r#"{"title":"c:\\u0000"}"#).unwrap();
+    std::fs::write(src.join("notes.txt"), "one\ntwo\n").unwrap();
+    std::fs::write(src.join("post.md"), "---\ntitle: Post\n---\nbody\n").unwrap();
+    let cfg = write_config(tmp.path(), CONFIG);
+    let pg = PgDb::new("files_nul");
+    let out = ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "migrate",
+        "--from",
+        &format!("files:{}", src.display()),
+        "--to",
+        &pg.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let r = report(&out);
+    let files = files_by_path(&r);
+    for bad in ["json/title.json", "json/meta.json"] {
+        let f = &files[bad];
+        assert_eq!(f["quarantined"], true, "{f:#}");
+        assert_eq!(f["code"], "unstorable", "{f:#}");
+        assert!(f["reason"].as_str().unwrap().contains("NUL"), "{f:#}");
+    }
+    for good in [
+        "json/good.json",
+        "json/escaped.json",
+        "notes.txt",
+        "post.md",
+    ] {
+        assert_eq!(files[good]["status"], "parsed", "{good}: {:#}", files[good]);
+    }
+    // Every good file's records, none of the bad files' (not even meta.json's
+    // clean first record: the file is quarantined whole).
+    assert_eq!(
+        pg.scalar("SELECT string_agg(DISTINCT source_path, ',' ORDER BY source_path) FROM content"),
+        "json/escaped.json,json/good.json,notes.txt,post.md"
+    );
+    assert_eq!(
+        pg.scalar("SELECT title FROM content WHERE source_path = 'json/escaped.json'"),
+        "c:\\u0000"
+    );
+    assert_eq!(
+        pg.scalar("SELECT string_agg(source_key, ',' ORDER BY source_key) FROM _ferry_rejects WHERE code = 'unstorable'"),
+        "json/meta.json,json/title.json"
+    );
+    assert!(
+        r["files"]["verified"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exactly once"),
+        "{:#}",
+        r["files"]
+    );
+}

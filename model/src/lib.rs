@@ -26,6 +26,22 @@ pub use schema::{
 
 use serde::Serialize;
 
+/// Whether JSON text holds a `\u0000` escape (a NUL character in a
+/// string), which PostgreSQL's `jsonb` cannot store. An escaped backslash
+/// followed by `u0000` (`\\u0000`) is not one.
+pub fn json_holds_nul(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut from = 0;
+    while let Some(i) = json[from..].find("u0000").map(|i| i + from) {
+        let slashes = b[..i].iter().rev().take_while(|c| **c == b'\\').count();
+        if slashes % 2 == 1 {
+            return true;
+        }
+        from = i + 5;
+    }
+    false
+}
+
 /// Longest value quoted in a quarantine reason, in characters: 60, so a
 /// reason stays one readable line whatever the value (the whole row is kept
 /// beside it).
@@ -102,4 +118,18 @@ pub struct Reject {
     pub reason: String,
     /// The row as it was when rejected.
     pub row: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        use super::json_holds_nul as nul;
+        assert!(nul(r#"{"a":"x\u0000y"}"#));
+        assert!(nul(r#"["\\\u0000"]"#));
+        assert!(!nul(r#"{"a":"x\\u0000y"}"#));
+        assert!(!nul(r#"{"u0000":1}"#));
+        assert!(nul(r#"{"a":"\u00001"}"#), "a NUL followed by a digit");
+        assert!(!nul(""));
+    }
 }

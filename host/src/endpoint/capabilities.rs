@@ -77,6 +77,10 @@ pub struct Capabilities {
     /// As a source: a dry run reads everything (parsing files is what a
     /// dry run of a directory is for); other sources render the plan.
     pub dry_run_reads: bool,
+    /// As a target: text can hold a NUL character and JSON a `\u0000`
+    /// escape (PostgreSQL's `text` and `jsonb` cannot: such a value is one
+    /// row's — or one file's — problem, never the run's).
+    pub stores_nul: bool,
 }
 
 /// Something a run may need from an endpoint.

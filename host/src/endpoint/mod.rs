@@ -70,6 +70,7 @@ pub const FILES_CAPABILITIES: Capabilities = Capabilities {
     samples_values: false,
     reread_to_verify: false,
     dry_run_reads: true,
+    stores_nul: true,
 };
 
 /// What an endpoint of this URL can do (no connection is made).

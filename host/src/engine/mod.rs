@@ -69,6 +69,7 @@ pub(crate) async fn open_source(
         incremental_into: opts.incremental.as_ref().map(|_| opts.to.clone()),
         dry_run,
         run_id: run_id.to_string(),
+        target_stores_nul: endpoint::capabilities(&opts.to).stores_nul,
     });
     Ok(endpoint::open_source_in(url, files).await?)
 }

@@ -49,6 +49,10 @@ pub struct FilesContext {
     pub dry_run: bool,
     /// The run reading it: its state rows name it.
     pub run_id: String,
+    /// Whether the target stores NUL in text and `\u0000` in JSON
+    /// ([`crate::endpoint::Capabilities::stores_nul`]); where it does not, a
+    /// file holding one is quarantined whole, with the reason.
+    pub target_stores_nul: bool,
 }
 
 /// Per-file results of a run (the `files` part of the report).
@@ -305,6 +309,27 @@ async fn read_known(
 }
 
 /// The rejects-table row for a file that could not be migrated.
+/// The first column of `schema` in which a record holds a NUL character
+/// (text) or a `\u0000` escape (JSON).
+fn nul_column(schema: &crate::model::Schema, rows: &[Vec<Cell>]) -> Option<String> {
+    rows.iter().find_map(|r| {
+        r.iter().enumerate().find_map(|(i, c)| {
+            let nul = match c {
+                Cell::Text(t) => t.contains('\0'),
+                Cell::Json(j) => crate::model::json_holds_nul(j) || j.contains('\0'),
+                _ => false,
+            };
+            nul.then(|| {
+                schema
+                    .columns
+                    .get(i)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| format!("column {}", i + 1))
+            })
+        })
+    })
+}
+
 fn file_reject(table: &str, f: &FileReport) -> Reject {
     Reject {
         table: table.to_string(),
@@ -469,6 +494,20 @@ async fn read_files(
         } = out;
         index += 1;
         last_path = Some(f.path.clone());
+        let mut f = f;
+        let mut file_rows = file_rows;
+        if !src.ctx.target_stores_nul
+            && f.status == FileStatus::Parsed
+            && let Some(column) = nul_column(&schema, &file_rows)
+        {
+            f.status = FileStatus::Failed;
+            f.code = Some("unstorable".into());
+            f.reason = Some(format!(
+                "a record holds a NUL character (\\u0000) in `{column}`, which the target cannot store (PostgreSQL text and jsonb cannot); the file is quarantined whole, its other records with it"
+            ));
+            f.quarantined = true;
+            file_rows.clear();
+        }
         if f.quarantined {
             rejects.push(file_reject(&table.name, &f));
         }

@@ -76,6 +76,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     samples_values: false,
     reread_to_verify: true,
     dry_run_reads: false,
+    stores_nul: true,
 };
 
 #[async_trait]

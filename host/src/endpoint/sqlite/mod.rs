@@ -61,6 +61,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     samples_values: true,
     reread_to_verify: true,
     dry_run_reads: false,
+    stores_nul: true,
 };
 
 /// Runs a blocking SQLite call off the async workers.

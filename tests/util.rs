@@ -138,6 +138,20 @@ impl PgDb {
             .unwrap_or_else(|| panic!("no row from {sql}"))
     }
 
+    /// Runs a statement that must fail; returns the server's message.
+    pub fn expect_error(&self, sql: &str) -> String {
+        block_on(async {
+            let c = connect(&self.url).await;
+            match c.batch_execute(sql).await {
+                Ok(()) => panic!("{sql} succeeded; it should have been refused"),
+                Err(e) => e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            }
+        })
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         self.scalar(&format!("SELECT count(*) FROM \"{table}\""))
             .parse()

@@ -166,6 +166,17 @@ pub async fn sync(mut opts: MigrateOptions, dry_run: bool) -> Result<SyncReport,
         }
         upsert_rows(&source, &mut sink, &run_id, t, &wanted, opts.batch_size).await?;
     }
+    // Inserted rows may carry ids past the counters: the application's next
+    // INSERT without an id must still get max + 1.
+    let touched: Vec<crate::endpoint::TargetTable> = diffs
+        .iter()
+        .filter(|(_, d)| !d.inserts.is_empty() || !d.updates.is_empty())
+        .map(|(t, _)| crate::endpoint::TargetTable {
+            source: t.source_def.clone(),
+            def: t.target_def.clone(),
+        })
+        .collect();
+    sink.sync_identity(&touched).await?;
     if ledger && let Some(l) = sink.ledger() {
         l.save_run(&run_record(&run_id, &opts, &plan, "succeeded"))
             .await?;

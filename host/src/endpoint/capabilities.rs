@@ -81,6 +81,10 @@ pub struct Capabilities {
     /// escape (PostgreSQL's `text` and `jsonb` cannot: such a value is one
     /// row's — or one file's — problem, never the run's).
     pub stores_nul: bool,
+    /// As a target: a foreign key's columns need an index of their own
+    /// for joins and parent deletes not to scan the child table
+    /// (PostgreSQL and SQLite do not create one; MySQL does).
+    pub foreign_keys_need_index: bool,
 }
 
 /// Something a run may need from an endpoint.

@@ -71,6 +71,7 @@ pub const FILES_CAPABILITIES: Capabilities = Capabilities {
     reread_to_verify: false,
     dry_run_reads: true,
     stores_nul: true,
+    foreign_keys_need_index: false,
 };
 
 /// What an endpoint of this URL can do (no connection is made).

@@ -314,7 +314,7 @@ pub(crate) fn index_foreign_keys(
     planned: &mut PlannedTable,
     risks: &mut Vec<Risk>,
 ) {
-    if !matches!(to, EndpointUrl::Postgres(_) | EndpointUrl::Sqlite(_)) {
+    if !endpoint::capabilities(to).foreign_keys_need_index {
         return;
     }
     let def = &planned.target_def;

@@ -92,6 +92,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reread_to_verify: true,
     dry_run_reads: false,
     stores_nul: true,
+    foreign_keys_need_index: false,
 };
 
 #[async_trait]

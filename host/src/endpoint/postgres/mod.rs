@@ -71,6 +71,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reread_to_verify: true,
     dry_run_reads: false,
     stores_nul: false,
+    foreign_keys_need_index: true,
 };
 
 #[async_trait]

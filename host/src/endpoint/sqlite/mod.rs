@@ -62,6 +62,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     reread_to_verify: true,
     dry_run_reads: false,
     stores_nul: true,
+    foreign_keys_need_index: true,
 };
 
 /// Runs a blocking SQLite call off the async workers.

@@ -105,10 +105,12 @@ pub(crate) fn select_tables(
 /// never a truncation.
 pub(crate) async fn keep_declared_types(
     source: &dyn Source,
+    to: &EndpointUrl,
     planned: &mut PlannedTable,
     risks: &mut Vec<Risk>,
 ) -> Result<(), MigrateError> {
     let scheme = source.capabilities().scheme;
+    let target = endpoint::capabilities(to).scheme;
     let src = &planned.source_def;
     let mut wanted: Vec<(usize, SqlType)> = Vec::new();
     for (i, c) in planned.target_def.columns.iter().enumerate() {
@@ -120,6 +122,19 @@ pub(crate) async fn keep_declared_types(
             continue;
         };
         if let Some(t) = SqlType::from_declared(&s.declared_type, c.logical_type, scheme) {
+            // PostgreSQL pads char(n) with spaces and MySQL strips them: a
+            // value shorter than n from elsewhere would change. Only
+            // PostgreSQL → PostgreSQL keeps char(n); others get varchar(n).
+            let t = match t {
+                SqlType::Char { length } if scheme != "postgres" || target != "postgres" => {
+                    if target == "sqlite" {
+                        t
+                    } else {
+                        SqlType::Varchar { length }
+                    }
+                }
+                t => t,
+            };
             wanted.push((i, t));
         }
     }

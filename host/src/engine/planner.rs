@@ -308,7 +308,7 @@ async fn plan_one(
         target_def: tp.target.def,
     };
     fidelity::keep_identity(&mut planned);
-    fidelity::keep_declared_types(source, &mut planned, risks).await?;
+    fidelity::keep_declared_types(source, &opts.to, &mut planned, risks).await?;
     fidelity::carry_checks(opts, source, &mut planned, not_carried);
     fidelity::index_foreign_keys(&opts.to, opts.index_foreign_keys, &mut planned, risks);
     planned.columns = planned

@@ -109,6 +109,14 @@ pub fn print_verify(v: &VerifyReport) {
             orphans
         );
     }
+    let views = v
+        .views
+        .iter()
+        .filter(|(_, c)| matches!(c, Check::Match { .. }))
+        .count();
+    if views > 0 {
+        println!("  {views} views answer a query");
+    }
     for f in v.failures() {
         println!("  verify failed: {f}");
     }

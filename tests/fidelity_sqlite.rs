@@ -731,3 +731,95 @@ fn null_keys_are_quarantined_at_read_with_the_rowid_into_postgres() {
     let v = ferry(&["verify", "--from", &from, "--to", &pg.url]);
     assert_eq!(v.status.code(), Some(0), "{}", stderr(&v));
 }
+
+/// Rows the target refuses are quarantined one by one, each with its own
+/// reason, and the rest written: a NULL key (which SQLite itself would
+/// store), a duplicate key, a NULL in a NOT NULL column.
+#[test]
+fn sink_quarantines_refused_rows_one_by_one() {
+    use ferry::model::BatchBuilder;
+    let dir = tempdir();
+    let out = dir.path().join("refused.db");
+    let col = |name: &str, nullable: bool| ColumnDef {
+        name: name.into(),
+        declared_type: "TEXT".into(),
+        logical_type: LogicalType::Text,
+        nullable,
+        ..Default::default()
+    };
+    let def = TableDef {
+        name: "k".into(),
+        columns: vec![col("code", true), col("v", false)],
+        primary_key: vec!["code".into()],
+        ..Default::default()
+    };
+    let target = TargetTable {
+        source: def.clone(),
+        def: def.clone(),
+    };
+    let schema = def.schema();
+    let mut b = BatchBuilder::new(&schema, 5);
+    for (code, v) in [
+        (Some("a"), Some("x")),
+        (None, Some("y")),
+        (Some("a"), Some("z")),
+        (Some("b"), None),
+        (Some("c"), Some("w")),
+    ] {
+        for (i, x) in [code, v].into_iter().enumerate() {
+            match x {
+                Some(s) => b.push_bytes(i, s.as_bytes()).unwrap(),
+                None => b.push_null(i),
+            }
+        }
+        b.end_row();
+    }
+    let batch = b.finish();
+    runtime().block_on(async {
+        let mut sink = open_sink(&url(&out)).await.unwrap();
+        sink.prepare(std::slice::from_ref(&target), IfExists::Fail)
+            .await
+            .unwrap();
+        let w = sink
+            .write(Write {
+                run_id: "run-1",
+                table: &target,
+                batch: &batch,
+                rejects: &[],
+                checkpoint: None,
+                upsert: false,
+                replace: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(w.written, 2);
+        let mut got: Vec<(String, Option<String>)> = w
+            .rejected
+            .iter()
+            .map(|r| (r.code.clone(), r.column.clone()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("duplicate-key".into(), Some("code".into())),
+                ("not-null".into(), Some("v".into())),
+                ("null-key".into(), Some("code".into())),
+            ]
+        );
+        for r in &w.rejected {
+            assert!(!r.reason.is_empty());
+        }
+    });
+    assert_eq!(
+        sqlite_rows(&out, "SELECT code, v FROM k ORDER BY code"),
+        [["a", "x"], ["c", "w"]]
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &out,
+            "SELECT count(*) FROM _ferry_rejects WHERE run_id = 'run-1'"
+        ),
+        "3"
+    );
+}

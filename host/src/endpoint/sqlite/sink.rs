@@ -161,7 +161,16 @@ impl SqliteSink {
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
         // Decimals that SQLite's NUMERIC affinity would round (more digits
         // than a double holds) are rejected with the reason, not stored changed.
-        let sink_rejects = decimals_numeric_affinity_would_change(batch, table);
+        // Rows with NULL in a key column too: SQLite would store them (a key
+        // that is not the rowid) or invent an id (a rowid alias) silently.
+        let mut sink_rejects = null_keys(batch, table);
+        let flagged: std::collections::HashSet<usize> =
+            sink_rejects.iter().map(|(r, _)| *r).collect();
+        sink_rejects.extend(
+            decimals_numeric_affinity_would_change(batch, table)
+                .into_iter()
+                .filter(|(r, _)| !flagged.contains(r)),
+        );
         let owned;
         let batch = if sink_rejects.is_empty() {
             batch

@@ -364,6 +364,38 @@ pub(super) fn push_value(
     Ok(())
 }
 
+/// `(row, reject)` for each row with NULL in a primary-key column.
+pub(super) fn null_keys(batch: &Batch, table: &TargetTable) -> Vec<(usize, Reject)> {
+    let key = key_columns(&table.def);
+    if key.is_empty() {
+        return Vec::new();
+    }
+    let schema = table.def.schema();
+    (0..batch.num_rows)
+        .filter_map(|r| {
+            let &c = key
+                .iter()
+                .find(|&&c| matches!(batch.value(r, c), ValueRef::Null))?;
+            let name = &table.def.columns[c].name;
+            Some((
+                r,
+                Reject {
+                    table: table.source.name.clone(),
+                    source_key: batch.source_key(&schema, &table.def.primary_key, r),
+                    stage: Stage::Write,
+                    plugin: None,
+                    column: Some(name.clone()),
+                    code: "null-key".into(),
+                    reason: format!(
+                        "primary key column `{name}` is NULL in this row: a primary key cannot hold NULL (SQLite would store it, or invent an id for a rowid key, without a word)"
+                    ),
+                    row: batch.row_json(&schema, r),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// `(row, reject)` for each row holding a decimal that SQLite's NUMERIC
 /// affinity would store as a different number (first such column per row).
 pub(super) fn decimals_numeric_affinity_would_change(

@@ -384,9 +384,10 @@ fn skip_fk_tail(t: &Tokens<'_>, mut i: usize, end: usize) -> usize {
             } else {
                 1
             };
-        } else if t.is_kw(i, "MATCH") || t.is_kw(i, "INITIALLY") {
-            i += 2;
-        } else if t.is_kw(i, "NOT") && t.is_kw(i + 1, "DEFERRABLE") {
+        } else if t.is_kw(i, "MATCH")
+            || t.is_kw(i, "INITIALLY")
+            || (t.is_kw(i, "NOT") && t.is_kw(i + 1, "DEFERRABLE"))
+        {
             i += 2;
         } else if t.is_kw(i, "DEFERRABLE") {
             i += 1;

@@ -74,6 +74,13 @@ INSERT INTO notes VALUES ('first', 'hello world'), ('second', 'goodbye');
 PRAGMA ignore_check_constraints = ON;
 INSERT INTO countries VALUES ('XX', 'Nowhere', 'MARS');
 INSERT INTO customers (id, email, country, age, since) VALUES (3, 'nobody', 'FR', 40, '2024-04-01');
+PRAGMA ignore_check_constraints = OFF;
+-- A virtual table whose module this SQLite does not have (made by another
+-- build of SQLite, or an application's extension): listed, never a failure.
+PRAGMA writable_schema = ON;
+INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql)
+  VALUES ('table', 'ext', 'ext', 0, 'CREATE VIRTUAL TABLE ext USING elsewhere(path)');
+PRAGMA writable_schema = OFF;
 ";
 
 fn fixture(dir: &Path) -> PathBuf {
@@ -225,6 +232,7 @@ fn source_carries_identity_names_checks_and_views_and_lists_the_rest() {
                 ("table", "country_search_data"),
                 ("table", "country_search_docsize"),
                 ("table", "country_search_idx"),
+                ("table", "ext"),
                 ("table", "notes_config"),
                 ("table", "notes_content"),
                 ("table", "notes_data"),
@@ -247,6 +255,7 @@ fn source_carries_identity_names_checks_and_views_and_lists_the_rest() {
         assert!(reason("orders.orders_touch").contains("by hand"));
         assert!(reason("notes").contains("carried as the plain table `notes`"));
         assert!(reason("country_search").contains("external-content"));
+        assert!(reason("ext").contains("`elsewhere` module"));
         assert!(reason("notes_data").contains("shadow table) of the virtual table `notes`"));
         assert!(reason("country_search_idx").contains("`country_search`"));
         // A selection that leaves `orders` out leaves its trigger out too.

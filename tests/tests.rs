@@ -64,6 +64,12 @@
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
 //!   values rejected at read).
+//! - `fidelity_sqlite` — the SQLite driver's schema fidelity: identity
+//!   (AUTOINCREMENT, rowid aliases, not `integer auto_increment`), names and
+//!   CHECKs from the DDL, views, triggers and virtual tables listed, extents;
+//!   the sink's AUTOINCREMENT, declared types, CHECK-violating rows
+//!   quarantined, `sqlite_sequence`, views in any order; NULL keys
+//!   quarantined at read with the rowid, verify holding.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -75,6 +81,7 @@ mod util;
 mod chinook;
 mod consolidate;
 mod crash;
+mod fidelity_sqlite;
 mod files;
 mod hostile;
 mod json;

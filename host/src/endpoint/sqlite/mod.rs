@@ -1,16 +1,24 @@
 //! SQLite (`sqlite:PATH`): a source and a sink on a database file, with
 //! bundled SQLite (rusqlite).
 //!
-//! - [`source`] — introspection, sampling and the streaming reader
-//!   (keyset on rowid, cursor scans);
-//! - [`sink`] — tables, batches in one transaction each, keys after the load;
+//! - [`source`] — sampling and the streaming reader (keyset on rowid,
+//!   cursor scans; NULL keys and values that do not fit quarantined);
+//! - [`introspect`] — tables (keys, identity, names and CHECKs from the
+//!   stored DDL), views and what is not carried, extents of stored values;
+//! - [`parse`] — a tokenizer and reader of SQLite's stored `CREATE`s;
+//! - [`sink`] — tables, batches in one transaction each (refused rows
+//!   isolated one by one), keys after the load, identity counters, views;
+//! - [`after_load`] — identity counters (`sqlite_sequence`), `ANALYZE`, views;
 //! - [`backup`] — checksums, snapshots of the file as backups, restores
 //!   (the ledger's tables are written once in `endpoint::sql::ledger`);
 //! - [`types`] — values: SQLite storage classes ↔ ferry's logical types;
 //! - [`ddl`] — the types and `CREATE TABLE` the sink writes.
 
+mod after_load;
 mod backup;
 mod ddl;
+mod introspect;
+mod parse;
 mod sink;
 mod source;
 mod types;
@@ -31,11 +39,12 @@ use tokio::task::JoinHandle;
 
 use crate::endpoint::sql::{Dialect, SqlConn, SqlError, SqlValue, dialect};
 use crate::endpoint::{
-    Capabilities, EndpointError, Finished, IfExists, LedgerStore, QuarantineCount, ReadBatch,
-    ResumeBy, Scan, TableProfile, TargetTable, Write, WriteOutcome, join_error,
+    Capabilities, EndpointError, Extent, Finished, IfExists, LedgerStore, QuarantineCount,
+    ReadBatch, ResumeBy, Scan, TableProfile, TargetTable, ViewOutcome, Write, WriteOutcome,
+    join_error,
 };
 use crate::ledger::Backup;
-use crate::model::{ColumnSample, TableDef};
+use crate::model::{ColumnSample, SchemaObjects, TableDef, ViewDef};
 
 /// What a SQLite database can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -88,6 +97,20 @@ impl crate::endpoint::Source for SqliteSource {
     async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
         let s = self.clone();
         blocking(&self.name, move || s.tables()).await
+    }
+
+    async fn objects(&self, tables: &[TableDef]) -> Result<SchemaObjects, EndpointError> {
+        let (s, t) = (self.clone(), tables.to_vec());
+        blocking(&self.name, move || s.objects(&t)).await
+    }
+
+    async fn extents(
+        &self,
+        table: &TableDef,
+        columns: &[String],
+    ) -> Result<Option<Vec<Extent>>, EndpointError> {
+        let (s, t, c) = (self.clone(), table.clone(), columns.to_vec());
+        blocking(&self.name, move || s.extents(&t, &c).map(Some)).await
     }
 
     async fn count(&self, table: &str) -> Result<u64, EndpointError> {
@@ -185,6 +208,25 @@ impl crate::endpoint::Sink for SqliteSink {
         tables: &[TargetTable],
     ) -> Result<Finished, EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::finish(self, run_id, tables))
+    }
+
+    async fn sync_identity(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<Vec<String>, EndpointError> {
+        tokio::task::block_in_place(|| SqliteSink::sync_identity(self, tables))
+    }
+
+    async fn analyze(&mut self, tables: &[TargetTable]) -> Result<(), EndpointError> {
+        tokio::task::block_in_place(|| SqliteSink::analyze(self, tables))
+    }
+
+    async fn create_views(
+        &mut self,
+        views: &[ViewDef],
+        if_exists: IfExists,
+    ) -> Result<Vec<ViewOutcome>, EndpointError> {
+        tokio::task::block_in_place(|| SqliteSink::create_views(self, views, if_exists))
     }
 
     async fn table_checksum(

@@ -161,7 +161,16 @@ impl SqliteSink {
         let err = |e: rusqlite::Error| q_err(&self.name, Some(&name), e);
         // Decimals that SQLite's NUMERIC affinity would round (more digits
         // than a double holds) are rejected with the reason, not stored changed.
-        let sink_rejects = decimals_numeric_affinity_would_change(batch, table);
+        // Rows with NULL in a key column too: SQLite would store them (a key
+        // that is not the rowid) or invent an id (a rowid alias) silently.
+        let mut sink_rejects = null_keys(batch, table);
+        let flagged: std::collections::HashSet<usize> =
+            sink_rejects.iter().map(|(r, _)| *r).collect();
+        sink_rejects.extend(
+            decimals_numeric_affinity_would_change(batch, table)
+                .into_iter()
+                .filter(|(r, _)| !flagged.contains(r)),
+        );
         let owned;
         let batch = if sink_rejects.is_empty() {
             batch
@@ -213,10 +222,11 @@ impl SqliteSink {
                 .map(|(r, c)| to_sql(batch.value(r, c), table.def.columns[c].logical_type));
             match stmt.execute(params_from_iter(params)) {
                 Ok(_) => {}
-                // A key declared in CREATE TABLE refused a row: the failed
-                // statement changed nothing, so insert these rows one by one
-                // and quarantine exactly the ones the key refuses.
-                Err(e) if is_constraint(&e) => {
+                // The target refused a row (a key, a CHECK, NOT NULL, a value
+                // too big): the failed statement changed nothing, so insert
+                // these rows one by one and quarantine exactly the refused
+                // ones with SQLite's reason; the rest are written.
+                Err(e) if refusal(&e).is_some() => {
                     let one = format!(
                         "INSERT INTO {} ({}) VALUES {placeholders}{on_conflict}",
                         quote_ident(&name),
@@ -226,26 +236,11 @@ impl SqliteSink {
                     for r in start..start + n {
                         let params = (0..table.def.columns.len())
                             .map(|c| to_sql(batch.value(r, c), table.def.columns[c].logical_type));
-                        match stmt1.execute(params_from_iter(params)) {
-                            Ok(_) => {}
-                            Err(e) if is_constraint(&e) => {
-                                let schema = table.def.schema();
-                                sink_rejects.push(Reject {
-                                    table: table.source.name.clone(),
-                                    source_key: batch.source_key(&schema, &table.def.primary_key, r),
-                                    stage: Stage::Write,
-                                    plugin: None,
-                                    column: Some(table.def.primary_key.join(",")),
-                                    code: if e.to_string().contains("NOT NULL") {
-                                        "not-null".into()
-                                    } else {
-                                        "duplicate-key".into()
-                                    },
-                                    reason: format!("the target refused the row: {e}; the first row loaded keeps the key"),
-                                    row: batch.row_json(&schema, r),
-                                });
-                            }
-                            Err(e) => return Err(err(e)),
+                        if let Err(e) = stmt1.execute(params_from_iter(params)) {
+                            let Some(kind) = refusal(&e) else {
+                                return Err(err(e));
+                            };
+                            sink_rejects.push(refused_row(table, batch, r, kind, &e));
                         }
                     }
                 }
@@ -321,11 +316,14 @@ impl SqliteSink {
                 crate::failpoint::hit("constraint");
             }
         }
-        // SQLite declares keys and foreign keys in CREATE TABLE; report them
+        // SQLite declares keys, CHECKs and foreign keys in CREATE TABLE; report them
         // and check that the loaded data satisfies the foreign keys.
         for t in tables {
             if !t.def.primary_key.is_empty() {
                 done.push(format!("primary key {}", t.def.name));
+            }
+            for ck in &t.def.checks {
+                done.push(format!("check {}", ck.name));
             }
             for fk in &t.def.foreign_keys {
                 done.push(format!("foreign key {}", fk.name));
@@ -519,6 +517,123 @@ impl SqliteSink {
             n += self.move_rows(run_id, t, &rows, &col, "fk-orphan")?;
         }
         Ok(n)
+    }
+}
+
+/// What kind of refusal of one row an INSERT's error is; `None` when the
+/// error is the target's own (I/O, a full disk, a lock): that fails the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    Duplicate,
+    NotNull,
+    Check,
+    /// Any other constraint, a string or blob too big, a datatype mismatch.
+    Unstorable,
+}
+
+pub(super) fn refusal(e: &rusqlite::Error) -> Option<Refusal> {
+    use rusqlite::ffi;
+    let x = e.sqlite_error()?;
+    Some(match x.extended_code {
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        | ffi::SQLITE_CONSTRAINT_UNIQUE
+        | ffi::SQLITE_CONSTRAINT_ROWID => Refusal::Duplicate,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Refusal::NotNull,
+        ffi::SQLITE_CONSTRAINT_CHECK => Refusal::Check,
+        _ if matches!(
+            x.code,
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::TooBig
+                | rusqlite::ErrorCode::TypeMismatch
+        ) =>
+        {
+            Refusal::Unstorable
+        }
+        _ => return None,
+    })
+}
+
+/// The columns SQLite names in a constraint message (`NOT NULL constraint
+/// failed: t.a` → `a`; `UNIQUE constraint failed: t.a, t.b` → `a,b`).
+fn columns_named(message: &str) -> Option<String> {
+    let (_, list) = message.split_once("failed: ")?;
+    Some(
+        list.split(", ")
+            .map(|c| c.split_once('.').map_or(c, |(_, col)| col))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// The reject for row `r` that the target refused with `e`.
+fn refused_row(
+    table: &TargetTable,
+    batch: &crate::model::Batch,
+    r: usize,
+    kind: Refusal,
+    e: &rusqlite::Error,
+) -> Reject {
+    let schema = table.def.schema();
+    let message = match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        other => other.to_string(),
+    };
+    let named = columns_named(&message);
+    let in_key = named.as_ref().is_some_and(|c| {
+        c.split(',')
+            .all(|c| table.def.primary_key.iter().any(|k| k == c))
+    });
+    let (code, column, reason) = match kind {
+        Refusal::Duplicate => (
+            "duplicate-key",
+            Some(named.unwrap_or_else(|| table.def.primary_key.join(","))),
+            format!("the target refused the row: {message}; the first row loaded keeps the key"),
+        ),
+        Refusal::NotNull if in_key => (
+            "null-key",
+            named,
+            format!(
+                "the target refused the row: {message}; a primary key column cannot be NULL, so this row has no key the target can hold"
+            ),
+        ),
+        Refusal::NotNull => (
+            "not-null",
+            named,
+            format!("the target refused the row: {message}; the column is declared NOT NULL"),
+        ),
+        Refusal::Check => {
+            let check = table.def.checks.iter().find(|c| {
+                message
+                    .rsplit_once(": ")
+                    .is_some_and(|(_, n)| n == c.name || n == c.expression)
+            });
+            (
+                "check",
+                None,
+                match check {
+                    Some(c) => format!(
+                        "the target's CHECK constraint {} ({}) refused the row ({message})",
+                        c.name, c.expression
+                    ),
+                    None => format!("a CHECK constraint of the target refused the row ({message})"),
+                },
+            )
+        }
+        Refusal::Unstorable => (
+            "unstorable",
+            named,
+            format!("the target refused the row: {message}"),
+        ),
+    };
+    Reject {
+        table: table.source.name.clone(),
+        source_key: batch.source_key(&schema, &table.def.primary_key, r),
+        stage: Stage::Write,
+        plugin: None,
+        column,
+        code: code.into(),
+        reason,
+        row: batch.row_json(&schema, r),
     }
 }
 

@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::endpoint::{EndpointError, REJECTS_TABLE};
-use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, Reject, TableDef, UniqueDef,
-};
+use crate::model::{Batch, BatchBuilder, Reject, TableDef};
 use rusqlite::types::ValueRef as Sql;
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 use std::path::{Path, PathBuf};
@@ -59,177 +57,6 @@ impl SqliteSource {
         Ok(c)
     }
 
-    /// Every user table with its columns, keys, indexes and foreign keys.
-    pub fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
-        let c = self.conn()?;
-        let e = |t: Option<&str>, err: rusqlite::Error| q_err(&self.name, t, err);
-        let mut stmt = c
-            .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_ferry\\_%' ESCAPE '\\' \
-                 ORDER BY rowid",
-            )
-            .map_err(|x| e(None, x))?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|x| e(None, x))?;
-        names.iter().map(|n| self.table(&c, n)).collect()
-    }
-
-    pub(super) fn table(&self, c: &Connection, name: &str) -> Result<TableDef, EndpointError> {
-        let e = |err: rusqlite::Error| q_err(&self.name, Some(name), err);
-        let mut columns = Vec::new();
-        let mut pk: Vec<(i64, String)> = Vec::new();
-        {
-            let mut stmt = c
-                .prepare(&format!("PRAGMA table_xinfo({})", quote_ident(name)))
-                .map_err(e)?;
-            let mut rows = stmt.query([]).map_err(e)?;
-            while let Some(r) = rows.next().map_err(e)? {
-                let hidden: i64 = r.get(6).map_err(e)?;
-                if hidden != 0 {
-                    continue; // generated or hidden columns are not data
-                }
-                let col: String = r.get(1).map_err(e)?;
-                let declared: String = r
-                    .get::<_, Option<String>>(2)
-                    .map_err(e)?
-                    .unwrap_or_default();
-                let notnull: i64 = r.get(3).map_err(e)?;
-                let default: Option<String> = r.get(4).map_err(e)?;
-                let pk_pos: i64 = r.get(5).map_err(e)?;
-                if pk_pos > 0 {
-                    pk.push((pk_pos, col.clone()));
-                }
-                columns.push(ColumnDef {
-                    name: col,
-                    logical_type: logical_type(&declared),
-                    declared_type: declared,
-                    nullable: notnull == 0,
-                    default,
-                    ..Default::default()
-                });
-            }
-        }
-        pk.sort();
-        let primary_key: Vec<String> = pk.into_iter().map(|(_, c)| c).collect();
-
-        let mut foreign_keys: Vec<ForeignKeyDef> = Vec::new();
-        {
-            let mut stmt = c
-                .prepare(&format!("PRAGMA foreign_key_list({})", quote_ident(name)))
-                .map_err(e)?;
-            let mut rows = stmt.query([]).map_err(e)?;
-            while let Some(r) = rows.next().map_err(e)? {
-                let id: i64 = r.get(0).map_err(e)?;
-                let ref_table: String = r.get(2).map_err(e)?;
-                let from: String = r.get(3).map_err(e)?;
-                let to: Option<String> = r.get(4).map_err(e)?;
-                let on_update: String = r.get(5).map_err(e)?;
-                let on_delete: String = r.get(6).map_err(e)?;
-                let fk_name = format!("fk_{name}_{id}");
-                if let Some(fk) = foreign_keys.iter_mut().find(|f| f.name == fk_name) {
-                    fk.columns.push(from);
-                    fk.ref_columns.push(to.unwrap_or_default());
-                } else {
-                    foreign_keys.push(ForeignKeyDef {
-                        name: fk_name,
-                        columns: vec![from],
-                        ref_table,
-                        ref_columns: vec![to.unwrap_or_default()],
-                        on_delete,
-                        on_update,
-                    });
-                }
-            }
-        }
-        // A FK without explicit parent columns references the parent's PK.
-        for fk in &mut foreign_keys {
-            if fk.ref_columns.iter().any(String::is_empty) {
-                let parent_pk: Vec<String> = c
-                    .prepare(&format!(
-                        "PRAGMA table_info({})",
-                        quote_ident(&fk.ref_table)
-                    ))
-                    .and_then(|mut s| {
-                        let mut v: Vec<(i64, String)> = s
-                            .query_map([], |r| Ok((r.get::<_, i64>(5)?, r.get::<_, String>(1)?)))?
-                            .collect::<Result<_, _>>()?;
-                        v.retain(|(p, _)| *p > 0);
-                        v.sort();
-                        Ok(v.into_iter().map(|(_, n)| n).collect())
-                    })
-                    .map_err(e)?;
-                fk.ref_columns = parent_pk;
-            }
-        }
-
-        let mut unique = Vec::new();
-        let mut indexes = Vec::new();
-        {
-            let mut stmt = c
-                .prepare(&format!("PRAGMA index_list({})", quote_ident(name)))
-                .map_err(e)?;
-            let list: Vec<(String, bool, String, bool)> = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)? != 0,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)? != 0,
-                    ))
-                })
-                .and_then(|rows| rows.collect())
-                .map_err(e)?;
-            for (idx, is_unique, origin, partial) in list {
-                if origin == "pk" || partial {
-                    // The PK is recreated as a PK; partial indexes need their
-                    // WHERE clause translated, which this version does not do.
-                    if partial {
-                        tracing::warn!(table = name, index = idx, "partial index skipped");
-                    }
-                    continue;
-                }
-                let mut s2 = c
-                    .prepare(&format!("PRAGMA index_info({})", quote_ident(&idx)))
-                    .map_err(e)?;
-                let cols: Vec<Option<String>> = s2
-                    .query_map([], |r| r.get::<_, Option<String>>(2))
-                    .and_then(|rows| rows.collect())
-                    .map_err(e)?;
-                if cols.iter().any(Option::is_none) {
-                    tracing::warn!(table = name, index = idx, "expression index skipped");
-                    continue;
-                }
-                let cols: Vec<String> = cols.into_iter().flatten().collect();
-                if origin == "u" {
-                    unique.push(UniqueDef {
-                        name: format!("{name}_{}_key", cols.join("_")),
-                        columns: cols,
-                    });
-                } else {
-                    indexes.push(IndexDef {
-                        name: idx,
-                        columns: cols,
-                        unique: is_unique,
-                    });
-                }
-            }
-        }
-        unique.reverse();
-        indexes.reverse();
-        Ok(TableDef {
-            name: name.to_string(),
-            columns,
-            primary_key,
-            unique,
-            indexes,
-            foreign_keys,
-            ..Default::default()
-        })
-    }
-
     /// Samples the first `sample` rows of a table in key order: how many
     /// values of each column would be quarantined under the type rules,
     /// their average size, and rows whose foreign keys point nowhere.
@@ -256,8 +83,18 @@ impl SqliteSource {
         let mut b = BatchBuilder::new(&schema, 1);
         let mut mismatches: Vec<(u64, Option<String>)> = vec![(0, None); table.columns.len()];
         let (mut sampled, mut bytes) = (0u64, 0u64);
+        let key_idx = key_columns(table);
         while let Some(r) = rows.next().map_err(e)? {
             sampled += 1;
+            if let Some(&k) = key_idx
+                .iter()
+                .find(|&&k| matches!(r.get_ref(k), Ok(Sql::Null)))
+            {
+                let m = &mut mismatches[k];
+                m.0 += 1;
+                m.1.get_or_insert_with(|| null_key_reason(table, k, None));
+                continue;
+            }
             for (i, col) in table.columns.iter().enumerate() {
                 let v = r.get_ref(i).map_err(e)?;
                 bytes += match v {
@@ -337,6 +174,13 @@ impl SqliteSource {
                     Sql::Text(t) => s.text(t),
                     Sql::Real(_) | Sql::Blob(_) => s.other(),
                 }
+            }
+        }
+        // A column declared DATETIME/TIMESTAMP is never narrowed to dates
+        // (introspection read it as text because it holds other values).
+        for (s, col) in out.iter_mut().zip(&table.columns) {
+            if super::introspect::declared_timestamp(&col.declared_type) {
+                s.dates = 0;
             }
         }
         Ok(out)
@@ -471,6 +315,7 @@ impl SqliteSource {
         let mut stmt = c.prepare(&sql).map_err(e)?;
         let mut rows = stmt.query(params_from_iter(params)).map_err(e)?;
         let schema = table.schema();
+        let key_idx = key_columns(table);
         let mut b = BatchBuilder::new(&schema, batch_size);
         let mut rejects = Vec::new();
         let mut read_in_batch = 0u64;
@@ -482,26 +327,35 @@ impl SqliteSource {
             if with_cursor {
                 last_cursor = r.get_ref(table.columns.len() + 1).ok().map(sql_json);
             }
-            let mut failed: Option<(usize, String)> = None;
-            for (i, col) in table.columns.iter().enumerate() {
-                let v = r.get_ref(i + 1).map_err(e)?;
-                if let Err(reason) = push_value(&mut b, i, col.logical_type, v) {
-                    failed = Some((i, reason));
-                    break;
+            let rowid = if has_rowid {
+                r.get::<_, i64>(0).ok()
+            } else {
+                None
+            };
+            // A NULL in a key column (SQLite allows it where the key is not
+            // the rowid): no target key can hold the row.
+            let mut failed: Option<(usize, &str, String)> = key_idx
+                .iter()
+                .find(|&&k| matches!(r.get_ref(k + 1), Ok(Sql::Null)))
+                .map(|&k| (k, "null-key", null_key_reason(table, k, rowid)));
+            if failed.is_none() {
+                for (i, col) in table.columns.iter().enumerate() {
+                    let v = r.get_ref(i + 1).map_err(e)?;
+                    if let Err(reason) = push_value(&mut b, i, col.logical_type, v) {
+                        failed = Some((i, "type-mismatch", reason));
+                        break;
+                    }
                 }
             }
-            if let Some((i, reason)) = failed {
+            if let Some((i, code, reason)) = failed {
                 b.abandon_row();
-                let rowid = if has_rowid {
-                    r.get::<_, i64>(0).ok()
-                } else {
-                    None
-                };
-                rejects.push(read_reject(table, r, rowid, i, reason));
+                rejects.push(read_reject(table, r, rowid, i, code, reason));
             } else {
                 b.end_row();
             }
-            if b.len() >= batch_size {
+            // Rejects are bounded like rows: a table of bad rows is emitted
+            // in batches too.
+            if b.len() >= batch_size || rejects.len() >= batch_size {
                 if !emit(
                     b.finish(),
                     std::mem::take(&mut rejects),

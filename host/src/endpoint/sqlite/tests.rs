@@ -35,7 +35,10 @@ fn affinity_rules() {
     assert_eq!(logical_type("DOUBLE PRECISION"), LogicalType::Float64);
     assert_eq!(logical_type("NUMERIC(10,2)"), LogicalType::Decimal);
     assert_eq!(logical_type("boolean"), LogicalType::Boolean);
-    assert_eq!(logical_type("DATETIME"), LogicalType::Text);
+    assert_eq!(logical_type("DATETIME"), LogicalType::Timestamp);
+    assert_eq!(logical_type("timestamp"), LogicalType::Timestamp);
+    assert_eq!(logical_type("DATE"), LogicalType::Text);
+    assert_eq!(logical_type("TIMESTAMPTZ"), LogicalType::Text);
     assert_eq!(logical_type("json"), LogicalType::Json);
 }
 

@@ -19,11 +19,15 @@ use rusqlite::types::ValueRef as Sql;
 /// | contains `BLOB` | bytes |
 /// | contains `REAL`, `FLOA`, `DOUB` | float64 |
 /// | `JSON`, `JSONB` | json (must parse) |
+/// | `DATETIME`, `TIMESTAMP` | timestamp (an ISO date is midnight) |
 /// | anything else (`NUMERIC`, `DECIMAL(10,2)`, `DATE`, …) | decimal if every value is numeric … see below |
 ///
-/// Dates and times stay text in this version (`DATE`, `DATETIME`,
-/// `TIMESTAMP`, `TIME` → text), so nothing is reinterpreted; promoting them
-/// is a plan decision that comes with the full type mapping.
+/// A column declared `DATETIME` or `TIMESTAMP` is a timestamp, never
+/// narrowed to a date because the values sampled had no time part (the
+/// application's next timestamp would be truncated); introspection keeps it
+/// text instead when its first rows hold something else than ISO dates and
+/// timestamps. Other dates and times (`DATE`, `TIME`, `TIMESTAMPTZ`) are
+/// text, promoted by value in the plan.
 pub fn logical_type(declared: &str) -> LogicalType {
     let d = declared.trim().to_ascii_uppercase();
     let base = d.split('(').next().unwrap_or("").trim();
@@ -31,7 +35,10 @@ pub fn logical_type(declared: &str) -> LogicalType {
         "BOOLEAN" | "BOOL" => return LogicalType::Boolean,
         "JSON" | "JSONB" => return LogicalType::Json,
         "UUID" => return LogicalType::Uuid,
-        // Dates and times are text in SQLite; the plan promotes them by value.
+        "DATETIME" | "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => {
+            return LogicalType::Timestamp;
+        }
+        // Other dates and times are text in SQLite; the plan promotes them by value.
         b if b.starts_with("DATE") || b.starts_with("TIME") => return LogicalType::Text,
         _ => {}
     }
@@ -114,6 +121,7 @@ pub(super) fn read_reject(
     r: &rusqlite::Row<'_>,
     rowid: Option<i64>,
     col: usize,
+    code: &str,
     reason: String,
 ) -> Reject {
     let mut obj = serde_json::Map::new();
@@ -124,15 +132,21 @@ pub(super) fn read_reject(
             .unwrap_or(serde_json::Value::Null);
         obj.insert(c.name.clone(), v);
     }
-    let source_key = if !table.primary_key.is_empty() {
-        let key: Vec<String> = table
-            .primary_key
-            .iter()
-            .map(|k| obj.get(k).map(|v| v.to_string()).unwrap_or_default())
-            .collect();
-        Some(key.join(","))
-    } else {
-        rowid.map(|id| format!("rowid={id}"))
+    // The row's key; a key with a NULL in it names nothing, so the row is
+    // named by its rowid (as a keyless table's rows are).
+    let key: Option<Vec<&serde_json::Value>> = table
+        .primary_key
+        .iter()
+        .map(|k| obj.get(k).filter(|v| !v.is_null()))
+        .collect();
+    let source_key = match key {
+        Some(key) if !key.is_empty() => Some(
+            key.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => rowid.map(|id| format!("rowid={id}")),
     };
     Reject {
         table: table.name.clone(),
@@ -140,10 +154,46 @@ pub(super) fn read_reject(
         stage: Stage::Read,
         plugin: None,
         column: Some(table.columns[col].name.clone()),
-        code: "type-mismatch".into(),
+        code: code.into(),
         reason,
         row: serde_json::Value::Object(obj),
     }
+}
+
+/// The positions of a table's primary-key columns.
+pub(super) fn key_columns(table: &TableDef) -> Vec<usize> {
+    table
+        .primary_key
+        .iter()
+        .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
+        .collect()
+}
+
+/// Why a row whose key column `col` is NULL cannot be carried, and where
+/// it is.
+pub(super) fn null_key_reason(table: &TableDef, col: usize, rowid: Option<i64>) -> String {
+    let c = &table.columns[col];
+    let why = if table.primary_key.len() > 1 {
+        "a key of several columns is never the rowid".to_string()
+    } else if c.declared_type.is_empty() {
+        format!("`{}` has no declared type", c.name)
+    } else {
+        format!(
+            "`{}` is declared `{}`, and only a one-column key declared exactly INTEGER is the rowid",
+            c.name, c.declared_type
+        )
+    };
+    let find = match rowid {
+        Some(id) => format!(
+            "; find it with SELECT * FROM {} WHERE rowid = {id}, give it a key there and migrate the table again",
+            quote_ident(&table.name)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "primary key column `{}` is NULL: SQLite keeps NULL in a primary key that is not a rowid alias ({why}), so this row has no key a target's primary key can hold{find}",
+        c.name
+    )
 }
 
 /// A stored value as quoted in a quarantine reason ([`crate::model::shown`]).
@@ -290,7 +340,14 @@ pub(super) fn push_value(
             let parsed = text.and_then(|s| match t {
                 LogicalType::Date => tm::parse_date(s).map(|d| b.push_date(i, d)),
                 LogicalType::Time => tm::parse_time(s).map(|x| b.push_int(i, x)),
-                LogicalType::Timestamp => tm::parse_timestamp(s).map(|x| b.push_int(i, x)),
+                // An ISO date in a timestamp column is its midnight (a
+                // `DATETIME` column whose value has no time part).
+                LogicalType::Timestamp => tm::parse_timestamp(s)
+                    .or_else(|| {
+                        tm::parse_date(s)
+                            .and_then(|_| tm::parse_timestamp(&format!("{s} 00:00:00")))
+                    })
+                    .map(|x| b.push_int(i, x)),
                 _ => tm::parse_timestamptz(s).map(|x| b.push_int(i, x)),
             });
             if parsed.is_none() {
@@ -305,6 +362,38 @@ pub(super) fn push_value(
         }
     }
     Ok(())
+}
+
+/// `(row, reject)` for each row with NULL in a primary-key column.
+pub(super) fn null_keys(batch: &Batch, table: &TargetTable) -> Vec<(usize, Reject)> {
+    let key = key_columns(&table.def);
+    if key.is_empty() {
+        return Vec::new();
+    }
+    let schema = table.def.schema();
+    (0..batch.num_rows)
+        .filter_map(|r| {
+            let &c = key
+                .iter()
+                .find(|&&c| matches!(batch.value(r, c), ValueRef::Null))?;
+            let name = &table.def.columns[c].name;
+            Some((
+                r,
+                Reject {
+                    table: table.source.name.clone(),
+                    source_key: batch.source_key(&schema, &table.def.primary_key, r),
+                    stage: Stage::Write,
+                    plugin: None,
+                    column: Some(name.clone()),
+                    code: "null-key".into(),
+                    reason: format!(
+                        "primary key column `{name}` is NULL in this row: a primary key cannot hold NULL (SQLite would store it, or invent an id for a rowid key, without a word)"
+                    ),
+                    row: batch.row_json(&schema, r),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// `(row, reject)` for each row holding a decimal that SQLite's NUMERIC

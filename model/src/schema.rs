@@ -148,7 +148,8 @@ pub struct ViewDef {
 /// nothing disappears silently. `kind` is one of `view`, `materialized
 /// view`, `trigger`, `function`, `procedure`, `event`, `sequence`,
 /// `extension`, `collation`, `type`, `partition`, `check`, `default`,
-/// `foreign key`, `index`, `table`.
+/// `foreign key`, `index` (a partial, expression or full-text index),
+/// `column` (a generated column), `table`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotCarried {
     pub kind: String,

@@ -64,6 +64,11 @@
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
 //!   values rejected at read).
+//! - `fidelity_mysql` — the MySQL/MariaDB driver's schema fidelity through
+//!   the library: AUTO_INCREMENT, CHECKs, names, views and what is not
+//!   carried read from a source; declared types, identity counters, checks
+//!   (violators quarantined), views in any order, NULL keys and every
+//!   refused value rejected alone in a sink.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -75,6 +80,7 @@ mod util;
 mod chinook;
 mod consolidate;
 mod crash;
+mod fidelity_mysql;
 mod files;
 mod hostile;
 mod json;

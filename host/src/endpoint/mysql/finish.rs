@@ -346,11 +346,13 @@ impl MysqlSink {
         }
     }
 
-    /// Each of `builds` alone, its violating rows moved first: a duplicate
-    /// (the row with the lower primary key stays; without a primary key the
-    /// unique key becomes a plain index, with a warning), a row whose CHECK
-    /// expression is false (`check`). A CHECK the server cannot take (an
-    /// expression it does not know) is a warning, never the run's failure.
+    /// Each of `builds` alone, the rows that violate it moved to quarantine
+    /// when the server refuses it for them: a duplicate (the row with the
+    /// lower primary key stays; without a primary key the unique key
+    /// becomes a plain index, with a warning), a row whose CHECK expression
+    /// is false (`check`). A CHECK the server cannot take (an expression it
+    /// does not know, a name MySQL 8 already has in the schema) is a
+    /// warning, never the run's failure.
     async fn finish_one_by_one(
         &mut self,
         run_id: &str,
@@ -362,18 +364,16 @@ impl MysqlSink {
         for b in builds {
             let create = format!("ALTER TABLE {tn} {}", b.clause());
             if let Build::Check(name, expr) = b {
-                match self.move_check_violations(run_id, t, name, expr).await {
-                    Ok(n) => done.moved.add(&t.source.name, n),
-                    Err(e @ EndpointError::Transient { .. }) => return Err(e),
-                    Err(e) => {
-                        done.warnings.push(format!(
-                            "table `{}`: check {name} ({expr}) was not created: {e}",
-                            t.def.name
-                        ));
-                        continue;
-                    }
+                // Tried first, so rows are only quarantined for a check the
+                // target can hold; refused for rows that break it (MariaDB
+                // 4025, MySQL 3819), they move and it is tried again.
+                let mut result = self.conn.query_drop(create.as_str()).await;
+                if matches!(&result, Err(e) if matches!(server_code(e), Some(4025 | 3819))) {
+                    let n = self.move_check_violations(run_id, t, name, expr).await?;
+                    done.moved.add(&t.source.name, n);
+                    result = self.conn.query_drop(create.as_str()).await;
                 }
-                match self.conn.query_drop(create.as_str()).await {
+                match result {
                     Ok(()) => done.built(b.describe()),
                     Err(e) if refused_by_server(&e) => done.warnings.push(format!(
                         "table `{}`: check {name} ({expr}) was not created: {}",

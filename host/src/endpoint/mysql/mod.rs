@@ -13,10 +13,15 @@
 //! in strict mode).
 //!
 //! - [`source`] — introspection and the streaming reader (binary protocol);
+//! - [`objects`] — views and what the source holds that is not carried;
 //! - [`types`] — MySQL values read exactly into ferry's logical types;
-//! - [`encode`] — the column types the sink declares and the literals it writes;
+//! - [`encode`] — the column types the sink declares (the plan's declared
+//!   types where MySQL has them and the row has room) and the literals it writes;
 //! - [`sink`] — tables and batches (multi-row INSERTs in one transaction);
-//! - [`finish`] — keys, indexes and foreign keys after the load;
+//! - [`refused`] — rows the server refuses, isolated by bisection;
+//! - [`finish`] — keys, indexes, CHECKs and foreign keys after the load, one
+//!   `ALTER` per table, tables side by side;
+//! - [`after`] — identity counters, `ANALYZE`, views;
 //! - [`ledger`] — checksums, backups (copies) and restores for the ledger,
 //!   whose tables are written once in `endpoint::sql::ledger`;
 //! - [`conn`] — sessions, errors and SQL literals.

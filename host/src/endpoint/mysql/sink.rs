@@ -259,15 +259,15 @@ impl MysqlSink {
                 .enumerate()
                 .map(|(i, (c, enc))| {
                     let is_auto = auto.as_ref().is_some_and(|(a, _)| *a == i);
+                    // Key columns are NOT NULL: MySQL 8 refuses a key column
+                    // declared NULL (MariaDB quietly makes it NOT NULL); a
+                    // NULL key value is rejected row by row (`null-key`).
+                    let nullable = c.nullable && !is_auto && !t.def.primary_key.contains(&c.name);
                     format!(
                         "{} {}{}{}{}{}",
                         quote_ident(&c.name),
                         enc.sql_type(),
-                        if c.nullable && !is_auto {
-                            " NULL"
-                        } else {
-                            " NOT NULL"
-                        },
+                        if nullable { " NULL" } else { " NOT NULL" },
                         if is_auto { " AUTO_INCREMENT" } else { "" },
                         // MySQL refuses defaults on TEXT/BLOB columns before
                         // 8.0.13 unless written as an expression: `(…)`; a

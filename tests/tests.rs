@@ -70,6 +70,11 @@
 //!   the sink's AUTOINCREMENT, declared types, CHECK-violating rows
 //!   quarantined, `sqlite_sequence`, views in any order; NULL keys
 //!   quarantined at read with the rowid, verify holding.
+//! - `fidelity_mysql` — the MySQL/MariaDB driver's schema fidelity through
+//!   the library: AUTO_INCREMENT, CHECKs, names, views and what is not
+//!   carried read from a source; declared types, identity counters, checks
+//!   (violators quarantined), views in any order, NULL keys and every
+//!   refused value rejected alone in a sink.
 //!
 //! PostgreSQL is reached at `$FERRY_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates its own uniquely
@@ -82,6 +87,7 @@ mod chinook;
 mod consolidate;
 mod crash;
 mod fidelity_sqlite;
+mod fidelity_mysql;
 mod files;
 mod hostile;
 mod json;

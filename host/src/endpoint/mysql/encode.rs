@@ -5,7 +5,7 @@ use super::*;
 use crate::model::temporal::{
     civil_from_days, format_date, format_time, format_timestamp, format_uuid,
 };
-use crate::model::{ColumnDef, LogicalType, TableDef, ValueRef};
+use crate::model::{ColumnDef, LogicalType, SqlType, TableDef, ValueRef};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -88,20 +88,55 @@ pub(super) fn key_budgets(def: &TableDef) -> HashMap<String, usize> {
     out
 }
 
+/// An integer column's width: `BIGINT`, or the narrower declared type the
+/// plan keeps (`sql_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IntWidth {
+    Small,
+    Int,
+    Big,
+}
+
+impl IntWidth {
+    fn name(self) -> &'static str {
+        match self {
+            IntWidth::Small => "SMALLINT",
+            IntWidth::Int => "INT",
+            IntWidth::Big => "BIGINT",
+        }
+    }
+
+    fn range(self) -> (i64, i64) {
+        match self {
+            IntWidth::Small => (i16::MIN.into(), i16::MAX.into()),
+            IntWidth::Int => (i32::MIN.into(), i32::MAX.into()),
+            IntWidth::Big => (i64::MIN, i64::MAX),
+        }
+    }
+}
+
 /// How the sink writes one column: its type and the checks a value passes first.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Enc {
     Bool,
-    Int,
-    Float,
+    Int {
+        width: IntWidth,
+    },
+    /// `DOUBLE`, or `FLOAT` (`single`) when the plan keeps a 4-byte float.
+    Float {
+        single: bool,
+    },
     Decimal {
         precision: u32,
         scale: u32,
     },
-    /// `max`: characters, when the column is a `VARCHAR` (keys).
+    /// `max`: characters, when the column is a `VARCHAR` (`CHAR` when
+    /// `fixed`); `key`: the bound is InnoDB's key limit, not a declared one.
     Text {
         max: Option<usize>,
         json: bool,
+        fixed: bool,
+        key: bool,
     },
     /// `max`: bytes, when the column is a `VARBINARY` (keys).
     Bytes {
@@ -137,9 +172,15 @@ impl Enc {
     pub(super) fn sql_type(&self) -> String {
         match self {
             Enc::Bool => "BOOLEAN".into(),
-            Enc::Int => "BIGINT".into(),
-            Enc::Float => "DOUBLE".into(),
+            Enc::Int { width } => width.name().into(),
+            Enc::Float { single: false } => "DOUBLE".into(),
+            Enc::Float { single: true } => "FLOAT".into(),
             Enc::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
+            Enc::Text {
+                max: Some(n),
+                fixed: true,
+                ..
+            } => format!("CHAR({n})"),
             Enc::Text { max: Some(n), .. } => format!("VARCHAR({n})"),
             Enc::Text { json: true, .. } => "JSON".into(),
             Enc::Text { .. } => "LONGTEXT".into(),
@@ -154,8 +195,33 @@ impl Enc {
     }
 }
 
+/// Longest `CHAR(n)` MySQL has: 255 characters.
+pub(super) const MAX_CHAR_LENGTH: u32 = 255;
+/// Longest `VARCHAR(n)` the sink declares: 16,383 characters, MySQL's own
+/// limit in utf8mb4 (4 bytes a character in the 65,535 bytes a row may
+/// hold). Past it, and past what the row still has room for (see
+/// [`ROW_BYTES_BUDGET`]), the column is `LONGTEXT` as without a declared
+/// type, and its lengths are no longer enforced by the target.
+pub(super) const MAX_VARCHAR_LENGTH: u32 = 16_383;
+/// What a table's `VARCHAR`/`CHAR` columns may take of MySQL's 65,535-byte
+/// row limit (counted at 4 bytes a character, plus every other column's
+/// size): the limit less 1 KiB for the server's own accounting (NULL
+/// bitmap, length bytes). A `CREATE TABLE` over it fails with error 1118.
+pub(super) const ROW_BYTES_BUDGET: usize = 65_535 - 1024;
+/// What a row may keep inside InnoDB's page (8,126 bytes, half a 16 KiB
+/// page, checked at `CREATE TABLE` under `innodb_strict_mode`, MariaDB's and
+/// MySQL's default): short `VARCHAR`s (255 bytes or less) stay in the
+/// page whole, longer ones and `*TEXT`/`*BLOB` may move out and keep a
+/// 20-byte reference. Less 200 bytes for the record header, the hidden
+/// transaction columns and the NULL bitmap. Measured on MariaDB 10.11:
+/// 27 × `VARCHAR(60)` + 73 × `LONGTEXT` is accepted, 28 + 72 refused; this
+/// budget keeps 26.
+pub(super) const INLINE_BYTES_BUDGET: usize = 8126 - 200;
+
 /// The encoding of column `c` of a table whose keys are `keys` (from
-/// [`key_budgets`]) and whose source is `source`.
+/// [`key_budgets`]) and whose source is `source`, honouring the plan's
+/// declared type (`c.sql_type`) where MySQL has it — for text columns
+/// regardless of the row's room, which [`table_encodings`] accounts for.
 pub(super) fn encoding(
     source: &TableDef,
     keys: &HashMap<String, usize>,
@@ -168,50 +234,201 @@ pub(super) fn encoding(
         .find(|s| s.name == c.name && s.logical_type == c.logical_type)
         .map(|s| s.declared_type.as_str())
         .unwrap_or("");
-    match c.logical_type {
-        LogicalType::Boolean => Enc::Bool,
-        LogicalType::Int64 => Enc::Int,
-        LogicalType::Float64 => Enc::Float,
-        LogicalType::Decimal => {
-            let (precision, scale) =
-                declared_precision(declared).unwrap_or((MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE));
+    match (c.logical_type, c.sql_type) {
+        (LogicalType::Boolean, _) => Enc::Bool,
+        (LogicalType::Int64, Some(SqlType::SmallInt)) => Enc::Int {
+            width: IntWidth::Small,
+        },
+        (LogicalType::Int64, Some(SqlType::Integer)) => Enc::Int {
+            width: IntWidth::Int,
+        },
+        (LogicalType::Int64, _) => Enc::Int {
+            width: IntWidth::Big,
+        },
+        (LogicalType::Float64, t) => Enc::Float {
+            single: t == Some(SqlType::Real),
+        },
+        (LogicalType::Decimal, t) => {
+            let planned = match t {
+                Some(SqlType::Numeric { precision, scale })
+                    if (1..=MAX_DECIMAL_PRECISION).contains(&precision)
+                        && scale <= MAX_DECIMAL_SCALE
+                        && scale <= precision =>
+                {
+                    Some((precision, scale))
+                }
+                _ => None,
+            };
+            let (precision, scale) = planned
+                .or_else(|| declared_precision(declared))
+                .unwrap_or((MAX_DECIMAL_PRECISION, MAX_DECIMAL_SCALE));
             Enc::Decimal { precision, scale }
         }
-        LogicalType::Text | LogicalType::Json => {
-            let max = keys.get(&c.name).map(|budget| {
-                let fits = budget / UTF8MB4_BYTES;
-                declared_length(declared).map_or(fits, |n| n.clamp(1, fits))
-            });
-            Enc::Text {
-                max,
-                json: c.logical_type == LogicalType::Json,
+        (LogicalType::Text | LogicalType::Json, t) => {
+            let json = c.logical_type == LogicalType::Json;
+            let planned = match t {
+                Some(SqlType::Varchar { length }) if !json && length <= MAX_VARCHAR_LENGTH => {
+                    Some((length as usize, false))
+                }
+                Some(SqlType::Char { length }) if !json && length <= MAX_CHAR_LENGTH => {
+                    Some((length as usize, true))
+                }
+                _ => None,
+            };
+            match (keys.get(&c.name), planned) {
+                (Some(budget), _) => {
+                    // InnoDB's key limit bounds the column; a shorter
+                    // declared length is kept (CHAR only when it fits).
+                    let fits = budget / UTF8MB4_BYTES;
+                    let asked = planned.or_else(|| declared_length(declared).map(|n| (n, false)));
+                    let (n, fixed) = match asked {
+                        Some((n, fixed)) if n <= fits => (n.max(1), fixed),
+                        _ => (fits, false),
+                    };
+                    Enc::Text {
+                        max: Some(n),
+                        json,
+                        fixed,
+                        key: asked.is_none_or(|(a, _)| a > fits),
+                    }
+                }
+                (None, Some((n, fixed))) => Enc::Text {
+                    max: Some(n.max(1)),
+                    json,
+                    fixed,
+                    key: false,
+                },
+                (None, None) => Enc::Text {
+                    max: None,
+                    json,
+                    fixed: false,
+                    key: false,
+                },
             }
         }
-        LogicalType::Bytes => Enc::Bytes {
+        (LogicalType::Bytes, _) => Enc::Bytes {
             max: keys
                 .get(&c.name)
                 .map(|budget| declared_length(declared).map_or(*budget, |n| n.clamp(1, *budget))),
         },
-        LogicalType::Date => Enc::Date,
-        LogicalType::Time => Enc::Time,
-        LogicalType::Timestamp => Enc::Timestamp { tz: false },
-        LogicalType::Timestamptz => Enc::Timestamp { tz: true },
-        LogicalType::Uuid => Enc::Uuid {
+        (LogicalType::Date, _) => Enc::Date,
+        (LogicalType::Time, _) => Enc::Time,
+        (LogicalType::Timestamp, _) => Enc::Timestamp { tz: false },
+        (LogicalType::Timestamptz, _) => Enc::Timestamp { tz: true },
+        (LogicalType::Uuid, _) => Enc::Uuid {
             native: native_uuid,
         },
     }
 }
 
+impl Enc {
+    /// `(bytes of the 65,535-byte row limit, bytes kept in InnoDB's page)`
+    /// at most, in utf8mb4. Decimals are bounded by 4 bytes per 9 digits
+    /// plus 8; `*TEXT`/`*BLOB` count their 12-byte length and pointer and,
+    /// in the page, the 20 bytes InnoDB keeps of a column stored outside.
+    pub(super) fn row_bytes(&self) -> (usize, usize) {
+        let var = |max_bytes: usize| {
+            if max_bytes > 255 {
+                (max_bytes + 2, 20)
+            } else {
+                (max_bytes + 1, max_bytes + 1)
+            }
+        };
+        let fixed = |n: usize| (n, n);
+        match self {
+            Enc::Bool => fixed(1),
+            Enc::Int { width } => fixed(match width {
+                IntWidth::Small => 2,
+                IntWidth::Int => 4,
+                IntWidth::Big => 8,
+            }),
+            Enc::Float { single } => fixed(if *single { 4 } else { 8 }),
+            Enc::Decimal { precision, .. } => fixed((*precision as usize / 9 + 2) * 4),
+            Enc::Text { max: Some(n), .. } => var(n * UTF8MB4_BYTES),
+            Enc::Bytes { max: Some(n) } => var(*n),
+            Enc::Text { max: None, .. } | Enc::Bytes { max: None } => (12, 20),
+            Enc::Date => fixed(3),
+            Enc::Time => fixed(6),
+            Enc::Timestamp { .. } => fixed(8),
+            Enc::Uuid { .. } => fixed(16),
+        }
+    }
+}
+
+/// The encodings of a target table's columns: [`encoding`] for each, with
+/// the `VARCHAR(n)`/`CHAR(n)` the plan asks for (`sql_type`) kept while
+/// the row has room for them — [`ROW_BYTES_BUDGET`] and
+/// [`INLINE_BYTES_BUDGET`], in column order; past that a column is
+/// `LONGTEXT` as without a declared type. Key columns are bounded by
+/// InnoDB's key limit whatever the row's room (as before declared types).
+/// A pure function of the table, so `prepare` and every `write` agree.
+pub(super) fn table_encodings(t: &crate::endpoint::TargetTable, native_uuid: bool) -> Vec<Enc> {
+    let keys = key_budgets(&t.def);
+    let mut encs: Vec<Enc> = t
+        .def
+        .columns
+        .iter()
+        .map(|c| encoding(&t.source, &keys, c, native_uuid))
+        .collect();
+    // Declared text lengths outside keys are the ones the row may refuse.
+    let optional = |i: usize, e: &Enc| {
+        matches!(e, Enc::Text { max: Some(_), .. }) && !keys.contains_key(&t.def.columns[i].name)
+    };
+    let longtext = |e: &Enc| match e {
+        Enc::Text { json, .. } => Enc::Text {
+            max: None,
+            json: *json,
+            fixed: false,
+            key: false,
+        },
+        other => other.clone(),
+    };
+    let total = |encs: &[Enc]| {
+        encs.iter().fold((0i64, 0i64), |(r, p), e| {
+            let (a, b) = e.row_bytes();
+            (r + a as i64, p + b as i64)
+        })
+    };
+    let wide: Vec<Enc> = encs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if optional(i, e) {
+                longtext(e)
+            } else {
+                e.clone()
+            }
+        })
+        .collect();
+    let (mut row, mut inline) = total(&wide);
+    for (i, w) in wide.iter().enumerate() {
+        if !optional(i, &encs[i]) {
+            continue;
+        }
+        let ((a, b), (wa, wb)) = (encs[i].row_bytes(), w.row_bytes());
+        let r2 = row + a as i64 - wa as i64;
+        let p2 = inline + b as i64 - wb as i64;
+        if r2 <= ROW_BYTES_BUDGET as i64 && p2 <= INLINE_BYTES_BUDGET as i64 {
+            (row, inline) = (r2, p2);
+        } else {
+            encs[i] = w.clone();
+        }
+    }
+    encs
+}
+
 /// The MySQL column type a sink creates for a column (as MariaDB ≥ 10.7
-/// would; on MySQL a uuid column is `BINARY(16)`).
+/// would; on MySQL a uuid column is `BINARY(16)`). For the plan's display:
+/// a declared `VARCHAR(n)`/`CHAR(n)` is shown even where the sink, short of
+/// room in the row, declares `LONGTEXT` ([`table_encodings`]).
 ///
 /// | logical | MySQL |
 /// | --- | --- |
 /// | boolean | `BOOLEAN` (`tinyint(1)`) |
-/// | int64 | `BIGINT` |
-/// | float64 | `DOUBLE` |
-/// | decimal | `DECIMAL(p,s)` from the source's declared precision, else `DECIMAL(65,30)` |
-/// | text | `LONGTEXT`; `VARCHAR(n)` in a key |
+/// | int64 | `BIGINT`; `SMALLINT`/`INT` when the plan keeps them |
+/// | float64 | `DOUBLE`; `FLOAT` when the plan keeps a `real` |
+/// | decimal | `DECIMAL(p,s)` from the plan or the source's declared precision (p ≤ 65, s ≤ 30), else `DECIMAL(65,30)` |
+/// | text | `LONGTEXT`; `VARCHAR(n)`/`CHAR(n)` when the plan keeps them (n ≤ 16,383 / 255, and the row has room); `VARCHAR(n)` in a key |
 /// | bytes | `LONGBLOB`; `VARBINARY(n)` in a key |
 /// | json | `JSON` |
 /// | date, time | `DATE`, `TIME(6)` |
@@ -294,14 +511,34 @@ pub(super) fn encode_value(out: &mut String, enc: &Enc, v: ValueRef<'_>) -> Resu
     match (enc, v) {
         (_, ValueRef::Null) => out.push_str("NULL"),
         (Enc::Bool, ValueRef::Bool(b)) => out.push_str(if b { "1" } else { "0" }),
-        (Enc::Int, ValueRef::Int(x)) => {
+        (Enc::Int { width }, ValueRef::Int(x)) => {
+            let (lo, hi) = width.range();
+            if !(lo..=hi).contains(&x) {
+                return Err((
+                    "out-of-range",
+                    format!(
+                        "{x} does not fit the column's {} ({lo} to {hi}); ferry does not change values",
+                        width.name()
+                    ),
+                ));
+            }
             let _ = write!(out, "{x}");
         }
-        (Enc::Float, ValueRef::Float(x)) => {
+        (Enc::Float { single }, ValueRef::Float(x)) => {
             if !x.is_finite() {
                 return Err((
                     "out-of-range",
                     format!("{x} cannot be stored: MySQL DOUBLE has no NaN or infinity"),
+                ));
+            }
+            // A 4-byte FLOAT holds only what an f32 holds; MySQL would round
+            // the rest silently (or refuse a value past its range).
+            if *single && f64::from(x as f32) != x {
+                return Err((
+                    "out-of-range",
+                    format!(
+                        "{x} is not exactly a 4-byte float: the column's FLOAT would round it; ferry does not change values"
+                    ),
                 ));
             }
             // Exponent form with the shortest round-trip digits: MySQL reads
@@ -312,15 +549,29 @@ pub(super) fn encode_value(out: &mut String, enc: &Enc, v: ValueRef<'_>) -> Resu
         (Enc::Decimal { precision, scale }, ValueRef::Text(s)) => {
             out.push_str(&decimal_literal(s, *precision, *scale)?)
         }
-        (Enc::Text { max, .. }, ValueRef::Text(s)) => {
+        (
+            Enc::Text {
+                max, fixed, key, ..
+            },
+            ValueRef::Text(s),
+        ) => {
+            // Checked here, not left to the server: MySQL cuts trailing
+            // spaces past a VARCHAR's or CHAR's length with only a note,
+            // even in strict mode.
             if let Some(n) = max {
                 let len = s.chars().count();
                 if len > *n {
+                    let ty = if *fixed { "CHAR" } else { "VARCHAR" };
+                    let why = if *key {
+                        format!(
+                            "the key column's {ty}({n}) (InnoDB keys hold at most {MAX_KEY_BYTES} bytes)"
+                        )
+                    } else {
+                        format!("the column's {ty}({n})")
+                    };
                     return Err((
                         "too-long",
-                        format!(
-                            "{len} characters do not fit the key column's VARCHAR({n}) (InnoDB keys hold at most {MAX_KEY_BYTES} bytes); ferry does not truncate"
-                        ),
+                        format!("{len} characters do not fit {why}; ferry does not truncate"),
                     ));
                 }
             }
@@ -374,4 +625,44 @@ pub(super) fn encode_value(out: &mut String, enc: &Enc, v: ValueRef<'_>) -> Resu
         }
     }
     Ok(())
+}
+
+/// The column that gets `AUTO_INCREMENT` — the first identity column of an
+/// integer type (MySQL allows one per table) — and, when it does not lead
+/// the primary key, the key declared with the table so that MySQL accepts
+/// it: a unique constraint or index of the plan that it leads (kept under
+/// its name; `finish` finds it built), else a plain index of its own.
+pub(super) fn auto_increment(def: &TableDef, encs: &[Enc]) -> Option<(usize, Option<String>)> {
+    use crate::endpoint::sql::{quote_ident, quote_list};
+    let i = def
+        .columns
+        .iter()
+        .zip(encs)
+        .position(|(c, e)| c.identity && matches!(e, Enc::Int { .. }))?;
+    let name = &def.columns[i].name;
+    if def.primary_key.first() == Some(name) {
+        return Some((i, None));
+    }
+    let leads = |cols: &[String]| cols.first() == Some(name);
+    let key = if let Some(u) = def.unique.iter().find(|u| leads(&u.columns)) {
+        format!(
+            "CONSTRAINT {} UNIQUE ({})",
+            quote_ident(&short_name(&u.name)),
+            quote_list(&u.columns)
+        )
+    } else if let Some(x) = def.indexes.iter().find(|x| leads(&x.columns)) {
+        format!(
+            "{}KEY {} ({})",
+            if x.unique { "UNIQUE " } else { "" },
+            quote_ident(&short_name(&x.name)),
+            quote_list(&x.columns)
+        )
+    } else {
+        format!(
+            "KEY {} ({})",
+            quote_ident(&short_name(&format!("{}_{name}_counter", def.name))),
+            quote_ident(name)
+        )
+    };
+    Some((i, Some(key)))
 }

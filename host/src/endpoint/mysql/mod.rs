@@ -13,24 +13,34 @@
 //! in strict mode).
 //!
 //! - [`source`] — introspection and the streaming reader (binary protocol);
+//! - [`objects`] — views and what the source holds that is not carried;
 //! - [`types`] — MySQL values read exactly into ferry's logical types;
-//! - [`encode`] — the column types the sink declares and the literals it writes;
+//! - [`encode`] — the column types the sink declares (the plan's declared
+//!   types where MySQL has them and the row has room) and the literals it writes;
 //! - [`sink`] — tables and batches (multi-row INSERTs in one transaction);
-//! - [`finish`] — keys, indexes and foreign keys after the load;
+//! - [`refused`] — rows the server refuses, isolated by bisection;
+//! - [`finish`] — keys, indexes, CHECKs and foreign keys after the load, one
+//!   `ALTER` per table, tables side by side;
+//! - [`after`] — identity counters, `ANALYZE`, views;
 //! - [`ledger`] — checksums, backups (copies) and restores for the ledger,
 //!   whose tables are written once in `endpoint::sql::ledger`;
 //! - [`conn`] — sessions, errors and SQL literals.
 
+mod after;
 mod conn;
 mod encode;
 mod finish;
 mod ledger;
+mod objects;
+mod refused;
 mod sink;
 mod source;
 mod types;
 
 use conn::*;
 pub use encode::*;
+use objects::*;
+use refused::*;
 pub use sink::*;
 pub use source::*;
 pub use types::*;
@@ -47,10 +57,10 @@ use tokio::task::JoinHandle;
 use crate::endpoint::sql::{Dialect, SqlConn, SqlError, SqlValue, dialect};
 use crate::endpoint::{
     Capabilities, EndpointError, Finished, IfExists, LedgerStore, QuarantineCount, ReadBatch,
-    ResumeBy, Scan, TableProfile, TargetTable, Write, WriteOutcome, unsupported_scan,
+    ResumeBy, Scan, TableProfile, TargetTable, ViewOutcome, Write, WriteOutcome, unsupported_scan,
 };
 use crate::ledger::Backup;
-use crate::model::TableDef;
+use crate::model::{SchemaObjects, TableDef, ViewDef};
 
 /// What a MySQL or MariaDB database can do.
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -92,6 +102,10 @@ impl crate::endpoint::Source for MysqlSource {
 
     async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
         MysqlSource::tables(self).await
+    }
+
+    async fn objects(&self, tables: &[TableDef]) -> Result<SchemaObjects, EndpointError> {
+        MysqlSource::objects(self, tables).await
     }
 
     async fn count(&self, table: &str) -> Result<u64, EndpointError> {
@@ -164,6 +178,25 @@ impl crate::endpoint::Sink for MysqlSink {
         tables: &[TargetTable],
     ) -> Result<Finished, EndpointError> {
         MysqlSink::finish(self, run_id, tables).await
+    }
+
+    async fn sync_identity(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<Vec<String>, EndpointError> {
+        MysqlSink::sync_identity(self, tables).await
+    }
+
+    async fn analyze(&mut self, tables: &[TargetTable]) -> Result<(), EndpointError> {
+        MysqlSink::analyze(self, tables).await
+    }
+
+    async fn create_views(
+        &mut self,
+        views: &[ViewDef],
+        if_exists: IfExists,
+    ) -> Result<Vec<ViewOutcome>, EndpointError> {
+        MysqlSink::create_views(self, views, if_exists).await
     }
 
     async fn table_checksum(

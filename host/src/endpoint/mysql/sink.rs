@@ -14,6 +14,8 @@ use mysql_async::{Conn, Value};
 /// A MySQL/MariaDB database written as a sink.
 pub struct MysqlSink {
     pub(super) conn: Conn,
+    /// To open more sessions (finishing builds tables' keys side by side).
+    pub(super) url: String,
     pub(super) name: String,
     pub(super) flavor: Flavor,
     /// The largest statement sent: [`MAX_STATEMENT_BYTES`], or less when the
@@ -32,11 +34,31 @@ impl MysqlSink {
                 endpoint: name.clone(),
                 reason: my_message(&e),
             })?;
+        // Strict mode is what makes a value that does not fit an error
+        // rather than a silent truncation; a server that did not take it
+        // (a proxy rewriting SET, a restricted account) is refused.
+        let mode: Option<String> = conn
+            .query_first("SELECT @@SESSION.sql_mode")
+            .await
+            .map_err(|e| EndpointError::Connect {
+                endpoint: name.clone(),
+                reason: my_message(&e),
+            })?;
+        let mode = mode.unwrap_or_default();
+        if !mode.split(',').any(|m| m == "STRICT_ALL_TABLES") {
+            return Err(EndpointError::Connect {
+                endpoint: name,
+                reason: format!(
+                    "the session's sql_mode is `{mode}` after ferry set STRICT_ALL_TABLES: without strict mode MySQL truncates values silently; check the server's or proxy's settings"
+                ),
+            });
+        }
         let packet = packet.unwrap_or(1 << 20) as usize;
         let max_statement =
             MAX_STATEMENT_BYTES.min(packet.saturating_sub(PACKET_SLACK).max(1 << 16));
         Ok(MysqlSink {
             conn,
+            url: url.to_string(),
             name,
             flavor,
             max_statement,
@@ -143,12 +165,7 @@ impl MysqlSink {
 
     /// The encodings of a target table's columns.
     pub(super) fn encodings(&self, t: &TargetTable) -> Vec<Enc> {
-        let keys = key_budgets(&t.def);
-        t.def
-            .columns
-            .iter()
-            .map(|c| encoding(&t.source, &keys, c, self.flavor.has_uuid))
-            .collect()
+        table_encodings(t, self.flavor.has_uuid)
     }
 
     pub async fn prepare(
@@ -233,20 +250,30 @@ impl MysqlSink {
         .await?;
         for t in tables {
             let encs = self.encodings(t);
+            let auto = auto_increment(&t.def, &encs);
             let mut parts: Vec<String> = t
                 .def
                 .columns
                 .iter()
                 .zip(&encs)
-                .map(|(c, enc)| {
+                .enumerate()
+                .map(|(i, (c, enc))| {
+                    let is_auto = auto.as_ref().is_some_and(|(a, _)| *a == i);
+                    // Key columns are NOT NULL: MySQL 8 refuses a key column
+                    // declared NULL (MariaDB quietly makes it NOT NULL); a
+                    // NULL key value is rejected row by row (`null-key`).
+                    let nullable = c.nullable && !is_auto && !t.def.primary_key.contains(&c.name);
                     format!(
-                        "{} {}{}{}{}",
+                        "{} {}{}{}{}{}",
                         quote_ident(&c.name),
                         enc.sql_type(),
-                        if c.nullable { " NULL" } else { " NOT NULL" },
+                        if nullable { " NULL" } else { " NOT NULL" },
+                        if is_auto { " AUTO_INCREMENT" } else { "" },
                         // MySQL refuses defaults on TEXT/BLOB columns before
-                        // 8.0.13 unless written as an expression: `(…)`.
+                        // 8.0.13 unless written as an expression: `(…)`; a
+                        // counter has no other default.
                         crate::model::default_sql(c, true)
+                            .filter(|_| !is_auto)
                             .map(|d| if d.starts_with("CURRENT_TIMESTAMP") {
                                 format!(" DEFAULT {d}")
                             } else {
@@ -260,12 +287,19 @@ impl MysqlSink {
             // The primary key is created with the table: InnoDB stores rows
             // in primary-key order (the clustered index), so adding it after
             // the load rebuilds the whole table, while inserting in key order
-            // (the reader's order) only appends. Measured on MariaDB 10.11,
-            // 500k rows: 1.50 s with the key up front; 1.63 s without a key
-            // plus 0.55 s for ADD PRIMARY KEY. Duplicates are caught row by
-            // row and rejected as `duplicate-key` (see `write`).
+            // (the reader's order: SQLite's rowid, PostgreSQL's and MySQL's
+            // `ORDER BY pk`) only appends. Measured on MariaDB 10.11, 500k
+            // rows: 1.50 s with the key up front; 1.63 s without a key plus
+            // 0.55 s for ADD PRIMARY KEY. Duplicates are caught by the
+            // server and rejected as `duplicate-key`, NULL keys by the sink
+            // as `null-key` (see `write`).
             if !t.def.primary_key.is_empty() {
                 parts.push(format!("PRIMARY KEY ({})", quote_list(&t.def.primary_key)));
+            }
+            // AUTO_INCREMENT must lead a key: the primary key, or the key
+            // declared here with the table for it.
+            if let Some((_, Some(key))) = &auto {
+                parts.push(key.clone());
             }
             self.exec_sql(
                 Some(&t.def.name),
@@ -328,13 +362,16 @@ impl MysqlSink {
                     .collect::<Vec<_>>()
             )
         );
+        let nulls = null_refusals(&table.def, &encs);
         let mut sink_rejects = Vec::new();
-        let mut statements: Vec<String> = Vec::new();
+        // Each statement with the rows (indexes into `ok_rows`) it carries.
+        let mut statements: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut current = String::new();
+        let mut first = 0usize;
         let mut row_sql = String::new();
         let mut ok_rows: Vec<usize> = Vec::with_capacity(batch.num_rows);
         for r in 0..batch.num_rows {
-            match self.encode_row(&mut row_sql, &encs, batch, r, head.len()) {
+            match self.encode_row(&mut row_sql, &encs, &nulls, batch, r, head.len()) {
                 Ok(()) => {}
                 Err((col, code, reason)) => {
                     sink_rejects
@@ -343,10 +380,12 @@ impl MysqlSink {
                 }
             }
             if !current.is_empty() && current.len() + 1 + row_sql.len() > self.max_statement {
-                statements.push(std::mem::take(&mut current));
+                current.push_str(&on_dup);
+                statements.push((std::mem::take(&mut current), first..ok_rows.len()));
             }
             if current.is_empty() {
                 current.push_str(&head);
+                first = ok_rows.len();
             } else {
                 current.push(',');
             }
@@ -354,56 +393,39 @@ impl MysqlSink {
             ok_rows.push(r);
         }
         if !current.is_empty() {
-            statements.push(current);
-        }
-        for s in &mut statements {
-            s.push_str(&on_dup);
+            current.push_str(&on_dup);
+            statements.push((current, first..ok_rows.len()));
         }
 
         let name = table.def.name.clone();
         self.exec_sql(Some(&name), "START TRANSACTION").await?;
         self.delete_replaced(&name, replace).await?;
-        let mut failed_on_data = false;
-        for s in &statements {
-            if let Err(e) = self.conn.query_drop(s.as_str()).await {
-                let _ = self.conn.query_drop("ROLLBACK").await;
-                if server_code(&e).is_some_and(is_row_data_error) {
-                    failed_on_data = true;
-                    break;
+        let mut written = 0u64;
+        for (sql, rows) in &statements {
+            match self.conn.query_drop(sql.as_str()).await {
+                Ok(()) => written += rows.len() as u64,
+                Err(e) if server_code(&e).is_some_and(is_row_data_error) => {
+                    let w = Bisect {
+                        table,
+                        schema: &schema,
+                        batch,
+                        encs: &encs,
+                        nulls: &nulls,
+                        head: &head,
+                        on_dup: &on_dup,
+                        ok_rows: &ok_rows,
+                    };
+                    match self.bisect(&w, rows.clone(), e, &mut sink_rejects).await {
+                        Ok(n) => written += n,
+                        Err(e) => {
+                            let _ = self.conn.query_drop("ROLLBACK").await;
+                            return Err(e);
+                        }
+                    }
                 }
-                return Err(my_error(&self.name, Some(&name), &e, ""));
-            }
-        }
-        let mut written = ok_rows.len() as u64;
-        if failed_on_data {
-            // The server refused a value ferry's checks let through (a
-            // duplicate key, a CHECK): load row by row so only the refused
-            // rows are rejected, with the server's reason. A refused
-            // statement is rolled back alone; the transaction goes on.
-            self.exec_sql(Some(&name), "START TRANSACTION").await?;
-            self.delete_replaced(&name, replace).await?;
-            written = 0;
-            for &r in &ok_rows {
-                row_sql.clear();
-                // Encoding succeeded before, so it succeeds again.
-                let _ = self.encode_row(&mut row_sql, &encs, batch, r, head.len());
-                let sql = format!("{head}{row_sql}{on_dup}");
-                match self.conn.query_drop(sql).await {
-                    Ok(()) => written += 1,
-                    Err(e) if server_code(&e).is_some_and(is_row_data_error) => {
-                        let code = if server_code(&e) == Some(1062) {
-                            "duplicate-key"
-                        } else {
-                            "rejected-by-target"
-                        };
-                        let reason = format!("the server refused the row: {}", my_message(&e));
-                        sink_rejects
-                            .push(self.write_reject(table, &schema, batch, r, None, code, reason));
-                    }
-                    Err(e) => {
-                        let _ = self.conn.query_drop("ROLLBACK").await;
-                        return Err(my_error(&self.name, Some(&name), &e, ""));
-                    }
+                Err(e) => {
+                    let _ = self.conn.query_drop("ROLLBACK").await;
+                    return Err(my_error(&self.name, Some(&name), &e, ""));
                 }
             }
         }
@@ -444,6 +466,7 @@ impl MysqlSink {
         &self,
         out: &mut String,
         encs: &[Enc],
+        nulls: &[Option<(&'static str, String)>],
         batch: &Batch,
         r: usize,
         head_len: usize,
@@ -454,8 +477,11 @@ impl MysqlSink {
             if c > 0 {
                 out.push(',');
             }
-            encode_value(out, enc, batch.value(r, c))
-                .map_err(|(code, why)| (Some(c), code, why))?;
+            let v = batch.value(r, c);
+            if let (crate::model::ValueRef::Null, Some((code, why))) = (&v, &nulls[c]) {
+                return Err((Some(c), code, why.clone()));
+            }
+            encode_value(out, enc, v).map_err(|(code, why)| (Some(c), code, why))?;
         }
         out.push(')');
         if head_len + out.len() > self.max_statement {

@@ -4,7 +4,7 @@ use super::*;
 use crate::endpoint::sql::{quote_ident, quote_list};
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
-    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef,
+    BatchBuilder, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef,
 };
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
@@ -50,7 +50,8 @@ impl MysqlSource {
         let names: Vec<Row> = c
             .query(
                 "SELECT TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+                 ORDER BY TABLE_NAME",
             )
             .await
             .map_err(e)?;
@@ -75,32 +76,38 @@ impl MysqlSource {
             .collect();
 
         // MariaDB's JSON is LONGTEXT with a `json_valid(col)` CHECK; the
-        // check is what marks the column as JSON. (MySQL has a real JSON type
-        // and no TABLE_NAME in CHECK_CONSTRAINTS, hence the fallback.)
+        // check is what marks the column as JSON, and is not carried as a
+        // check (the json type says it). Every other CHECK is carried.
         let mut json_cols: std::collections::HashSet<(String, String)> = Default::default();
-        let checks_q = c
-            .query::<Row, _>(
-                "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
-                 WHERE CONSTRAINT_SCHEMA = DATABASE()",
-            )
-            .await;
-        if let Ok(checks) = checks_q {
-            for r in checks {
-                let clause = text(&r, 1);
-                let clause = clause.trim();
-                // The server quotes the column as the session's sql_mode
-                // says: "col" under ANSI_QUOTES, `col` otherwise.
-                for q in ['"', '`'] {
-                    let open = format!("json_valid({q}");
-                    let close = format!("{q})");
-                    if let Some(col) = clause
-                        .strip_prefix(open.as_str())
-                        .and_then(|s| s.strip_suffix(close.as_str()))
-                    {
-                        let col = col.replace(&format!("{q}{q}"), &q.to_string());
-                        json_cols.insert((text(&r, 0), col));
-                    }
+        let mut checks: Vec<(String, CheckDef)> = Vec::new();
+        for (table, name, clause) in check_constraints(&mut c).await.map_err(e)? {
+            let clause = clause.trim();
+            // The server quotes the column as the session's sql_mode
+            // says: "col" under ANSI_QUOTES, `col` otherwise.
+            let json = ['"', '`'].into_iter().find_map(|q| {
+                let open = format!("json_valid({q}");
+                let close = format!("{q})");
+                clause
+                    .strip_prefix(open.as_str())
+                    .and_then(|s| s.strip_suffix(close.as_str()))
+                    .map(|col| col.replace(&format!("{q}{q}"), &q.to_string()))
+            });
+            match json {
+                Some(col) => {
+                    json_cols.insert((table, col));
                 }
+                None => checks.push((
+                    table,
+                    CheckDef {
+                        name,
+                        expression: standard_sql(clause, None),
+                    },
+                )),
+            }
+        }
+        for (table, check) in checks {
+            if let Some(&ti) = index.get(&table) {
+                tables[ti].checks.push(check);
             }
         }
 
@@ -116,8 +123,8 @@ impl MysqlSource {
             let Some(&ti) = index.get(&text(r, 0)) else {
                 continue;
             };
-            if text(r, 5).to_ascii_uppercase().contains("GENERATED") {
-                continue; // generated columns are computed, not data
+            if is_generated(&text(r, 5)) {
+                continue; // computed, not data (listed by `objects`)
             }
             let name = text(r, 1);
             let declared = text(r, 2);
@@ -141,6 +148,7 @@ impl MysqlSource {
                 // MariaDB quotes string defaults (`'new'`) and writes `NULL`
                 // for an explicit NULL default.
                 default: text_at(r, 7),
+                identity: text(r, 5).to_ascii_lowercase().contains("auto_increment"),
                 ..Default::default()
             });
         }
@@ -523,6 +531,54 @@ pub(super) fn orphan_condition(fk: &ForeignKeyDef, c: &str, p: &str) -> (String,
         missing.push(format!("{p}.{} IS NULL", quote_ident(pc)));
     }
     (join.join(" AND "), missing.join(" AND "))
+}
+
+/// Whether a column's `EXTRA` marks it generated: `VIRTUAL GENERATED`,
+/// `STORED GENERATED` (MariaDB ≥ 10.2 and MySQL), `VIRTUAL`/`PERSISTENT`
+/// (older MariaDB) — but not MySQL 8's `DEFAULT_GENERATED`, a column with
+/// an expression default, which holds data.
+pub(super) fn is_generated(extra: &str) -> bool {
+    let x = extra.to_ascii_uppercase();
+    let x = x.replace("DEFAULT_GENERATED", "");
+    x.contains("GENERATED") || x.trim() == "VIRTUAL" || x.trim() == "PERSISTENT"
+}
+
+/// Every CHECK constraint of the database as `(table, name, clause)`,
+/// ordered by table and name. MariaDB (≥ 10.2) has the table in
+/// `CHECK_CONSTRAINTS`; MySQL 8 (≥ 8.0.16) has it only in
+/// `TABLE_CONSTRAINTS` (where check names are unique per schema, so the
+/// join by name is exact). MariaDB also lists column-level checks, named
+/// after their column. A server without either (MySQL 5.7) has none.
+pub(super) async fn check_constraints(
+    c: &mut Conn,
+) -> Result<Vec<(String, String, String)>, mysql_async::Error> {
+    let mariadb = c
+        .query(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY TABLE_NAME, CONSTRAINT_NAME",
+        )
+        .await;
+    match mariadb {
+        Ok(rows) => Ok(rows),
+        Err(mysql_async::Error::Server(_)) => {
+            let mysql = c
+                .query(
+                    "SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE \
+                     FROM information_schema.TABLE_CONSTRAINTS tc \
+                     JOIN information_schema.CHECK_CONSTRAINTS cc \
+                       ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME \
+                     WHERE tc.CONSTRAINT_SCHEMA = DATABASE() AND tc.CONSTRAINT_TYPE = 'CHECK' \
+                     ORDER BY tc.TABLE_NAME, cc.CONSTRAINT_NAME",
+                )
+                .await;
+            match mysql {
+                Ok(rows) => Ok(rows),
+                Err(mysql_async::Error::Server(_)) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(super) async fn table_exists(c: &mut Conn, name: &str) -> Result<bool, mysql_async::Error> {

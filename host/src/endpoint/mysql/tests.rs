@@ -9,8 +9,8 @@ use crate::model::temporal::{
     parse_uuid,
 };
 use crate::model::{
-    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, Stage, TableDef,
-    UniqueDef, ValueRef,
+    Batch, BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, Reject, SqlType, Stage,
+    TableDef, UniqueDef, ValueRef, ViewDef,
 };
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Row, Value};
@@ -138,6 +138,8 @@ fn values_encode_as_exact_literals() {
     let text = Enc::Text {
         max: Some(3),
         json: false,
+        fixed: false,
+        key: true,
     };
     assert_eq!(enc(&text, ValueRef::Text("a'b")).unwrap(), "'a''b'");
     assert_eq!(enc(&text, ValueRef::Text("a\\")).unwrap(), "'a\\'");
@@ -150,9 +152,10 @@ fn values_encode_as_exact_literals() {
         "too-long"
     );
     assert_eq!(enc(&text, ValueRef::Text("éé")).unwrap(), "'éé'");
-    assert_eq!(enc(&Enc::Float, ValueRef::Float(0.1)).unwrap(), "1e-1");
+    let double = Enc::Float { single: false };
+    assert_eq!(enc(&double, ValueRef::Float(0.1)).unwrap(), "1e-1");
     assert_eq!(
-        enc(&Enc::Float, ValueRef::Float(f64::NAN)).unwrap_err().0,
+        enc(&double, ValueRef::Float(f64::NAN)).unwrap_err().0,
         "out-of-range"
     );
     assert_eq!(
@@ -201,4 +204,237 @@ fn versions_decide_uuid_and_collation() {
     assert!(!old.has_uuid);
     let my = Flavor::from_version("8.0.36");
     assert!(!my.mariadb && !my.has_uuid);
+}
+
+fn target(def: TableDef) -> TargetTable {
+    TargetTable {
+        source: def.clone(),
+        def,
+    }
+}
+
+#[test]
+fn declared_types_are_kept_where_mysql_has_them() {
+    let typed = |name: &str, lt: LogicalType, t: SqlType| ColumnDef {
+        sql_type: Some(t),
+        ..col(name, "", lt)
+    };
+    let t = TableDef {
+        name: "t".into(),
+        columns: vec![
+            typed("s", LogicalType::Int64, SqlType::SmallInt),
+            typed("i", LogicalType::Int64, SqlType::Integer),
+            typed("r", LogicalType::Float64, SqlType::Real),
+            typed("v", LogicalType::Text, SqlType::Varchar { length: 45 }),
+            typed("c", LogicalType::Text, SqlType::Char { length: 1 }),
+            typed(
+                "d",
+                LogicalType::Decimal,
+                SqlType::Numeric {
+                    precision: 4,
+                    scale: 2,
+                },
+            ),
+            typed(
+                "wide",
+                LogicalType::Decimal,
+                SqlType::Numeric {
+                    precision: 100,
+                    scale: 2,
+                },
+            ),
+            typed("big_c", LogicalType::Text, SqlType::Char { length: 300 }),
+            typed(
+                "huge_v",
+                LogicalType::Text,
+                SqlType::Varchar { length: 20_000 },
+            ),
+        ],
+        ..Default::default()
+    };
+    let encs = table_encodings(&target(t), true);
+    let types: Vec<String> = encs.iter().map(Enc::sql_type).collect();
+    assert_eq!(
+        types,
+        [
+            "SMALLINT",
+            "INT",
+            "FLOAT",
+            "VARCHAR(45)",
+            "CHAR(1)",
+            "DECIMAL(4,2)",
+            "DECIMAL(65,30)",
+            "LONGTEXT",
+            "LONGTEXT"
+        ]
+    );
+    let enc = |e: &Enc, v: ValueRef<'_>| {
+        let mut s = String::new();
+        encode_value(&mut s, e, v).map(|_| s)
+    };
+    assert_eq!(enc(&encs[0], ValueRef::Int(-32768)).unwrap(), "-32768");
+    assert_eq!(
+        enc(&encs[0], ValueRef::Int(32768)).unwrap_err().0,
+        "out-of-range"
+    );
+    assert_eq!(
+        enc(&encs[1], ValueRef::Int(1 << 31)).unwrap_err().0,
+        "out-of-range"
+    );
+    assert_eq!(enc(&encs[2], ValueRef::Float(0.5)).unwrap(), "5e-1");
+    assert_eq!(
+        enc(&encs[2], ValueRef::Float(0.1)).unwrap_err().0,
+        "out-of-range"
+    );
+    assert!(enc(&encs[2], ValueRef::Float(f64::from(0.1f32))).is_ok());
+    // Trailing spaces count: MySQL would cut them with only a note.
+    let long = enc(&encs[4], ValueRef::Text("a ")).unwrap_err();
+    assert_eq!(long.0, "too-long");
+    assert!(long.1.contains("the column's CHAR(1)"), "{}", long.1);
+}
+
+#[test]
+fn declared_lengths_stop_where_the_row_has_no_more_room() {
+    // 100 × VARCHAR(60) would need 24 kB in InnoDB's 8 kB page.
+    let columns = (0..100)
+        .map(|i| ColumnDef {
+            sql_type: Some(SqlType::Varchar { length: 60 }),
+            ..col(&format!("c{i}"), "", LogicalType::Text)
+        })
+        .collect();
+    let encs = table_encodings(
+        &target(TableDef {
+            name: "wide".into(),
+            columns,
+            ..Default::default()
+        }),
+        true,
+    );
+    let kept = encs
+        .iter()
+        .take_while(|e| e.sql_type() == "VARCHAR(60)")
+        .count();
+    assert!((20..=27).contains(&kept), "{kept} kept");
+    assert!(encs[kept..].iter().all(|e| e.sql_type() == "LONGTEXT"));
+    // 64 × VARCHAR(255) is within 65,535 bytes and may move out of the page.
+    let columns = (0..70)
+        .map(|i| ColumnDef {
+            sql_type: Some(SqlType::Varchar { length: 255 }),
+            ..col(&format!("c{i}"), "", LogicalType::Text)
+        })
+        .collect();
+    let encs = table_encodings(
+        &target(TableDef {
+            name: "wide".into(),
+            columns,
+            ..Default::default()
+        }),
+        true,
+    );
+    let kept = encs
+        .iter()
+        .filter(|e| e.sql_type() == "VARCHAR(255)")
+        .count();
+    assert!((60..=64).contains(&kept), "{kept} kept");
+}
+
+#[test]
+fn auto_increment_leads_a_key() {
+    let id = ColumnDef {
+        identity: true,
+        nullable: false,
+        ..col("id", "INT", LogicalType::Int64)
+    };
+    let mut t = TableDef {
+        name: "t".into(),
+        columns: vec![col("a", "INT", LogicalType::Int64), id],
+        primary_key: vec!["id".into()],
+        ..Default::default()
+    };
+    let encs = |t: &TableDef| table_encodings(&target(t.clone()), true);
+    assert_eq!(auto_increment(&t, &encs(&t)), Some((1, None)));
+    t.primary_key = vec!["a".into(), "id".into()];
+    t.indexes = vec![IndexDef {
+        name: "by_id".into(),
+        columns: vec!["id".into()],
+        unique: false,
+    }];
+    assert_eq!(
+        auto_increment(&t, &encs(&t)),
+        Some((1, Some(r#"KEY "by_id" ("id")"#.into())))
+    );
+    t.indexes.clear();
+    assert_eq!(
+        auto_increment(&t, &encs(&t)),
+        Some((1, Some(r#"KEY "t_id_counter" ("id")"#.into())))
+    );
+    t.columns[1].identity = false;
+    assert_eq!(auto_increment(&t, &encs(&t)), None);
+}
+
+#[test]
+fn view_definitions_stand_alone_in_a_no_backslash_session() {
+    let def = r"select `shop`.`c`.`id` AS `id`,'it\'s' AS `s`,'a\\b' AS `b`,'x\_%' AS `l` from (`shop`.`v1` join `shop`.`c` on(`shop`.`c`.`id` = `v1`.`id`)) where `shop`.`c`.`note` = 'shop`.'";
+    assert_eq!(
+        standard_sql(def, Some("shop")),
+        r"select `c`.`id` AS `id`,'it''s' AS `s`,'a\b' AS `b`,'x\_%' AS `l` from (`v1` join `c` on(`c`.`id` = `v1`.`id`)) where `c`.`note` = 'shop`.'"
+    );
+    assert_eq!(
+        standard_sql(r#""code" <> 'it\'s' and "a""b" like 'a\\_%'"#, None),
+        r#""code" <> 'it''s' and "a""b" like 'a\_%'"#
+    );
+}
+
+#[test]
+fn views_come_after_the_views_they_read() {
+    let v = |name: &str, definition: &str| ViewDef {
+        name: name.into(),
+        definition: definition.into(),
+    };
+    let order = dependency_order(vec![
+        v("a_top", "select * from `m_mid`"),
+        v("m_mid", "select * from `z_base` join `t`"),
+        v("z_base", "select * from `t`"),
+    ]);
+    let names: Vec<&str> = order.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["z_base", "m_mid", "a_top"]);
+}
+
+#[test]
+fn refused_values_name_their_column() {
+    let schema = crate::model::Schema {
+        table: "t".into(),
+        columns: vec![
+            crate::model::Column {
+                name: "name".into(),
+                logical_type: LogicalType::Text,
+                nullable: true,
+            },
+            crate::model::Column {
+                name: "n".into(),
+                logical_type: LogicalType::Int64,
+                nullable: true,
+            },
+        ],
+    };
+    let col = |m: &str| refused_column(m, &schema);
+    assert_eq!(col("Data too long for column 'name' at row 3"), Some(0));
+    assert_eq!(col("Column 'n' cannot be null"), Some(1));
+    assert_eq!(
+        col("Incorrect integer value: 'x' for column `db`.`t`.`n` at row 1"),
+        Some(1)
+    );
+    assert_eq!(col("CONSTRAINT `doc` failed for `db`.`t`"), None);
+}
+
+#[test]
+fn generated_columns_are_told_from_expression_defaults() {
+    assert!(is_generated("VIRTUAL GENERATED"));
+    assert!(is_generated("STORED GENERATED"));
+    assert!(is_generated("PERSISTENT"));
+    assert!(!is_generated("DEFAULT_GENERATED"));
+    assert!(!is_generated(
+        "DEFAULT_GENERATED on update CURRENT_TIMESTAMP"
+    ));
+    assert!(!is_generated("auto_increment"));
 }

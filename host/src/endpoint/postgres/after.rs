@@ -90,12 +90,7 @@ impl PgSink {
         let mut errors: Vec<Option<String>> = vec![None; views.len()];
         let mut pending: Vec<usize> = (0..views.len()).collect();
         let fail = |e: &tokio_postgres::Error, v: &ViewDef| {
-            pg_error_in(
-                &self.name,
-                None,
-                e,
-                format!("creating view `{}`", v.name),
-            )
+            pg_error_in(&self.name, None, e, format!("creating view `{}`", v.name))
         };
         if if_exists == IfExists::Drop {
             let mut kept = Vec::new();

@@ -55,10 +55,7 @@ pub fn column_type(source: &crate::model::TableDef, col: &crate::model::ColumnDe
 /// decimal column, the `NUMERIC(p,s)` its source declared (the rule from
 /// before plans carried declared types, which a plan's `Numeric` agrees
 /// with).
-pub fn declared(
-    source: &crate::model::TableDef,
-    col: &crate::model::ColumnDef,
-) -> Option<SqlType> {
+pub fn declared(source: &crate::model::TableDef, col: &crate::model::ColumnDef) -> Option<SqlType> {
     let fits = match (col.sql_type, col.logical_type) {
         (Some(SqlType::SmallInt | SqlType::Integer), LogicalType::Int64)
         | (Some(SqlType::Real), LogicalType::Float64) => true,

@@ -305,7 +305,12 @@ impl PgSink {
         }
         let parts: Vec<String> = cols
             .iter()
-            .map(|c| format!("coalesce(to_jsonb({alias}.{})::text, 'null')", quote_ident(c)))
+            .map(|c| {
+                format!(
+                    "coalesce(to_jsonb({alias}.{})::text, 'null')",
+                    quote_ident(c)
+                )
+            })
             .collect();
         parts.join(" || ',' || ")
     }

@@ -6,8 +6,8 @@
 use super::*;
 use crate::endpoint::sql::quote_ident;
 use crate::model::{NotCarried, SchemaObjects, ViewDef};
-use tokio_postgres::Client;
 use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::Client;
 
 /// Schemas every PostgreSQL target has: a view may read them.
 const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
@@ -43,7 +43,8 @@ impl PgSource {
         let migrated: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
         // A relation's own objects count when it is migrated or is not a
         // table (a view's trigger or rule).
-        let owned = |rel: &str, relkind: &str| !matches!(relkind, "r" | "p") || migrated.contains(rel);
+        let owned =
+            |rel: &str, relkind: &str| !matches!(relkind, "r" | "p") || migrated.contains(rel);
         let mut out = SchemaObjects::default();
         let (views, not_views) = self.views(&c, ns, &migrated).await?;
         out.views = views;
@@ -267,7 +268,9 @@ impl PgSource {
                 nc.push(listed(
                     "rule",
                     format!("{rel}.{name}"),
-                    format!("ferry does not carry rewrite rules: recreate it on the target ({def})"),
+                    format!(
+                        "ferry does not carry rewrite rules: recreate it on the target ({def})"
+                    ),
                 ));
             }
         }
@@ -431,12 +434,16 @@ impl PgSource {
                 return None;
             }
             if schema != ns_name {
-                return Some(format!("`{schema}.{rel}` of another schema, which this run does not migrate"));
+                return Some(format!(
+                    "`{schema}.{rel}` of another schema, which this run does not migrate"
+                ));
             }
             match kind {
                 "r" | "p" if migrated.contains(rel) => None,
                 "r" | "p" => Some(format!("table `{rel}`, which this run does not migrate")),
-                "m" => Some(format!("materialized view `{rel}`, which ferry does not carry")),
+                "m" => Some(format!(
+                    "materialized view `{rel}`, which ferry does not carry"
+                )),
                 "f" => Some(format!("foreign table `{rel}`, which ferry does not carry")),
                 _ => None,
             }
@@ -465,9 +472,9 @@ impl PgSource {
                     progress = true;
                     continue;
                 }
-                let ready = deps
-                    .iter()
-                    .all(|(s, r, k)| k != "v" || s != ns_name || done.contains(r) || !defs.contains_key(r));
+                let ready = deps.iter().all(|(s, r, k)| {
+                    k != "v" || s != ns_name || done.contains(r) || !defs.contains_key(r)
+                });
                 if ready {
                     pending.remove(&v);
                     done.insert(v.clone());

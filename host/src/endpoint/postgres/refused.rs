@@ -91,7 +91,10 @@ pub(super) fn unfit_values(batch: &Batch, table: &TargetTable) -> Vec<Unfit> {
                             }
                         }
                     }
-                    Some(SqlType::Numeric { precision: p, scale: s }) => {
+                    Some(SqlType::Numeric {
+                        precision: p,
+                        scale: s,
+                    }) => {
                         for r in 0..batch.num_rows {
                             if values.is_null(r) {
                                 continue;
@@ -123,7 +126,10 @@ pub(super) fn unfit_values(batch: &Batch, table: &TargetTable) -> Vec<Unfit> {
                             row: r,
                             col: ci,
                             code: "out-of-range",
-                            reason: format!("column `{name}`: {x} is out of range for {}", t.describe()),
+                            reason: format!(
+                                "column `{name}`: {x} is out of range for {}",
+                                t.describe()
+                            ),
                         });
                     }
                 }
@@ -169,22 +175,28 @@ pub(super) fn refused_value(e: &tokio_postgres::Error) -> bool {
         || matches!(code, "23502" | "23505" | "23514" | "54000")
 }
 
-/// The row (1-based, within the COPY) and column a refused COPY names in
-/// its context: `COPY t, line 3, column v: "…"`.
+/// The row (1-based, within the COPY) and column a refused COPY names: in
+/// its context line (`COPY t, line 3, column v: "…"`; other context lines,
+/// such as `JSON data, line 1: …`, count lines of something else), or for a
+/// constraint, in the error's column field.
 pub(super) fn copy_position(e: &tokio_postgres::Error) -> (Option<usize>, Option<String>) {
-    let Some(w) = e.as_db_error().and_then(|d| d.where_()) else {
+    let Some(db) = e.as_db_error() else {
         return (None, None);
     };
-    let Some(at) = w.find(", line ") else {
-        return (None, None);
+    let field = db.column().map(str::to_string);
+    let Some(rest) = db
+        .where_()
+        .and_then(|w| w.lines().rev().find(|l| l.starts_with("COPY ")))
+        .and_then(|l| l.find(", line ").map(|at| &l[at + ", line ".len()..]))
+    else {
+        return (None, field);
     };
-    let rest = &w[at + ", line ".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let column = rest
         .find(", column ")
         .map(|c| &rest[c + ", column ".len()..])
         .map(|c| c.split(':').next().unwrap_or(c).to_string());
-    (digits.parse().ok(), column)
+    (digits.parse().ok(), column.or(field))
 }
 
 /// What one load of rows needs: the COPY statement and, for an upsert,

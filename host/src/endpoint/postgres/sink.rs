@@ -181,8 +181,8 @@ impl PgSink {
     ) -> Result<WriteOutcome, EndpointError> {
         let table = w.table;
         let schema = table.def.schema();
-        let reject = |batch: &Batch, row: usize, col: Option<String>, code: &str, reason: String| {
-            Reject {
+        let reject =
+            |batch: &Batch, row: usize, col: Option<String>, code: &str, reason: String| Reject {
                 table: table.source.name.clone(),
                 source_key: batch.source_key(&schema, &table.source.primary_key, row),
                 stage: Stage::Write,
@@ -191,8 +191,7 @@ impl PgSink {
                 code: code.into(),
                 reason,
                 row: batch.row_json(&schema, row),
-            }
-        };
+            };
         let mut sink_rejects = Vec::new();
         let owned;
         let unfit = unfit_values(w.batch, table);
@@ -227,7 +226,10 @@ impl PgSink {
             })
         };
         let data = encode(None)?.freeze();
-        match self.commit_batch(&w, batch, &sink_rejects, Load::Whole(data)).await {
+        match self
+            .commit_batch(&w, batch, &sink_rejects, Load::Whole(data))
+            .await
+        {
             Ok(_) => {}
             Err(Failed::Refused(first)) => {
                 tracing::debug!(

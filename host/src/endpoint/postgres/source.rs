@@ -20,7 +20,8 @@ use super::*;
 use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
-    BatchBuilder, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef, ValueRef,
+    BatchBuilder, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef,
+    ValueRef,
 };
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;

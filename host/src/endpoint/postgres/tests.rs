@@ -187,8 +187,14 @@ fn check_expressions_lose_their_wrapper_and_markers() {
 fn a_nul_escape_is_found_only_where_it_is_one() {
     use super::refused::has_nul_escape;
     assert!(has_nul_escape(br#"{"a":"x\u0000y"}"#));
-    assert!(has_nul_escape(br#"["\\\u0000"]"#), "an escaped backslash, then the escape");
-    assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#), "a backslash and the letters u0000");
+    assert!(
+        has_nul_escape(br#"["\\\u0000"]"#),
+        "an escaped backslash, then the escape"
+    );
+    assert!(
+        !has_nul_escape(br#"{"a":"\\u0000"}"#),
+        "a backslash and the letters u0000"
+    );
     assert!(
         !has_nul_escape(br#"["\\\\\\u0000"]"#),
         "three escaped backslashes, then u0000"
@@ -217,7 +223,10 @@ fn declared_types_follow_the_plan_when_they_fit_the_logical_type() {
         ty(LogicalType::Text, Some(SqlType::Varchar { length: 45 })),
         "varchar(45)"
     );
-    assert_eq!(ty(LogicalType::Text, Some(SqlType::Char { length: 1 })), "char(1)");
+    assert_eq!(
+        ty(LogicalType::Text, Some(SqlType::Char { length: 1 })),
+        "char(1)"
+    );
     assert_eq!(
         ty(
             LogicalType::Decimal,

@@ -632,12 +632,38 @@ fn values_postgresql_refuses_reject_their_rows_and_every_other_row_is_written() 
     let rt = runtime();
     let url: EndpointUrl = pg.url.parse().unwrap();
     let mut sink = rt.block_on(open_sink(&url)).unwrap();
-    let out = rt.block_on(async {
+    // With a ledger: the batch's checkpoint commits with its rows and
+    // rejects, counting what was written and rejected.
+    let before = ferry::ledger::Checkpoint {
+        run_id: "run1".into(),
+        table: "r".into(),
+        position: Some(15),
+        rows_read: 15,
+        rows_written: 0,
+        rows_rejected: 0,
+        done: false,
+        updated_at: None,
+        cursor_column: None,
+        cursor_value: None,
+        offsets: None,
+    };
+    let (out, saved) = rt.block_on(async {
+        sink.ledger().unwrap().init().await.unwrap();
         sink.prepare(std::slice::from_ref(&t), IfExists::Fail)
             .await
             .unwrap();
-        sink.write(write("run1", &t, &batch, false)).await.unwrap()
+        let w = Write {
+            checkpoint: Some(&before),
+            ..write("run1", &t, &batch, false)
+        };
+        let out = sink.write(w).await.unwrap();
+        let saved = sink.ledger().unwrap().checkpoints("run1").await.unwrap();
+        (out, saved)
     });
+    assert_eq!(
+        (saved[0].rows_written, saved[0].rows_rejected),
+        (clean.len() as u64, refused.len() as u64)
+    );
     assert_eq!(out.written, clean.len() as u64);
     let got: Vec<(String, String, String)> = out
         .rejected

@@ -60,6 +60,11 @@
 //!   between constraint builds, in verify, while backing up and rolling
 //!   back, into PostgreSQL, SQLite and MariaDB; each resume (or repeated
 //!   rollback) ends with exactly the clean run's rows.
+//! - `fidelity_pg` — the PostgreSQL driver's schema fidelity through the
+//!   library API: identities, CHECKs, names, views in dependency order and
+//!   every object not carried; declared types, identities restarted after
+//!   the max, CHECK violators quarantined, views created in any order,
+//!   values PostgreSQL refuses rejected row by row (bisection).
 //! - `mysql`     — MariaDB as a target (every value exact, keys and FKs after,
 //!   inexact decimals / over-long keys / FK orphans rejected, `--if-exists`)
 //!   and as a source (every mapped type into PostgreSQL and SQLite, dirty
@@ -88,6 +93,7 @@ mod consolidate;
 mod crash;
 mod fidelity_sqlite;
 mod fidelity_mysql;
+mod fidelity_pg;
 mod files;
 mod hostile;
 mod json;

@@ -1,7 +1,7 @@
 //! PostgreSQL's binary COPY format: the sink's encoder and the source's
 //! decoder (fields, epochs, numerics).
 
-use crate::model::{Batch, ColumnData, LogicalType, Storage};
+use crate::model::{Batch, ColumnData, LogicalType, SqlType};
 use bytes::{BufMut, BytesMut};
 
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
@@ -9,33 +9,119 @@ pub(super) const PG_EPOCH_DAYS: i32 = 10_957;
 /// Microseconds from 1970-01-01 to 2000-01-01.
 pub(super) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-/// Encodes a checked batch in PostgreSQL's binary COPY format.
-pub(super) fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -> BytesMut {
+/// The binary COPY header: signature, flags, header extension length.
+pub(super) const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The binary COPY trailer: a field count of -1.
+pub(super) const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// How one column's values go on the wire, decided once per column.
+#[derive(Debug, Clone, Copy)]
+enum Enc {
+    Bool,
+    Int8,
+    /// A declared `integer`: 4 bytes.
+    Int4,
+    /// A declared `smallint`: 2 bytes.
+    Int2,
+    /// Microseconds since 1970 → since 2000.
+    Timestamp,
+    Float8,
+    /// A declared `real`: 4 bytes.
+    Float4,
+    Date,
+    Uuid,
+    Numeric,
+    Jsonb,
+    Bytes,
+}
+
+fn enc(t: LogicalType, declared: Option<SqlType>) -> Enc {
+    match (t, declared) {
+        (LogicalType::Boolean, _) => Enc::Bool,
+        (LogicalType::Int64, Some(SqlType::SmallInt)) => Enc::Int2,
+        (LogicalType::Int64, Some(SqlType::Integer)) => Enc::Int4,
+        (LogicalType::Int64 | LogicalType::Time, _) => Enc::Int8,
+        (LogicalType::Timestamp | LogicalType::Timestamptz, _) => Enc::Timestamp,
+        (LogicalType::Float64, Some(SqlType::Real)) => Enc::Float4,
+        (LogicalType::Float64, _) => Enc::Float8,
+        (LogicalType::Date, _) => Enc::Date,
+        (LogicalType::Uuid, _) => Enc::Uuid,
+        (LogicalType::Decimal, _) => Enc::Numeric,
+        (LogicalType::Json, _) => Enc::Jsonb,
+        (LogicalType::Text | LogicalType::Bytes, _) => Enc::Bytes,
+    }
+}
+
+/// Encodes a checked batch in PostgreSQL's binary COPY format, each column
+/// as its declared type takes it (`declared[i]`: `smallint`, `integer` and
+/// `real` are narrower on the wire). With `offsets`, the start of every row
+/// and the end of the last are recorded, so a slice of rows can be sent
+/// alone (the bisection of a refused batch).
+///
+/// Values must fit their declared type (the sink rejects those that do not
+/// before encoding, `refused::unfit_values`); one that does not is an
+/// internal error, never a silently narrowed number.
+pub(super) fn encode_copy_binary(
+    batch: &Batch,
+    schema: &crate::model::Schema,
+    declared: &[Option<SqlType>],
+    mut offsets: Option<&mut Vec<usize>>,
+) -> Result<BytesMut, String> {
     let mut buf = BytesMut::with_capacity(64 + batch.num_rows * schema.columns.len() * 12);
-    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.put_i32(0); // flags
-    buf.put_i32(0); // header extension length
+    buf.put_slice(COPY_HEADER);
+    let encs: Vec<Enc> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| enc(c.logical_type, declared.get(i).copied().flatten()))
+        .collect();
     let ncols = schema.columns.len() as i16;
+    let narrow = |what: &str, ci: usize, row: usize| {
+        format!(
+            "internal error: row {row} of column `{}` does not fit {what}, but was not rejected before the COPY",
+            schema.columns[ci].name
+        )
+    };
     for row in 0..batch.num_rows {
+        if let Some(o) = offsets.as_deref_mut() {
+            o.push(buf.len());
+        }
         buf.put_i16(ncols);
         for (ci, col) in batch.columns.iter().enumerate() {
             if col.is_null(row) {
                 buf.put_i32(-1);
                 continue;
             }
-            let t = schema.columns[ci].logical_type;
-            match (&col.data, t.storage()) {
+            match (&col.data, encs[ci]) {
                 (ColumnData::Bools(v), _) => {
                     buf.put_i32(1);
                     buf.put_u8(v[row] as u8);
                 }
+                (ColumnData::Ints(v), Enc::Int2) => {
+                    let x = i16::try_from(v[row]).map_err(|_| narrow("smallint", ci, row))?;
+                    buf.put_i32(2);
+                    buf.put_i16(x);
+                }
+                (ColumnData::Ints(v), Enc::Int4) => {
+                    let x = i32::try_from(v[row]).map_err(|_| narrow("integer", ci, row))?;
+                    buf.put_i32(4);
+                    buf.put_i32(x);
+                }
+                (ColumnData::Ints(v), Enc::Timestamp) => {
+                    buf.put_i32(8);
+                    buf.put_i64(v[row] - PG_EPOCH_MICROS);
+                }
                 (ColumnData::Ints(v), _) => {
                     buf.put_i32(8);
-                    let x = v[row];
-                    buf.put_i64(match t {
-                        LogicalType::Timestamp | LogicalType::Timestamptz => x - PG_EPOCH_MICROS,
-                        _ => x,
-                    });
+                    buf.put_i64(v[row]);
+                }
+                (ColumnData::Floats(v), Enc::Float4) => {
+                    let x = v[row] as f32;
+                    if f64::from(x) != v[row] && !v[row].is_nan() {
+                        return Err(narrow("real", ci, row));
+                    }
+                    buf.put_i32(4);
+                    buf.put_f32(x);
                 }
                 (ColumnData::Floats(v), _) => {
                     buf.put_i32(8);
@@ -49,7 +135,7 @@ pub(super) fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -
                     buf.put_i32(16);
                     buf.put_slice(&v[row * 16..row * 16 + 16]);
                 }
-                (ColumnData::Utf8(v), Storage::Utf8) if t == LogicalType::Decimal => {
+                (ColumnData::Utf8(v), Enc::Numeric) => {
                     let bytes = std::str::from_utf8(v.value(row))
                         .ok()
                         .and_then(encode_numeric);
@@ -66,7 +152,7 @@ pub(super) fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -
                         }
                     }
                 }
-                (ColumnData::Utf8(v), _) if t == LogicalType::Json => {
+                (ColumnData::Utf8(v), Enc::Jsonb) => {
                     let s = v.value(row);
                     buf.put_i32(s.len() as i32 + 1);
                     buf.put_u8(1); // jsonb binary format version
@@ -80,8 +166,11 @@ pub(super) fn encode_copy_binary(batch: &Batch, schema: &crate::model::Schema) -
             }
         }
     }
-    buf.put_i16(-1);
-    buf
+    if let Some(o) = offsets {
+        o.push(buf.len());
+    }
+    buf.put_slice(COPY_TRAILER);
+    Ok(buf)
 }
 
 /// Encodes decimal text as PostgreSQL's binary `numeric`: base-10000 digits,

@@ -20,6 +20,7 @@ impl PgSink {
                 || e.code() == Some(&SqlState::INVALID_TABLE_DEFINITION)
         };
         let mut done = Vec::new();
+        let mut warnings = Vec::new();
         let mut moved = crate::endpoint::MovedRows::default();
         // Each constraint is created first and cleaned only if the server
         // refuses it: clean data (the common case) costs one index build or
@@ -105,6 +106,42 @@ impl PgSink {
                 done.push(format!("index {}", ix.name));
                 crate::failpoint::hit("constraint");
             }
+            // CHECKs, in the target's dialect already. A check whose
+            // expression the server cannot run (a translation that does not
+            // hold here) is a warning, not the run's failure: the data is
+            // loaded and the operator told what to add.
+            for ck in &t.def.checks {
+                let add = format!(
+                    "ALTER TABLE {tn} ADD CONSTRAINT {} CHECK ({})",
+                    quote_ident(&ck.name),
+                    ck.expression
+                );
+                let created = match self.client.batch_execute(&add).await {
+                    Ok(()) => true,
+                    Err(e) if exists(&e) => true,
+                    Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                        let n = self.quarantine_check(run_id, t, ck).await?;
+                        moved.add(&t.source.name, n);
+                        self.exec_sql(&t.def.name, &add).await?;
+                        true
+                    }
+                    Err(e) if pg_transient(&e) => return Err(self.failed(&t.def.name, &add, &e)),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "table `{}`: check {} ({}) was not created: {}; add it by hand once its expression holds on PostgreSQL",
+                            t.def.name,
+                            ck.name,
+                            ck.expression,
+                            pg_message(&e)
+                        ));
+                        false
+                    }
+                };
+                if created {
+                    done.push(format!("check {}", ck.name));
+                    crate::failpoint::hit("constraint");
+                }
+            }
         }
         // Parents come first, so a child's orphans are moved before its own
         // children's foreign keys are checked: moving a row can only orphan
@@ -135,9 +172,10 @@ impl PgSink {
                 crate::failpoint::hit("constraint");
             }
         }
+        warnings.extend(moved.warnings());
         Ok(crate::endpoint::Finished {
             created: done,
-            warnings: moved.warnings(),
+            warnings,
             quarantined: moved.into_vec(),
         })
     }
@@ -259,16 +297,22 @@ impl PgSink {
         }
     }
 
-    /// SQL rendering a row's key columns like `Batch::source_key` does.
+    /// SQL rendering a row's key columns like `Batch::source_key` does: each
+    /// value as JSON (a NULL as `null`), joined by commas.
     pub(super) fn key_expr(alias: &str, cols: &[String]) -> String {
         if cols.is_empty() {
             return "NULL".into();
         }
         let parts: Vec<String> = cols
             .iter()
-            .map(|c| format!("to_jsonb({alias}.{})::text", quote_ident(c)))
+            .map(|c| {
+                format!(
+                    "coalesce(to_jsonb({alias}.{})::text, 'null')",
+                    quote_ident(c)
+                )
+            })
             .collect();
-        format!("concat_ws(',', {})", parts.join(", "))
+        parts.join(" || ',' || ")
     }
 
     /// Moves rows that repeat an earlier row's `cols` (and, for a primary
@@ -316,20 +360,28 @@ impl PgSink {
         let sql = format!(
             "WITH moved AS (DELETE FROM {tn} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {list} ORDER BY {order}) AS rn FROM {tn} WHERE {}) d WHERE rn > 1){nulls} RETURNING *) \
              INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
-             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {} THEN '{dup}' ELSE 'null-key' END, \
-             $4 || {} || ' is already taken by {kept}', to_jsonb(moved)::text FROM moved",
+             SELECT $1, $2, {}, 'write', NULL, $3, CASE WHEN {all} THEN '{dup}' ELSE 'null-key' END, \
+             CASE WHEN {all} THEN $4 || {} || ' is already taken by {kept}' ELSE $5 END, \
+             to_jsonb(moved)::text FROM moved",
             not_null.join(" AND "),
             Self::key_expr("moved", &t.def.primary_key),
-            not_null
+            Self::key_expr("moved", cols),
+            all = not_null
                 .iter()
                 .map(|c| format!("moved.{c}"))
                 .collect::<Vec<_>>()
                 .join(" AND "),
-            Self::key_expr("moved", cols),
         );
         let reason = format!("{what} ({}): the value ", cols.join(", "));
+        let null_key = format!(
+            "{what} ({}): NULL is not a key value; the source allowed it",
+            cols.join(", ")
+        );
         self.client
-            .execute(&sql, &[&run_id, &t.source.name, &cols.join(","), &reason])
+            .execute(
+                &sql,
+                &[&run_id, &t.source.name, &cols.join(","), &reason, &null_key],
+            )
             .await
             .map_err(|e| {
                 pg_error_in(
@@ -379,6 +431,40 @@ impl PgSink {
                     Some(&t.def.name),
                     &e,
                     format!("quarantining orphans of {}", fk.name),
+                )
+            })
+    }
+
+    /// Moves the rows a CHECK refuses (its expression is false; NULL
+    /// passes, as in the constraint) to the rejects table. Returns how many
+    /// rows moved.
+    pub(super) async fn quarantine_check(
+        &self,
+        run_id: &str,
+        t: &TargetTable,
+        ck: &crate::model::CheckDef,
+    ) -> Result<u64, EndpointError> {
+        let sql = format!(
+            "WITH moved AS (DELETE FROM {} WHERE NOT ({}) RETURNING *) \
+             INSERT INTO {REJECTS_TABLE} (run_id, table_name, source_key, stage, plugin, column_name, code, reason, row_data) \
+             SELECT $1, $2, {}, 'write', NULL, NULL, 'check', $3, to_jsonb(moved)::text FROM moved",
+            quote_ident(&t.def.name),
+            ck.expression,
+            Self::key_expr("moved", &t.def.primary_key),
+        );
+        let reason = format!(
+            "check {} ({}): false for this row on the target, so the check could not be created with it",
+            ck.name, ck.expression
+        );
+        self.client
+            .execute(&sql, &[&run_id, &t.source.name, &reason])
+            .await
+            .map_err(|e| {
+                pg_error_in(
+                    &self.name,
+                    Some(&t.def.name),
+                    &e,
+                    format!("quarantining the rows check {} refuses", ck.name),
                 )
             })
     }

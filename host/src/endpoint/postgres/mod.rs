@@ -1,22 +1,31 @@
 //! PostgreSQL (`postgres://USER@HOST:PORT/DB[?schema=S]`), with tokio-postgres.
 //!
-//! - [`source`] — catalog introspection and a streaming reader:
+//! - [`source`] — catalog introspection (identity and `serial` columns,
+//!   CHECKs, named keys) and a streaming reader:
 //!   `COPY (SELECT … ORDER BY key) TO STDOUT (FORMAT binary)` in a
 //!   `REPEATABLE READ READ ONLY` transaction;
+//! - [`objects`] — views in dependency order, and every other schema object
+//!   listed as not carried;
 //! - [`sink`] — tables created from the final schema, rows loaded with
 //!   `COPY … FROM STDIN (FORMAT binary)`, one transaction per batch;
-//! - [`finish`] — keys, indexes and foreign keys after the load, violating
-//!   rows quarantined first, consolidation conflicts resolved;
+//! - [`refused`] — values PostgreSQL cannot hold found before the COPY, and
+//!   the rows of a refused COPY isolated by bisection; each is one reject;
+//! - [`finish`] — keys, indexes, CHECKs and foreign keys after the load,
+//!   violating rows quarantined first, consolidation conflicts resolved;
+//! - [`after`] — identity counters restarted, `ANALYZE`, views;
 //! - [`ledger`] — checksums and backups (tables moved to `_ferry_backup`)
 //!   for the ledger, whose tables are written once in `endpoint::sql::ledger`;
 //! - [`copy`] — the binary COPY format, both ways;
 //! - [`ddl`] — types and the numeric rules the sink declares.
 
+mod after;
 mod copy;
 mod ddl;
 mod decode;
 mod finish;
 mod ledger;
+mod objects;
+mod refused;
 mod sink;
 mod source;
 
@@ -24,6 +33,7 @@ use copy::*;
 pub use ddl::*;
 use decode::*;
 use ledger::*;
+use refused::*;
 pub use sink::*;
 pub use source::*;
 
@@ -86,6 +96,13 @@ impl crate::endpoint::Source for PgSource {
 
     async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
         PgSource::tables(self).await
+    }
+
+    async fn objects(
+        &self,
+        tables: &[TableDef],
+    ) -> Result<crate::model::SchemaObjects, EndpointError> {
+        PgSource::objects(self, tables).await
     }
 
     async fn count(&self, table: &str) -> Result<u64, EndpointError> {
@@ -151,6 +168,25 @@ impl crate::endpoint::Sink for PgSink {
         tables: &[TargetTable],
     ) -> Result<Finished, EndpointError> {
         PgSink::finish(self, run_id, tables).await
+    }
+
+    async fn sync_identity(
+        &mut self,
+        tables: &[TargetTable],
+    ) -> Result<Vec<String>, EndpointError> {
+        PgSink::sync_identity(self, tables).await
+    }
+
+    async fn analyze(&mut self, tables: &[TargetTable]) -> Result<(), EndpointError> {
+        PgSink::analyze(self, tables).await
+    }
+
+    async fn create_views(
+        &mut self,
+        views: &[crate::model::ViewDef],
+        if_exists: IfExists,
+    ) -> Result<Vec<crate::endpoint::ViewOutcome>, EndpointError> {
+        PgSink::create_views(self, views, if_exists).await
     }
 
     async fn table_checksum(

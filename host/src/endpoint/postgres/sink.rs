@@ -3,7 +3,7 @@
 use super::*;
 use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
-use crate::model::{Batch, ColumnData, Reject, Stage};
+use crate::model::{Batch, Reject, Stage};
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
 
@@ -149,17 +149,7 @@ impl PgSink {
                 .def
                 .columns
                 .iter()
-                .map(|c| {
-                    format!(
-                        "{} {}{}{}",
-                        quote_ident(&c.name),
-                        column_type(&t.source, c),
-                        if c.nullable { "" } else { " NOT NULL" },
-                        crate::model::default_sql(c, false)
-                            .map(|d| format!(" DEFAULT {d}"))
-                            .unwrap_or_default()
-                    )
-                })
+                .map(|c| column_sql(&t.source, c))
                 .collect();
             ddl.push_str(&format!(
                 "CREATE TABLE {} (\n  {}\n);\n",
@@ -178,117 +168,218 @@ impl PgSink {
             .map_err(|e| pg_error_in(&self.name, None, &e, "creating tables".into()))
     }
 
+    /// Writes one batch, its rejects and its checkpoint in one transaction.
+    /// Values PostgreSQL cannot hold are found first and their rows
+    /// rejected (`refused::unfit_values`); if the server still refuses the
+    /// COPY over a value, the transaction is redone with the refused rows
+    /// isolated by bisection (`PgSink::load_bisecting`) and rejected with
+    /// the server's message. A clean batch takes the same round trips as
+    /// ever: BEGIN, COPY, the rejects, the checkpoint, COMMIT.
     pub async fn write_batch(
         &mut self,
         w: crate::endpoint::Write<'_>,
     ) -> Result<WriteOutcome, EndpointError> {
-        let crate::endpoint::Write {
-            run_id,
-            table,
-            batch,
-            rejects,
-            checkpoint,
-            upsert,
-            replace,
-        } = w;
-        let upsert = upsert && !table.def.primary_key.is_empty();
-        let name = table.def.name.clone();
+        let table = w.table;
         let schema = table.def.schema();
-        // PostgreSQL text cannot hold NUL bytes; such rows are rejected here
-        // with the reason instead of failing the whole COPY.
-        // Decimals that would not fit a declared numeric(p,s) exactly are
-        // rejected too, rather than rounded by the server.
-        let mut bad: Vec<(usize, usize, &str, String)> = rows_with_nul(batch)
-            .into_iter()
-            .map(|(r, c)| {
-                let why = "PostgreSQL text cannot contain NUL (0x00) bytes".to_string();
-                (r, c, "nul-byte", why)
-            })
-            .collect();
-        bad.extend(decimals_that_do_not_fit(batch, table));
-        bad.sort_by_key(|(r, c, _, _)| (*r, *c));
+        let reject =
+            |batch: &Batch, row: usize, col: Option<String>, code: &str, reason: String| Reject {
+                table: table.source.name.clone(),
+                source_key: batch.source_key(&schema, &table.source.primary_key, row),
+                stage: Stage::Write,
+                plugin: None,
+                column: col,
+                code: code.into(),
+                reason,
+                row: batch.row_json(&schema, row),
+            };
         let mut sink_rejects = Vec::new();
         let owned;
-        let batch = if bad.is_empty() {
-            batch
+        let unfit = unfit_values(w.batch, table);
+        let batch = if unfit.is_empty() {
+            w.batch
         } else {
-            let mut keep = vec![true; batch.num_rows];
-            for (row, col, code, reason) in bad {
-                if keep[row] {
-                    keep[row] = false;
-                    sink_rejects.push(Reject {
-                        table: table.source.name.clone(),
-                        source_key: batch.source_key(&schema, &table.source.primary_key, row),
-                        stage: Stage::Write,
-                        plugin: None,
-                        column: Some(schema.columns[col].name.clone()),
-                        code: code.into(),
-                        reason,
-                        row: batch.row_json(&schema, row),
-                    });
+            let mut keep = vec![true; w.batch.num_rows];
+            for u in unfit {
+                if keep[u.row] {
+                    keep[u.row] = false;
+                    let col = schema.columns[u.col].name.clone();
+                    sink_rejects.push(reject(w.batch, u.row, Some(col), u.code, u.reason));
                 }
             }
-            owned = batch.retain(&schema, &keep);
+            owned = w.batch.retain(&schema, &keep);
             &owned
         };
-        let data = encode_copy_binary(batch, &schema);
-        let e = |x: tokio_postgres::Error| pg_error(&self.name, Some(&name), &x);
+        let declared: Vec<_> = table
+            .def
+            .columns
+            .iter()
+            .map(|c| declared(&table.source, c))
+            .collect();
+        let endpoint = self.name.clone();
+        let encode = |offsets: Option<&mut Vec<usize>>| {
+            encode_copy_binary(batch, &schema, &declared, offsets).map_err(|reason| {
+                EndpointError::Query {
+                    endpoint: endpoint.clone(),
+                    table: Some(table.def.name.clone()),
+                    reason,
+                }
+            })
+        };
+        let data = encode(None)?.freeze();
+        match self
+            .commit_batch(&w, batch, &sink_rejects, Load::Whole(data))
+            .await
+        {
+            Ok(_) => {}
+            Err(Failed::Refused(first)) => {
+                tracing::debug!(
+                    table = table.def.name,
+                    "the server refused a value ({first}); isolating the refused rows"
+                );
+                let mut offsets = Vec::with_capacity(batch.num_rows + 1);
+                let data = encode(Some(&mut offsets))?;
+                // The header is sent on its own with each slice.
+                let data = data.freeze().slice(COPY_HEADER.len()..);
+                let offsets: Vec<usize> = offsets.iter().map(|o| o - COPY_HEADER.len()).collect();
+                let mut refused = Vec::new();
+                let load = Load::Bisect {
+                    data,
+                    offsets,
+                    refused: &mut refused,
+                    reject: &|row, message, column| {
+                        let col = column.filter(|c| schema.index_of(c).is_some());
+                        let why = format!("PostgreSQL refused the row: {message}");
+                        reject(batch, row, col, "refused", why)
+                    },
+                };
+                match self.commit_batch(&w, batch, &sink_rejects, load).await {
+                    Ok(()) => {}
+                    Err(Failed::Refused(e)) | Err(Failed::Other(e)) => return Err(e),
+                }
+                let written = batch.num_rows - refused.len();
+                sink_rejects.extend(refused);
+                return Ok(WriteOutcome {
+                    written: written as u64,
+                    rejected: sink_rejects,
+                });
+            }
+            Err(Failed::Other(e)) => return Err(e),
+        }
+        Ok(WriteOutcome {
+            written: batch.num_rows as u64,
+            rejected: sink_rejects,
+        })
+    }
+
+    /// One transaction of a batch: rows replaced first, the rows loaded
+    /// (whole, or bisected), the rejects, the checkpoint, commit. A whole
+    /// load the server refuses over a value is rolled back and reported as
+    /// [`Failed::Refused`], for the caller to redo bisecting.
+    async fn commit_batch(
+        &mut self,
+        w: &crate::endpoint::Write<'_>,
+        batch: &Batch,
+        sink_rejects: &[Reject],
+        load: Load<'_>,
+    ) -> Result<(), Failed> {
+        let table = w.table;
+        let name = table.def.name.clone();
+        let schema = table.def.schema();
+        let endpoint = self.name.clone();
+        let e = |x: tokio_postgres::Error| Failed::Other(pg_error(&endpoint, Some(&name), &x));
+        let upsert = w.upsert && !table.def.primary_key.is_empty();
         let tx = self.client.transaction().await.map_err(e)?;
-        if let Some(r) = replace {
+        if let Some(r) = w.replace {
             for (sql, p) in
                 crate::endpoint::sql::delete_in(&crate::endpoint::sql::dialect::POSTGRES, &name, r)
             {
                 tx.execute(&sql, &params(&p)).await.map_err(e)?;
             }
         }
-        if batch.num_rows > 0 {
-            let cols: Vec<String> = schema
-                .columns
-                .iter()
-                .map(|c| quote_ident(&c.name))
-                .collect();
-            // An incremental run's rows replace those with the same key:
-            // COPY into a per-connection stage, then one INSERT … ON CONFLICT.
-            let stage = format!("_ferry_stage_{}", short_hash(&name));
-            let into = if upsert {
-                tx.batch_execute(&format!(
-                    "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t}) ON COMMIT DELETE ROWS",
-                    s = quote_ident(&stage),
-                    t = quote_ident(&name)
-                ))
-                .await
-                .map_err(e)?;
-                quote_ident(&stage)
-            } else {
-                quote_ident(&name)
-            };
-            let sql = format!(
-                "COPY {into} ({}) FROM STDIN (FORMAT binary)",
-                cols.join(", ")
-            );
-            let sink = tx.copy_in::<_, bytes::Bytes>(&sql).await.map_err(e)?;
-            futures_util::pin_mut!(sink);
-            // Two sends (each flushed) so a crash test can die with half a
-            // COPY on the wire: the server must roll the batch back.
-            let mut data = data.freeze();
-            let first = data.split_to(data.len() / 2);
-            sink.send(first).await.map_err(e)?;
-            crate::failpoint::at("copy", Some(&table.source.name));
-            sink.send(data).await.map_err(e)?;
-            sink.finish().await.map_err(e)?;
-            if upsert {
-                tx.batch_execute(&format!(
-                    "INSERT INTO {t} ({c}) SELECT {c} FROM {s}{u}",
-                    t = quote_ident(&name),
-                    c = cols.join(", "),
-                    s = quote_ident(&stage),
-                    u = crate::endpoint::sql::upsert_clause(&table.def)
-                ))
-                .await
-                .map_err(e)?;
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        // An incremental run's rows replace those with the same key:
+        // COPY into a per-connection stage, then one INSERT … ON CONFLICT.
+        let stage = quote_ident(&format!("_ferry_stage_{}", short_hash(&name)));
+        if upsert && batch.num_rows > 0 {
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {t}) ON COMMIT DELETE ROWS",
+                t = quote_ident(&name)
+            ))
+            .await
+            .map_err(e)?;
+        }
+        let into = if upsert { &stage } else { &quote_ident(&name) };
+        let copy = format!(
+            "COPY {into} ({}) FROM STDIN (FORMAT binary)",
+            cols.join(", ")
+        );
+        let insert = format!(
+            "INSERT INTO {t} ({c}) SELECT {c} FROM {stage}{u}",
+            t = quote_ident(&name),
+            c = cols.join(", "),
+            u = crate::endpoint::sql::upsert_clause(&table.def)
+        );
+        let clear = format!("DELETE FROM {stage}");
+        let mut written = batch.num_rows;
+        let mut refused_rejects = Vec::new();
+        match load {
+            _ if batch.num_rows == 0 => {}
+            Load::Whole(mut data) => {
+                let sent = async {
+                    let sink = tx.copy_in::<_, bytes::Bytes>(&copy).await?;
+                    futures_util::pin_mut!(sink);
+                    // Two sends (each flushed) so a crash test can die with
+                    // half a COPY on the wire: the server must roll the batch
+                    // back.
+                    let first = data.split_to(data.len() / 2);
+                    sink.send(first).await?;
+                    crate::failpoint::at("copy", Some(&table.source.name));
+                    sink.send(data).await?;
+                    sink.finish().await?;
+                    if upsert {
+                        tx.batch_execute(&insert).await?;
+                    }
+                    Ok::<(), tokio_postgres::Error>(())
+                }
+                .await;
+                if let Err(x) = sent {
+                    if !refused_value(&x) {
+                        return Err(e(x));
+                    }
+                    tx.rollback().await.map_err(e)?;
+                    return Err(Failed::Refused(pg_error(&endpoint, Some(&name), &x)));
+                }
+            }
+            Load::Bisect {
+                data,
+                offsets,
+                refused,
+                reject,
+            } => {
+                let plan = CopyPlan {
+                    copy: &copy,
+                    upsert: upsert.then_some((insert.as_str(), clear.as_str())),
+                };
+                let found = Self::load_bisecting(&tx, &plan, &data, &offsets)
+                    .await
+                    .map_err(e)?;
+                written -= found.len();
+                for (row, message, column) in found {
+                    refused_rejects.push(reject(row, message, column));
+                }
+                refused.extend(refused_rejects.iter().cloned());
             }
         }
-        let all: Vec<&Reject> = rejects.iter().chain(sink_rejects.iter()).collect();
+        let all: Vec<&Reject> = w
+            .rejects
+            .iter()
+            .chain(sink_rejects)
+            .chain(&refused_rejects)
+            .collect();
         if !all.is_empty() {
             let stmt = tx
                 .prepare(&format!(
@@ -297,12 +388,12 @@ impl PgSink {
                 ))
                 .await
                 .map_err(e)?;
-            for r in all {
+            for r in &all {
                 let row = r.row.to_string();
                 tx.execute(
                     &stmt,
                     &[
-                        &run_id,
+                        &w.run_id,
                         &r.table,
                         &r.source_key,
                         &r.stage.name(),
@@ -317,10 +408,10 @@ impl PgSink {
                 .map_err(e)?;
             }
         }
-        if let Some(cp) = checkpoint {
+        if let Some(cp) = w.checkpoint {
             let mut cp = cp.clone();
-            cp.rows_written += batch.num_rows as u64;
-            cp.rows_rejected += (rejects.len() + sink_rejects.len()) as u64;
+            cp.rows_written += written as u64;
+            cp.rows_rejected += (sink_rejects.len() + refused_rejects.len()) as u64;
             let (sql, p) = crate::endpoint::sql::ledger::checkpoint_upsert(
                 &crate::endpoint::sql::dialect::POSTGRES,
                 &cp,
@@ -329,63 +420,29 @@ impl PgSink {
         }
         crate::failpoint::at("commit", Some(&table.source.name));
         tx.commit().await.map_err(e)?;
-        Ok(WriteOutcome {
-            written: batch.num_rows as u64,
-            rejected: sink_rejects,
-        })
+        Ok(())
     }
 }
 
-/// `(row, column)` of every text value holding a NUL byte. One `contains`
-/// scan per text column; rows are only visited in columns that have one.
-pub(super) fn rows_with_nul(batch: &Batch) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (ci, col) in batch.columns.iter().enumerate() {
-        if let ColumnData::Utf8(v) = &col.data
-            && v.data.contains(&0)
-        {
-            for r in 0..batch.num_rows {
-                if v.value(r).contains(&0) {
-                    out.push((r, ci));
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+/// How a batch's rows are loaded in its transaction.
+enum Load<'a> {
+    /// One COPY of the whole encoded batch (header and trailer included).
+    Whole(bytes::Bytes),
+    /// Slices under savepoints until the refused rows stand alone
+    /// (`data`: the rows without header and trailer; `offsets[i]`: where row
+    /// `i` starts, then the end). Each refused row becomes `reject(row,
+    /// message, column)`, kept in the transaction and added to `refused`.
+    Bisect {
+        data: bytes::Bytes,
+        offsets: Vec<usize>,
+        refused: &'a mut Vec<Reject>,
+        reject: &'a (dyn Fn(usize, String, Option<String>) -> Reject + Sync),
+    },
 }
 
-/// `(row, column, code, reason)` of every decimal that would not fit its
-/// column's declared `numeric(p,s)` exactly.
-pub(super) fn decimals_that_do_not_fit(
-    batch: &Batch,
-    table: &TargetTable,
-) -> Vec<(usize, usize, &'static str, String)> {
-    let mut out = Vec::new();
-    for (ci, col) in table.def.columns.iter().enumerate() {
-        let (Some((p, s)), Some(ColumnData::Utf8(v))) = (
-            numeric_typmod(&table.source, col),
-            batch.columns.get(ci).map(|c| &c.data),
-        ) else {
-            continue;
-        };
-        for r in 0..batch.num_rows {
-            if batch.columns[ci].is_null(r) {
-                continue;
-            }
-            let text = String::from_utf8_lossy(v.value(r));
-            if !fits_numeric(&text, p, s) {
-                out.push((
-                    r,
-                    ci,
-                    "numeric-overflow",
-                    format!(
-                        "{text} does not fit numeric({p},{s}) exactly (at most {} digits before the point and {s} after); PostgreSQL would round or refuse it",
-                        p - s
-                    ),
-                ));
-            }
-        }
-    }
-    out
+/// Why a batch's transaction did not commit.
+enum Failed {
+    /// The server refused a value: redo bisecting.
+    Refused(EndpointError),
+    Other(EndpointError),
 }

@@ -20,7 +20,8 @@ use super::*;
 use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, REJECTS_TABLE, ReadBatch, TableProfile};
 use crate::model::{
-    BatchBuilder, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef, ValueRef,
+    BatchBuilder, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, LogicalType, TableDef, UniqueDef,
+    ValueRef,
 };
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
@@ -156,6 +157,53 @@ pub(super) fn split_schema(url: &str) -> (String, Option<String>) {
     (url, schema)
 }
 
+/// The boolean expression of a CHECK as `pg_get_constraintdef` prints it
+/// (`CHECK ((price > (0)::numeric)) NOT VALID`): without `CHECK ( )`, the
+/// markers after it (`NOT VALID`, `NO INHERIT`) and the redundant outer
+/// parentheses. `None` if the text is not a CHECK.
+pub(super) fn check_expression(def: &str) -> Option<String> {
+    let mut d = def.trim();
+    loop {
+        let before = d;
+        for marker in [" NOT VALID", " NO INHERIT"] {
+            if let Some(rest) = d.strip_suffix(marker) {
+                d = rest.trim_end();
+            }
+        }
+        if d == before {
+            break;
+        }
+    }
+    let mut e = d.strip_prefix("CHECK")?.trim();
+    while e.starts_with('(') && closing_paren(e) == Some(e.len() - 1) {
+        e = e[1..e.len() - 1].trim();
+    }
+    (!e.is_empty()).then(|| e.to_string())
+}
+
+/// Where the parenthesis opening `s` closes (byte offset), skipping quoted
+/// literals and identifiers.
+fn closing_paren(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, ch) in s.char_indices() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(ch),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A foreign key action as `pg_constraint.confdeltype`/`confupdtype` code it,
 /// in SQL words.
 pub(super) fn fk_action(code: &str) -> &'static str {
@@ -237,6 +285,20 @@ impl PgSource {
         Ok(client)
     }
 
+    /// A connection whose search_path starts with the source schema, so the
+    /// server prints the schema's own names unqualified in the definitions
+    /// it deparses (CHECKs, views): the target has no such schema.
+    pub(super) async fn connect_in_schema(&self) -> Result<Client, EndpointError> {
+        let c = self.connect().await?;
+        c.execute(
+            "SELECT set_config('search_path', quote_ident($1) || ', ' || current_setting('search_path'), false)",
+            &[&self.schema],
+        )
+        .await
+        .map_err(|e| self.err(None, &e))?;
+        Ok(c)
+    }
+
     /// `"schema"."table"`.
     pub(super) fn qualified(&self, table: &str) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
@@ -245,7 +307,7 @@ impl PgSource {
     /// Every ordinary (and partitioned) table of the schema, but not ferry's
     /// own `_ferry_*` tables nor partitions (read through their parent).
     pub async fn tables(&self) -> Result<Vec<TableDef>, EndpointError> {
-        let c = self.connect().await?;
+        let c = self.connect_in_schema().await?;
         let rows = c
             .query(
                 "SELECT c.oid, c.relname::text FROM pg_class c \
@@ -274,12 +336,22 @@ impl PgSource {
     ) -> Result<TableDef, EndpointError> {
         let e = |x: tokio_postgres::Error| self.err(Some(name), &x);
         // Columns in attnum order; generated columns are computed, not data
-        // (as for SQLite sources), so they are left out.
+        // (as for SQLite sources), so they are left out (and listed by
+        // `objects`). A column is an identity when declared one, or when it
+        // is a `serial`: its default is `nextval` of a sequence the column
+        // owns (`OWNED BY`, a pg_depend 'a' row) — that default is then the
+        // identity itself, not a default to carry.
         let cols = c
             .query(
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
                  CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END::text, \
-                 pg_get_expr(d.adbin, d.adrelid) \
+                 pg_get_expr(d.adbin, d.adrelid), \
+                 a.attidentity IN ('a', 'd') OR (pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%' AND EXISTS ( \
+                   SELECT 1 FROM pg_depend own JOIN pg_class s ON s.oid = own.objid AND s.relkind = 'S' \
+                   JOIN pg_depend used ON used.classid = 'pg_attrdef'::regclass AND used.objid = d.oid \
+                        AND used.refclassid = 'pg_class'::regclass AND used.refobjid = s.oid \
+                   WHERE own.classid = 'pg_class'::regclass AND own.refclassid = 'pg_class'::regclass \
+                     AND own.refobjid = a.attrelid AND own.refobjsubid = a.attnum AND own.deptype = 'a')) \
                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_type bt ON bt.oid = t.typbasetype \
                  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
@@ -293,12 +365,14 @@ impl PgSource {
             .iter()
             .map(|r| {
                 let typname: String = r.get(3);
+                let identity: bool = r.get(5);
                 ColumnDef {
                     name: r.get(0),
                     declared_type: r.get(1),
                     logical_type: logical_type(&typname),
                     nullable: !r.get::<_, bool>(2),
-                    default: r.get(4),
+                    default: if identity { None } else { r.get(4) },
+                    identity,
                     ..Default::default()
                 }
             })
@@ -397,6 +471,26 @@ impl PgSource {
                 unique: r.get(1),
             });
         }
+        // CHECK constraints (NOT NULL is `attnotnull`, not a constraint row
+        // in PostgreSQL 15). Expressions as the server prints them, in the
+        // connection's search_path (the source schema: its names unqualified).
+        let checks = c
+            .query(
+                "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE conrelid = $1 AND contype = 'c' ORDER BY conname",
+                &[&oid],
+            )
+            .await
+            .map_err(e)?
+            .iter()
+            .filter_map(|r| {
+                let def: String = r.get(1);
+                Some(CheckDef {
+                    name: r.get(0),
+                    expression: check_expression(&def)?,
+                })
+            })
+            .collect();
         Ok(TableDef {
             name: name.to_string(),
             columns,
@@ -404,7 +498,7 @@ impl PgSource {
             unique,
             indexes,
             foreign_keys,
-            ..Default::default()
+            checks,
         })
     }
 

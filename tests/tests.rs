@@ -10,6 +10,11 @@
 //!   SQLite, verify passing at each hop.
 //! - `consolidate` — several SQLite sources into one PostgreSQL database:
 //!   UUIDv5 keys, foreign keys rewritten, the id map, conflict policies.
+//! - `fidelity`  — an application's database (views, triggers, CHECKs, named
+//!   constraints, identity keys, declared types, NULL keys) SQLite →
+//!   PostgreSQL → MariaDB → SQLite: every object arrives or is listed in
+//!   `not_carried`; the next INSERT gets max + 1, after resume and
+//!   incremental runs too; `--tables`/`--exclude-tables`.
 //! - `plan`      — `ferry plan`, `migrate --dry-run`, `migrate --plan FILE`:
 //!   same result as a direct run; refused when the source, a plugin or the
 //!   plan itself changed; risks found by sampling.
@@ -91,9 +96,10 @@ mod util;
 mod chinook;
 mod consolidate;
 mod crash;
-mod fidelity_sqlite;
+mod fidelity;
 mod fidelity_mysql;
 mod fidelity_pg;
+mod fidelity_sqlite;
 mod files;
 mod hostile;
 mod json;

@@ -206,6 +206,54 @@ pub(crate) async fn keep_declared_types(
     Ok(())
 }
 
+/// A foreign key's columns take the declared type of the columns they
+/// reference: MySQL refuses a foreign key between `INT` and `BIGINT`, and a
+/// child value that does not fit its parent's type has no parent anyway.
+pub(crate) fn match_foreign_key_types(to: &EndpointUrl, planned: &mut [PlannedTable]) {
+    let parents: HashMap<String, Vec<(String, Option<SqlType>)>> = planned
+        .iter()
+        .map(|t| {
+            (
+                t.target_def.name.clone(),
+                t.target_def
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.sql_type))
+                    .collect(),
+            )
+        })
+        .collect();
+    for t in planned.iter_mut() {
+        let mut changed = false;
+        for fk in t.target_def.foreign_keys.clone() {
+            let Some(parent) = parents.get(&fk.ref_table) else {
+                continue;
+            };
+            for (c, r) in fk.columns.iter().zip(&fk.ref_columns) {
+                let Some((_, want)) = parent.iter().find(|(n, _)| n == r) else {
+                    continue;
+                };
+                if let Some(col) = t.target_def.columns.iter_mut().find(|x| &x.name == c)
+                    && col.sql_type != *want
+                    && want.is_none_or(|w| {
+                        SqlType::from_declared(&w.describe(), col.logical_type, "postgres")
+                            .is_some()
+                    })
+                {
+                    col.sql_type = *want;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            let source = t.loaded_def();
+            for (pc, c) in t.columns.iter_mut().zip(&t.target_def.columns) {
+                pc.target_type = endpoint::column_type(to, &source, c);
+            }
+        }
+    }
+}
+
 /// Identity columns stay identities where the target column is still the
 /// source's integer column.
 pub(crate) fn keep_identity(planned: &mut PlannedTable) {

@@ -84,6 +84,7 @@ pub(crate) async fn plan_with(
         estimates.bytes += bytes;
         planned.push(p);
     }
+    fidelity::match_foreign_key_types(&opts.to, &mut planned);
     fit_names(&opts.to, &mut planned, &mut risks);
     let views = fidelity::carry_views(
         opts,

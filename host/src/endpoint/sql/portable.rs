@@ -20,8 +20,10 @@
 //! from PostgreSQL into the others, `LIKE` accepts more than it did (a
 //! check never refuses a row the source accepted).
 //!
-//! Every target session reads `"quoted"` identifiers (MySQL's sessions run
-//! with `ANSI_QUOTES`) and `''`-doubled literals without backslash escapes.
+//! Every session ferry opens reads `"quoted"` identifiers (MySQL's run with
+//! `ANSI_QUOTES`, so the server also prints CHECK clauses that way) and
+//! `''`-doubled literals; a MySQL source's literals may still hold
+//! backslash escapes, which are read.
 
 use std::fmt::Write as _;
 
@@ -125,7 +127,6 @@ fn tokenize(sql: &str, d: SqlDialect) -> Result<Vec<(Tok, usize, usize)>, String
         };
         let tok = match c {
             b'\'' => Tok::Str(quoted(&mut i, b'\'', d == SqlDialect::Mysql)?),
-            b'"' if d == SqlDialect::Mysql => Tok::Str(quoted(&mut i, b'"', true)?),
             b'"' => Tok::Ident {
                 name: quoted(&mut i, b'"', false)?,
                 quoted: true,
@@ -624,8 +625,10 @@ mod tests {
             translate_check("code <> 'it\\'s'", Mysql, Postgres, &cols).unwrap(),
             "\"code\" <> 'it''s'"
         );
+        // ferry's MySQL sessions run with ANSI_QUOTES: the server prints
+        // identifiers in double quotes.
         assert_eq!(
-            translate_check("code <> \"x\"", Mysql, Sqlite, &cols).unwrap(),
+            translate_check("\"code\" <> 'x'", Mysql, Sqlite, &cols).unwrap(),
             "\"code\" <> 'x'"
         );
     }

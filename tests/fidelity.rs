@@ -1,0 +1,386 @@
+//! Schema fidelity end to end: an application's database (built from
+//! `tests/data/fidelity/app.sql`) migrated SQLite → PostgreSQL → MariaDB →
+//! SQLite with the real binary. At each hop every schema object is in the
+//! target or listed in `not_carried`; declared types, constraint names,
+//! CHECKs, views and identity columns arrive; verify passes; and the
+//! application's next INSERT without an id gets max + 1 — also after a
+//! resumed and an incremental run. Table selection drops foreign keys
+//! visibly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+/// The fixture database, built from its DDL in a fresh file.
+fn app_db(dir: &Path) -> PathBuf {
+    let path = dir.join("app.db");
+    let sql = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/fidelity/app.sql"),
+    )
+    .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&sql)
+        .unwrap();
+    path
+}
+
+/// One hop with verify; returns the report.
+fn hop(from: &str, to: &str, expect_exit: i32) -> serde_json::Value {
+    let out = ferry(&["migrate", "--from", from, "--to", to, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(expect_exit),
+        "{from} → {to}: {}",
+        stdout(&out)
+    );
+    let r = report(&out);
+    assert_eq!(r["verify"]["ok"], true, "{from} → {to}: {:#}", r["verify"]);
+    r
+}
+
+fn not_carried(r: &serde_json::Value) -> Vec<(String, String)> {
+    r["not_carried"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no not_carried in {r:#}"))
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().to_string(),
+                n["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn views(r: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = r["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+const NEW_CUSTOMER: &str = "(email, country, status, created_at) VALUES ('new@example.com', 'NZ', 'active', '2024-01-01 00:00:00')";
+
+#[test]
+fn an_application_database_keeps_its_schema_sqlite_postgres_mariadb_sqlite() {
+    let tmp = tempdir();
+    let src = app_db(tmp.path());
+    let pg = PgDb::new("fidelity");
+    let my = MyDb::new("fidelity");
+    let back = tmp.path().join("back.db");
+
+    // SQLite → PostgreSQL: two legacy_codes rows have NULL keys.
+    let r = hop(&format!("sqlite:{}", src.display()), &pg.url, 3);
+    assert_eq!(views(&r), ["active_customers", "big_orders"]);
+    let nc = not_carried(&r);
+    assert!(
+        nc.contains(&("trigger".into(), "orders.orders_note".into())),
+        "{nc:?}"
+    );
+    assert!(
+        nc.contains(&("check".into(), "legacy_codes.ck_legacy_code".into())),
+        "GLOB does not translate: {nc:?}"
+    );
+    let rejects = pg.query(
+        "SELECT code, source_key, reason FROM _ferry_rejects WHERE table_name = 'legacy_codes' ORDER BY source_key",
+    );
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    for r in &rejects {
+        assert_eq!(r[0], "null-key", "{r:?}");
+        assert!(r[1].contains("rowid"), "a source key from the rowid: {r:?}");
+        assert!(r[2].contains("NULL"), "a true reason: {r:?}");
+    }
+    let col = |t: &str, c: &str| {
+        pg.scalar(&format!(
+            "SELECT data_type || coalesce('(' || character_maximum_length || ')', '') || coalesce('(' || numeric_precision || ',' || numeric_scale || ')', '') \
+             FROM information_schema.columns WHERE table_name = '{t}' AND column_name = '{c}'"
+        ))
+    };
+    assert_eq!(col("customers", "email"), "character varying(45)");
+    // char(n) pads with spaces in PostgreSQL: from another dialect it is varchar(n).
+    assert_eq!(col("customers", "country"), "character varying(2)");
+    assert_eq!(col("customers", "age"), "smallint(16,0)");
+    assert_eq!(
+        col("customers", "created_at"),
+        "timestamp without time zone"
+    );
+    assert_eq!(col("orders", "quantity"), "integer(32,0)");
+    // A foreign key takes its parent key's type (SQLite's INTEGER key is
+    // 64-bit; MySQL refuses a foreign key between INT and BIGINT).
+    assert_eq!(col("orders", "customer_id"), "bigint(64,0)");
+    assert_eq!(col("orders", "total"), "numeric(8,2)");
+    assert_eq!(
+        col("orders", "placed_at"),
+        "timestamp without time zone",
+        "declared DATETIME holding dates only is never narrowed to date"
+    );
+    let constraints =
+        pg.query("SELECT conname FROM pg_constraint WHERE conrelid::regclass::text IN ('customers', 'orders', 'legacy_codes') ORDER BY 1");
+    let names: Vec<&str> = constraints.iter().map(|r| r[0].as_str()).collect();
+    for n in [
+        "fk_orders_customer",
+        "uq_customers_email",
+        "ck_customers_status",
+        "ck_customers_email",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'c'"),
+        "1",
+        "the column CHECK (total >= 0)"
+    );
+    // The application's next INSERT without an id gets max + 1.
+    assert_eq!(
+        pg.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER} RETURNING id"
+        )),
+        "7"
+    );
+    pg.query("DELETE FROM customers WHERE id = 7");
+    assert_eq!(
+        pg.scalar(
+            "INSERT INTO orders (customer_id, total, placed_at) VALUES (1, 5, now()) RETURNING id"
+        ),
+        "18"
+    );
+    pg.query("DELETE FROM orders WHERE id = 18");
+    // The CHECKs hold in the target (after the id test: a refused
+    // INSERT still consumes a sequence value).
+    pg.expect_error(
+        "INSERT INTO customers (email, status, created_at) VALUES ('x@y', 'bogus', now())",
+    );
+    assert_eq!(pg.scalar("SELECT count(*) FROM big_orders"), "3");
+
+    // PostgreSQL → MariaDB.
+    let r = hop(&pg.url, &my.url, 0);
+    assert_eq!(views(&r), ["active_customers", "big_orders"]);
+    let my_col = |t: &str, c: &str| {
+        my.scalar(&format!(
+            "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{t}' AND COLUMN_NAME = '{c}'"
+        ))
+    };
+    assert_eq!(my_col("customers", "email"), "varchar(45)");
+    assert_eq!(my_col("customers", "country"), "varchar(2)");
+    assert_eq!(my_col("customers", "age"), "smallint(6)");
+    assert_eq!(my_col("orders", "quantity"), "int(11)");
+    assert_eq!(my_col("orders", "customer_id"), "bigint(20)");
+    assert_eq!(my_col("orders", "total"), "decimal(8,2)");
+    assert_eq!(
+        my.scalar("SELECT count(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND CONSTRAINT_NAME = 'fk_orders_customer'"),
+        "1"
+    );
+    assert_eq!(
+        my.scalar("SELECT count(*) FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND CONSTRAINT_NAME IN ('ck_customers_status', 'ck_customers_email')"),
+        "2"
+    );
+    assert_eq!(
+        my.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER}; SELECT LAST_INSERT_ID()"
+        )),
+        "7"
+    );
+    my.query("DELETE FROM customers WHERE id = 7");
+    assert_eq!(my.scalar("SELECT count(*) FROM big_orders"), "3");
+
+    // MariaDB → SQLite.
+    let to = format!("sqlite:{}", back.display());
+    let r = hop(&my.url, &to, 0);
+    assert_eq!(views(&r), ["active_customers", "big_orders"]);
+    let ddl = sqlite_scalar(
+        &back,
+        "SELECT sql FROM sqlite_master WHERE name = 'customers'",
+    );
+    assert!(ddl.contains("AUTOINCREMENT"), "{ddl}");
+    assert!(ddl.contains("ck_customers_status"), "{ddl}");
+    assert!(ddl.to_ascii_uppercase().contains("VARCHAR(45)"), "{ddl}");
+    let c = rusqlite::Connection::open(&back).unwrap();
+    c.execute(&format!("INSERT INTO customers {NEW_CUSTOMER}"), [])
+        .unwrap();
+    assert_eq!(c.last_insert_rowid(), 7);
+    assert!(
+        c.execute(
+            "INSERT INTO customers (email, status, created_at) VALUES ('z@z', 'bogus', '2024-01-01')",
+            []
+        )
+        .is_err(),
+        "the status CHECK holds"
+    );
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM big_orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+/// Runs `ferry` with a crash point; it must die there.
+fn die_at(args: &[&str], point: &str) {
+    let out = Command::new(ferry_bin())
+        .args(args)
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env("FERRY_FAILPOINT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "ferry was not killed at {point}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn latest_run(to: &str) -> String {
+    let out = ferry(&["history", "--to", to, "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    runs[0]["run_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn identity_counters_follow_a_resumed_and_an_incremental_run() {
+    let tmp = tempdir();
+    let src = app_db(tmp.path());
+    let from = format!("sqlite:{}", src.display());
+    let pg = PgDb::new("fidelity_resume");
+    let lite = tmp.path().join("copy.db");
+    let lite_url = format!("sqlite:{}", lite.display());
+    for to in [pg.url.as_str(), lite_url.as_str()] {
+        // Killed after the load, before keys and counters: resume finishes.
+        die_at(
+            &[
+                "migrate",
+                "--from",
+                &from,
+                "--to",
+                to,
+                "--tables",
+                "customers",
+            ],
+            "load-done:1",
+        );
+        let run = latest_run(to);
+        let out = ferry(&["resume", &run, "--to", to, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{to}: {}", stdout(&out));
+    }
+    assert_eq!(
+        pg.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER} RETURNING id"
+        )),
+        "7"
+    );
+    pg.query("DELETE FROM customers WHERE id = 7");
+    let c = rusqlite::Connection::open(&lite).unwrap();
+    c.execute(&format!("INSERT INTO customers {NEW_CUSTOMER}"), [])
+        .unwrap();
+    assert_eq!(c.last_insert_rowid(), 7);
+    c.execute("DELETE FROM customers WHERE id = 7", []).unwrap();
+    drop(c);
+
+    // New source rows with larger ids arrive by an incremental run.
+    let s = rusqlite::Connection::open(&src).unwrap();
+    s.execute_batch(
+        "INSERT INTO customers (id, email, status, created_at) VALUES (40, 'late@example.com', 'active', '2024-05-05 10:00:00');",
+    )
+    .unwrap();
+    drop(s);
+    for to in [pg.url.as_str(), lite_url.as_str()] {
+        let out = ferry(&[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            to,
+            "--tables",
+            "customers",
+            "--incremental",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{to}: {}", stdout(&out));
+    }
+    assert_eq!(
+        pg.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER} RETURNING id"
+        )),
+        "41"
+    );
+    let c = rusqlite::Connection::open(&lite).unwrap();
+    c.execute(&format!("INSERT INTO customers {NEW_CUSTOMER}"), [])
+        .unwrap();
+    assert_eq!(c.last_insert_rowid(), 41);
+}
+
+#[test]
+fn table_selection_drops_foreign_keys_to_tables_left_out_visibly() {
+    let tmp = tempdir();
+    let src = app_db(tmp.path());
+    let from = format!("sqlite:{}", src.display());
+    let to = format!("sqlite:{}", tmp.path().join("orders.db").display());
+
+    let plan = ferry(&[
+        "plan",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--exclude-tables",
+        "customers,legacy*",
+        "--json",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let p: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let tables: Vec<&str> = p["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["orders"]);
+    let risk = p["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "foreign-key-dropped")
+        .unwrap_or_else(|| panic!("no dropped-FK risk: {:#}", p["risks"]));
+    assert!(
+        risk["detail"]
+            .as_str()
+            .unwrap()
+            .contains("fk_orders_customer"),
+        "{risk}"
+    );
+
+    let out = ferry(&[
+        "migrate", "--from", &from, "--to", &to, "--tables", "ord*", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = report(&out);
+    let nc = not_carried(&r);
+    assert!(
+        nc.contains(&("foreign key".into(), "orders.fk_orders_customer".into())),
+        "{nc:?}"
+    );
+    assert!(nc.contains(&("table".into(), "customers".into())), "{nc:?}");
+    // The views over tables left out are tried and listed with the error.
+    assert!(
+        nc.iter()
+            .any(|(k, n)| k == "view" && n == "active_customers"),
+        "{nc:?}"
+    );
+    assert_eq!(r["tables"].as_array().unwrap().len(), 1);
+
+    // A pattern that matches nothing is a typo, refused before anything runs.
+    let out = ferry(&[
+        "migrate", "--from", &from, "--to", &to, "--tables", "ordres",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("--tables `ordres` matches no table"),
+        "{}",
+        stderr(&out)
+    );
+}

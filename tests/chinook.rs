@@ -38,7 +38,8 @@ fn hop(from: &str, to: &str) -> serde_json::Value {
 fn dump(path: &Path) -> Vec<(String, Vec<String>)> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut tables: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
+        // SQLite's own tables (sqlite_sequence, sqlite_stat1 after ANALYZE) are not data.
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

@@ -384,3 +384,62 @@ fn table_selection_drops_foreign_keys_to_tables_left_out_visibly() {
         stderr(&out)
     );
 }
+
+/// SQLite does not enforce declared types: a VARCHAR(3) holding six
+/// characters or a SMALLINT holding 70000 is widened visibly (a plan risk),
+/// never truncated or refused, and every row arrives.
+#[test]
+fn values_that_do_not_fit_their_declared_type_widen_it_visibly() {
+    let tmp = tempdir();
+    let src = tmp.path().join("loose.db");
+    rusqlite::Connection::open(&src)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, code VARCHAR(3), n SMALLINT, ok VARCHAR(5));
+             INSERT INTO t VALUES (1, 'abc', 1, 'x'), (2, 'abcdef', 70000, 'yy'), (3, NULL, -5, NULL);",
+        )
+        .unwrap();
+    let from = format!("sqlite:{}", src.display());
+    let pg = PgDb::new("fidelity_widen");
+    let plan = ferry(&["plan", "--from", &from, "--to", &pg.url, "--json"]);
+    let p: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let widened: Vec<String> = p["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "type-widened")
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["column"].as_str().unwrap(),
+                r["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(widened.len(), 2, "{widened:?}");
+    assert!(
+        widened[0].starts_with("code: declared VARCHAR(3) but holds text of up to 6 characters"),
+        "{widened:?}"
+    );
+    assert!(
+        widened[0].contains("[[cast]] column = \"t.code\""),
+        "{widened:?}"
+    );
+    assert!(
+        widened[1].starts_with("n: declared SMALLINT but holds integers from -5 to 70000"),
+        "{widened:?}"
+    );
+    hop(&from, &pg.url, 0);
+    let ty = |c: &str| {
+        pg.scalar(&format!(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = '{c}'"
+        ))
+    };
+    assert_eq!(ty("code"), "text");
+    assert_eq!(ty("n"), "bigint");
+    assert_eq!(ty("ok"), "character varying(5)");
+    assert_eq!(
+        pg.scalar("SELECT code || ':' || n FROM t WHERE id = 2"),
+        "abcdef:70000"
+    );
+}

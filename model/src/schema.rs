@@ -197,9 +197,15 @@ impl SqlType {
     /// The declared type `declared` of a column of logical type `logical`,
     /// as a source of dialect `scheme` (`sqlite`, `postgres`, `mysql`)
     /// means it; `None` when ferry keeps nothing more than the logical type
-    /// (SQLite's `INTEGER` and `REAL` are 64-bit; MySQL's unsigned types do
-    /// not fit their signed namesakes).
+    /// (SQLite's `INTEGER` is 64-bit and its floats are all 8 bytes; MySQL's
+    /// unsigned types do not fit their signed namesakes; a json directory's
+    /// declarations come from another database).
     pub fn from_declared(declared: &str, logical: LogicalType, scheme: &str) -> Option<SqlType> {
+        // Only a database's own declaration says what its values are; a
+        // json directory carries declarations from wherever it came from.
+        if !matches!(scheme, "sqlite" | "postgres" | "mysql") {
+            return None;
+        }
         let d = declared.trim().to_ascii_lowercase();
         let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
         if d.contains("unsigned") || d.contains("[]") {
@@ -228,6 +234,8 @@ impl SqlType {
                 "integer" if scheme != "sqlite" => Some(SqlType::Integer),
                 _ => None,
             },
+            // SQLite stores every float in 8 bytes, whatever it declares.
+            LogicalType::Float64 if scheme == "sqlite" => None,
             LogicalType::Float64 => match base {
                 "float4" => Some(SqlType::Real),
                 "real" if scheme != "sqlite" => Some(SqlType::Real),
@@ -560,6 +568,59 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn declared_types_are_read_as_their_dialect_means_them() {
+        use LogicalType as L;
+        use SqlType as S;
+        let d = SqlType::from_declared;
+        assert_eq!(d("SMALLINT", L::Int64, "sqlite"), Some(S::SmallInt));
+        assert_eq!(d("INT", L::Int64, "sqlite"), Some(S::Integer));
+        assert_eq!(
+            d("INTEGER", L::Int64, "sqlite"),
+            None,
+            "SQLite's INTEGER is 64-bit"
+        );
+        assert_eq!(d("integer", L::Int64, "postgres"), Some(S::Integer));
+        assert_eq!(d("int(10) unsigned", L::Int64, "mysql"), None);
+        assert_eq!(d("REAL", L::Float64, "sqlite"), None);
+        assert_eq!(
+            d("FLOAT4", L::Float64, "sqlite"),
+            None,
+            "8 bytes whatever it says"
+        );
+        assert_eq!(d("real", L::Float64, "postgres"), Some(S::Real));
+        assert_eq!(d("float", L::Float64, "mysql"), Some(S::Real));
+        assert_eq!(d("double", L::Float64, "mysql"), None);
+        assert_eq!(
+            d("VARCHAR(45)", L::Text, "sqlite"),
+            Some(S::Varchar { length: 45 })
+        );
+        assert_eq!(
+            d("character varying(40)", L::Text, "postgres"),
+            Some(S::Varchar { length: 40 })
+        );
+        assert_eq!(d("char(2)", L::Text, "mysql"), Some(S::Char { length: 2 }));
+        assert_eq!(d("VARCHAR", L::Text, "sqlite"), None);
+        assert_eq!(d("VARCHAR(0)", L::Text, "sqlite"), None);
+        assert_eq!(d("VARCHAR(99999999)", L::Text, "sqlite"), None);
+        assert_eq!(
+            d("DECIMAL(8,2)", L::Decimal, "sqlite"),
+            Some(S::Numeric {
+                precision: 8,
+                scale: 2
+            })
+        );
+        assert_eq!(d("NUMERIC(2,5)", L::Decimal, "sqlite"), None);
+        assert_eq!(
+            d("VARCHAR(45)", L::Text, "json"),
+            None,
+            "json carries others' types"
+        );
+        assert_eq!(d("varchar(45", L::Text, "sqlite"), None);
+        assert!(S::SmallInt.fits_int(-32768) && !S::SmallInt.fits_int(32768));
+        assert!(S::Varchar { length: 3 }.fits_chars(3) && !S::Char { length: 3 }.fits_chars(4));
     }
 
     #[test]

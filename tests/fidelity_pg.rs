@@ -101,6 +101,10 @@ CREATE TRIGGER orders_touch BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTIO
 CREATE PROCEDURE noop() LANGUAGE sql AS $$ SELECT 1 $$;
 CREATE SEQUENCE invoice_numbers START 1000;
 SELECT nextval('invoice_numbers');
+CREATE TABLE notes (id bigint PRIMARY KEY, body text);
+CREATE TABLE special_notes (extra text) INHERITS (notes);
+INSERT INTO notes VALUES (1, 'a');
+INSERT INTO special_notes VALUES (2, 'b', 'x');
 "#;
 
 #[test]
@@ -108,21 +112,23 @@ fn source_reports_identities_checks_names_views_in_order_and_everything_not_carr
     let pg = PgDb::new("fid_pgsrc");
     pg.query(SOURCE_DDL);
     let rt = runtime();
-    let (tables, objects) = rt.block_on(async {
+    let (tables, objects, notes) = rt.block_on(async {
         let url: EndpointUrl = pg.url.parse().unwrap();
         let s = open_source(&url).await.unwrap();
         let tables = s.tables().await.unwrap();
         let objects = s.objects(&tables).await.unwrap();
-        (tables, objects)
+        let notes = s.count("notes").await.unwrap();
+        (tables, objects, notes)
     });
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["customers", "events", "orders"],
+        ["customers", "events", "notes", "orders", "special_notes"],
         "views, the materialized view and the partition are not tables"
     );
+    assert_eq!(notes, 1, "a parent's own rows, not its child's too");
     let customers = &tables[0];
-    let orders = &tables[2];
+    let orders = &tables[3];
     let c = |t: &TableDef, n: &str| t.columns.iter().find(|c| c.name == n).unwrap().clone();
     assert!(c(customers, "id").identity, "GENERATED ALWAYS AS IDENTITY");
     assert_eq!(c(customers, "id").default, None);
@@ -205,6 +211,7 @@ fn source_reports_identities_checks_names_views_in_order_and_everything_not_carr
         ("partition", "events_2024"),
         ("procedure", "noop()"),
         ("sequence", "invoice_numbers"),
+        ("table", "special_notes"),
         ("trigger", "orders.orders_touch"),
         ("type", "mood"),
         ("type", "posint"),

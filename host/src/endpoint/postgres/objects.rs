@@ -100,6 +100,28 @@ impl PgSource {
             ));
         }
 
+        // Table inheritance (not partitioning): each table is migrated as
+        // its own, the parent with its own rows only.
+        for r in c
+            .query(
+                "SELECT c.relname::text, p.relname::text FROM pg_inherits i \
+                 JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+                 WHERE c.relnamespace = $1 AND NOT c.relispartition ORDER BY 1, 2",
+                &[&ns],
+            )
+            .await
+            .map_err(e)?
+        {
+            let (child, parent): (String, String) = (r.get(0), r.get(1));
+            if migrated.contains(child.as_str()) {
+                nc.push(listed(
+                    "table",
+                    child.clone(),
+                    format!("inherits from `{parent}`: both are migrated as separate tables, `{parent}` with its own rows only; recreate the inheritance on the target (ALTER TABLE {} INHERIT {}) if the application reads the children through `{parent}`", quote_ident(&child), quote_ident(&parent)),
+                ));
+            }
+        }
+
         // Triggers (not the internal ones behind foreign keys, nor a
         // partition's clones of its parent's trigger).
         for r in c

@@ -226,11 +226,11 @@ impl PgSink {
             })
         };
         let data = encode(None)?.freeze();
-        match self
+        let whole = self
             .commit_batch(&w, batch, &sink_rejects, Load::Whole(data))
-            .await
-        {
-            Ok(_) => {}
+            .await;
+        let refused = match whole {
+            Ok(none) => none,
             Err(Failed::Refused(first)) => {
                 tracing::debug!(
                     table = table.def.name,
@@ -240,12 +240,10 @@ impl PgSink {
                 let data = encode(Some(&mut offsets))?;
                 // The header is sent on its own with each slice.
                 let data = data.freeze().slice(COPY_HEADER.len()..);
-                let offsets: Vec<usize> = offsets.iter().map(|o| o - COPY_HEADER.len()).collect();
-                let mut refused = Vec::new();
+                let offsets = offsets.iter().map(|o| o - COPY_HEADER.len()).collect();
                 let load = Load::Bisect {
                     data,
                     offsets,
-                    refused: &mut refused,
                     reject: &|row, message, column| {
                         let col = column.filter(|c| schema.index_of(c).is_some());
                         let why = format!("PostgreSQL refused the row: {message}");
@@ -253,35 +251,33 @@ impl PgSink {
                     },
                 };
                 match self.commit_batch(&w, batch, &sink_rejects, load).await {
-                    Ok(()) => {}
-                    Err(Failed::Refused(e)) | Err(Failed::Other(e)) => return Err(e),
+                    Ok(refused) => refused,
+                    Err(Failed::Refused(e) | Failed::Other(e)) => return Err(e),
                 }
-                let written = batch.num_rows - refused.len();
-                sink_rejects.extend(refused);
-                return Ok(WriteOutcome {
-                    written: written as u64,
-                    rejected: sink_rejects,
-                });
             }
             Err(Failed::Other(e)) => return Err(e),
-        }
+        };
+        let written = batch.num_rows - refused.len();
+        sink_rejects.extend(refused);
         Ok(WriteOutcome {
-            written: batch.num_rows as u64,
+            written: written as u64,
             rejected: sink_rejects,
         })
     }
 
     /// One transaction of a batch: rows replaced first, the rows loaded
-    /// (whole, or bisected), the rejects, the checkpoint, commit. A whole
-    /// load the server refuses over a value is rolled back and reported as
-    /// [`Failed::Refused`], for the caller to redo bisecting.
+    /// (whole, or bisected), the rejects, the checkpoint, commit. Returns
+    /// the rows a bisected load found refused (already rejected in the
+    /// transaction). A whole load the server refuses over a value is rolled
+    /// back and reported as [`Failed::Refused`], for the caller to redo
+    /// bisecting.
     async fn commit_batch(
         &mut self,
         w: &crate::endpoint::Write<'_>,
         batch: &Batch,
         sink_rejects: &[Reject],
         load: Load<'_>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Vec<Reject>, Failed> {
         let table = w.table;
         let name = table.def.name.clone();
         let schema = table.def.schema();
@@ -357,7 +353,6 @@ impl PgSink {
             Load::Bisect {
                 data,
                 offsets,
-                refused,
                 reject,
             } => {
                 let plan = CopyPlan {
@@ -371,7 +366,6 @@ impl PgSink {
                 for (row, message, column) in found {
                     refused_rejects.push(reject(row, message, column));
                 }
-                refused.extend(refused_rejects.iter().cloned());
             }
         }
         let all: Vec<&Reject> = w
@@ -420,7 +414,7 @@ impl PgSink {
         }
         crate::failpoint::at("commit", Some(&table.source.name));
         tx.commit().await.map_err(e)?;
-        Ok(())
+        Ok(refused_rejects)
     }
 }
 
@@ -431,11 +425,10 @@ enum Load<'a> {
     /// Slices under savepoints until the refused rows stand alone
     /// (`data`: the rows without header and trailer; `offsets[i]`: where row
     /// `i` starts, then the end). Each refused row becomes `reject(row,
-    /// message, column)`, kept in the transaction and added to `refused`.
+    /// message, column)`, kept in the transaction.
     Bisect {
         data: bytes::Bytes,
         offsets: Vec<usize>,
-        refused: &'a mut Vec<Reject>,
         reject: &'a (dyn Fn(usize, String, Option<String>) -> Reject + Sync),
     },
 }

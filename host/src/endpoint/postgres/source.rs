@@ -502,12 +502,34 @@ impl PgSource {
         })
     }
 
+    /// What a `SELECT` names to read `table`'s own rows: `"schema"."table"`,
+    /// or `ONLY "schema"."table"` when other tables inherit from it (their
+    /// rows are theirs, migrated as their own tables; a plain `SELECT` of
+    /// the parent would read them twice). A partitioned table is read whole.
+    pub(super) async fn rows_of(
+        &self,
+        c: &impl tokio_postgres::GenericClient,
+        table: &str,
+    ) -> Result<String, EndpointError> {
+        let q = self.qualified(table);
+        let parent: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent \
+                 WHERE i.inhparent = to_regclass($1) AND p.relkind = 'r')",
+                &[&q],
+            )
+            .await
+            .map_err(|e| self.err(Some(table), &e))?
+            .get(0);
+        Ok(if parent { format!("ONLY {q}") } else { q })
+    }
+
     /// Exact row count (`count(*)`).
     pub async fn count(&self, table: &str) -> Result<u64, EndpointError> {
         let c = self.connect().await?;
         let n: i64 = c
             .query_one(
-                &format!("SELECT count(*) FROM {}", self.qualified(table)),
+                &format!("SELECT count(*) FROM {}", self.rows_of(&c, table).await?),
                 &[],
             )
             .await
@@ -702,7 +724,7 @@ impl PgSource {
             } else {
                 select.join(", ")
             },
-            self.qualified(&table.name)
+            self.rows_of(&snapshot, &table.name).await?
         );
         let stream = snapshot.copy_out(&sql).await.map_err(e)?;
         futures_util::pin_mut!(stream);
@@ -898,10 +920,8 @@ impl PgSource {
         for (_, cond, _) in &checks {
             sql.push_str(&format!(", count(*) FILTER (WHERE {cond})"));
         }
-        sql.push_str(&format!(
-            " FROM (SELECT * FROM {} LIMIT {sample}) s",
-            self.qualified(&table.name)
-        ));
+        let rows = self.rows_of(&c, &table.name).await?;
+        sql.push_str(&format!(" FROM (SELECT * FROM {rows} LIMIT {sample}) s"));
         let r = c.query_one(&sql, &[]).await.map_err(e)?;
         let sampled: i64 = r.get(0);
         let avg: f64 = r.get(1);
@@ -919,9 +939,8 @@ impl PgSource {
             };
             let (join, not_null) = crate::endpoint::sql::fk_predicates(fk);
             let sql = format!(
-                "SELECT count(*) FROM (SELECT * FROM {} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
-                self.qualified(&table.name),
-                self.qualified(&fk.ref_table),
+                "SELECT count(*) FROM (SELECT * FROM {rows} LIMIT {sample}) c LEFT JOIN {} p ON {} WHERE {} AND p.{} IS NULL",
+                self.rows_of(&c, &fk.ref_table).await?,
                 join.join(" AND "),
                 not_null.join(" AND "),
                 quote_ident(first)

@@ -148,8 +148,9 @@ pub struct ViewDef {
 /// nothing disappears silently. `kind` is one of `view`, `materialized
 /// view`, `trigger`, `function`, `procedure`, `event`, `sequence`,
 /// `extension`, `collation`, `type`, `partition`, `check`, `default`,
-/// `foreign key`, `index` (a partial, expression or full-text index),
-/// `column` (a generated column), `table`.
+/// `foreign key`, `index` (a partial, expression, full-text index or an
+/// exclusion constraint), `column` (a generated column), `rule`, `policy`
+/// (row-level security), `table` (foreign, inherited, virtual, left out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotCarried {
     pub kind: String,

@@ -613,7 +613,7 @@ impl MovedRows {
             .iter()
             .map(|(t, n)| {
                 format!(
-                    "table `{t}`: {n} rows violated a key or foreign key in the target and were moved to {REJECTS_TABLE}"
+                    "table `{t}`: {n} rows violated a key, check or foreign key in the target and were moved to {REJECTS_TABLE}"
                 )
             })
             .collect()

@@ -247,9 +247,10 @@ fn identity_counters_follow_a_resumed_and_an_incremental_run() {
     let src = app_db(tmp.path());
     let from = format!("sqlite:{}", src.display());
     let pg = PgDb::new("fidelity_resume");
+    let my = MyDb::new("fidelity_resume");
     let lite = tmp.path().join("copy.db");
     let lite_url = format!("sqlite:{}", lite.display());
-    for to in [pg.url.as_str(), lite_url.as_str()] {
+    for to in [pg.url.as_str(), my.url.as_str(), lite_url.as_str()] {
         // Killed after the load, before keys and counters: resume finishes.
         die_at(
             &[
@@ -274,6 +275,13 @@ fn identity_counters_follow_a_resumed_and_an_incremental_run() {
         "7"
     );
     pg.query("DELETE FROM customers WHERE id = 7");
+    assert_eq!(
+        my.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER}; SELECT LAST_INSERT_ID()"
+        )),
+        "7"
+    );
+    my.query("DELETE FROM customers WHERE id = 7");
     let c = rusqlite::Connection::open(&lite).unwrap();
     c.execute(&format!("INSERT INTO customers {NEW_CUSTOMER}"), [])
         .unwrap();
@@ -288,7 +296,7 @@ fn identity_counters_follow_a_resumed_and_an_incremental_run() {
     )
     .unwrap();
     drop(s);
-    for to in [pg.url.as_str(), lite_url.as_str()] {
+    for to in [pg.url.as_str(), my.url.as_str(), lite_url.as_str()] {
         let out = ferry(&[
             "migrate",
             "--from",
@@ -308,10 +316,63 @@ fn identity_counters_follow_a_resumed_and_an_incremental_run() {
         )),
         "41"
     );
+    assert_eq!(
+        my.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER}; SELECT LAST_INSERT_ID()"
+        )),
+        "41"
+    );
     let c = rusqlite::Connection::open(&lite).unwrap();
     c.execute(&format!("INSERT INTO customers {NEW_CUSTOMER}"), [])
         .unwrap();
     assert_eq!(c.last_insert_rowid(), 41);
+}
+
+/// PostgreSQL and SQLite do not index foreign-key columns: the plan says
+/// so, and `--index-foreign-keys` creates the index.
+#[test]
+fn unindexed_foreign_keys_are_a_risk_and_the_flag_indexes_them() {
+    let tmp = tempdir();
+    let src = app_db(tmp.path());
+    let from = format!("sqlite:{}", src.display());
+    let pg = PgDb::new("fidelity_fkidx");
+    let plan = ferry(&["plan", "--from", &from, "--to", &pg.url, "--json"]);
+    let p: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let risk = p["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "foreign-key-unindexed")
+        .unwrap_or_else(|| panic!("no unindexed-FK risk: {:#}", p["risks"]));
+    assert_eq!(risk["table"], "orders");
+    assert!(
+        risk["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--index-foreign-keys creates orders_customer_id_fkey_idx"),
+        "{risk}"
+    );
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &pg.url,
+        "--index-foreign-keys",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(
+        pg.scalar(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'orders_customer_id_fkey_idx'"
+        ),
+        "CREATE INDEX orders_customer_id_fkey_idx ON public.orders USING btree (customer_id)"
+    );
+    // ANALYZE ran: the planner has statistics for the loaded tables.
+    assert_eq!(
+        pg.scalar("SELECT count(*) > 0 FROM pg_stats WHERE tablename = 'orders'"),
+        "t"
+    );
 }
 
 #[test]

@@ -504,3 +504,55 @@ fn values_that_do_not_fit_their_declared_type_widen_it_visibly() {
         "abcdef:70000"
     );
 }
+
+/// `ferry sync` inserts rows with their source ids: the counter follows.
+/// The config's `include`/`exclude` choose tables like the flags.
+#[test]
+fn sync_restarts_identity_counters_and_the_config_selects_tables() {
+    let tmp = tempdir();
+    let src = app_db(tmp.path());
+    let from = format!("sqlite:{}", src.display());
+    let pg = PgDb::new("fidelity_sync");
+    let cfg = write_config(tmp.path(), "exclude = [\"legacy*\"]\n");
+    let out = ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "migrate",
+        "--from",
+        &from,
+        "--to",
+        &pg.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = report(&out);
+    assert!(
+        not_carried(&r).contains(&("table".into(), "legacy_codes".into())),
+        "{:#}",
+        r["not_carried"]
+    );
+    rusqlite::Connection::open(&src)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO customers (id, email, status, created_at) VALUES (90, 'sync@example.com', 'active', '2024-06-01 10:00:00');",
+        )
+        .unwrap();
+    let out = ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "sync",
+        "--from",
+        &from,
+        "--to",
+        &pg.url,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(pg.count("customers"), 6);
+    assert_eq!(
+        pg.scalar(&format!(
+            "INSERT INTO customers {NEW_CUSTOMER} RETURNING id"
+        )),
+        "91"
+    );
+}

@@ -74,14 +74,16 @@ pub fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
             format!(" → {}", t.target_name)
         };
         println!("  {}{target}  ({} rows)", t.name, t.estimated_rows);
-        for c in &t.columns {
+        for (i, c) in t.columns.iter().enumerate() {
+            let identity = t.target_def.columns.get(i).is_some_and(|d| d.identity);
             println!(
-                "    {:<24} {:<18} → {:<11} → {}{}{}",
+                "    {:<24} {:<18} → {:<11} → {}{}{}{}",
                 c.name,
                 c.source_type.as_deref().unwrap_or("(derived)"),
                 c.logical_type,
                 c.target_type,
                 if c.nullable { "" } else { " NOT NULL" },
+                if identity { " identity" } else { "" },
                 c.cast
                     .as_deref()
                     .map(|k| format!("   [cast {k}]"))

@@ -315,7 +315,30 @@ pub(crate) fn carry_checks(
             })
             .cloned()
     };
+    // Source columns the target does not have (a transformer dropped or
+    // renamed them): a check naming one cannot be created.
+    let gone: Vec<String> = planned
+        .source_def
+        .columns
+        .iter()
+        .filter(|c| map(&c.name).is_none())
+        .map(|c| c.name.to_ascii_lowercase())
+        .collect();
     for c in checks {
+        if let Some(g) = crate::endpoint::sql::portable::identifiers(&c.expression, from)
+            .into_iter()
+            .find(|n| gone.contains(&n.to_ascii_lowercase()))
+        {
+            dropped.push(not_carried(
+                "check",
+                format!("{}.{}", planned.name, c.name),
+                format!(
+                    "`{}` names column `{g}`, which the target table does not have (a transformer dropped or renamed it)",
+                    c.expression
+                ),
+            ));
+            continue;
+        }
         match translate_check(&c.expression, from, to, &map) {
             Ok(expression) => planned.target_def.checks.push(CheckDef {
                 name: c.name,

@@ -322,6 +322,32 @@ const CHECK_WORDS: [&str; 11] = [
     "and", "or", "not", "in", "like", "ilike", "is", "null", "true", "false", "between",
 ];
 
+/// SQL words a CHECK may hold that do not mean the same everywhere (or do
+/// not exist everywhere): a check using one is not carried across dialects.
+const NOT_PORTABLE: [&str; 16] = [
+    "glob", "regexp", "rlike", "match", "similar", "collate", "case", "when", "then", "else",
+    "end", "exists", "select", "cast", "escape", "interval",
+];
+
+/// Every name `expr` uses (unquoted ones lower-cased), in `d`'s quoting:
+/// what a check refers to, to tell whether the target still has it.
+pub fn identifiers(expr: &str, d: SqlDialect) -> Vec<String> {
+    tokenize(expr, d)
+        .map(|toks| {
+            toks.into_iter()
+                .filter_map(|(t, _, _)| match t {
+                    Tok::Ident { name, quoted: true } => Some(name),
+                    Tok::Ident {
+                        name,
+                        quoted: false,
+                    } => Some(name.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Functions a portable CHECK may call: the same meaning in all three
 /// dialects once `length` is spelled per target (characters, not bytes).
 const CHECK_FUNCTIONS: [&str; 6] = ["lower", "upper", "trim", "abs", "length", "char_length"];
@@ -337,16 +363,29 @@ pub fn translate_check(
 ) -> Result<String, String> {
     let toks: Vec<Tok> = tokenize(expr, from)?.into_iter().map(|t| t.0).collect();
     // Every name must be a column the target has, even in the same dialect.
-    let names_ok = |toks: &[Tok]| -> Result<(), String> {
+    // Across dialects every name must be a column the target has or a word
+    // every dialect reads alike; in the same dialect the target is the
+    // judge of its own words (`GLOB`, `COLLATE NOCASE`), but a quoted name
+    // is a column and must exist.
+    let names_ok = |toks: &[Tok], strict: bool| -> Result<(), String> {
         for (k, t) in toks.iter().enumerate() {
             if let Tok::Ident { name, quoted } = t {
+                let lower = name.to_ascii_lowercase();
+                if !strict && !quoted {
+                    continue;
+                }
+                if !quoted && NOT_PORTABLE.contains(&lower.as_str()) {
+                    return Err(format!(
+                        "it uses `{}`, which the dialects do not share",
+                        name.to_ascii_uppercase()
+                    ));
+                }
                 let called = toks.get(k + 1) == Some(&Tok::Op("(".into()))
-                    && !CHECK_WORDS.contains(&name.to_ascii_lowercase().as_str());
+                    && !CHECK_WORDS.contains(&lower.as_str());
                 let word = !quoted
-                    && (CHECK_WORDS.contains(&name.to_ascii_lowercase().as_str())
+                    && (CHECK_WORDS.contains(&lower.as_str())
                         || called
-                        || ["any", "all", "array", "escape"]
-                            .contains(&name.to_ascii_lowercase().as_str()));
+                        || ["any", "all", "array"].contains(&lower.as_str()));
                 if !word && column(name).is_none() {
                     return Err(format!(
                         "it names `{name}`, which is not a column of the target table"
@@ -357,7 +396,7 @@ pub fn translate_check(
         Ok(())
     };
     if from == to {
-        names_ok(&toks)?;
+        names_ok(&toks, false)?;
         let renamed = toks.iter().any(
             |t| matches!(t, Tok::Ident { name, .. } if column(name).is_some_and(|c| c != *name)),
         );
@@ -370,7 +409,7 @@ pub fn translate_check(
     } else {
         toks
     };
-    names_ok(&toks)?;
+    names_ok(&toks, true)?;
     let mut out = String::new();
     let mut depth = 0usize;
     for (k, t) in toks.iter().enumerate() {
@@ -550,7 +589,7 @@ mod tests {
     fn the_same_dialect_keeps_the_text() {
         let e = "status IN ('a','b') AND qty >= 0";
         assert_eq!(translate_check(e, Sqlite, Sqlite, &cols).unwrap(), e);
-        assert!(translate_check("nope > 1", Sqlite, Sqlite, &cols).is_err());
+        assert!(translate_check("\"nope\" > 1", Sqlite, Sqlite, &cols).is_err());
     }
 
     #[test]

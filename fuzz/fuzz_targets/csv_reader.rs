@@ -30,7 +30,7 @@ use plugin_csv::reader::CsvReader;
 
 struct Csv(CsvReader);
 
-impl Session for Csv {
+impl ferry_plugin_sdk::ParserSession for Csv {
     fn feed(&mut self, chunk: &[u8]) -> Parsed {
         self.0.feed(chunk)
     }
@@ -47,8 +47,14 @@ fn parse(data: &[u8], config: &CsvConfig, sniff_bytes: Option<usize>) {
         return;
     };
     let parsed = match sniff_bytes {
-        None => drive(Csv(CsvReader::new(over)), data, Chunking::Whole),
-        Some(n) => parse_all_ways(data, || Csv(CsvReader::with_sniff_bytes(over.clone(), n))),
+        None => drive(
+            ferry_plugin_sdk::call::Session::new(Csv(CsvReader::new(over))),
+            data,
+            Chunking::Whole,
+        ),
+        Some(n) => parse_all_ways(data, || {
+            ferry_plugin_sdk::call::Session::new(Csv(CsvReader::with_sniff_bytes(over.clone(), n)))
+        }),
     };
     assert_not_internal(&parsed);
     if let Ok(records) = &parsed {

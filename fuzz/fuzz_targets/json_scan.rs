@@ -29,7 +29,7 @@ use serde_json::Value;
 
 struct Json(Scanner);
 
-impl Session for Json {
+impl ferry_plugin_sdk::ParserSession for Json {
     fn feed(&mut self, chunk: &[u8]) -> Parsed {
         self.0.feed(chunk)
     }
@@ -39,7 +39,9 @@ impl Session for Json {
 }
 
 fn parse(data: &[u8], settings: Settings) -> Parsed {
-    let parsed = parse_all_ways(data, || Json(Scanner::new(settings)));
+    let parsed = parse_all_ways(data, || {
+        ferry_plugin_sdk::call::Session::new(Json(Scanner::new(settings)))
+    });
     assert_not_internal(&parsed);
     if let Ok(records) = &parsed {
         assert_distinct_names(records);

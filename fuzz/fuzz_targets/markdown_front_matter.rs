@@ -29,7 +29,7 @@ use plugin_markdown::front;
 
 struct Markdown(Document);
 
-impl Session for Markdown {
+impl ferry_plugin_sdk::ParserSession for Markdown {
     fn feed(&mut self, chunk: &[u8]) -> Parsed {
         self.0.feed(chunk)
     }
@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
     // Rendering HTML doubles the work; every other input does it.
     let html = hash(data) & 1 == 1;
     let parsed = parse_all_ways(data, || {
-        Markdown(Document::new(MarkdownConfig { html }, "notes/post.md"))
+        ferry_plugin_sdk::call::Session::new(Markdown(Document::new(
+            MarkdownConfig { html },
+            "notes/post.md",
+        )))
     });
     assert_not_internal(&parsed);
     if let Ok(records) = &parsed {

@@ -26,7 +26,7 @@ use plugin_text::decode::{
 
 struct Text(TextFile);
 
-impl Session for Text {
+impl ferry_plugin_sdk::ParserSession for Text {
     fn feed(&mut self, chunk: &[u8]) -> Parsed {
         self.0.feed(chunk)
     }
@@ -43,7 +43,9 @@ fn file() -> FileInfo {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let parsed = parse_all_ways(data, || Text(TextFile::new(&file(), MAX_RECORD_BYTES)));
+    let parsed = parse_all_ways(data, || {
+        ferry_plugin_sdk::call::Session::new(Text(TextFile::new(&file(), MAX_RECORD_BYTES)))
+    });
     assert_not_internal(&parsed);
     let records = parsed.expect("a text file within the limit is never refused");
     assert_eq!(records.len(), 1, "a text file is one record");
@@ -51,7 +53,9 @@ fuzz_target!(|data: &[u8]| {
 
     // A small limit, in every chunking: refused exactly when over it.
     let max = (hash(data) % 64) as usize + 1;
-    let limited = parse_all_ways(data, || Text(TextFile::new(&file(), max)));
+    let limited = parse_all_ways(data, || {
+        ferry_plugin_sdk::call::Session::new(Text(TextFile::new(&file(), max)))
+    });
     match limited {
         Ok(_) => assert!(
             data.len() <= max,

@@ -21,6 +21,18 @@ pub trait Session {
     fn finish(&mut self) -> Parsed;
 }
 
+/// A plugin's session behind the SDK's guard, as the host drives it: the
+/// guard (not each parser) keeps a finished session finished, so that is
+/// what the targets exercise.
+impl<S: ferry_plugin_sdk::ParserSession> Session for ferry_plugin_sdk::call::Session<S> {
+    fn feed(&mut self, chunk: &[u8]) -> Parsed {
+        ferry_plugin_sdk::call::Session::feed(self, chunk)
+    }
+    fn finish(&mut self) -> Parsed {
+        ferry_plugin_sdk::call::Session::finish(self)
+    }
+}
+
 /// How the host may cut a file into chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunking {

@@ -34,6 +34,30 @@ pub enum EndpointError {
 }
 
 impl EndpointError {
+    /// A failed query: [`EndpointError::Transient`] when a retry from the
+    /// last checkpoint may get past it, else [`EndpointError::Query`].
+    pub fn query(
+        endpoint: impl Into<String>,
+        table: Option<&str>,
+        reason: String,
+        transient: bool,
+    ) -> EndpointError {
+        let (endpoint, table) = (endpoint.into(), table.map(str::to_string));
+        if transient {
+            EndpointError::Transient {
+                endpoint,
+                table,
+                reason,
+            }
+        } else {
+            EndpointError::Query {
+                endpoint,
+                table,
+                reason,
+            }
+        }
+    }
+
     /// Whether trying again (reconnecting, from the last checkpoint) may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, EndpointError::Transient { .. })

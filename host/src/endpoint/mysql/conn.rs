@@ -102,20 +102,7 @@ pub(super) fn my_error(
     } else {
         format!("{} (while running: {doing})", my_message(e))
     };
-    let (endpoint, table) = (endpoint.to_string(), table.map(str::to_string));
-    if my_transient(e) {
-        EndpointError::Transient {
-            endpoint,
-            table,
-            reason,
-        }
-    } else {
-        EndpointError::Query {
-            endpoint,
-            table,
-            reason,
-        }
-    }
+    EndpointError::query(endpoint, table, reason, my_transient(e))
 }
 
 /// An SQL string literal under `NO_BACKSLASH_ESCAPES`: quotes doubled. Text

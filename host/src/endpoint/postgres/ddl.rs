@@ -179,20 +179,7 @@ pub fn pg_error_in(
     } else {
         format!("{doing}: {}", pg_message(e))
     };
-    let (endpoint, table) = (endpoint.to_string(), table.map(str::to_string));
-    if pg_transient(e) {
-        EndpointError::Transient {
-            endpoint,
-            table,
-            reason,
-        }
-    } else {
-        EndpointError::Query {
-            endpoint,
-            table,
-            reason,
-        }
-    }
+    EndpointError::query(endpoint, table, reason, pg_transient(e))
 }
 
 /// A connection that could not be made: transient when the server may be

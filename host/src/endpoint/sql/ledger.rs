@@ -162,20 +162,7 @@ pub fn restart_statements(
 
 fn err(conn: &dyn SqlConn, table: &str, e: impl Into<SqlError>) -> EndpointError {
     let e = e.into();
-    let (endpoint, table) = (conn.endpoint_name(), Some(table.to_string()));
-    if e.transient {
-        EndpointError::Transient {
-            endpoint,
-            table,
-            reason: e.message,
-        }
-    } else {
-        EndpointError::Query {
-            endpoint,
-            table,
-            reason: e.message,
-        }
-    }
+    EndpointError::query(conn.endpoint_name(), Some(table), e.message, e.transient)
 }
 
 async fn exec(

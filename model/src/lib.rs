@@ -131,5 +131,20 @@ mod tests {
         assert!(!nul(r#"{"u0000":1}"#));
         assert!(nul(r#"{"a":"\u00001"}"#), "a NUL followed by a digit");
         assert!(!nul(""));
+        // Moved from the PostgreSQL sink's own copy of this rule.
+        assert!(
+            nul(r#"["\\\u0000"]"#),
+            "an escaped backslash, then the escape"
+        );
+        assert!(
+            !nul(r#"{"a":"\\u0000"}"#),
+            "a backslash and the letters u0000"
+        );
+        assert!(
+            !nul(r#"["\\\\\\u0000"]"#),
+            "three escaped backslashes, then u0000"
+        );
+        assert!(!nul(r#"{"a":"\u0001"}"#));
+        assert!(!nul("{}"));
     }
 }

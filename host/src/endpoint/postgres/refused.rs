@@ -60,7 +60,8 @@ pub(super) fn unfit_values(batch: &Batch, table: &TargetTable) -> Vec<Unfit> {
                 }
                 if json && memchr::memmem::find(&v.data, br"\u0000").is_some() {
                     for r in 0..batch.num_rows {
-                        if has_nul_escape(v.value(r)) {
+                        // json values are UTF-8 (`Batch::check`).
+                        if std::str::from_utf8(v.value(r)).is_ok_and(crate::model::json_holds_nul) {
                             out.push(Unfit {
                                 row: r,
                                 col: ci,
@@ -151,15 +152,6 @@ pub(super) fn unfit_values(batch: &Batch, table: &TargetTable) -> Vec<Unfit> {
     }
     out.sort_by_key(|u| (u.row, u.col));
     out
-}
-
-/// Whether JSON text holds a `\u0000` escape — one whose backslash is not
-/// itself escaped (`\\u0000` is a backslash and the letters `u0000`).
-pub(super) fn has_nul_escape(json: &[u8]) -> bool {
-    memchr::memmem::find_iter(json, br"\u0000").any(|at| {
-        let run = json[..at].iter().rev().take_while(|b| **b == b'\\').count();
-        run % 2 == 0
-    })
 }
 
 /// Whether a server error is about a row's values (so the row is rejected,

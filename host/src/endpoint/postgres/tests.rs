@@ -184,26 +184,6 @@ fn check_expressions_lose_their_wrapper_and_markers() {
 }
 
 #[test]
-fn a_nul_escape_is_found_only_where_it_is_one() {
-    use super::refused::has_nul_escape;
-    assert!(has_nul_escape(br#"{"a":"x\u0000y"}"#));
-    assert!(
-        has_nul_escape(br#"["\\\u0000"]"#),
-        "an escaped backslash, then the escape"
-    );
-    assert!(
-        !has_nul_escape(br#"{"a":"\\u0000"}"#),
-        "a backslash and the letters u0000"
-    );
-    assert!(
-        !has_nul_escape(br#"["\\\\\\u0000"]"#),
-        "three escaped backslashes, then u0000"
-    );
-    assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
-    assert!(!has_nul_escape(b"{}"));
-}
-
-#[test]
 fn declared_types_follow_the_plan_when_they_fit_the_logical_type() {
     use crate::model::SqlType;
     let col = |t: LogicalType, s: Option<SqlType>| ColumnDef {

@@ -1,9 +1,8 @@
-//! After the keys: identity counters, statistics, views.
+//! After the keys: identity counters and statistics (views: `sql::views`).
 
 use super::*;
 use crate::endpoint::sql::quote_ident;
-use crate::endpoint::{EndpointError, IfExists, TargetTable, ViewOutcome};
-use crate::model::ViewDef;
+use crate::endpoint::{EndpointError, TargetTable};
 use mysql_async::prelude::*;
 
 /// Tables per `ANALYZE TABLE` statement: a few hundred names keep the
@@ -100,63 +99,5 @@ impl MysqlSink {
             }
         }
         Ok(())
-    }
-
-    /// `CREATE VIEW` for each view (with [`IfExists::Drop`] a view of that
-    /// name is dropped first; a table of that name is never touched). A
-    /// view that fails — usually one built on a view not created yet — is
-    /// tried again after the others, until a round creates nothing more;
-    /// what still fails is reported with the server's message. Only a lost
-    /// connection fails the call.
-    pub async fn create_views(
-        &mut self,
-        views: &[ViewDef],
-        if_exists: IfExists,
-    ) -> Result<Vec<ViewOutcome>, EndpointError> {
-        let mut errors: Vec<Option<String>> = vec![None; views.len()];
-        let mut pending: Vec<usize> = Vec::new();
-        for (i, v) in views.iter().enumerate() {
-            if if_exists == IfExists::Drop {
-                let drop = format!("DROP VIEW IF EXISTS {}", quote_ident(&v.name));
-                if let Err(e) = self.conn.query_drop(drop.as_str()).await {
-                    if my_transient(&e) {
-                        return Err(my_error(&self.name, Some(&v.name), &e, &drop));
-                    }
-                    errors[i] = Some(my_message(&e));
-                    continue;
-                }
-            }
-            pending.push(i);
-        }
-        loop {
-            let before = pending.len();
-            let mut still = Vec::new();
-            for i in pending {
-                let v = &views[i];
-                let sql = format!("CREATE VIEW {} AS {}", quote_ident(&v.name), v.definition);
-                match self.conn.query_drop(sql.as_str()).await {
-                    Ok(()) => errors[i] = None,
-                    Err(e) if my_transient(&e) => {
-                        return Err(my_error(&self.name, Some(&v.name), &e, &sql));
-                    }
-                    Err(e) => {
-                        errors[i] = Some(my_message(&e));
-                        still.push(i);
-                    }
-                }
-            }
-            pending = still;
-            if pending.is_empty() || pending.len() == before {
-                break;
-            }
-        }
-        Ok(views
-            .iter()
-            .zip(errors)
-            .map(|(v, error)| ViewOutcome {
-                name: v.name.clone(),
-                error,
-            })
-            .collect())
     }
 }

@@ -196,7 +196,7 @@ impl crate::endpoint::Sink for MysqlSink {
         views: &[ViewDef],
         if_exists: IfExists,
     ) -> Result<Vec<ViewOutcome>, EndpointError> {
-        MysqlSink::create_views(self, views, if_exists).await
+        crate::endpoint::sql::views::create_views(self, views, if_exists, "").await
     }
 
     async fn table_checksum(

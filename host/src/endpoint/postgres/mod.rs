@@ -186,7 +186,7 @@ impl crate::endpoint::Sink for PgSink {
         views: &[crate::model::ViewDef],
         if_exists: IfExists,
     ) -> Result<Vec<crate::endpoint::ViewOutcome>, EndpointError> {
-        PgSink::create_views(self, views, if_exists).await
+        crate::endpoint::sql::views::create_views(self, views, if_exists, " CASCADE").await
     }
 
     async fn table_checksum(

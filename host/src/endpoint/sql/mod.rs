@@ -6,6 +6,7 @@
 pub mod dialect;
 pub mod ledger;
 pub mod portable;
+pub mod views;
 
 pub use dialect::{Dialect, SqlConn, SqlError, SqlValue};
 

@@ -293,47 +293,38 @@ fn declared_types_are_kept_where_mysql_has_them() {
     assert!(long.1.contains("the column's CHAR(1)"), "{}", long.1);
 }
 
+/// The encodings of a table of `n` text columns declared `VARCHAR(length)`.
+fn wide(n: usize, length: u32) -> Vec<String> {
+    let columns = (0..n)
+        .map(|i| ColumnDef {
+            sql_type: Some(SqlType::Varchar { length }),
+            ..col(&format!("c{i}"), "", LogicalType::Text)
+        })
+        .collect();
+    table_encodings(
+        &target(TableDef {
+            name: "wide".into(),
+            columns,
+            ..Default::default()
+        }),
+        true,
+    )
+    .iter()
+    .map(|e| e.sql_type())
+    .collect()
+}
+
 #[test]
 fn declared_lengths_stop_where_the_row_has_no_more_room() {
     // 100 × VARCHAR(60) would need 24 kB in InnoDB's 8 kB page.
-    let columns = (0..100)
-        .map(|i| ColumnDef {
-            sql_type: Some(SqlType::Varchar { length: 60 }),
-            ..col(&format!("c{i}"), "", LogicalType::Text)
-        })
-        .collect();
-    let encs = table_encodings(
-        &target(TableDef {
-            name: "wide".into(),
-            columns,
-            ..Default::default()
-        }),
-        true,
-    );
-    let kept = encs
-        .iter()
-        .take_while(|e| e.sql_type() == "VARCHAR(60)")
-        .count();
+    let types = wide(100, 60);
+    let kept = types.iter().take_while(|t| *t == "VARCHAR(60)").count();
     assert!((20..=27).contains(&kept), "{kept} kept");
-    assert!(encs[kept..].iter().all(|e| e.sql_type() == "LONGTEXT"));
+    assert!(types[kept..].iter().all(|t| t == "LONGTEXT"));
     // 64 × VARCHAR(255) is within 65,535 bytes and may move out of the page.
-    let columns = (0..70)
-        .map(|i| ColumnDef {
-            sql_type: Some(SqlType::Varchar { length: 255 }),
-            ..col(&format!("c{i}"), "", LogicalType::Text)
-        })
-        .collect();
-    let encs = table_encodings(
-        &target(TableDef {
-            name: "wide".into(),
-            columns,
-            ..Default::default()
-        }),
-        true,
-    );
-    let kept = encs
+    let kept = wide(70, 255)
         .iter()
-        .filter(|e| e.sql_type() == "VARCHAR(255)")
+        .filter(|t| *t == "VARCHAR(255)")
         .count();
     assert!((60..=64).contains(&kept), "{kept} kept");
 }

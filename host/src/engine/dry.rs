@@ -134,6 +134,8 @@ async fn read_tables(
             Arc::new(AtomicBool::new(false)),
             opts.consolidate.namespace,
             Arc::from(opts.from.to_string().as_str()),
+            // A dry run writes nothing, so there is nothing to verify.
+            None,
             rrx,
             wtx,
         ));

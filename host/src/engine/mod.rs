@@ -21,12 +21,14 @@
 //! instances; it never asks which endpoint it has, only what it can do.
 
 mod chain;
+mod digest;
 pub mod dry;
 pub mod events;
 mod fidelity;
 pub mod options;
 mod pipeline;
 pub mod planner;
+mod readback;
 mod record;
 pub mod report;
 pub mod resume;

@@ -16,6 +16,7 @@ use crate::ledger::{Checkpoint, Mark};
 use crate::model::{Batch, Reject, TableDef};
 
 use super::chain::{Chain, apply_chain};
+use super::digest::{Digest, DigestSpec};
 use super::events::Progress;
 use super::options::Incremental;
 use super::report::{MigrateError, TableReport};
@@ -43,6 +44,8 @@ pub(crate) struct Staged {
     replace: Option<Replace>,
     /// The source's state rows for the batch, written once it committed.
     state: Option<StateRows>,
+    /// The digest of the batch's rows, when the run verifies in the stream.
+    digest: Option<Digest>,
 }
 
 /// Everything one table's load needs, owned, so tables can load concurrently.
@@ -77,6 +80,8 @@ pub(crate) struct TableJob {
     pub(crate) scan: Option<Scan>,
     /// Rows replace the target's rows with the same primary key.
     pub(crate) upsert: bool,
+    /// Digest what is sent, for the run's verification (see `readback.rs`).
+    pub(crate) digest: Option<Arc<DigestSpec>>,
 }
 
 /// The rows an incremental run reads of `table`: after its mark in cursor
@@ -141,7 +146,10 @@ impl Staged {
 }
 
 impl TableJob {
-    pub(crate) async fn run(self) -> (TableReport, Result<(), MigrateError>) {
+    /// Loads the table: its report, and the digest of the rows it sent
+    /// and the target stored when the job digests them (`None` when a
+    /// refused row could not be left out of it by its key).
+    pub(crate) async fn run(self) -> (TableReport, Result<Option<Digest>, MigrateError>) {
         let mut tr = TableReport {
             name: self.plan.source.name.clone(),
             rows_read: 0,
@@ -154,7 +162,7 @@ impl TableJob {
         (tr, res)
     }
 
-    async fn load(self, tr: &mut TableReport) -> Result<(), MigrateError> {
+    async fn load(self, tr: &mut TableReport) -> Result<Option<Digest>, MigrateError> {
         let TableJob {
             plan,
             label,
@@ -174,6 +182,7 @@ impl TableJob {
             checkpoint,
             scan,
             upsert,
+            digest,
         } = self;
         let mut state_sink = match &state {
             Some(u) => Some(endpoint::open_sink(u).await?),
@@ -204,7 +213,8 @@ impl TableJob {
                 tr.rows_written = cp.rows_written;
                 tr.rows_rejected = cp.rows_rejected;
                 progress.table_started(&name, rows.max(cp.rows_read), cp.rows_read);
-                return Ok(());
+                // Loaded by an earlier attempt: nothing was digested here.
+                return Ok(None);
             }
             match resume_scan(source.as_ref(), &plan.read_def, &cp).await? {
                 Some(s) => {
@@ -242,9 +252,13 @@ impl TableJob {
             cancel.clone(),
             namespace,
             label,
+            digest.clone(),
             rrx,
             wtx,
         ));
+        // What the target stored of what was sent; `None` once a refused
+        // row could not be told apart.
+        let mut sent = digest.as_deref().map(Digest::new);
 
         // The writer commits every batch handed to it, even after the stage
         // failed: the target then holds exactly the batches before the failure.
@@ -357,6 +371,12 @@ impl TableJob {
             }
             match res {
                 Ok(outcome) => {
+                    if let (Some(total), Some(spec)) = (sent.as_mut(), digest.as_deref()) {
+                        match stored_digest(&plan, spec, &st, &outcome.rejected) {
+                            Some(d) => total.merge(d),
+                            None => sent = None,
+                        }
+                    }
                     let r = st.rejects.len() as u64 + outcome.rejected.len() as u64;
                     written += outcome.written;
                     rejected += r;
@@ -404,8 +424,49 @@ impl TableJob {
             }
             crate::failpoint::at("table-done", Some(&name));
         }
-        Ok(())
+        Ok(sent)
     }
+}
+
+/// The digest of the rows of `st` the target stored: the batch's own digest,
+/// or when the target refused rows, the digest of the others, told apart by
+/// their keys. `None` when a refused row carries no key that names one row
+/// of the batch.
+fn stored_digest(
+    plan: &TablePlan,
+    spec: &DigestSpec,
+    st: &Staged,
+    refused: &[Reject],
+) -> Option<Digest> {
+    if refused.is_empty() {
+        return st.digest.clone();
+    }
+    // Sinks name a refused row by the loaded table's key over the batch's
+    // columns; SQLite's by the target's key.
+    let schema = plan.target.def.schema();
+    for key_cols in [
+        &plan.target.source.primary_key,
+        &plan.target.def.primary_key,
+    ] {
+        let mut wanted: std::collections::HashMap<&str, usize> = Default::default();
+        for r in refused {
+            *wanted.entry(r.source_key.as_deref()?).or_default() += 1;
+        }
+        let mut keep = vec![true; st.batch.num_rows];
+        for (row, k) in keep.iter_mut().enumerate() {
+            if let Some(key) = st.batch.source_key(&schema, key_cols, row)
+                && let Some(n) = wanted.get_mut(key.as_str())
+                && *n > 0
+            {
+                *n -= 1;
+                *k = false;
+            }
+        }
+        if wanted.values().all(|n| *n == 0) {
+            return Some(Digest::of_batch(spec, &st.batch, Some(&keep)));
+        }
+    }
+    None
 }
 
 /// The plugin stage: casts, key rewrites and the plugin chain, batch by
@@ -417,6 +478,7 @@ pub(crate) async fn plugin_stage(
     cancel: Arc<AtomicBool>,
     namespace: uuid::Uuid,
     label: Arc<str>,
+    digest: Option<Arc<DigestSpec>>,
     mut rrx: mpsc::Receiver<ReadBatch>,
     wtx: mpsc::Sender<Staged>,
 ) -> (u64, Result<(), MigrateError>) {
@@ -461,7 +523,10 @@ pub(crate) async fn plugin_stage(
         batch_no += 1;
         match out {
             Ok(batch) => {
+                // Digested here, on the stage's own task, as it is sent.
+                let digest = digest.as_deref().map(|s| Digest::of_batch(s, &batch, None));
                 let staged = Staged {
+                    digest,
                     batch,
                     rejects,
                     ids,

@@ -17,6 +17,7 @@ use super::chain::Chain;
 use super::events::{Events, Phase, Progress, RunEvent};
 use super::options::MigrateOptions;
 use super::pipeline::{TableJob, incremental_scan};
+use super::readback::ReadBack;
 use super::record::{open_state, record_backups, record_end, record_phase, run_record, store};
 use super::report::{
     MigrateError, Phases, PluginRef, Report, RunStatus, TableReport, error_chain, ms,
@@ -227,7 +228,28 @@ async fn run_and_verify(
             });
         }
     }
-    run(plan, opts, report, progress, opened.clone()).await?;
+    // Rewritten keys differ from the source by design: such runs are
+    // verified by counts and accounting, like a consolidation.
+    let rekeyed = plan.tables.iter().any(|t| !t.rekey.is_empty());
+    // A fresh single-source run verifies as it goes (see `readback.rs`);
+    // a resumed or incremental run's target holds rows this process did
+    // not send, so both sides are read after the load.
+    let mut readback = (opts.verify == Some(super::verify::Level::Full)
+        && opened.capabilities().reread_to_verify
+        && opts.consolidate.more_sources.is_empty()
+        && !rekeyed
+        && opts.resume.is_none()
+        && opts.incremental.is_none())
+    .then(|| ReadBack::new(plan, &opts.to));
+    run(
+        plan,
+        opts,
+        report,
+        progress,
+        opened.clone(),
+        readback.as_mut(),
+    )
+    .await?;
     let Some(level) = opts.verify else {
         return Ok(());
     };
@@ -260,9 +282,6 @@ async fn run_and_verify(
             Err(MigrateError::Verify(failures))
         };
     }
-    // Rewritten keys differ from the source by design: such runs are
-    // verified by counts and accounting, like a consolidation.
-    let rekeyed = plan.tables.iter().any(|t| !t.rekey.is_empty());
     let v = if opts.consolidate.more_sources.is_empty() && !rekeyed {
         // Every view the run created must exist and answer a query; those
         // the target refused are already listed as not carried.
@@ -285,8 +304,23 @@ async fn run_and_verify(
         } else {
             plan
         };
-        crate::engine::verify::verify(plan, &opts.from, &opts.to, Some(&report.run_id), level)
-            .await?
+        let in_run = match readback {
+            Some(rb) => rb.finish(&opened, &opts.from, &report.run_id, plan).await?,
+            None => None,
+        };
+        match in_run {
+            Some(v) => v,
+            None => {
+                crate::engine::verify::verify(
+                    plan,
+                    &opts.from,
+                    &opts.to,
+                    Some(&report.run_id),
+                    level,
+                )
+                .await?
+            }
+        }
     } else {
         let sources: Vec<EndpointUrl> = std::iter::once(opts.from.clone())
             .chain(opts.consolidate.more_sources.iter().cloned())
@@ -313,6 +347,7 @@ async fn run(
     report: &mut Report,
     progress: &Progress,
     first: Arc<dyn Source>,
+    mut readback: Option<&mut ReadBack>,
 ) -> Result<(), MigrateError> {
     let plans: Vec<Arc<TablePlan>> = plan
         .tables
@@ -412,6 +447,7 @@ async fn run(
             ledger,
             &marks,
             &upsert_into,
+            readback.as_deref_mut(),
         )
         .await?;
         for tr in tables {
@@ -439,6 +475,11 @@ async fn run(
         finish.push(s.target.clone());
     }
     let finished = sink.finish(&report.run_id, &finish).await?;
+    if let Some(rb) = readback
+        && finished.quarantined.iter().any(|(_, n)| *n > 0)
+    {
+        rb.invalidate();
+    }
     // The application's next INSERT without an id gets max + 1: after a
     // fresh load, a resume, an incremental run alike.
     let restarted = sink.sync_identity(&targets).await?;
@@ -629,6 +670,7 @@ async fn load_source(
     ledger: bool,
     marks: &HashMap<String, Mark>,
     upsert_into: &[String],
+    mut readback: Option<&mut ReadBack>,
 ) -> Result<(Vec<TableReport>, Option<MigrateError>), MigrateError> {
     // Load tables concurrently, each with its own sink connection and plugin
     // instances (foreign keys come after the load, so order does not matter).
@@ -661,6 +703,7 @@ async fn load_source(
             ledger,
             state: opts.state.clone(),
             upsert: upsert_into.contains(&plan.target.def.name),
+            digest: readback.as_ref().map(|rb| rb.spec(i)),
             // A source that finds its own changes (a directory's files by
             // content) is read whole; others after each table's mark.
             scan: opts
@@ -696,6 +739,14 @@ async fn load_source(
     while let Some(joined) = jobs.join_next().await {
         let (i, tr, res) =
             joined.map_err(|e| MigrateError::Internal(format!("table loader: {e}")))?;
+        let res = match res {
+            Ok(sent) => match readback.as_deref_mut() {
+                // Its read-back starts now, while the others load.
+                Some(rb) => rb.loaded(i, sent).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
         if res.is_err() {
             cancel.store(true, Ordering::SeqCst);
         }

@@ -16,32 +16,32 @@
 //! - **schema**: the target's tables, columns, types, keys, indexes and
 //!   foreign keys against the plan.
 //!
-//! Tables a transformer changed are compared by counts, accounting, orphans
-//! and schema only: their values differ from the source by design, and the
-//! report says so.
+//! In a standalone `ferry verify`, tables a transformer changed are compared
+//! by counts, accounting, orphans and schema only: their values differ from
+//! the source by design, and the report says so. A run's own verification
+//! (see [`super::readback`]) compares what it sent, so it checks them fully.
+//! `docs/verification.md` says what each kind of verification proves.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::MigrateError;
+use super::digest::{Digest, DigestSpec, Scratch, tuple_hash};
 use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
-use crate::model::{Batch, LogicalType, Schema, TableDef, ValueRef};
+use crate::model::{Batch, LogicalType, TableDef};
 use crate::plan::{Plan, PlannedTable};
 
-/// Rows compared value by value per table: about 1,000 — enough to catch a
-/// systematic mapping error in any column, cheap to keep in memory.
-pub const SAMPLE_ROWS: u64 = 1_000;
+pub use super::digest::{SAMPLE_ROWS, canon, canon_decimal, canon_json};
 
 /// Largest parent table whose keys verify holds to find orphans: 5,000,000
 /// keys (a hash set of u64, ~100 MB). Larger parents are reported as not
 /// checked rather than risking the host's memory.
-const MAX_PARENT_KEYS: usize = 5_000_000;
+pub(crate) const MAX_PARENT_KEYS: usize = 5_000_000;
 
-/// Rows kept in flight per table and side while verifying.
+/// Batches kept in flight per table and side while verifying.
 const CHANNEL_DEPTH: usize = 4;
 
 /// What to compare.
@@ -65,7 +65,7 @@ pub enum Check {
 }
 
 impl Check {
-    fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         matches!(self, Check::Mismatch { .. })
     }
 }
@@ -169,13 +169,6 @@ pub async fn verify(
     let target_tables = target.tables().await?;
     let quarantine = target.quarantined().await?;
     let mut parents: ParentKeys = HashMap::new();
-    // Which (table, columns) are referenced, so their keys are collected.
-    let mut referenced: HashSet<(String, Vec<String>)> = HashSet::new();
-    for t in &plan.tables {
-        for fk in &t.target_def.foreign_keys {
-            referenced.insert((parent_table(plan, fk), fk.ref_columns.clone()));
-        }
-    }
     let mut tables = Vec::new();
     for t in &plan.tables {
         let mut q_rows = 0u64;
@@ -198,13 +191,27 @@ pub async fn verify(
             q_rows,
             q_keys,
             level,
-            &referenced,
             &mut parents,
         )
         .await?;
         tables.push(tv);
         crate::failpoint::at("verify", Some(&t.name));
     }
+    let views = check_views(plan, target.as_ref()).await;
+    Ok(VerifyReport {
+        ok: tables.iter().all(|t| t.ok) && views.iter().all(|(_, c)| !c.failed()),
+        level,
+        source: from.to_string(),
+        target: to.to_string(),
+        run_id: run_id.map(str::to_string),
+        tables,
+        views,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Per view of the plan: it exists in the target and answers a query.
+pub(crate) async fn check_views(plan: &Plan, target: &dyn Source) -> Vec<(String, Check)> {
     let mut views = Vec::new();
     for v in &plan.views {
         let c = match target.count(&v.name).await {
@@ -217,16 +224,7 @@ pub async fn verify(
         };
         views.push((v.name.clone(), c));
     }
-    Ok(VerifyReport {
-        ok: tables.iter().all(|t| t.ok) && views.iter().all(|(_, c)| !c.failed()),
-        level,
-        source: from.to_string(),
-        target: to.to_string(),
-        run_id: run_id.map(str::to_string),
-        tables,
-        views,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    })
+    views
 }
 
 /// Verifies a consolidation: per table, the rows of every source = target
@@ -307,47 +305,78 @@ type ParentKeys = HashMap<(String, Vec<String>), Option<Arc<HashSet<u64>>>>;
 
 /// What one side's full read found.
 #[derive(Default)]
-struct SideScan {
-    rows: u64,
-    /// Rows left out because they are quarantined (source side only).
-    excluded: u64,
-    /// Rows hashed into `sum`.
-    hashed: u64,
-    sum: (u64, u64),
-    /// Sampled rows by key: each value shown, and its normalised hash.
-    sample: HashMap<String, Vec<(String, u64)>>,
-    ranges: Vec<Option<(i64, i64)>>,
+pub(crate) struct SideScan {
+    /// Rows read.
+    pub(crate) rows: u64,
+    /// The digest of the rows read, quarantined rows left out.
+    pub(crate) digest: Digest,
     /// Per foreign key of this table: (checked rows, orphans, first orphan key).
-    orphans: Vec<(u64, u64, Option<String>)>,
+    pub(crate) orphans: Vec<(u64, u64, Option<String>)>,
     /// Keys of this table that children reference.
-    keys: HashMap<Vec<String>, HashSet<u64>>,
+    pub(crate) keys: HashMap<Vec<String>, HashSet<u64>>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn verify_table(
+/// The source side of a table as a verification compares it: how many rows
+/// the source holds, and the digest of those that should be in the target.
+pub(crate) struct SourceSide {
+    pub(crate) rows: u64,
+    pub(crate) digest: Digest,
+}
+
+/// One table's digest spec, as both sides of its verification use it: the
+/// target table's columns, named by the loaded table's key.
+pub(crate) fn digest_spec(t: &PlannedTable) -> DigestSpec {
+    DigestSpec::new(
+        t.target_def.schema(),
+        &t.loaded_def().primary_key,
+        t.estimated_rows,
+    )
+}
+
+/// The target side's read of one table: its columns as the plan made them,
+/// orphans checked against the parents' key sets, and the key sets children
+/// will be checked against collected.
+pub(crate) fn target_scan(
     plan: &Plan,
     t: &PlannedTable,
-    source: &Arc<dyn Source>,
-    target: &Arc<dyn Source>,
+    target: Arc<dyn Source>,
+    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+) -> ScanSpec {
+    let wanted_keys: Vec<Vec<String>> = referenced(plan)
+        .into_iter()
+        .filter(|(tbl, _)| tbl == &t.target_name)
+        .map(|(_, cols)| cols)
+        .collect();
+    ScanSpec {
+        side: target,
+        read_def: t.target_def.clone(),
+        cast: None,
+        digest: digest_spec(t),
+        exclude: HashMap::new(),
+        fk_sets,
+        wanted_keys,
+    }
+}
+
+/// Which (table, columns) children reference, so their keys are collected.
+pub(crate) fn referenced(plan: &Plan) -> HashSet<(String, Vec<String>)> {
+    let mut out = HashSet::new();
+    for t in &plan.tables {
+        for fk in &t.target_def.foreign_keys {
+            out.insert((parent_table(plan, fk), fk.ref_columns.clone()));
+        }
+    }
+    out
+}
+
+/// A table's verification before anything is compared.
+pub(crate) fn unverified(
+    plan: &Plan,
+    t: &PlannedTable,
     target_tables: &[TableDef],
     quarantined: u64,
-    q_keys: HashMap<String, u64>,
-    level: Level,
-    referenced: &HashSet<(String, Vec<String>)>,
-    parents: &mut ParentKeys,
-) -> Result<TableVerify, MigrateError> {
-    let loaded = t.loaded_def();
-    let target_def = &t.target_def;
-    let schema = schema_differences(plan, t, target_tables);
-    let transformed = (!t.transforms.is_empty()).then(|| {
-        t.transforms
-            .iter()
-            .filter_map(|&i| plan.transformers.get(i))
-            .map(|p| p.name.clone())
-            .collect::<Vec<_>>()
-            .join(", ")
-    });
-    let mut tv = TableVerify {
+) -> TableVerify {
+    TableVerify {
         table: t.name.clone(),
         target_table: t.target_name.clone(),
         source_rows: 0,
@@ -362,9 +391,24 @@ async fn verify_table(
         },
         orphans: Vec::new(),
         ranges: Vec::new(),
-        schema,
+        schema: schema_differences(plan, t, target_tables),
         ok: false,
-    };
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn verify_table(
+    plan: &Plan,
+    t: &PlannedTable,
+    source: &Arc<dyn Source>,
+    target: &Arc<dyn Source>,
+    target_tables: &[TableDef],
+    quarantined: u64,
+    q_keys: HashMap<String, u64>,
+    level: Level,
+    parents: &mut ParentKeys,
+) -> Result<TableVerify, MigrateError> {
+    let mut tv = unverified(plan, t, target_tables, quarantined);
     if level == Level::Counts || !target_tables.iter().any(|x| x.name == t.target_name) {
         tv.source_rows = source.count(&t.name).await?;
         tv.target_rows = if target_tables.iter().any(|x| x.name == t.target_name) {
@@ -372,146 +416,164 @@ async fn verify_table(
         } else {
             0
         };
+        tv.finish();
+        return Ok(tv);
+    }
+    let loaded = t.loaded_def();
+    let src_spec = ScanSpec {
+        side: source.clone(),
+        read_def: t.source_def.clone(),
+        cast: (!t.casts.is_empty()).then(|| loaded.clone()),
+        // The source read through the casts has the loaded table's columns.
+        digest: DigestSpec::new(loaded.schema(), &loaded.primary_key, t.estimated_rows),
+        exclude: q_keys,
+        fk_sets: Vec::new(),
+        wanted_keys: Vec::new(),
+    };
+    // The parent key sets this table's foreign keys are checked against:
+    // those of parents verified before it.
+    let fk_sets: Vec<Option<Arc<HashSet<u64>>>> = t
+        .target_def
+        .foreign_keys
+        .iter()
+        .map(|fk| {
+            parents
+                .get(&(parent_table(plan, fk), fk.ref_columns.clone()))
+                .and_then(|s| s.clone())
+        })
+        .collect();
+    let tgt_spec = target_scan(plan, t, target.clone(), fk_sets.clone());
+    // Each side hashes on its own task: two cores, two streams.
+    let src_task = tokio::spawn(src_spec.run());
+    let tgt_task = tokio::spawn(tgt_spec.run());
+    let joined = |r: Result<Result<SideScan, MigrateError>, tokio::task::JoinError>| {
+        r.map_err(|e| MigrateError::Internal(format!("verify task: {e}")))?
+    };
+    let (src, mut tgt) = (joined(src_task.await)?, joined(tgt_task.await)?);
+    let transformed = (!t.transforms.is_empty()).then(|| {
+        t.transforms
+            .iter()
+            .filter_map(|&i| plan.transformers.get(i))
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let source = SourceSide {
+        rows: src.rows,
+        digest: src.digest,
+    };
+    for (cols, keys) in std::mem::take(&mut tgt.keys) {
+        let keep = (keys.len() <= MAX_PARENT_KEYS).then(|| Arc::new(keys));
+        parents.insert((t.target_name.clone(), cols), keep);
+    }
+    let collected: Vec<bool> = fk_sets.iter().map(Option::is_some).collect();
+    judge(&mut tv, t, source, &tgt, &collected, transformed);
+    Ok(tv)
+}
+
+/// Compares a table's source side with what was read back from the target;
+/// `collected[f]` says whether the f-th foreign key's parent keys were
+/// there to check orphans against; `transformed` names the transformers
+/// that changed the values the source side holds (values are then not
+/// compared).
+pub(crate) fn judge(
+    tv: &mut TableVerify,
+    t: &PlannedTable,
+    src: SourceSide,
+    tgt: &SideScan,
+    collected: &[bool],
+    transformed: Option<String>,
+) {
+    let loaded = t.loaded_def();
+    let spec = digest_spec(t);
+    tv.source_rows = src.rows;
+    tv.target_rows = tgt.rows;
+    if let Some(by) = &transformed {
+        let reason = format!("values are changed by transformer {by}");
+        tv.checksum = Check::Skipped {
+            reason: reason.clone(),
+        };
+        tv.sample = Check::Skipped { reason };
     } else {
-        let modulus = (t.estimated_rows / SAMPLE_ROWS).max(1);
-        let ranged: Vec<usize> = loaded
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                matches!(
-                    c.logical_type,
-                    LogicalType::Date | LogicalType::Timestamp | LogicalType::Timestamptz
-                )
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let src_spec = ScanSpec {
-            side: source.clone(),
-            read_def: t.source_def.clone(),
-            cast: (!t.casts.is_empty()).then(|| loaded.clone()),
-            key_cols: loaded.primary_key.clone(),
-            modulus,
-            ranged: ranged.clone(),
-            exclude: q_keys,
-            fk_sets: Vec::new(),
-            wanted_keys: Vec::new(),
-        };
-        // The parent key sets this table's foreign keys are checked against.
-        let fk_sets: Vec<Option<Arc<HashSet<u64>>>> = target_def
-            .foreign_keys
-            .iter()
-            .map(|fk| {
-                parents
-                    .get(&(parent_table(plan, fk), fk.ref_columns.clone()))
-                    .and_then(|s| s.clone())
-            })
-            .collect();
-        let wanted_keys: Vec<Vec<String>> = referenced
-            .iter()
-            .filter(|(tbl, _)| tbl == &t.target_name)
-            .map(|(_, cols)| cols.clone())
-            .collect();
-        let tgt_spec = ScanSpec {
-            side: target.clone(),
-            read_def: target_def.clone(),
-            cast: None,
-            key_cols: loaded.primary_key.clone(),
-            modulus,
-            ranged: ranged.clone(),
-            exclude: HashMap::new(),
-            fk_sets: fk_sets.clone(),
-            wanted_keys,
-        };
-        // Each side hashes on its own task: two cores, two streams.
-        let src_task = tokio::spawn(src_spec.run());
-        let tgt_task = tokio::spawn(tgt_spec.run());
-        let joined = |r: Result<Result<SideScan, MigrateError>, tokio::task::JoinError>| {
-            r.map_err(|e| MigrateError::Internal(format!("verify task: {e}")))?
-        };
-        let (src, tgt) = (joined(src_task.await)?, joined(tgt_task.await)?);
-        tv.source_rows = src.rows;
-        tv.target_rows = tgt.rows;
-        let src_rows_compared = src.hashed;
-        if let Some(by) = &transformed {
-            let reason = format!("values are changed by transformer {by}");
-            tv.checksum = Check::Skipped {
-                reason: reason.clone(),
-            };
-            tv.sample = Check::Skipped { reason };
-        } else {
-            let unkeyed = quarantined > 0 && loaded.primary_key.is_empty();
-            tv.checksum = if unkeyed {
-                Check::Skipped {
-                    reason: "quarantined rows have no key to leave them out by".into(),
-                }
-            } else if src.sum == tgt.sum && src_rows_compared == tgt.rows {
-                Check::Match {
-                    value: format!("{:016x}{:016x}", src.sum.0, src.sum.1),
-                }
-            } else {
-                Check::Mismatch {
-                    detail: format!(
-                        "source {:016x}{:016x} over {} rows, target {:016x}{:016x} over {} rows",
-                        src.sum.0, src.sum.1, src_rows_compared, tgt.sum.0, tgt.sum.1, tgt.rows
-                    ),
-                }
-            };
-            tv.sample = compare_samples(&loaded, &src.sample, &tgt.sample);
-            for (k, &i) in ranged.iter().enumerate() {
-                let show = |r: Option<(i64, i64)>| {
-                    r.map(|(a, b)| {
-                        (
-                            show_temporal(a, loaded.columns[i].logical_type),
-                            show_temporal(b, loaded.columns[i].logical_type),
-                        )
-                    })
-                };
-                let (s, g) = (show(src.ranges[k]), show(tgt.ranges[k]));
-                tv.ranges.push(RangeCheck {
-                    column: loaded.columns[i].name.clone(),
-                    ok: s == g,
-                    source: s,
-                    target: g,
-                });
+        let (s, g) = (&src.digest, &tgt.digest);
+        let unkeyed = tv.quarantined > 0 && loaded.primary_key.is_empty();
+        tv.checksum = if unkeyed {
+            Check::Skipped {
+                reason: "quarantined rows have no key to leave them out by".into(),
             }
-        }
-        for (fk, (checked, orphans, first)) in target_def.foreign_keys.iter().zip(&tgt.orphans) {
-            let c = if fk_sets.get(tv.orphans.len()).cloned().flatten().is_none() {
-                Check::Skipped {
-                    reason: format!(
-                        "parent `{}` keys not collected (not in this plan, in a cycle, or above {MAX_PARENT_KEYS} rows)",
-                        fk.ref_table
-                    ),
-                }
-            } else if *orphans == 0 {
-                Check::Match {
-                    value: format!("0 orphans in {checked} rows"),
-                }
-            } else {
-                Check::Mismatch {
-                    detail: format!(
-                        "{orphans} of {checked} rows reference a missing `{}` row, e.g. key {}",
-                        fk.ref_table,
-                        first.clone().unwrap_or_default()
-                    ),
-                }
+        } else if s.sum == g.sum && s.rows == tgt.rows {
+            Check::Match { value: s.show() }
+        } else {
+            Check::Mismatch {
+                detail: format!(
+                    "source {} over {} rows, target {} over {} rows",
+                    s.show(),
+                    s.rows,
+                    g.show(),
+                    tgt.rows
+                ),
+            }
+        };
+        tv.sample = compare_samples(&t.target_def, &s.sample, &g.sample);
+        for (k, &i) in spec.ranged.iter().enumerate() {
+            let ty = spec.schema.columns[i].logical_type;
+            let show = |r: Option<&Option<(i64, i64)>>| {
+                r.copied()
+                    .flatten()
+                    .map(|(a, b)| (show_temporal(a, ty), show_temporal(b, ty)))
             };
-            tv.orphans.push((fk.name.clone(), c));
-        }
-        for (cols, keys) in tgt.keys {
-            let keep = (keys.len() <= MAX_PARENT_KEYS).then(|| Arc::new(keys));
-            parents.insert((t.target_name.clone(), cols), keep);
+            let (a, b) = (show(s.ranges.get(k)), show(g.ranges.get(k)));
+            tv.ranges.push(RangeCheck {
+                column: spec.schema.columns[i].name.clone(),
+                ok: a == b,
+                source: a,
+                target: b,
+            });
         }
     }
-    tv.accounted = tv.source_rows == tv.target_rows + tv.quarantined;
-    tv.ok = tv.accounted
-        && !tv.checksum.failed()
-        && !tv.sample.failed()
-        && tv.orphans.iter().all(|(_, c)| !c.failed())
-        && tv.ranges.iter().all(|r| r.ok)
-        && tv.schema.is_empty();
-    Ok(tv)
+    for (f, (fk, (checked, orphans, first))) in t
+        .target_def
+        .foreign_keys
+        .iter()
+        .zip(&tgt.orphans)
+        .enumerate()
+    {
+        let c = if !collected.get(f).copied().unwrap_or(false) {
+            Check::Skipped {
+                reason: format!(
+                    "parent `{}` keys not collected (not in this plan, in a cycle, or above {MAX_PARENT_KEYS} rows)",
+                    fk.ref_table
+                ),
+            }
+        } else if *orphans == 0 {
+            Check::Match {
+                value: format!("0 orphans in {checked} rows"),
+            }
+        } else {
+            Check::Mismatch {
+                detail: format!(
+                    "{orphans} of {checked} rows reference a missing `{}` row, e.g. key {}",
+                    fk.ref_table,
+                    first.clone().unwrap_or_default()
+                ),
+            }
+        };
+        tv.orphans.push((fk.name.clone(), c));
+    }
+    tv.finish();
+}
+
+impl TableVerify {
+    /// Settles `accounted` and `ok` from the checks.
+    fn finish(&mut self) {
+        self.accounted = self.source_rows == self.target_rows + self.quarantined;
+        self.ok = self.accounted
+            && !self.checksum.failed()
+            && !self.sample.failed()
+            && self.orphans.iter().all(|(_, c)| !c.failed())
+            && self.ranges.iter().all(|r| r.ok)
+            && self.schema.is_empty();
+    }
 }
 
 fn show_temporal(v: i64, t: LogicalType) -> String {
@@ -524,32 +586,29 @@ fn show_temporal(v: i64, t: LogicalType) -> String {
 }
 
 /// What one side's full read needs, owned, so it runs on its own task.
-struct ScanSpec {
+pub(crate) struct ScanSpec {
     side: Arc<dyn Source>,
     read_def: TableDef,
     /// The def after casts, when the side is read through the plan's casts.
     cast: Option<TableDef>,
-    key_cols: Vec<String>,
-    modulus: u64,
-    ranged: Vec<usize>,
+    /// How the rows (after casts) are digested.
+    digest: DigestSpec,
     /// Source keys of quarantined rows (with multiplicity), left out.
     exclude: HashMap<String, u64>,
     /// Per foreign key of the table: the parent's key hashes, when collected.
-    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+    pub(crate) fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
     /// Column lists of this table that children reference.
     wanted_keys: Vec<Vec<String>>,
 }
 
 impl ScanSpec {
     /// Reads one side of a table fully, hashing as it goes.
-    async fn run(self) -> Result<SideScan, MigrateError> {
+    pub(crate) async fn run(self) -> Result<SideScan, MigrateError> {
         let ScanSpec {
             side,
             read_def,
             cast,
-            key_cols,
-            modulus,
-            ranged,
+            digest: spec,
             mut exclude,
             fk_sets,
             wanted_keys,
@@ -562,14 +621,11 @@ impl ScanSpec {
             tx,
         );
         let mut out = SideScan {
-            ranges: vec![None; ranged.len()],
+            digest: Digest::new(&spec),
             orphans: vec![(0, 0, None); fk_sets.len()],
             ..Default::default()
         };
-        let schema_after: Schema = match &cast {
-            Some(loaded) => loaded.schema(),
-            None => read_def.schema(),
-        };
+        let schema_after = &spec.schema;
         let read_schema = read_def.schema();
         let fk_cols: Vec<Vec<usize>> = read_def
             .foreign_keys
@@ -595,12 +651,7 @@ impl ScanSpec {
         for (cols, _) in &key_sets {
             out.keys.insert(cols.clone(), HashSet::new());
         }
-        let key_idx: Vec<usize> = key_cols
-            .iter()
-            .filter_map(|c| schema_after.index_of(c))
-            .collect();
-        let mut buf = Vec::new();
-        let mut key_buf = Vec::new();
+        let mut scratch = Scratch::default();
         while let Some(rb) = rx.recv().await {
             out.rows += rb.rows_read;
             let mut ignored = Vec::new();
@@ -608,7 +659,7 @@ impl ScanSpec {
                 Some(_) => crate::cast::cast_batch(
                     &read_def,
                     &read_schema,
-                    &schema_after,
+                    schema_after,
                     rb.batch,
                     &mut ignored,
                 ),
@@ -617,12 +668,9 @@ impl ScanSpec {
             for row in 0..batch.num_rows {
                 // The key as text is built only for rows that may be left out or
                 // sampled; the sample is picked by a hash of the key's values.
-                let key_cols_idx = &key_idx;
-                let sampled = !key_cols_idx.is_empty()
-                    && tuple_hash(&batch, &schema_after, key_cols_idx, row, &mut key_buf)
-                        .is_multiple_of(modulus);
+                let sampled = spec.sampled(&batch, row, &mut scratch.key);
                 let key = if sampled || !exclude.is_empty() {
-                    batch.source_key(&schema_after, &key_cols, row)
+                    spec.key(&batch, row)
                 } else {
                     None
                 };
@@ -631,58 +679,21 @@ impl ScanSpec {
                     && *n > 0
                 {
                     *n -= 1;
-                    out.excluded += 1;
                     continue;
                 }
-                buf.clear();
-                for (i, c) in schema_after.columns.iter().enumerate() {
-                    canon(&batch.value(row, i), c.logical_type, &mut buf);
-                }
-                let (h1, h2) = hash2(&buf);
-                out.hashed += 1;
-                out.sum.0 = out.sum.0.wrapping_add(h1);
-                out.sum.1 = out.sum.1.wrapping_add(h2);
-                if sampled
-                    && let Some(k) = &key
-                    // Key-hash sampling over an estimated row count can overshoot;                    // 4x the target bounds the map's memory.
-                    && out.sample.len() < (SAMPLE_ROWS * 4) as usize
-                {
-                    let vals = (0..schema_after.columns.len())
-                        .map(|i| {
-                            let (v, t) =
-                                (batch.value(row, i), schema_after.columns[i].logical_type);
-                            let mut b = Vec::new();
-                            canon(&v, t, &mut b);
-                            let shown =
-                                crate::cast::to_text(&v, t).unwrap_or_else(|| "NULL".into());
-                            (shown, hash2(&b).0)
-                        })
-                        .collect();
-                    out.sample.insert(k.clone(), vals);
-                }
-                for (k, &i) in ranged.iter().enumerate() {
-                    let v = match batch.value(row, i) {
-                        ValueRef::Int(x) => Some(x),
-                        ValueRef::Date(d) => Some(d as i64),
-                        _ => None,
-                    };
-                    if let Some(v) = v {
-                        let r = out.ranges[k].get_or_insert((v, v));
-                        r.0 = r.0.min(v);
-                        r.1 = r.1.max(v);
-                    }
-                }
+                out.digest
+                    .add(&spec, &batch, row, key.filter(|_| sampled), &mut scratch);
                 for (f, cols) in fk_cols.iter().enumerate() {
                     let Some(Some(set)) = fk_sets.get(f) else {
                         continue;
                     };
                     if cols
                         .iter()
-                        .any(|&c| matches!(batch.value(row, c), ValueRef::Null))
+                        .any(|&c| matches!(batch.value(row, c), crate::model::ValueRef::Null))
                     {
                         continue;
                     }
-                    let h = tuple_hash(&batch, &schema_after, cols, row, &mut key_buf);
+                    let h = tuple_hash(&batch, schema_after, cols, row, &mut scratch.key);
                     let o = &mut out.orphans[f];
                     o.0 += 1;
                     if !set.contains(&h) {
@@ -704,7 +715,7 @@ impl ScanSpec {
                         && let Some(set) = out.keys.get_mut(cols)
                         && set.len() <= MAX_PARENT_KEYS
                     {
-                        set.insert(tuple_hash(&batch, &schema_after, idx, row, &mut key_buf));
+                        set.insert(tuple_hash(&batch, schema_after, idx, row, &mut scratch.key));
                     }
                 }
             }
@@ -718,147 +729,12 @@ impl ScanSpec {
 
 /// The target name of the table a foreign key references (its name in the
 /// plan's source, or already the target's, when the plan renamed it).
-fn parent_table(plan: &Plan, fk: &crate::model::ForeignKeyDef) -> String {
+pub(crate) fn parent_table(plan: &Plan, fk: &crate::model::ForeignKeyDef) -> String {
     plan.tables
         .iter()
         .find(|p| p.name == fk.ref_table || p.target_name == fk.ref_table)
         .map(|p| p.target_name.clone())
         .unwrap_or_else(|| fk.ref_table.clone())
-}
-
-/// Hash of some columns of a row; `scratch` is reused across rows (this runs
-/// per row, up to three times).
-fn tuple_hash(
-    batch: &Batch,
-    schema: &Schema,
-    cols: &[usize],
-    row: usize,
-    scratch: &mut Vec<u8>,
-) -> u64 {
-    scratch.clear();
-    for &c in cols {
-        canon(
-            &batch.value(row, c),
-            schema.columns[c].logical_type,
-            scratch,
-        );
-    }
-    let mut h = std::hash::DefaultHasher::new();
-    scratch.hash(&mut h);
-    h.finish()
-}
-
-/// Two independent 64-bit hashes of `bytes` (SipHash with fixed keys:
-/// deterministic within one ferry build, which is all a comparison needs).
-fn hash2(bytes: &[u8]) -> (u64, u64) {
-    let mut a = std::hash::DefaultHasher::new();
-    bytes.hash(&mut a);
-    let mut b = std::hash::DefaultHasher::new();
-    0xfe77u16.hash(&mut b);
-    bytes.hash(&mut b);
-    (a.finish(), b.finish())
-}
-
-/// Appends the normalised form of a value: equal under the type mapping ⇔
-/// equal bytes. Decimals lose insignificant zeros (`1.50` = `1.5`), JSON
-/// is re-serialised with sorted keys, NaN is one NaN.
-pub fn canon(v: &ValueRef<'_>, t: LogicalType, out: &mut Vec<u8>) {
-    match v {
-        ValueRef::Null => out.push(0),
-        ValueRef::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
-        ValueRef::Int(i) => {
-            out.push(2);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        ValueRef::Float(f) => {
-            out.push(3);
-            let bits = if f.is_nan() {
-                f64::NAN.to_bits()
-            } else {
-                f.to_bits()
-            };
-            out.extend_from_slice(&bits.to_le_bytes());
-        }
-        ValueRef::Date(d) => {
-            out.push(4);
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        ValueRef::Uuid(u) => {
-            out.push(5);
-            out.extend_from_slice(u);
-        }
-        ValueRef::Text(s) => {
-            out.push(6);
-            let norm;
-            let s: &str = match t {
-                LogicalType::Decimal => {
-                    norm = canon_decimal(s);
-                    &norm
-                }
-                LogicalType::Json => {
-                    norm = canon_json(s);
-                    &norm
-                }
-                _ => s,
-            };
-            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-        ValueRef::Bytes(b) => {
-            out.push(7);
-            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-            out.extend_from_slice(b);
-        }
-    }
-}
-
-/// `+001.500e1` → `15`; `-0.0` → `0`; text that is not a decimal is kept.
-pub fn canon_decimal(s: &str) -> String {
-    match crate::model::Decimal::parse(s.trim()) {
-        Some(d) => d.canonical(),
-        None => s.to_string(),
-    }
-}
-
-/// JSON re-serialised compactly with object keys sorted.
-pub fn canon_json(s: &str) -> String {
-    fn write(v: &serde_json::Value, out: &mut String) {
-        match v {
-            serde_json::Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::String((*k).clone()).to_string());
-                    out.push(':');
-                    write(&m[*k], out);
-                }
-                out.push('}');
-            }
-            serde_json::Value::Array(a) => {
-                out.push('[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(x, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    match serde_json::from_str::<serde_json::Value>(s) {
-        Ok(v) => {
-            let mut out = String::new();
-            write(&v, &mut out);
-            out
-        }
-        Err(_) => s.to_string(),
-    }
 }
 
 fn compare_samples(
@@ -978,33 +854,4 @@ fn schema_differences(plan: &Plan, t: &PlannedTable, target_tables: &[TableDef])
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimals_normalise() {
-        for (a, b) in [
-            ("1.50", "1.5"),
-            ("+001.500e1", "15"),
-            ("-0.0", "0"),
-            ("0.990000000000000000000000000000", "0.99"),
-            ("1e3", "1000"),
-            ("12.5e-3", "0.0125"),
-            ("-7", "-7"),
-            ("100", "100"),
-        ] {
-            assert_eq!(canon_decimal(a), b, "{a}");
-        }
-    }
-
-    #[test]
-    fn json_normalises() {
-        assert_eq!(
-            canon_json(r#"{"b": [1, {"d":1,"c":2}], "a": null}"#),
-            r#"{"a":null,"b":[1,{"c":2,"d":1}]}"#
-        );
-    }
 }

@@ -1,0 +1,410 @@
+//! Row digests: what a verification compares of one side of a table.
+//!
+//! A [`Digest`] is an order-independent summary of a set of rows: how many,
+//! the wrapping sum of a 128-bit hash of each row's normalised binary form
+//! ([`canon`]), about [`SAMPLE_ROWS`] rows kept value by value (picked by a
+//! hash of their key, so both sides pick the same rows), and the min/max of
+//! every date and timestamp column. Two sides hold the same rows under the
+//! type mapping when their digests are equal.
+//!
+//! The same code digests the rows a run sends (in the stream, see
+//! `pipeline.rs`), the rows a verification reads back from the target, and
+//! both sides of a standalone `ferry verify`.
+//!
+//! The row hash is XXH3-128: fast, non-cryptographic, and fixed by its
+//! specification (not by this build), over an encoding where equal values
+//! under the type mapping are equal bytes. It guards against mistakes, not
+//! against an adversary who writes colliding rows into the target.
+
+use std::collections::HashMap;
+
+use twox_hash::{XxHash3_64, XxHash3_128};
+
+use crate::model::{Batch, LogicalType, Schema, ValueRef};
+
+/// Rows compared value by value per table: about 1,000 — enough to catch a
+/// systematic mapping error in any column, cheap to keep in memory.
+pub const SAMPLE_ROWS: u64 = 1_000;
+
+/// Sampled rows one digest keeps at most: key-hash sampling over an
+/// estimated row count can overshoot; 4× the target bounds the memory.
+const MAX_SAMPLED: usize = (SAMPLE_ROWS * 4) as usize;
+
+/// How one side's rows are digested: their schema, the key that names a row
+/// (and picks the sample), and which columns have ranges.
+#[derive(Debug, Clone)]
+pub(crate) struct DigestSpec {
+    pub(crate) schema: Schema,
+    key_cols: Vec<String>,
+    key_idx: Vec<usize>,
+    /// A row is sampled when the hash of its key is a multiple of this.
+    modulus: u64,
+    /// Date and timestamp columns, whose min/max are compared.
+    pub(crate) ranged: Vec<usize>,
+}
+
+impl DigestSpec {
+    /// Rows of `schema`, named by `key_cols`, about `estimated_rows` of them.
+    pub(crate) fn new(schema: Schema, key_cols: &[String], estimated_rows: u64) -> DigestSpec {
+        let key_idx: Vec<usize> = key_cols.iter().filter_map(|c| schema.index_of(c)).collect();
+        let ranged = schema
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                matches!(
+                    c.logical_type,
+                    LogicalType::Date | LogicalType::Timestamp | LogicalType::Timestamptz
+                )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        DigestSpec {
+            schema,
+            // A key column missing from the schema names no row.
+            key_cols: if key_idx.len() == key_cols.len() {
+                key_cols.to_vec()
+            } else {
+                Vec::new()
+            },
+            key_idx,
+            modulus: (estimated_rows / SAMPLE_ROWS).max(1),
+            ranged,
+        }
+    }
+
+    /// Whether `row` is in the sample.
+    pub(crate) fn sampled(&self, batch: &Batch, row: usize, scratch: &mut Vec<u8>) -> bool {
+        !self.key_cols.is_empty()
+            && tuple_hash(batch, &self.schema, &self.key_idx, row, scratch)
+                .is_multiple_of(self.modulus)
+    }
+
+    /// The row's key as text (the form quarantine records it in).
+    pub(crate) fn key(&self, batch: &Batch, row: usize) -> Option<String> {
+        batch.source_key(&self.schema, &self.key_cols, row)
+    }
+}
+
+/// An order-independent summary of a set of rows (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Digest {
+    /// Rows summed into `sum`.
+    pub(crate) rows: u64,
+    pub(crate) sum: u128,
+    /// Sampled rows by key: each value shown, and the hash of its normalised form.
+    pub(crate) sample: HashMap<String, Vec<(String, u64)>>,
+    /// Per ranged column of the spec: (min, max) of its non-null values.
+    pub(crate) ranges: Vec<Option<(i64, i64)>>,
+}
+
+impl Digest {
+    pub(crate) fn new(spec: &DigestSpec) -> Digest {
+        Digest {
+            ranges: vec![None; spec.ranged.len()],
+            ..Default::default()
+        }
+    }
+
+    /// The digest of a batch's rows, leaving out rows whose `keep` is false.
+    pub(crate) fn of_batch(spec: &DigestSpec, batch: &Batch, keep: Option<&[bool]>) -> Digest {
+        let mut d = Digest::new(spec);
+        let mut scratch = Scratch::default();
+        for row in 0..batch.num_rows {
+            if keep.is_some_and(|k| !k.get(row).copied().unwrap_or(true)) {
+                continue;
+            }
+            let key = spec
+                .sampled(batch, row, &mut scratch.key)
+                .then(|| spec.key(batch, row))
+                .flatten();
+            d.add(spec, batch, row, key, &mut scratch);
+        }
+        d
+    }
+
+    /// Adds one row; `sampled_key` is its key when the row is in the sample.
+    pub(crate) fn add(
+        &mut self,
+        spec: &DigestSpec,
+        batch: &Batch,
+        row: usize,
+        sampled_key: Option<String>,
+        scratch: &mut Scratch,
+    ) {
+        let buf = &mut scratch.row;
+        buf.clear();
+        for (i, c) in spec.schema.columns.iter().enumerate() {
+            canon(&batch.value(row, i), c.logical_type, buf);
+        }
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(XxHash3_128::oneshot(buf));
+        if let Some(k) = sampled_key
+            && self.sample.len() < MAX_SAMPLED
+        {
+            let vals = spec
+                .schema
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let v = batch.value(row, i);
+                    let mut b = Vec::new();
+                    canon(&v, c.logical_type, &mut b);
+                    let shown =
+                        crate::cast::to_text(&v, c.logical_type).unwrap_or_else(|| "NULL".into());
+                    (shown, XxHash3_64::oneshot(&b))
+                })
+                .collect();
+            self.sample.insert(k, vals);
+        }
+        for (k, &i) in spec.ranged.iter().enumerate() {
+            let v = match batch.value(row, i) {
+                ValueRef::Int(x) => x,
+                ValueRef::Date(d) => d as i64,
+                _ => continue,
+            };
+            let r = self.ranges[k].get_or_insert((v, v));
+            r.0 = r.0.min(v);
+            r.1 = r.1.max(v);
+        }
+    }
+
+    /// Adds another digest of the same spec (rows of another batch).
+    pub(crate) fn merge(&mut self, other: Digest) {
+        self.rows += other.rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+        for (k, v) in other.sample {
+            if self.sample.len() >= MAX_SAMPLED {
+                break;
+            }
+            self.sample.insert(k, v);
+        }
+        if self.ranges.len() < other.ranges.len() {
+            self.ranges.resize(other.ranges.len(), None);
+        }
+        for (mine, theirs) in self.ranges.iter_mut().zip(other.ranges) {
+            *mine = match (*mine, theirs) {
+                (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
+    /// The checksum as 32 hex digits.
+    pub(crate) fn show(&self) -> String {
+        format!("{:032x}", self.sum)
+    }
+}
+
+/// Buffers reused across rows (digesting runs per row).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    row: Vec<u8>,
+    pub(crate) key: Vec<u8>,
+}
+
+/// A 64-bit hash of some columns of a row (keys, foreign keys, the sample
+/// pick); `scratch` is reused across rows.
+pub(crate) fn tuple_hash(
+    batch: &Batch,
+    schema: &Schema,
+    cols: &[usize],
+    row: usize,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    scratch.clear();
+    for &c in cols {
+        canon(
+            &batch.value(row, c),
+            schema.columns[c].logical_type,
+            scratch,
+        );
+    }
+    XxHash3_64::oneshot(scratch)
+}
+
+/// Appends the normalised form of a value: equal under the type mapping ⇔
+/// equal bytes. Decimals lose insignificant zeros (`1.50` = `1.5`), JSON
+/// is re-serialised with sorted keys, NaN is one NaN.
+pub fn canon(v: &ValueRef<'_>, t: LogicalType, out: &mut Vec<u8>) {
+    match v {
+        ValueRef::Null => out.push(0),
+        ValueRef::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
+        ValueRef::Int(i) => {
+            out.push(2);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        ValueRef::Float(f) => {
+            out.push(3);
+            let bits = if f.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                f.to_bits()
+            };
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+        ValueRef::Date(d) => {
+            out.push(4);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        ValueRef::Uuid(u) => {
+            out.push(5);
+            out.extend_from_slice(u);
+        }
+        ValueRef::Text(s) => {
+            out.push(6);
+            let norm;
+            let s: &str = match t {
+                LogicalType::Decimal => {
+                    norm = canon_decimal(s);
+                    &norm
+                }
+                LogicalType::Json => {
+                    norm = canon_json(s);
+                    &norm
+                }
+                _ => s,
+            };
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        ValueRef::Bytes(b) => {
+            out.push(7);
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// `+001.500e1` → `15`; `-0.0` → `0`; text that is not a decimal is kept.
+pub fn canon_decimal(s: &str) -> String {
+    match crate::model::Decimal::parse(s.trim()) {
+        Some(d) => d.canonical(),
+        None => s.to_string(),
+    }
+}
+
+/// JSON re-serialised compactly with object keys sorted.
+pub fn canon_json(s: &str) -> String {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write(&m[*k], out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) => {
+            let mut out = String::new();
+            write(&v, &mut out);
+            out
+        }
+        Err(_) => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BatchBuilder, ColumnDef, TableDef};
+
+    fn people(rows: &[(i64, &str)]) -> (DigestSpec, Batch) {
+        let def = TableDef {
+            name: "people".into(),
+            columns: vec![
+                ColumnDef {
+                    name: "id".into(),
+                    logical_type: LogicalType::Int64,
+                    ..Default::default()
+                },
+                ColumnDef {
+                    name: "name".into(),
+                    logical_type: LogicalType::Text,
+                    nullable: true,
+                    ..Default::default()
+                },
+            ],
+            primary_key: vec!["id".into()],
+            ..Default::default()
+        };
+        let schema = def.schema();
+        let mut b = BatchBuilder::new(&schema, rows.len());
+        for (id, name) in rows {
+            b.copy_value(0, &ValueRef::Int(*id)).unwrap();
+            b.copy_value(1, &ValueRef::Text(name)).unwrap();
+            b.end_row();
+        }
+        (DigestSpec::new(schema, &def.primary_key, 1), b.finish())
+    }
+
+    #[test]
+    fn order_and_batching_do_not_change_a_digest_and_a_value_does() {
+        let (spec, ab) = people(&[(1, "a"), (2, "b")]);
+        let (_, ba) = people(&[(2, "b"), (1, "a")]);
+        let (_, a) = people(&[(1, "a")]);
+        let (_, b) = people(&[(2, "b")]);
+        let whole = Digest::of_batch(&spec, &ab, None);
+        let mut parts = Digest::of_batch(&spec, &a, None);
+        parts.merge(Digest::of_batch(&spec, &b, None));
+        assert_eq!(whole.sum, Digest::of_batch(&spec, &ba, None).sum);
+        assert_eq!((whole.rows, whole.sum), (parts.rows, parts.sum));
+        // Every row is sampled at modulus 1, keyed by its id.
+        assert_eq!(whole.sample.len(), 2);
+        assert_eq!(whole.sample["2"][1].0, "b");
+        let (_, changed) = people(&[(1, "a"), (2, "B")]);
+        assert_ne!(whole.sum, Digest::of_batch(&spec, &changed, None).sum);
+        // A row left out is as if it had never been there.
+        let kept = Digest::of_batch(&spec, &ab, Some(&[true, false]));
+        assert_eq!(
+            (kept.rows, kept.sum),
+            (1, Digest::of_batch(&spec, &a, None).sum)
+        );
+    }
+
+    #[test]
+    fn decimals_normalise() {
+        for (a, b) in [
+            ("1.50", "1.5"),
+            ("+001.500e1", "15"),
+            ("-0.0", "0"),
+            ("0.990000000000000000000000000000", "0.99"),
+            ("1e3", "1000"),
+            ("12.5e-3", "0.0125"),
+            ("-7", "-7"),
+            ("100", "100"),
+        ] {
+            assert_eq!(canon_decimal(a), b, "{a}");
+        }
+    }
+
+    #[test]
+    fn json_normalises() {
+        assert_eq!(
+            canon_json(r#"{"b": [1, {"d":1,"c":2}], "a": null}"#),
+            r#"{"a":null,"b":[1,{"c":2,"d":1}]}"#
+        );
+    }
+}

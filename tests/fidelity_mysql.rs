@@ -94,6 +94,7 @@ async fn write(
             checkpoint: None,
             upsert: false,
             replace: None,
+            raw: None,
         })
         .await
         .unwrap();
@@ -685,6 +686,7 @@ fn a_null_primary_key_is_rejected_with_a_true_reason_and_a_null_source_key() {
             checkpoint: None,
             upsert: false,
             replace: None,
+            raw: None,
         })
         .await
         .unwrap()

@@ -63,6 +63,7 @@ fn write<'a>(run: &'a str, t: &'a TargetTable, batch: &'a Batch, upsert: bool) -
         checkpoint: None,
         upsert,
         replace: None,
+        raw: None,
     }
 }
 

@@ -323,6 +323,7 @@ async fn load(
                 checkpoint: None,
                 upsert: false,
                 replace: None,
+                raw: None,
             })
             .await
             .unwrap();
@@ -798,6 +799,7 @@ fn sink_quarantines_refused_rows_one_by_one() {
                 checkpoint: None,
                 upsert: false,
                 replace: None,
+                raw: None,
             })
             .await
             .unwrap();

@@ -582,3 +582,60 @@ fn declared_numeric_precision_is_kept_and_values_that_do_not_fit_are_rejected_no
         ]
     );
 }
+
+/// PostgreSQL → PostgreSQL with nothing in between passes the binary COPY
+/// tuples through as the source's server sent them: values a logical type
+/// cannot hold (numeric NaN, infinite timestamps) arrive instead of being
+/// quarantined, a table a transformer touches is decoded as ever, and the
+/// run's verification still looks inside and catches a changed value.
+#[test]
+fn postgres_to_postgres_passes_rows_through_as_the_server_sent_them() {
+    let src = source_db("pgpass_src");
+    src.query(
+        "CREATE TABLE m (id int PRIMARY KEY, amount numeric(12,2), at timestamptz, d date);
+         INSERT INTO m VALUES (1, 1.25, '2024-01-01 10:00:00+00', '2024-01-01'), (2, 'NaN', NULL, NULL),
+           (3, 7, 'infinity', '-infinity');",
+    );
+    let dst = PgDb::new("pgpass_dst");
+    let out = ferry(&["migrate", "--from", &src.url, "--to", &dst.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    for t in ["customers", "m"] {
+        assert_eq!(table(&r, t)["passthrough"], true, "{t}: {r:#}");
+        assert_eq!(table(&r, t)["rows_rejected"], 0, "{t}");
+    }
+    // `items` holds an enum, `inet` and an array, read through their text
+    // form: its rows are decoded, and arrive all the same.
+    assert_eq!(table(&r, "items")["passthrough"], serde_json::Value::Null);
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+    let q = "SELECT id, amount::text, at::text, d::text FROM m ORDER BY id";
+    assert_eq!(src.query(q), dst.query(q));
+    assert_eq!(dst.scalar("SELECT amount::text FROM m WHERE id = 2"), "NaN");
+    let cols = "id, region, customer_id, small, price::text, ratio::text, score, flag, \
+                placed, local_ts, day, at, encode(blob, 'hex'), doc::text, uid, feeling::text, \
+                addr::text, tags::text, precise";
+    let q = format!("SELECT {cols} FROM items ORDER BY id");
+    assert_eq!(src.query(&q), dst.query(&q));
+
+    // A transformer on one table: that table is decoded, the others are not.
+    let dst2 = PgDb::new("pgpass_dst2");
+    let mask = r#"customers:mask={"key":"test-key-0123456789abcdef","columns":{"email":"redact"}}"#;
+    let out = ferry(&[
+        "migrate",
+        "--from",
+        &src.url,
+        "--to",
+        &dst2.url,
+        "--transform",
+        mask,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(
+        table(&r, "customers")["passthrough"],
+        serde_json::Value::Null
+    );
+    assert_eq!(table(&r, "m")["passthrough"], true);
+    assert_eq!(r["verify"]["ok"], true, "{:#}", r["verify"]);
+}

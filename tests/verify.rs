@@ -169,6 +169,29 @@ fn a_run_finds_a_value_changed_before_its_read_back() {
         assert_eq!(orders["checksum"]["status"], "match", "{to}: {orders}");
         assert_eq!(orders["source_rows"], 600);
     }
+    // PostgreSQL → PostgreSQL passes the rows through undecoded; the
+    // verification still decodes what was sent and what the target holds.
+    let pg2 = PgDb::new("readback_pgpg");
+    let out = migrate_tampered(&pg.url, &pg2.url, "users", || {
+        pg2.query("UPDATE users SET name = 'Eve' WHERE id = 6");
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    let passed: Vec<&serde_json::Value> = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["passthrough"] == true)
+        .collect();
+    assert_eq!(passed.len(), 2, "{r:#}");
+    let users = table(&r["verify"], "users");
+    assert_eq!(users["checksum"]["status"], "mismatch", "{users}");
+    let detail = users["sample"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("row 6, column `name`") && detail.contains("Eve"),
+        "{detail}"
+    );
+    assert_eq!(table(&r["verify"], "orders")["ok"], true);
 }
 
 /// A transformer's output is what the run sent, so the run's own

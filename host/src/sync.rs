@@ -388,6 +388,7 @@ async fn upsert_rows(
                 checkpoint: None,
                 upsert: true,
                 replace: None,
+                raw: None,
             })
             .await?;
         }
@@ -401,6 +402,7 @@ async fn upsert_rows(
             checkpoint: None,
             upsert: true,
             replace: None,
+            raw: None,
         })
         .await?;
     }

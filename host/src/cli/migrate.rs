@@ -449,8 +449,16 @@ pub(super) fn print_summary(r: &Report) {
         );
         for t in &r.tables {
             println!(
-                "  {:width$}  {:>12}  {:>12}  {:>12}",
-                t.name, t.rows_read, t.rows_written, t.rows_rejected
+                "  {:width$}  {:>12}  {:>12}  {:>12}{}",
+                t.name,
+                t.rows_read,
+                t.rows_written,
+                t.rows_rejected,
+                if t.passthrough {
+                    "  (passed through undecoded)"
+                } else {
+                    ""
+                }
             );
         }
     }

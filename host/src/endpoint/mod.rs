@@ -167,6 +167,43 @@ pub struct ReadBatch {
     /// The source's own state rows for this batch ([`Source::state_table`]),
     /// written when the batch has committed.
     pub state: Option<StateRows>,
+    /// A raw read ([`Source::read_raw`]): the rows as the source's wire
+    /// carries them; `batch` is then empty.
+    pub raw: Option<RawRows>,
+}
+
+/// Rows as a source's wire carries them (PostgreSQL: binary COPY tuples),
+/// handed to a sink of the same format that loads them as they are —
+/// nothing decoded or encoded on the way. Only verification looks inside,
+/// through `decode`.
+#[derive(Clone)]
+pub struct RawRows {
+    /// The rows back to back, without the format's header or trailer.
+    pub bytes: bytes::Bytes,
+    pub rows: usize,
+    /// The rows as a batch of the table's schema, or why they cannot be.
+    pub decode: RawDecoder,
+}
+
+/// Decodes a [`RawRows`]' bytes into a batch.
+pub type RawDecoder = Arc<dyn Fn(&[u8]) -> Result<Batch, String> + Send + Sync>;
+
+impl std::fmt::Debug for RawRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRows")
+            .field("bytes", &self.bytes.len())
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+/// What a source's raw rows of one table are: the wire format, and per
+/// column the type the wire carries, as the database names it. A sink takes
+/// them as they are only when its table's columns are those types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawFormat {
+    pub format: &'static str,
+    pub columns: Vec<String>,
 }
 
 impl ReadBatch {
@@ -181,6 +218,7 @@ impl ReadBatch {
             cursor: None,
             replace: None,
             state: None,
+            raw: None,
         }
     }
 }
@@ -308,6 +346,22 @@ pub trait Source: Send + Sync {
         scan: Scan,
         tx: mpsc::Sender<ReadBatch>,
     ) -> JoinHandle<Result<(), EndpointError>>;
+    /// The raw format `table` can be read in ([`RawRows`]), when the source
+    /// has one for it.
+    async fn raw_format(&self, _table: &TableDef) -> Result<Option<RawFormat>, EndpointError> {
+        Ok(None)
+    }
+    /// Like [`Source::read`], the rows as the wire carries them (only after
+    /// [`Source::raw_format`] named a format for the table).
+    fn read_raw(
+        self: Arc<Self>,
+        table: TableDef,
+        batch_size: usize,
+        scan: Scan,
+        tx: mpsc::Sender<ReadBatch>,
+    ) -> JoinHandle<Result<(), EndpointError>> {
+        self.read(table, batch_size, scan, tx)
+    }
     /// Where this source keeps its own state in the target, if it does.
     fn state_table(&self) -> Option<StateTable> {
         None
@@ -370,6 +424,9 @@ pub struct Write<'a> {
     pub upsert: bool,
     /// Target rows deleted first, in the same transaction.
     pub replace: Option<&'a Replace>,
+    /// The rows as the source's wire carried them, when the sink said it
+    /// takes them as they are ([`Sink::accepts_raw`]); `batch` is then empty.
+    pub raw: Option<&'a RawRows>,
 }
 
 /// A sink: where batches are written. One per connection; each table load
@@ -397,6 +454,16 @@ pub trait Sink: Send {
     /// and writes the rest. Only a failure of the connection or of the
     /// target itself fails the write.
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError>;
+    /// Whether `table` (created by [`Sink::prepare`]) loads raw rows of
+    /// `format` as they are: same wire format, and every column of the type
+    /// the wire carries.
+    async fn accepts_raw(
+        &mut self,
+        _table: &TargetTable,
+        _format: &RawFormat,
+    ) -> Result<bool, EndpointError> {
+        Ok(false)
+    }
     /// After the load: primary keys, unique constraints, indexes, CHECK
     /// constraints (`def.checks`, already in the target's dialect), then
     /// foreign keys, tables in dependency order, each keeping its name.

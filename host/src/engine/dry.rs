@@ -144,6 +144,7 @@ async fn read_tables(
             rows_read: 0,
             rows_written: 0,
             rows_rejected: 0,
+            passthrough: false,
         };
         while let Some(st) = wrx.recv().await {
             let (w, r) = st.counts();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 use crate::endpoint::{
-    self, EndpointUrl, KEY_MARK, ReadBatch, Replace, ResumeBy, Scan, Source, StateRows,
+    self, EndpointUrl, KEY_MARK, RawRows, ReadBatch, Replace, ResumeBy, Scan, Source, StateRows,
     TargetTable, Write,
 };
 use crate::ledger::{Checkpoint, Mark};
@@ -46,6 +46,8 @@ pub(crate) struct Staged {
     state: Option<StateRows>,
     /// The digest of the batch's rows, when the run verifies in the stream.
     digest: Option<Digest>,
+    /// The rows as the source's wire carried them (`batch` is then empty).
+    raw: Option<RawRows>,
 }
 
 /// Everything one table's load needs, owned, so tables can load concurrently.
@@ -141,7 +143,8 @@ async fn resume_scan(
 impl Staged {
     /// Rows to write and rows rejected on the way.
     pub(crate) fn counts(&self) -> (u64, u64) {
-        (self.batch.num_rows as u64, self.rejects.len() as u64)
+        let rows = self.raw.as_ref().map_or(self.batch.num_rows, |r| r.rows);
+        (rows as u64, self.rejects.len() as u64)
     }
 }
 
@@ -155,6 +158,7 @@ impl TableJob {
             rows_read: 0,
             rows_written: 0,
             rows_rejected: 0,
+            passthrough: false,
         };
         let progress = self.progress.clone();
         let res = self.load(&mut tr).await;
@@ -242,9 +246,30 @@ impl TableJob {
             (_, ResumeBy::Cursor(column)) => column.to_string(),
             _ => KEY_MARK.to_string(),
         };
-        let reader = source
-            .clone()
-            .read(plan.read_def.clone(), batch_size, scan, rtx);
+        // Passed through as the wire carries it when nothing in between
+        // touches a value and the target's columns are the wire's types.
+        // A cursor scan's mark is a value the raw read does not decode:
+        // such a table is decoded as ever.
+        let raw = !matches!(scan, Scan::Cursor { .. })
+            && passes_through(
+                &plan,
+                &*source,
+                sink.as_mut(),
+                &id_map,
+                &state_table,
+                upsert,
+            )
+            .await?;
+        tr.passthrough = raw;
+        let reader = if raw {
+            source
+                .clone()
+                .read_raw(plan.read_def.clone(), batch_size, scan, rtx)
+        } else {
+            source
+                .clone()
+                .read(plan.read_def.clone(), batch_size, scan, rtx)
+        };
         let (wtx, mut wrx) = mpsc::channel::<Staged>(CHANNEL_DEPTH);
         let stage = tokio::spawn(plugin_stage(
             plan.clone(),
@@ -313,6 +338,7 @@ impl TableJob {
                 checkpoint: if transactions { cp.as_ref() } else { None },
                 upsert,
                 replace: st.replace.as_ref(),
+                raw: st.raw.as_ref(),
             };
             let mut res = sink.write(w).await;
             // No transaction spans a target without them and its ledger: the
@@ -341,6 +367,7 @@ impl TableJob {
                     checkpoint: None,
                     upsert: false,
                     replace: None,
+                    raw: None,
                 };
                 if let Err(e) = sink.write(w).await {
                     res = Err(e);
@@ -364,6 +391,7 @@ impl TableJob {
                     upsert: false,
                     // A state table this run created holds nothing to replace.
                     replace: (!s.created).then_some(&replace),
+                    raw: None,
                 };
                 if let Err(e) = sink.write(w).await {
                     res = Err(e);
@@ -428,6 +456,34 @@ impl TableJob {
     }
 }
 
+/// Whether the table's rows pass through as the source's wire carries them
+/// ([`RawRows`]): no cast, key rewrite or plugin touches a value, rows are
+/// appended (not upserted, no id map, no state rows), the source has a raw
+/// format for the table, and the target's columns are exactly its types.
+async fn passes_through(
+    plan: &TablePlan,
+    source: &dyn Source,
+    sink: &mut dyn crate::endpoint::Sink,
+    id_map: &Option<TargetTable>,
+    state_table: &Option<super::run::StateTarget>,
+    upsert: bool,
+) -> Result<bool, MigrateError> {
+    if !plan.casts.is_empty()
+        || !plan.rekey.is_empty()
+        || !plan.transforms.is_empty()
+        || !plan.validators.is_empty()
+        || upsert
+        || id_map.is_some()
+        || state_table.is_some()
+    {
+        return Ok(false);
+    }
+    let Some(format) = source.raw_format(&plan.read_def).await? else {
+        return Ok(false);
+    };
+    Ok(sink.accepts_raw(&plan.target, &format).await?)
+}
+
 /// The digest of the rows of `st` the target stored: the batch's own digest,
 /// or when the target refused rows, the digest of the others, told apart by
 /// their keys. `None` when a refused row carries no key that names one row
@@ -440,6 +496,11 @@ fn stored_digest(
 ) -> Option<Digest> {
     if refused.is_empty() {
         return st.digest.clone();
+    }
+    if st.raw.is_some() {
+        // Refused rows of a raw batch were decoded in the sink; the stage
+        // holds no batch to tell them apart in.
+        return None;
     }
     // Sinks name a refused row by the loaded table's key over the batch's
     // columns; SQLite's by the target's key.
@@ -472,6 +533,7 @@ fn stored_digest(
 /// The plugin stage: casts, key rewrites and the plugin chain, batch by
 /// batch, on a task of its own so plugin work, encoding and database I/O
 /// overlap on different cores. Returns the source rows it read.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn plugin_stage(
     plan: Arc<TablePlan>,
     mut chain: Chain,
@@ -493,6 +555,39 @@ pub(crate) async fn plugin_stage(
             break;
         }
         rows_read += rb.rows_read;
+        if let Some(raw) = rb.raw {
+            // Nothing in between touches a raw batch: only verification
+            // looks inside, decoding it here, on the stage's own task.
+            let digest = digest
+                .as_deref()
+                .and_then(|s| match (raw.decode)(&raw.bytes) {
+                    Ok(b) => Some(Digest::of_batch(s, &b, None)),
+                    Err(why) => {
+                        tracing::debug!(
+                            table = plan.source.name,
+                            "raw rows not decoded for verification ({why}): both sides will be read"
+                        );
+                        None
+                    }
+                });
+            let staged = Staged {
+                digest,
+                batch: rb.batch,
+                rejects: rb.rejects,
+                ids: None,
+                position: rb.position,
+                read_so_far: rows_read,
+                cursor: rb.cursor,
+                replace: rb.replace,
+                state: rb.state,
+                raw: Some(raw),
+            };
+            batch_no += 1;
+            if wtx.send(staged).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let mut rejects = rb.rejects;
         let batch = if plan.casts.is_empty() {
             rb.batch
@@ -535,6 +630,7 @@ pub(crate) async fn plugin_stage(
                     cursor: rb.cursor,
                     replace: rb.replace,
                     state: rb.state,
+                    raw: None,
                 };
                 if wtx.send(staged).await.is_err() {
                     break;

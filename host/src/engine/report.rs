@@ -16,6 +16,10 @@ pub struct TableReport {
     pub rows_read: u64,
     pub rows_written: u64,
     pub rows_rejected: u64,
+    /// Loaded as the source's wire carried the rows, nothing decoded or
+    /// encoded on the way (PostgreSQL → PostgreSQL, no cast or plugin).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passthrough: bool,
 }
 
 /// Milliseconds per phase of a run.

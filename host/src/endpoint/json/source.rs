@@ -210,6 +210,7 @@ impl JsonSource {
                             cursor: None,
                             replace: None,
                             state: None,
+                            raw: None,
                         })
                         .is_ok();
                 }
@@ -224,6 +225,7 @@ impl JsonSource {
                     cursor: None,
                     replace: None,
                     state: None,
+                    raw: None,
                 });
             }
             Ok(())

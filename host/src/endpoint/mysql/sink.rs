@@ -329,6 +329,8 @@ impl MysqlSink {
             checkpoint,
             upsert,
             replace,
+            // Never given: this sink takes no raw rows (`Sink::accepts_raw`).
+            raw: _,
         } = w;
         let schema = table.def.schema();
         let encs = self.encodings(table);

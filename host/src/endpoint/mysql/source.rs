@@ -385,6 +385,7 @@ impl MysqlSource {
                     cursor: None,
                     replace: None,
                     state: None,
+                    raw: None,
                 };
                 if tx.send(rb).await.is_err() {
                     drop(result);
@@ -406,6 +407,7 @@ impl MysqlSource {
                     cursor: None,
                     replace: None,
                     state: None,
+                    raw: None,
                 })
                 .await;
         }

@@ -254,3 +254,115 @@ pub(super) fn read_reject(
         row: serde_json::Value::Object(obj),
     }
 }
+
+/// The name of PostgreSQL's raw rows ([`crate::endpoint::RawRows`]): binary
+/// COPY tuples, loaded by a binary `COPY FROM` as they are.
+pub(super) const RAW_FORMAT: &str = "postgresql-binary-copy";
+
+/// Decodes raw binary COPY tuples (no header, no trailer) of columns `kinds`
+/// into a batch of `schema` — what verification looks at of a table passed
+/// through. A value that does not map onto its logical type fails the whole
+/// decode (the run then verifies by reading both sides).
+pub(super) fn raw_decoder(
+    kinds: Vec<Wire>,
+    schema: crate::model::Schema,
+) -> crate::endpoint::RawDecoder {
+    std::sync::Arc::new(move |bytes: &[u8]| {
+        let mut b = BatchBuilder::new(&schema, 0);
+        let mut fields = Vec::with_capacity(kinds.len());
+        let mut at = 0;
+        while at < bytes.len() {
+            let used = match parse_row(&bytes[at..], &mut fields)? {
+                RowParse::Row(used) => used,
+                RowParse::End | RowParse::Incomplete => {
+                    return Err(format!("raw rows cut short at byte {at}"));
+                }
+            };
+            if fields.len() != kinds.len() {
+                return Err(format!(
+                    "a row of {} fields for {} columns",
+                    fields.len(),
+                    kinds.len()
+                ));
+            }
+            let row = &bytes[at..at + used];
+            for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
+                // A raw read selects `numeric` as itself, not as `::text`.
+                let text;
+                let v = match f {
+                    None => ValueRef::Null,
+                    Some((s, l)) if *kind == Wire::Numeric => {
+                        text = numeric_text(&row[*s..*s + *l])?;
+                        ValueRef::Text(&text)
+                    }
+                    Some((s, l)) => decode(*kind, &row[*s..*s + *l]).map_err(|bad| bad.reason)?,
+                };
+                push(&mut b, i, v)?;
+            }
+            b.end_row();
+            at += used;
+        }
+        Ok(b.finish())
+    })
+}
+
+/// A binary `numeric` as `numeric_out` prints it (`-12.500`: the display
+/// scale kept). The binary form: digit count, weight (of the first base-10000
+/// digit), sign (`0x0000`, `0x4000` negative, `0xC000` NaN, `0xD000`/`0xF000`
+/// ±Infinity), display scale, then the base-10000 digits. NaN and the
+/// infinities are errors: a decimal holds only finite numbers.
+pub(super) fn numeric_text(raw: &[u8]) -> Result<String, String> {
+    let word = |i: usize| -> Result<u16, String> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| format!("a binary numeric of {} bytes is cut short", raw.len()))
+    };
+    let ndigits = usize::from(word(0)?);
+    let weight = i32::from(word(1)? as i16);
+    let sign = word(2)?;
+    let dscale = i32::from(word(3)? as i16).max(0);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Err("numeric NaN cannot be stored as decimal".into()),
+        _ => return Err("numeric ±Infinity cannot be stored as decimal".into()),
+    }
+    let digit = |i: i32| -> Result<u16, String> {
+        if i < 0 || i as usize >= ndigits {
+            Ok(0)
+        } else {
+            let d = word(4 + i as usize)?;
+            if d >= 10_000 {
+                return Err(format!("binary numeric digit {d} is not base 10000"));
+            }
+            Ok(d)
+        }
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        for i in 0..=weight {
+            let d = digit(i)?;
+            if i == 0 {
+                out.push_str(&d.to_string());
+            } else {
+                out.push_str(&format!("{d:04}"));
+            }
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let mut frac = String::new();
+        let mut i = weight + 1;
+        while (frac.len() as i32) < dscale {
+            frac.push_str(&format!("{:04}", digit(i)?));
+            i += 1;
+        }
+        frac.truncate(dscale as usize);
+        out.push_str(&frac);
+    }
+    Ok(out)
+}

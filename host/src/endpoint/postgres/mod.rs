@@ -134,6 +134,23 @@ impl crate::endpoint::Source for PgSource {
     ) -> JoinHandle<Result<(), EndpointError>> {
         tokio::spawn(async move { self.read_scan(&table, batch_size, &scan, &tx).await })
     }
+
+    async fn raw_format(
+        &self,
+        table: &TableDef,
+    ) -> Result<Option<crate::endpoint::RawFormat>, EndpointError> {
+        PgSource::raw_format(self, table).await
+    }
+
+    fn read_raw(
+        self: Arc<Self>,
+        table: TableDef,
+        batch_size: usize,
+        scan: Scan,
+        tx: mpsc::Sender<ReadBatch>,
+    ) -> JoinHandle<Result<(), EndpointError>> {
+        tokio::spawn(async move { self.read_raw_scan(&table, batch_size, &scan, &tx).await })
+    }
 }
 
 #[async_trait]
@@ -160,6 +177,14 @@ impl crate::endpoint::Sink for PgSink {
 
     async fn write(&mut self, w: Write<'_>) -> Result<WriteOutcome, EndpointError> {
         PgSink::write_batch(self, w).await
+    }
+
+    async fn accepts_raw(
+        &mut self,
+        table: &TargetTable,
+        format: &crate::endpoint::RawFormat,
+    ) -> Result<bool, EndpointError> {
+        PgSink::accepts_raw(self, table, format).await
     }
 
     async fn finish(

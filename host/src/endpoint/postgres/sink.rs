@@ -168,6 +168,29 @@ impl PgSink {
             .map_err(|e| pg_error_in(&self.name, None, &e, "creating tables".into()))
     }
 
+    /// Whether `table` loads raw rows of `format` as they are: binary COPY
+    /// tuples, each column of exactly the type the tuples carry (as
+    /// `format_type` spells both, typmod included), so the server reads
+    /// every value as the source's server wrote it.
+    pub async fn accepts_raw(
+        &mut self,
+        table: &TargetTable,
+        format: &crate::endpoint::RawFormat,
+    ) -> Result<bool, EndpointError> {
+        if format.format != RAW_FORMAT || table.def.columns.len() != format.columns.len() {
+            return Ok(false);
+        }
+        let types = column_types(&self.client, &quote_ident(&table.def.name))
+            .await
+            .map_err(|e| pg_error(&self.name, Some(&table.def.name), &e))?;
+        Ok(table
+            .def
+            .columns
+            .iter()
+            .zip(&format.columns)
+            .all(|(c, carried)| types.iter().any(|(n, t)| n == &c.name && t == carried)))
+    }
+
     /// Writes one batch, its rejects and its checkpoint in one transaction.
     /// Values PostgreSQL cannot hold are found first and their rows
     /// rejected (`refused::unfit_values`); if the server still refuses the
@@ -192,21 +215,66 @@ impl PgSink {
                 reason,
                 row: batch.row_json(&schema, row),
             };
+        // Raw rows pass through as the source's server sent them: one COPY
+        // of header, tuples and trailer. Should the server refuse a value
+        // (a database with another encoding, say), they are decoded and take
+        // the batch's way, which isolates the refused rows.
+        let decoded;
+        let given = match w.raw {
+            None => w.batch,
+            Some(raw) => {
+                let mut data = bytes::BytesMut::with_capacity(
+                    COPY_HEADER.len() + raw.bytes.len() + COPY_TRAILER.len(),
+                );
+                data.extend_from_slice(COPY_HEADER);
+                data.extend_from_slice(&raw.bytes);
+                data.extend_from_slice(COPY_TRAILER);
+                match self
+                    .commit_batch(&w, raw.rows, &[], Load::Whole(data.freeze()))
+                    .await
+                {
+                    Ok(_) => {
+                        return Ok(WriteOutcome {
+                            written: raw.rows as u64,
+                            rejected: Vec::new(),
+                        });
+                    }
+                    Err(Failed::Other(e)) => return Err(e),
+                    Err(Failed::Refused(first)) => {
+                        tracing::debug!(
+                            table = table.def.name,
+                            "the server refused a raw value ({first}); decoding the batch"
+                        );
+                        decoded = (raw.decode)(&raw.bytes).map_err(|reason| {
+                            EndpointError::query(
+                                &self.name,
+                                Some(&table.def.name),
+                                format!(
+                                    "raw rows the server refused could not be decoded: {reason}"
+                                ),
+                                false,
+                            )
+                        })?;
+                        &decoded
+                    }
+                }
+            }
+        };
         let mut sink_rejects = Vec::new();
         let owned;
-        let unfit = unfit_values(w.batch, table);
+        let unfit = unfit_values(given, table);
         let batch = if unfit.is_empty() {
-            w.batch
+            given
         } else {
-            let mut keep = vec![true; w.batch.num_rows];
+            let mut keep = vec![true; given.num_rows];
             for u in unfit {
                 if keep[u.row] {
                     keep[u.row] = false;
                     let col = schema.columns[u.col].name.clone();
-                    sink_rejects.push(reject(w.batch, u.row, Some(col), u.code, u.reason));
+                    sink_rejects.push(reject(given, u.row, Some(col), u.code, u.reason));
                 }
             }
-            owned = w.batch.retain(&schema, &keep);
+            owned = given.retain(&schema, &keep);
             &owned
         };
         let declared: Vec<_> = table
@@ -227,7 +295,7 @@ impl PgSink {
         };
         let data = encode(None)?.freeze();
         let whole = self
-            .commit_batch(&w, batch, &sink_rejects, Load::Whole(data))
+            .commit_batch(&w, batch.num_rows, &sink_rejects, Load::Whole(data))
             .await;
         let refused = match whole {
             Ok(none) => none,
@@ -250,7 +318,10 @@ impl PgSink {
                         reject(batch, row, col, "refused", why)
                     },
                 };
-                match self.commit_batch(&w, batch, &sink_rejects, load).await {
+                match self
+                    .commit_batch(&w, batch.num_rows, &sink_rejects, load)
+                    .await
+                {
                     Ok(refused) => refused,
                     Err(Failed::Refused(e) | Failed::Other(e)) => return Err(e),
                 }
@@ -274,7 +345,7 @@ impl PgSink {
     async fn commit_batch(
         &mut self,
         w: &crate::endpoint::Write<'_>,
-        batch: &Batch,
+        rows: usize,
         sink_rejects: &[Reject],
         load: Load<'_>,
     ) -> Result<Vec<Reject>, Failed> {
@@ -300,7 +371,7 @@ impl PgSink {
         // An incremental run's rows replace those with the same key:
         // COPY into a per-connection stage, then one INSERT … ON CONFLICT.
         let stage = quote_ident(&format!("_ferry_stage_{}", short_hash(&name)));
-        if upsert && batch.num_rows > 0 {
+        if upsert && rows > 0 {
             tx.batch_execute(&format!(
                 "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {t}) ON COMMIT DELETE ROWS",
                 t = quote_ident(&name)
@@ -320,10 +391,10 @@ impl PgSink {
             u = crate::endpoint::sql::upsert_clause(&table.def)
         );
         let clear = format!("DELETE FROM {stage}");
-        let mut written = batch.num_rows;
+        let mut written = rows;
         let mut refused_rejects = Vec::new();
         match load {
-            _ if batch.num_rows == 0 => {}
+            _ if rows == 0 => {}
             Load::Whole(mut data) => {
                 let sent = async {
                     let sink = tx.copy_in::<_, bytes::Bytes>(&copy).await?;

@@ -623,6 +623,65 @@ impl PgSource {
         scan: &crate::endpoint::Scan,
         tx: &mpsc::Sender<ReadBatch>,
     ) -> Result<(), EndpointError> {
+        self.scan_rows(table, batch_size, scan, tx, false).await
+    }
+
+    /// Like [`PgSource::read_scan`], the rows as binary COPY tuples
+    /// ([`crate::endpoint::RawRows`]): only the key is decoded (for the
+    /// checkpoints), the rest is handed on as the server sent it.
+    pub async fn read_raw_scan(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        scan: &crate::endpoint::Scan,
+        tx: &mpsc::Sender<ReadBatch>,
+    ) -> Result<(), EndpointError> {
+        self.scan_rows(table, batch_size, scan, tx, true).await
+    }
+
+    /// The raw format `table` is read in: binary COPY, each column of its
+    /// type as `format_type` spells it — `text` for the columns read through
+    /// a text cast. A table without columns has none.
+    pub async fn raw_format(
+        &self,
+        table: &TableDef,
+    ) -> Result<Option<crate::endpoint::RawFormat>, EndpointError> {
+        if table.columns.is_empty() {
+            return Ok(None);
+        }
+        let c = self.connect().await?;
+        let wires = self.wires(&c, table).await?;
+        let types = column_types(&c, &self.qualified(&table.name))
+            .await
+            .map_err(|e| self.err(Some(&table.name), &e))?;
+        let mut columns = Vec::new();
+        for (col, (wire, cast)) in table.columns.iter().zip(&wires) {
+            // A raw read selects each column as itself; verification decodes
+            // it, which it can for every wire but the types otherwise read
+            // through their text form (numeric aside: its binary form is
+            // decoded, `numeric_text`).
+            if *cast && *wire != Wire::Numeric {
+                return Ok(None);
+            }
+            match types.iter().find(|(n, _)| n == &col.name) {
+                Some((_, t)) => columns.push(t.clone()),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(crate::endpoint::RawFormat {
+            format: RAW_FORMAT,
+            columns,
+        }))
+    }
+
+    async fn scan_rows(
+        &self,
+        table: &TableDef,
+        batch_size: usize,
+        scan: &crate::endpoint::Scan,
+        tx: &mpsc::Sender<ReadBatch>,
+        raw: bool,
+    ) -> Result<(), EndpointError> {
         use crate::endpoint::Scan;
         let key_col = Self::resumable(table);
         let mut last_key: Option<i64> = None;
@@ -674,7 +733,13 @@ impl PgSource {
             .zip(&wires)
             .map(|(col, (_, cast))| {
                 let q = quote_ident(&col.name);
-                if *cast { format!("{q}::text") } else { q }
+                // Raw: as the column is (`raw_format` allowed only numeric
+                // among the cast columns, and the decoder reads it binary).
+                if *cast && !raw {
+                    format!("{q}::text")
+                } else {
+                    q
+                }
             })
             .collect();
         let order = if table.primary_key.is_empty() {
@@ -748,6 +813,16 @@ impl PgSource {
             reason: format!("unexpected COPY data from the server: {why}"),
         };
         let mut finished = false;
+        // A raw read: the batch's tuples as the server sent them.
+        let mut raw_buf = BytesMut::new();
+        let decoder = raw.then(|| raw_decoder(kinds.clone(), schema.clone()));
+        let raw_batch = |bytes: &mut BytesMut, rows: u64| {
+            decoder.as_ref().map(|d| crate::endpoint::RawRows {
+                bytes: bytes.split().freeze(),
+                rows: rows as usize,
+                decode: d.clone(),
+            })
+        };
         while !finished {
             match stream.next().await {
                 Some(chunk) => buf.extend_from_slice(&chunk.map_err(e)?),
@@ -794,6 +869,27 @@ impl PgSource {
                 {
                     last_cursor = cursor_json(v, table.columns[c].logical_type).or(last_cursor);
                 }
+                if raw {
+                    raw_buf.extend_from_slice(row);
+                    buf.advance(used);
+                    if read_in_batch >= batch_size as u64 {
+                        let rb = ReadBatch {
+                            batch: BatchBuilder::new(&schema, 0).finish(),
+                            rejects: Vec::new(),
+                            rows_read: read_in_batch,
+                            position: last_key,
+                            cursor: last_cursor.clone(),
+                            replace: None,
+                            state: None,
+                            raw: raw_batch(&mut raw_buf, read_in_batch),
+                        };
+                        if tx.send(rb).await.is_err() {
+                            return Ok(());
+                        }
+                        read_in_batch = 0;
+                    }
+                    continue;
+                }
                 let mut failed = None;
                 for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
                     let v = match f {
@@ -824,6 +920,7 @@ impl PgSource {
                         cursor: last_cursor.clone(),
                         replace: None,
                         state: None,
+                        raw: None,
                     };
                     if tx.send(rb).await.is_err() {
                         return Ok(());
@@ -836,6 +933,7 @@ impl PgSource {
             return Err(bad_stream("the stream ended without its trailer"));
         }
         if read_in_batch > 0 {
+            let raw = raw_batch(&mut raw_buf, read_in_batch);
             let rb = ReadBatch {
                 batch: b.finish(),
                 rejects,
@@ -844,6 +942,7 @@ impl PgSource {
                 cursor: last_cursor,
                 replace: None,
                 state: None,
+                raw,
             };
             let _ = tx.send(rb).await;
         }
@@ -957,4 +1056,21 @@ impl PgSource {
             orphans,
         })
     }
+}
+
+/// Each column of `qualified` (a quoted, schema-qualified table name) and
+/// its type as `format_type` spells it, typmod included (`numeric(10,2)`):
+/// the same text on two servers means the same binary COPY representation.
+pub(super) async fn column_types(
+    c: &impl tokio_postgres::GenericClient,
+    qualified: &str,
+) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&qualified],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

@@ -320,3 +320,32 @@ fn unfit_values_are_found_per_row_and_column() {
         ]
     );
 }
+
+#[test]
+fn binary_numerics_print_as_numeric_out_does() {
+    // (ndigits, weight, sign, dscale, digits) → text
+    let enc = |w: &[u16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+    let cases: &[(&[u16], &str)] = &[
+        (&[0, 0, 0, 0], "0"),
+        (&[0, 0, 0, 2], "0.00"),
+        (&[1, 0, 0, 0, 7], "7"),
+        (&[2, 0, 0x4000, 3, 12, 5000], "-12.500"),
+        (&[3, 1, 0, 6, 1234, 5678, 1234], "12345678.123400"),
+        (&[1, 0xFFFF, 0, 4, 123], "0.0123"),
+        (&[1, 2, 0, 0, 1], "100000000"),
+        (
+            &[6, 3, 0, 6, 12, 3456, 7890, 1234, 1234, 5600],
+            "12345678901234.123456",
+        ),
+    ];
+    for (words, want) in cases {
+        assert_eq!(numeric_text(&enc(words)).as_deref(), Ok(*want), "{words:?}");
+    }
+    assert!(numeric_text(&enc(&[0, 0, 0xC000, 0])).is_err(), "NaN");
+    assert!(numeric_text(&enc(&[0, 0, 0xD000, 0])).is_err(), "Infinity");
+    assert!(numeric_text(&enc(&[2, 0, 0])).is_err(), "cut short");
+    assert!(
+        numeric_text(&enc(&[1, 0, 0, 0, 10000])).is_err(),
+        "not base 10000"
+    );
+}

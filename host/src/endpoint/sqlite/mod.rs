@@ -168,6 +168,7 @@ impl crate::endpoint::Source for SqliteSource {
                         cursor,
                         replace: None,
                         state: None,
+                        raw: None,
                     })
                     .is_ok()
                 },

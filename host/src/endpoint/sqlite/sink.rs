@@ -151,6 +151,8 @@ impl SqliteSink {
             checkpoint,
             upsert,
             replace,
+            // Never given: this sink takes no raw rows (`Sink::accepts_raw`).
+            raw: _,
         } = w;
         let name = table.def.name.clone();
         let on_conflict = if upsert {

@@ -298,7 +298,13 @@ fn run_case(
     server.checkpoint()?;
     let measured = match case {
         Case::Pipe => run::pipe(source, &db.url(), columns)?,
-        _ => run::ferry(ferry, source, &db.url(), case, sizes)?,
+        _ => run::ferry(
+            ferry,
+            &format!("sqlite:{}", source.display()),
+            &db.url(),
+            case,
+            sizes,
+        )?,
     };
     Ok((measured, db.end_state()?))
 }

@@ -141,19 +141,18 @@ pub struct Verified {
     pub checks: Vec<String>,
 }
 
-/// Run `ferry migrate` from `source` into `target_url` as `case` runs it.
+/// Run `ferry migrate` from `source_url` (`sqlite:PATH`, `postgres://…`)
+/// into `target_url` as `case` runs it.
 pub fn ferry(
     ferry: &Path,
-    source: &Path,
+    source_url: &str,
     target_url: &str,
     case: Case,
     sizes: Sizes,
 ) -> Result<Measured> {
     let mut cmd = Command::new(ferry);
     cmd.arg("migrate")
-        .arg("--from")
-        .arg(format!("sqlite:{}", source.display()))
-        .args(["--to", target_url, "--json"])
+        .args(["--from", source_url, "--to", target_url, "--json"])
         .args(["--verify", if case.verifies() { "full" } else { "off" }]);
     if let Some(t) = case.transform() {
         cmd.args(["--transform", t]);
@@ -460,22 +459,22 @@ pub fn own_peak_rss() -> u64 {
 }
 
 /// A child process whose stderr is collected by a thread.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub child: Child,
     stderr: JoinHandle<Vec<u8>>,
     what: String,
 }
 
 /// A child that has exited.
-struct Finished {
+pub(crate) struct Finished {
     status: ExitStatus,
-    peak_rss: u64,
+    pub peak_rss: u64,
     stderr: String,
     what: String,
 }
 
 impl Running {
-    fn spawn(cmd: &mut Command, what: &str) -> Result<Running> {
+    pub fn spawn(cmd: &mut Command, what: &str) -> Result<Running> {
         let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
@@ -495,7 +494,7 @@ impl Running {
     }
 
     /// Wait with `wait4`, which also returns the child's resource usage.
-    fn finish(self) -> Result<Finished> {
+    pub fn finish(self) -> Result<Finished> {
         let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;
         let mut status = 0;
         // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
@@ -525,7 +524,7 @@ impl Running {
 
 impl Finished {
     /// An error with the tail of stderr unless the process exited 0.
-    fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         if self.status.success() {
             return Ok(());
         }

@@ -1,13 +1,15 @@
 //! `ferry-bench`: ferry against hand-written anchors, side by side in one
-//! run, on a generated legacy SQLite database. Two comparisons (`--pairs`),
-//! each with its own section in the report:
+//! run, on a generated legacy SQLite database. Three comparisons
+//! (`--pairs`), each with its own section in the report:
 //!
 //! - `sqlite-pg`: SQLite → PostgreSQL against `sqlite3 -csv | psql \copy`,
 //!   with ferry's full verification, its load alone (`--verify off`) and
 //!   the load with a WASM passthrough or with masking;
 //! - `pg-pg`: PostgreSQL → PostgreSQL against `pg_dump | psql`, from a
 //!   source database ferry loads from the SQLite one once per size (not
-//!   timed).
+//!   timed);
+//! - `sqlite-mariadb`: SQLite → MariaDB against `sqlite3 -csv` files, `LOAD
+//!   DATA LOCAL INFILE` and the same keys.
 //!
 //! ```sh
 //! cargo build --release -p ferry -p ferry-bench && target/release/ferry-bench --rows 1250000
@@ -20,6 +22,9 @@
 //! - [`pg`] gives each PostgreSQL case a fresh database and checks the end
 //!   state: row counts, keys, the exactness of the scores, column types.
 //! - [`pgpg`] loads the PostgreSQL source and runs `pg_dump | psql`.
+//! - [`mariadb`] does for MariaDB what [`pg`] does for PostgreSQL.
+//! - [`load_data`] runs the SQLite → MariaDB anchor: sqlite3 CSV files,
+//!   `LOAD DATA LOCAL INFILE`, the keys.
 //! - [`report`] prints the results as text or JSON.
 //!
 //! The exit code is 1 if any case failed (process error, wrong counts,
@@ -28,6 +33,8 @@
 //! report does not show a passed full verification).
 
 mod generate;
+mod load_data;
+mod mariadb;
 mod pg;
 mod pgpg;
 mod report;
@@ -47,7 +54,7 @@ use crate::report::{CaseReport, Comparison, SizeReport, thousands};
 use crate::run::{Case, Pair};
 
 /// Benchmark ferry against hand-written anchors: sqlite3 | psql COPY,
-/// pg_dump | psql.
+/// pg_dump | psql, sqlite3 CSV + LOAD DATA into MariaDB.
 #[derive(Debug, Parser)]
 #[command(name = "ferry-bench")]
 struct Args {
@@ -62,13 +69,27 @@ struct Args {
 
     /// The comparisons, run in the same rounds and reported one after the
     /// other: sqlite-pg (against sqlite3 | psql \copy), pg-pg (PostgreSQL →
-    /// PostgreSQL against pg_dump | psql).
-    #[arg(long, value_delimiter = ',', default_value = "sqlite-pg,pg-pg")]
+    /// PostgreSQL against pg_dump | psql), sqlite-mariadb (against sqlite3
+    /// CSV files + LOAD DATA LOCAL INFILE).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sqlite-pg,pg-pg,sqlite-mariadb"
+    )]
     pairs: Vec<Pair>,
 
     /// PostgreSQL base URL (no database): each case gets its own database there.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     pg: String,
+
+    /// MariaDB base URL (no database), for sqlite-mariadb: each case gets its
+    /// own database there.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "mysql://root@127.0.0.1:3306"
+    )]
+    mysql: String,
 
     /// The ferry binary [default: `ferry` next to this executable].
     #[arg(long, value_name = "PATH")]
@@ -116,6 +137,7 @@ fn main() -> ExitCode {
 /// describes each comparison's target (`15.20 at 127.0.0.1:5432`).
 struct Targets {
     pg: Option<pg::Server>,
+    mariadb: Option<mariadb::Server>,
     described: BTreeMap<Pair, String>,
 }
 
@@ -124,7 +146,7 @@ impl Targets {
     fn new(args: &Args, pairs: &[Pair]) -> Result<Targets> {
         let uses = |p: Pair| pairs.contains(&p);
         let mut tools = Vec::new();
-        if uses(Pair::SqlitePg) {
+        if uses(Pair::SqlitePg) || uses(Pair::SqliteMariadb) {
             tools.push("sqlite3");
         }
         if uses(Pair::SqlitePg) || uses(Pair::PgPg) {
@@ -132,6 +154,9 @@ impl Targets {
         }
         if uses(Pair::PgPg) {
             tools.push("pg_dump");
+        }
+        if uses(Pair::SqliteMariadb) {
+            tools.push("mariadb");
         }
         for tool in tools {
             check_tool(tool)?;
@@ -147,18 +172,39 @@ impl Targets {
         } else {
             None
         };
-        Ok(Targets { pg, described })
+        let mariadb = if uses(Pair::SqliteMariadb) {
+            let server = mariadb::Server::new(&args.mysql)?;
+            let text = format!("{} at {}", server.version()?, server.address());
+            described.insert(Pair::SqliteMariadb, text);
+            Some(server)
+        } else {
+            None
+        };
+        Ok(Targets {
+            pg,
+            mariadb,
+            described,
+        })
     }
 
     fn pg(&self) -> Result<&pg::Server> {
         self.pg.as_ref().context("no PostgreSQL server was set up")
     }
 
-    /// Flush the server's dirty pages, so that no case pays for another's
-    /// background writes.
+    fn mariadb(&self) -> Result<&mariadb::Server> {
+        self.mariadb
+            .as_ref()
+            .context("no MariaDB server was set up")
+    }
+
+    /// Flush every server's dirty pages, so that no case pays for another's
+    /// background writes (whichever server that case used).
     fn quiesce(&self) -> Result<()> {
         if let Some(pg) = &self.pg {
             pg.checkpoint()?;
+        }
+        if let Some(my) = &self.mariadb {
+            my.settle()?;
         }
         Ok(())
     }
@@ -432,6 +478,16 @@ fn run_case(
             let measured = match case {
                 Case::PgDump => pgpg::dump_pipe(&source.url(), &db.url())?,
                 _ => run::ferry(ferry, &source.url(), &db.url(), case, ctx.sizes)?,
+            };
+            Ok((measured, db.end_state()?))
+        }
+        Pair::SqliteMariadb => {
+            let server = ctx.targets.mariadb()?;
+            let db = server.create(&name)?;
+            ctx.targets.quiesce()?;
+            let measured = match case {
+                Case::LoadData => load_data::load_data(server, &db.name, ctx.source)?,
+                _ => run::ferry(ferry, &sqlite_url, &db.url(), case, ctx.sizes)?,
             };
             Ok((measured, db.end_state()?))
         }

@@ -240,6 +240,7 @@ impl Comparison {
         match self.pair {
             Pair::SqlitePg => "pipe",
             Pair::PgPg => "pg_dump",
+            Pair::SqliteMariadb => "LOAD DATA",
         }
     }
 
@@ -248,14 +249,25 @@ impl Comparison {
         match self.pair {
             Pair::SqlitePg => "pipe = sqlite3 + psql",
             Pair::PgPg => "pg_dump | psql = pg_dump + psql",
+            Pair::SqliteMariadb => {
+                "LOAD DATA = the largest of sqlite3 (each table) and mariadb, run one after the other"
+            }
         }
     }
 
     /// How the data checksums are computed on this comparison's target.
     fn checksum_note(&self) -> &'static str {
-        "md5 of the md5s of each table's rows as text, in id order \
-         (TimeZone UTC, extra_float_digits = 3); sessions without score; \
-         scores alone: md5(string_agg(score::text, ',' ORDER BY id))"
+        match self.pair {
+            Pair::SqlitePg | Pair::PgPg => {
+                "md5 of the md5s of each table's rows as text, in id order \
+                 (TimeZone UTC, extra_float_digits = 3); sessions without score; \
+                 scores alone: md5(string_agg(score::text, ',' ORDER BY id))"
+            }
+            Pair::SqliteMariadb => {
+                "sum of the first 64 bits of the md5 of each row's QUOTE()d columns \
+                 (blobs as hex); sessions without score; scores alone the same over score"
+            }
+        }
     }
 }
 
@@ -814,8 +826,9 @@ mod tests {
         r
     }
 
-    /// [`sample`] with a PostgreSQL → PostgreSQL comparison after it.
-    fn two_pairs() -> SizeReport {
+    /// [`sample`] with the PostgreSQL → PostgreSQL and SQLite → MariaDB
+    /// comparisons after it.
+    fn all_pairs() -> SizeReport {
         let mut r = sample();
         let sizes = r.sizes;
         let ms = Duration::from_millis;
@@ -837,6 +850,16 @@ mod tests {
                 case(Case::PgDump, 6000, 20 << 20, 0, "aaaa"),
                 case(Case::PgPgVerify, 9000, 60 << 20, 0, "aaaa"),
                 case(Case::PgPgLoad, 5000, 50 << 20, 0, "aaaa"),
+            ],
+        });
+        r.comparisons.push(Comparison {
+            pair: Pair::SqliteMariadb,
+            server: "10.11.19 at 127.0.0.1:3306".to_string(),
+            baseline: None,
+            cases: vec![
+                case(Case::LoadData, 7000, 10 << 20, 123_456, "bbbb"),
+                case(Case::MariadbVerify, 10000, 40 << 20, 0, "aaaa"),
+                case(Case::MariadbLoad, 8000, 30 << 20, 0, "aaaa"),
             ],
         });
         r.compare();
@@ -1012,16 +1035,19 @@ mod tests {
             text.contains("ferry --verify off                      26.0 MiB        26.0 MiB\n")
         );
         // With several comparisons, each row names its comparison.
-        let mut small = two_pairs();
+        let mut small = all_pairs();
         small.sizes = Sizes::for_total(125_000);
-        let text = render_text(&[small, two_pairs()]);
+        let text = render_text(&[small, all_pairs()]);
         assert!(text.contains("\nsqlite-pg: ferry --verify off  "), "{text}");
         assert!(text.contains("\npg-pg: pg_dump | psql  "), "{text}");
+        assert!(text.contains(
+            "\nsqlite-mariadb: sqlite3 csv + LOAD DATA            10.0 MiB        10.0 MiB\n"
+        ));
     }
 
     #[test]
     fn each_comparison_has_its_section_against_its_anchor() {
-        let r = two_pairs();
+        let r = all_pairs();
         let pgpg = &r.comparisons[1];
         assert_eq!(pgpg.cases[2].vs_anchor, Some(1.2));
         assert_eq!(pgpg.cases[1].vs_load, Some(0.8));
@@ -1050,8 +1076,37 @@ mod tests {
     }
 
     #[test]
+    fn mariadb_section_describes_its_anchor_and_checksums() {
+        let r = all_pairs();
+        let maria = &r.comparisons[2];
+        assert_eq!(maria.cases[2].vs_anchor, Some(7.0 / 8.0));
+        assert_eq!(maria.cases[1].vs_load, Some(0.25));
+        assert_eq!(
+            maria.cases[0].matches_ferry.map(DataMatch::differing),
+            Some(vec!["scores"])
+        );
+        assert!(maria.ok());
+        let text = render_text(&[r]);
+        let section = &text[text.find("SQLite → MariaDB").unwrap()..];
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            &lines[..3],
+            [
+                "SQLite → MariaDB 10.11.19 at 127.0.0.1:3306, best and median of 3 runs per case",
+                "case                          wall  median   rows/s  vs LOAD DATA  vs load  peak RSS  end state",
+                "sqlite3 csv + LOAD DATA      7.00s   7.00s  178,571         1.00x        —  10.0 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+            ]
+        );
+        assert!(section.contains("LOAD DATA = the largest of sqlite3"));
+        assert!(section.contains("data: sum of the first 64 bits"));
+        assert!(section.contains(
+            "load_data = sqlite3 csv + LOAD DATA; maria_verify = ferry (load + verify full)"
+        ));
+    }
+
+    #[test]
     fn json_has_the_figures() {
-        let v = serde_json::to_value(two_pairs()).unwrap();
+        let v = serde_json::to_value(all_pairs()).unwrap();
         let cases = &v["comparisons"][0]["cases"];
         assert_eq!(v["comparisons"][0]["pair"], "sqlite-pg");
         assert_eq!(cases[0]["case"], "pipe");
@@ -1064,5 +1119,7 @@ mod tests {
         assert_eq!(cases[0]["end_state"]["scores_differing"], 123_456);
         assert_eq!(v["comparisons"][1]["pair"], "pg-pg");
         assert_eq!(v["comparisons"][1]["cases"][0]["case"], "pg_dump");
+        assert_eq!(v["comparisons"][2]["pair"], "sqlite-mariadb");
+        assert_eq!(v["comparisons"][2]["cases"][0]["case"], "load_data");
     }
 }

@@ -36,17 +36,21 @@ pub enum Pair {
     /// PostgreSQL → PostgreSQL against `pg_dump | psql`.
     #[serde(rename = "pg-pg")]
     PgPg,
+    /// SQLite → MariaDB against a CSV export and `LOAD DATA LOCAL INFILE`.
+    #[serde(rename = "sqlite-mariadb")]
+    SqliteMariadb,
 }
 
 impl Pair {
     /// Every comparison, in report order.
-    pub const ALL: [Pair; 2] = [Pair::SqlitePg, Pair::PgPg];
+    pub const ALL: [Pair; 3] = [Pair::SqlitePg, Pair::PgPg, Pair::SqliteMariadb];
 
     /// The name `--pairs` takes.
     pub fn slug(self) -> &'static str {
         match self {
             Pair::SqlitePg => "sqlite-pg",
             Pair::PgPg => "pg-pg",
+            Pair::SqliteMariadb => "sqlite-mariadb",
         }
     }
 
@@ -55,6 +59,7 @@ impl Pair {
         match self {
             Pair::SqlitePg => "SQLite → PostgreSQL",
             Pair::PgPg => "PostgreSQL → PostgreSQL",
+            Pair::SqliteMariadb => "SQLite → MariaDB",
         }
     }
 
@@ -71,6 +76,7 @@ impl Pair {
                 Case::FerryMask,
             ],
             Pair::PgPg => &[Case::PgDump, Case::PgPgVerify, Case::PgPgLoad],
+            Pair::SqliteMariadb => &[Case::LoadData, Case::MariadbVerify, Case::MariadbLoad],
         }
     }
 
@@ -94,6 +100,7 @@ impl Pair {
         match self {
             Pair::SqlitePg => Case::FerryLoad,
             Pair::PgPg => Case::PgPgLoad,
+            Pair::SqliteMariadb => Case::MariadbLoad,
         }
     }
 }
@@ -111,7 +118,7 @@ impl std::str::FromStr for Pair {
         Pair::ALL
             .into_iter()
             .find(|p| p.slug() == s)
-            .ok_or_else(|| format!("{s:?}: expected sqlite-pg or pg-pg"))
+            .ok_or_else(|| format!("{s:?}: expected sqlite-pg, pg-pg or sqlite-mariadb"))
     }
 }
 
@@ -137,12 +144,19 @@ pub enum Case {
     PgPgVerify,
     /// ferry from the PostgreSQL source, `--verify off`.
     PgPgLoad,
+    /// The SQLite → MariaDB anchor: `sqlite3 -csv` to files, `LOAD DATA
+    /// LOCAL INFILE`, then the keys (see `mariadb`).
+    LoadData,
+    /// ferry into MariaDB, load + full verification.
+    MariadbVerify,
+    /// ferry into MariaDB, `--verify off`.
+    MariadbLoad,
 }
 
 impl Case {
     /// Every case of every comparison.
     #[cfg(test)]
-    pub const EVERY: [Case; 8] = [
+    pub const EVERY: [Case; 11] = [
         Case::Pipe,
         Case::FerryVerify,
         Case::FerryLoad,
@@ -151,16 +165,22 @@ impl Case {
         Case::PgDump,
         Case::PgPgVerify,
         Case::PgPgLoad,
+        Case::LoadData,
+        Case::MariadbVerify,
+        Case::MariadbLoad,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
             Case::Pipe => "pipe (sqlite3|psql)",
-            Case::FerryVerify | Case::PgPgVerify => "ferry (load + verify full)",
-            Case::FerryLoad | Case::PgPgLoad => "ferry --verify off",
+            Case::FerryVerify | Case::PgPgVerify | Case::MariadbVerify => {
+                "ferry (load + verify full)"
+            }
+            Case::FerryLoad | Case::PgPgLoad | Case::MariadbLoad => "ferry --verify off",
             Case::FerryWasm => "ferry --verify off + wasm passthru",
             Case::FerryMask => "ferry --verify off + mask hashing",
             Case::PgDump => "pg_dump | psql",
+            Case::LoadData => "sqlite3 csv + LOAD DATA",
         }
     }
 
@@ -176,6 +196,9 @@ impl Case {
             Case::PgDump => "pg_dump",
             Case::PgPgVerify => "pgpg_verify",
             Case::PgPgLoad => "pgpg_load",
+            Case::LoadData => "load_data",
+            Case::MariadbVerify => "maria_verify",
+            Case::MariadbLoad => "maria_load",
         }
     }
 
@@ -188,6 +211,7 @@ impl Case {
             | Case::FerryWasm
             | Case::FerryMask => Pair::SqlitePg,
             Case::PgDump | Case::PgPgVerify | Case::PgPgLoad => Pair::PgPg,
+            Case::LoadData | Case::MariadbVerify | Case::MariadbLoad => Pair::SqliteMariadb,
         }
     }
 
@@ -209,17 +233,20 @@ impl Case {
     /// explicitly as `--verify full` or `--verify off`, so the label stays
     /// true if ferry's default changes).
     pub fn verifies(self) -> bool {
-        matches!(self, Case::FerryVerify | Case::PgPgVerify)
+        matches!(
+            self,
+            Case::FerryVerify | Case::PgPgVerify | Case::MariadbVerify
+        )
     }
 
     /// The data checksums (see `report::DataMatch`) in which this case's
     /// target may differ from its comparison's `ferry --verify off`: the
-    /// pipe's scores go through sqlite3's 15-digit text, the mask
+    /// sqlite3 anchors' scores go through sqlite3's 15-digit text, the mask
     /// case hashes two `users` columns. Any other difference fails the case
     /// (`pg_dump` writes floats with all their digits: it must match).
     pub fn may_differ_in(self) -> &'static [&'static str] {
         match self {
-            Case::Pipe => &["scores"],
+            Case::Pipe | Case::LoadData => &["scores"],
             Case::FerryMask => &["users"],
             _ => &[],
         }

@@ -60,6 +60,10 @@ const INDEX: &str = "CREATE INDEX sessions_user ON sessions(user_id)";
 /// can count the scores that did not arrive exactly. Keep the two in step.
 pub const SCORE_SQL: &str = "id::float8 * 0.37";
 
+/// [`SCORE_SQL`] for MariaDB: `0.37e0` is a DOUBLE literal (a plain `0.37`
+/// is an exact DECIMAL, whose product is not the `f64` one).
+pub const SCORE_SQL_MARIADB: &str = "id * 0.37e0";
+
 /// The score stored in session `id`. `id × 0.37` has long binary fractions
 /// (3 × 0.37 = 1.1099999999999999), which a 15-digit text round trip loses.
 pub fn score(id: u64) -> f64 {

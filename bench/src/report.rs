@@ -7,24 +7,32 @@ use serde::Serialize;
 
 use crate::generate::Sizes;
 use crate::pg::EndState;
-use crate::run::{Case, Verified};
+use crate::run::{Case, Pair, Verified};
 
 /// The issue's budget for a transformer: its case may take at most this much
 /// longer than the load alone (`ferry --verify off`). Only flagged in the
 /// report, not a failure: the wall time depends on the machine.
 pub const TRANSFORM_COST_TARGET: f64 = 0.10;
 
-/// The results for one source size.
+/// The results for one source size: one comparison per `--pairs` entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct SizeReport {
     pub rows: u64,
     pub sizes: Sizes,
-    /// `15.20 at 127.0.0.1:5432`.
-    pub postgres: String,
     pub repeat: usize,
     /// ferry-bench's own peak RSS: no child's figure can be lower (see
     /// `run::own_peak_rss`).
     pub rss_floor_bytes: u64,
+    pub comparisons: Vec<Comparison>,
+}
+
+/// One comparison: the anchor and ferry's cases on the same route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub pair: Pair,
+    /// The target server: `15.20 at 127.0.0.1:5432`.
+    pub server: String,
+    /// The anchor first (`Pair::cases` order).
     pub cases: Vec<CaseReport>,
     /// The same ferry cases with another build (`--baseline`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,8 +57,9 @@ pub struct CaseReport {
     pub median_ms: Option<f64>,
     /// Source rows / best wall time.
     pub rows_per_s: Option<f64>,
-    /// rows/s ÷ the pipe's rows/s.
-    pub vs_pipe: Option<f64>,
+    /// rows/s ÷ the anchor's rows/s (= the anchor's wall ÷ this wall;
+    /// above 1 this case is faster).
+    pub vs_anchor: Option<f64>,
     /// Best wall ÷ the best wall of `ferry --verify off`, minus 1: what the
     /// verification or the transformer adds to the load (ferry cases only).
     pub vs_load: Option<f64>,
@@ -125,7 +134,7 @@ impl CaseReport {
             best_ms,
             median_ms,
             rows_per_s: best_ms.map(|b| sizes.total() as f64 / (b / 1e3)),
-            vs_pipe: None,
+            vs_anchor: None,
             vs_load: None,
             vs_load_median: None,
             verify_ms: None,
@@ -149,27 +158,46 @@ impl CaseReport {
 }
 
 impl SizeReport {
-    /// Fill in what compares cases: the ratio to the pipe, the cost over
+    /// Fill in what compares cases, in every comparison.
+    pub fn compare(&mut self) {
+        for c in &mut self.comparisons {
+            c.compare();
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.comparisons.iter().all(Comparison::ok)
+    }
+}
+
+impl Comparison {
+    /// Fill in what compares cases: the ratio to the anchor, the cost over
     /// the load alone, the checksums against those of ferry's plain load
     /// (`--verify off`, else the verifying case).
     pub fn compare(&mut self) {
         let find = |c: Case| self.cases.iter().find(|r| r.case == c);
-        let pipe_rate = find(Case::Pipe).and_then(|p| p.rows_per_s);
-        let load_ms = find(Case::FerryLoad).and_then(|l| l.best_ms);
-        let load_median_ms = find(Case::FerryLoad).and_then(|l| l.median_ms);
-        let ferry_state = [Case::FerryLoad, Case::FerryVerify]
+        let anchor_rate = find(self.pair.anchor()).and_then(|p| p.rows_per_s);
+        let load = find(self.pair.load_case());
+        let load_ms = load.and_then(|l| l.best_ms);
+        let load_median_ms = load.and_then(|l| l.median_ms);
+        let verify_case = self.pair.cases().iter().copied().find(|c| c.verifies());
+        let ferry_state = [Some(self.pair.load_case()), verify_case]
             .into_iter()
+            .flatten()
             .find_map(|c| find(c).and_then(|f| f.end_state.clone()));
         for r in &mut self.cases {
-            r.vs_pipe = r.rows_per_s.zip(pipe_rate).map(|(a, p)| a / p);
-            r.vs_load = match r.case {
-                Case::Pipe => None,
-                _ => r.best_ms.zip(load_ms).map(|(a, l)| a / l - 1.0),
-            };
-            r.vs_load_median = match r.case {
-                Case::Pipe => None,
-                _ => r.median_ms.zip(load_median_ms).map(|(a, l)| a / l - 1.0),
-            };
+            r.vs_anchor = r.rows_per_s.zip(anchor_rate).map(|(a, p)| a / p);
+            let anchor = r.case.is_anchor();
+            r.vs_load = r
+                .best_ms
+                .zip(load_ms)
+                .filter(|_| !anchor)
+                .map(|(a, l)| a / l - 1.0);
+            r.vs_load_median = r
+                .median_ms
+                .zip(load_median_ms)
+                .filter(|_| !anchor)
+                .map(|(a, l)| a / l - 1.0);
             r.matches_ferry = r
                 .end_state
                 .as_ref()
@@ -206,14 +234,51 @@ impl SizeReport {
                 .as_ref()
                 .is_none_or(|b| b.cases.iter().all(CaseReport::ok))
     }
+
+    /// The anchor's short name, for the `vs …` column.
+    fn anchor_name(&self) -> &'static str {
+        match self.pair {
+            Pair::SqlitePg => "pipe",
+            Pair::PgPg => "pg_dump",
+            Pair::SqliteMariadb => "LOAD DATA",
+        }
+    }
+
+    /// Which client processes the anchor's peak RSS covers.
+    fn anchor_rss_note(&self) -> &'static str {
+        match self.pair {
+            Pair::SqlitePg => "pipe = sqlite3 + psql",
+            Pair::PgPg => "pg_dump | psql = pg_dump + psql",
+            Pair::SqliteMariadb => {
+                "LOAD DATA = the largest of sqlite3 (each table) and mariadb, run one after the other"
+            }
+        }
+    }
+
+    /// How the data checksums are computed on this comparison's target.
+    fn checksum_note(&self) -> &'static str {
+        match self.pair {
+            Pair::SqlitePg | Pair::PgPg => {
+                "md5 of the md5s of each table's rows as text, in id order \
+                 (TimeZone UTC, extra_float_digits = 3); sessions without score; \
+                 scores alone: md5(string_agg(score::text, ',' ORDER BY id))"
+            }
+            Pair::SqliteMariadb => {
+                "sum of the first 64 bits of the md5 of each row's QUOTE()d columns \
+                 (blobs as hex); sessions without score; scores alone the same over score"
+            }
+        }
+    }
 }
 
 /// Everything, as text.
 pub fn render_text(reports: &[SizeReport]) -> String {
     let mut out = String::new();
     for r in reports {
-        out.push_str(&render_size(r));
-        out.push('\n');
+        for c in &r.comparisons {
+            out.push_str(&render_comparison(r, c));
+            out.push('\n');
+        }
     }
     if reports.len() > 1 {
         out.push_str(&render_rss_by_size(reports));
@@ -221,13 +286,15 @@ pub fn render_text(reports: &[SizeReport]) -> String {
     out
 }
 
-fn render_size(r: &SizeReport) -> String {
+/// One comparison at one size: the timings, then the data and the end state.
+fn render_comparison(r: &SizeReport, cmp: &Comparison) -> String {
     let mut out = format!(
-        "ferry-bench: {} rows ({} users + {} sessions), PostgreSQL {}, {}\n",
+        "ferry-bench: {} rows ({} users + {} sessions), {} {}, {}\n",
         thousands(r.sizes.total()),
         thousands(r.sizes.users),
         thousands(r.sizes.sessions),
-        r.postgres,
+        cmp.pair.route(),
+        cmp.server,
         if r.repeat == 1 {
             "1 run per case".to_string()
         } else {
@@ -235,7 +302,7 @@ fn render_size(r: &SizeReport) -> String {
         },
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "—".to_string());
-    let rows: Vec<Vec<String>> = r
+    let rows: Vec<Vec<String>> = cmp
         .cases
         .iter()
         .map(|c| {
@@ -244,20 +311,22 @@ fn render_size(r: &SizeReport) -> String {
                 opt(c.best_ms.map(secs)),
                 opt(c.median_ms.map(secs)),
                 opt(c.rows_per_s.map(|v| thousands(v.round() as u64))),
-                opt(c.vs_pipe.map(|v| format!("{v:.2}x"))),
+                opt(c.vs_anchor.map(|v| format!("{v:.2}x"))),
                 opt(c.vs_load.map(percent)),
                 opt((!c.walls_ms.is_empty()).then(|| mib(c.peak_rss_bytes))),
                 end_state_text(c, r.sizes),
             ]
         })
         .collect();
+    let anchor = cmp.anchor_name();
+    let vs_anchor = format!("vs {anchor}");
     out.push_str(&table(
         &[
             "case",
             "wall",
             "median",
             "rows/s",
-            "vs pipe",
+            &vs_anchor,
             "vs load",
             "peak RSS",
             "end state",
@@ -265,30 +334,27 @@ fn render_size(r: &SizeReport) -> String {
         &[false, true, true, true, true, true, true, false],
         &rows,
     ));
-    out.push_str(
-        "(wall: best run; vs pipe: rows/s ÷ the pipe's rows/s, higher is faster; \
-         vs load: best wall over ferry --verify off's, what verifying or the transformer adds)\n",
-    );
     out.push_str(&format!(
-        "(peak RSS: ru_maxrss from wait4, pipe = sqlite3 + psql; Linux counts ferry-bench's own {} into each child)\n",
+        "(wall: best run; vs {anchor}: rows/s ÷ the {anchor}'s rows/s, higher is faster; \
+         vs load: best wall over ferry --verify off's, what verifying or the transformer adds)\n",
+    ));
+    out.push_str(&format!(
+        "(peak RSS: ru_maxrss from wait4, {}; Linux counts ferry-bench's own {} into each child)\n",
+        cmp.anchor_rss_note(),
         mib(r.rss_floor_bytes)
     ));
-    for c in r.cases.iter().filter(|c| !c.ok()) {
+    for c in cmp.cases.iter().filter(|c| !c.ok()) {
         for e in &c.errors {
             out.push_str(&format!("  {} failed: {e}\n", c.label));
         }
     }
-    out.push_str(&verify_text(r));
-    out.push_str(&transform_cost_text(r));
-    out.push_str(&baseline_text(r));
+    out.push_str(&verify_text(cmp));
+    out.push_str(&transform_cost_text(cmp));
+    out.push_str(&baseline_text(r.sizes, cmp));
 
-    out.push_str(&format!(
-        "\ndata: md5 of the md5s of each table's rows as text, in id order ({}); \
-         sessions without score; scores alone: md5(string_agg(score::text, ',' ORDER BY id))\n",
-        "TimeZone UTC, extra_float_digits = 3"
-    ));
-    out.push_str(&legend(r));
-    let rows: Vec<Vec<String>> = r
+    out.push_str(&format!("\ndata: {}\n", cmp.checksum_note()));
+    out.push_str(&legend(cmp));
+    let rows: Vec<Vec<String>> = cmp
         .cases
         .iter()
         .filter_map(|c| c.end_state.as_ref().map(|e| (c, e)))
@@ -328,7 +394,7 @@ fn render_size(r: &SizeReport) -> String {
     ));
 
     out.push_str("\ntarget end state: column types, constraint and index names\n");
-    let states: Vec<(&str, &EndState)> = r
+    let states: Vec<(&str, &EndState)> = cmp
         .cases
         .iter()
         .filter_map(|c| c.end_state.as_ref().map(|e| (c.case.slug(), e)))
@@ -365,7 +431,7 @@ fn render_size(r: &SizeReport) -> String {
 }
 
 /// The baseline build beside this one, case by case.
-fn baseline_text(r: &SizeReport) -> String {
+fn baseline_text(sizes: Sizes, r: &Comparison) -> String {
     let Some(b) = &r.baseline else {
         return String::new();
     };
@@ -392,7 +458,7 @@ fn baseline_text(r: &SizeReport) -> String {
                 opt(this
                     .filter(|t| !t.walls_ms.is_empty())
                     .map(|t| mib(t.peak_rss_bytes))),
-                end_state_text(base, r.sizes),
+                end_state_text(base, sizes),
             ]
         })
         .collect();
@@ -425,7 +491,7 @@ this build beside the baseline {} (same rounds):
 }
 
 /// The case names used in the narrower tables, and what they stand for.
-fn legend(r: &SizeReport) -> String {
+fn legend(r: &Comparison) -> String {
     let names: Vec<String> = r
         .cases
         .iter()
@@ -436,7 +502,7 @@ fn legend(r: &SizeReport) -> String {
 
 /// ferry's own verification in the verifying case: its share of the wall
 /// time and what it checked.
-fn verify_text(r: &SizeReport) -> String {
+fn verify_text(r: &Comparison) -> String {
     let Some(c) = r.cases.iter().find(|c| c.case.verifies()) else {
         return String::new();
     };
@@ -458,7 +524,7 @@ fn verify_text(r: &SizeReport) -> String {
 }
 
 /// The transformer cases against the load alone, with the issue's target.
-fn transform_cost_text(r: &SizeReport) -> String {
+fn transform_cost_text(r: &Comparison) -> String {
     let costs: Vec<String> = r
         .cases
         .iter()
@@ -551,6 +617,7 @@ fn end_state_text(c: &CaseReport, sizes: Sizes) -> String {
 }
 
 /// Peak RSS per case at each size: flat memory shows as the same figure.
+/// With several comparisons each case is named after its comparison too.
 fn render_rss_by_size(reports: &[SizeReport]) -> String {
     let mut header = vec!["peak RSS by size".to_string()];
     header.extend(
@@ -558,13 +625,24 @@ fn render_rss_by_size(reports: &[SizeReport]) -> String {
             .iter()
             .map(|r| format!("{} rows", thousands(r.sizes.total()))),
     );
-    let rows: Vec<Vec<String>> = Case::ALL
+    let pairs: Vec<Pair> = reports
+        .first()
+        .map(|r| r.comparisons.iter().map(|c| c.pair).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = pairs
         .iter()
-        .map(|&case| {
-            let mut row = vec![case.label().to_string()];
+        .flat_map(|&pair| pair.cases().iter().map(move |&case| (pair, case)))
+        .map(|(pair, case)| {
+            let mut row = vec![if pairs.len() > 1 {
+                format!("{pair}: {}", case.label())
+            } else {
+                case.label().to_string()
+            }];
             row.extend(reports.iter().map(|r| {
-                r.cases
+                r.comparisons
                     .iter()
+                    .filter(|c| c.pair == pair)
+                    .flat_map(|c| &c.cases)
                     .find(|c| c.case == case)
                     .filter(|c| !c.walls_ms.is_empty())
                     .map_or_else(|| "—".to_string(), |c| mib(c.peak_rss_bytes))
@@ -697,12 +775,9 @@ mod tests {
                 checks: vec![],
             },
         ]);
-        let mut r = SizeReport {
-            rows: 1_250_000,
-            sizes,
-            postgres: "15.20 at 127.0.0.1:5432".to_string(),
-            repeat: 3,
-            rss_floor_bytes: 3 << 20,
+        let cmp = Comparison {
+            pair: Pair::SqlitePg,
+            server: "15.20 at 127.0.0.1:5432".to_string(),
             baseline: None,
             cases: vec![
                 CaseReport::new(
@@ -740,6 +815,53 @@ mod tests {
                 ),
             ],
         };
+        let mut r = SizeReport {
+            rows: 1_250_000,
+            sizes,
+            repeat: 3,
+            rss_floor_bytes: 3 << 20,
+            comparisons: vec![cmp],
+        };
+        r.compare();
+        r
+    }
+
+    /// [`sample`] with the PostgreSQL → PostgreSQL and SQLite → MariaDB
+    /// comparisons after it.
+    fn all_pairs() -> SizeReport {
+        let mut r = sample();
+        let sizes = r.sizes;
+        let ms = Duration::from_millis;
+        let case = |case, wall, rss, differing, score_md5| {
+            CaseReport::new(
+                case,
+                sizes,
+                &[ms(wall)],
+                rss,
+                Some(state(differing, score_md5)),
+                vec![],
+            )
+        };
+        r.comparisons.push(Comparison {
+            pair: Pair::PgPg,
+            server: "15.20 at 127.0.0.1:5432".to_string(),
+            baseline: None,
+            cases: vec![
+                case(Case::PgDump, 6000, 20 << 20, 0, "aaaa"),
+                case(Case::PgPgVerify, 9000, 60 << 20, 0, "aaaa"),
+                case(Case::PgPgLoad, 5000, 50 << 20, 0, "aaaa"),
+            ],
+        });
+        r.comparisons.push(Comparison {
+            pair: Pair::SqliteMariadb,
+            server: "10.11.19 at 127.0.0.1:3306".to_string(),
+            baseline: None,
+            cases: vec![
+                case(Case::LoadData, 7000, 10 << 20, 123_456, "bbbb"),
+                case(Case::MariadbVerify, 10000, 40 << 20, 0, "aaaa"),
+                case(Case::MariadbLoad, 8000, 30 << 20, 0, "aaaa"),
+            ],
+        });
         r.compare();
         r
     }
@@ -754,19 +876,20 @@ mod tests {
 
     #[test]
     fn best_median_rate_and_ratios() {
-        let r = sample();
+        let report = sample();
+        let r = &report.comparisons[0];
         let pipe = &r.cases[0];
         assert_eq!((pipe.best_ms, pipe.median_ms), (Some(4000.0), Some(4500.0)));
         assert_eq!(pipe.rows_per_s, Some(312_500.0));
-        assert_eq!(pipe.vs_pipe, Some(1.0));
+        assert_eq!(pipe.vs_anchor, Some(1.0));
         assert_eq!(pipe.vs_load, None);
         let load = &r.cases[2];
-        assert_eq!(load.vs_pipe, Some(2.0));
+        assert_eq!(load.vs_anchor, Some(2.0));
         assert_eq!(load.vs_load, Some(0.0));
         let verifying = &r.cases[1];
         assert_eq!(verifying.vs_load, Some(0.5));
         assert_eq!(verifying.verify_ms, Some(950.0));
-        assert_eq!(r.cases[3].vs_pipe, None);
+        assert_eq!(r.cases[3].vs_anchor, None);
         let mask = &r.cases[4];
         assert!((mask.vs_load.unwrap() - 0.15).abs() < 1e-9);
         let same = DataMatch {
@@ -792,13 +915,15 @@ mod tests {
             vec![],
         );
         assert_eq!(even.median_ms, Some(2.5));
-        assert!(!r.ok());
+        assert!(!r.ok() && !report.ok());
         // Expected differences are not failures; others are.
         assert!(r.cases[0].ok() && r.cases[4].ok());
-        let mut r = sample();
+        let mut report = sample();
+        let r = &mut report.comparisons[0];
         r.cases[1].end_state.as_mut().unwrap().sessions_md5 = "s2".to_string();
         r.cases[0].end_state.as_mut().unwrap().users_md5 = "u2".to_string();
-        r.compare();
+        report.compare();
+        let r = &report.comparisons[0];
         assert_eq!(
             r.cases[1].errors,
             ["sessions data differ from ferry --verify off's"]
@@ -816,7 +941,7 @@ mod tests {
         assert_eq!(
             lines[0],
             "ferry-bench: 1,250,000 rows (250,000 users + 1,000,000 sessions), \
-             PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case"
+             SQLite → PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case"
         );
         assert_eq!(
             &lines[1..7],
@@ -909,20 +1034,92 @@ mod tests {
         assert!(
             text.contains("ferry --verify off                      26.0 MiB        26.0 MiB\n")
         );
+        // With several comparisons, each row names its comparison.
+        let mut small = all_pairs();
+        small.sizes = Sizes::for_total(125_000);
+        let text = render_text(&[small, all_pairs()]);
+        assert!(text.contains("\nsqlite-pg: ferry --verify off  "), "{text}");
+        assert!(text.contains("\npg-pg: pg_dump | psql  "), "{text}");
+        assert!(text.contains(
+            "\nsqlite-mariadb: sqlite3 csv + LOAD DATA            10.0 MiB        10.0 MiB\n"
+        ));
+    }
+
+    #[test]
+    fn each_comparison_has_its_section_against_its_anchor() {
+        let r = all_pairs();
+        let pgpg = &r.comparisons[1];
+        assert_eq!(pgpg.cases[2].vs_anchor, Some(1.2));
+        assert_eq!(pgpg.cases[1].vs_load, Some(0.8));
+        assert_eq!(
+            pgpg.cases[0].matches_ferry.map(DataMatch::differing),
+            Some(vec![])
+        );
+        assert!(r.ok() == r.comparisons[0].ok() && pgpg.ok());
+        let text = render_text(&[r]);
+        let section = &text[text.find("PostgreSQL → PostgreSQL").unwrap()..];
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            &lines[..5],
+            [
+                "PostgreSQL → PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case",
+                "case                         wall  median   rows/s  vs pg_dump  vs load  peak RSS  end state",
+                "pg_dump | psql              6.00s   6.00s  208,333       1.00x        —  20.0 MiB  ok",
+                "ferry (load + verify full)  9.00s   9.00s  138,889       0.67x   +80.0%  60.0 MiB  ok",
+                "ferry --verify off          5.00s   5.00s  250,000       1.20x    +0.0%  50.0 MiB  ok",
+            ]
+        );
+        assert!(section.contains("pg_dump | psql = pg_dump + psql"));
+        assert!(
+            section.contains("pg_dump = pg_dump | psql; pgpg_verify = ferry (load + verify full)")
+        );
+    }
+
+    #[test]
+    fn mariadb_section_describes_its_anchor_and_checksums() {
+        let r = all_pairs();
+        let maria = &r.comparisons[2];
+        assert_eq!(maria.cases[2].vs_anchor, Some(7.0 / 8.0));
+        assert_eq!(maria.cases[1].vs_load, Some(0.25));
+        assert_eq!(
+            maria.cases[0].matches_ferry.map(DataMatch::differing),
+            Some(vec!["scores"])
+        );
+        assert!(maria.ok());
+        let text = render_text(&[r]);
+        let section = &text[text.find("SQLite → MariaDB").unwrap()..];
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            &lines[..3],
+            [
+                "SQLite → MariaDB 10.11.19 at 127.0.0.1:3306, best and median of 3 runs per case",
+                "case                          wall  median   rows/s  vs LOAD DATA  vs load  peak RSS  end state",
+                "sqlite3 csv + LOAD DATA      7.00s   7.00s  178,571         1.00x        —  10.0 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+            ]
+        );
+        assert!(section.contains("LOAD DATA = the largest of sqlite3"));
+        assert!(section.contains("data: sum of the first 64 bits"));
+        assert!(section.contains(
+            "load_data = sqlite3 csv + LOAD DATA; maria_verify = ferry (load + verify full)"
+        ));
     }
 
     #[test]
     fn json_has_the_figures() {
-        let v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["cases"][0]["case"], "pipe");
-        assert_eq!(v["cases"][1]["case"], "ferry_verify");
-        assert_eq!(v["cases"][1]["verify_ms"], 950.0);
-        assert_eq!(v["cases"][2]["rows_per_s"], 625_000.0);
-        assert_eq!(v["cases"][4]["matches_ferry"]["users"], false);
-        assert_eq!(
-            v["cases"][3]["errors"][0].as_str().unwrap().lines().count(),
-            2
-        );
-        assert_eq!(v["cases"][0]["end_state"]["scores_differing"], 123_456);
+        let v = serde_json::to_value(all_pairs()).unwrap();
+        let cases = &v["comparisons"][0]["cases"];
+        assert_eq!(v["comparisons"][0]["pair"], "sqlite-pg");
+        assert_eq!(cases[0]["case"], "pipe");
+        assert_eq!(cases[1]["case"], "ferry_verify");
+        assert_eq!(cases[1]["verify_ms"], 950.0);
+        assert_eq!(cases[2]["rows_per_s"], 625_000.0);
+        assert_eq!(cases[2]["vs_anchor"], 2.0);
+        assert_eq!(cases[4]["matches_ferry"]["users"], false);
+        assert_eq!(cases[3]["errors"][0].as_str().unwrap().lines().count(), 2);
+        assert_eq!(cases[0]["end_state"]["scores_differing"], 123_456);
+        assert_eq!(v["comparisons"][1]["pair"], "pg-pg");
+        assert_eq!(v["comparisons"][1]["cases"][0]["case"], "pg_dump");
+        assert_eq!(v["comparisons"][2]["pair"], "sqlite-mariadb");
+        assert_eq!(v["comparisons"][2]["cases"][0]["case"], "load_data");
     }
 }

@@ -26,6 +26,102 @@ pub const MASK_TRANSFORM: &str = r#"users:mask={"key":"bench-key-0123456789abcde
 /// Lines of a failed process's stderr kept in the error message.
 const STDERR_TAIL_LINES: usize = 15;
 
+/// One side-by-side comparison: a source, a target, the hand-written
+/// anchor for that route and ferry's cases on the same route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Pair {
+    /// SQLite → PostgreSQL against `sqlite3 -csv | psql \copy`.
+    #[serde(rename = "sqlite-pg")]
+    SqlitePg,
+    /// PostgreSQL → PostgreSQL against `pg_dump | psql`.
+    #[serde(rename = "pg-pg")]
+    PgPg,
+    /// SQLite → MariaDB against a CSV export and `LOAD DATA LOCAL INFILE`.
+    #[serde(rename = "sqlite-mariadb")]
+    SqliteMariadb,
+}
+
+impl Pair {
+    /// Every comparison, in report order.
+    pub const ALL: [Pair; 3] = [Pair::SqlitePg, Pair::PgPg, Pair::SqliteMariadb];
+
+    /// The name `--pairs` takes.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Pair::SqlitePg => "sqlite-pg",
+            Pair::PgPg => "pg-pg",
+            Pair::SqliteMariadb => "sqlite-mariadb",
+        }
+    }
+
+    /// `SQLite → PostgreSQL`, for the report's headings.
+    pub fn route(self) -> &'static str {
+        match self {
+            Pair::SqlitePg => "SQLite → PostgreSQL",
+            Pair::PgPg => "PostgreSQL → PostgreSQL",
+            Pair::SqliteMariadb => "SQLite → MariaDB",
+        }
+    }
+
+    /// This comparison's cases in report order: the anchor first, then
+    /// ferry as users run it, then the load alone (and, SQLite → PostgreSQL
+    /// only, the transformer cases measured against it).
+    pub fn cases(self) -> &'static [Case] {
+        match self {
+            Pair::SqlitePg => &[
+                Case::Pipe,
+                Case::FerryVerify,
+                Case::FerryLoad,
+                Case::FerryWasm,
+                Case::FerryMask,
+            ],
+            Pair::PgPg => &[Case::PgDump, Case::PgPgVerify, Case::PgPgLoad],
+            Pair::SqliteMariadb => &[Case::LoadData, Case::MariadbVerify, Case::MariadbLoad],
+        }
+    }
+
+    /// Run order of the first round: the anchor last, because the
+    /// SQLite → PostgreSQL pipe copies the column types ferry created
+    /// (later rounds rotate it).
+    pub fn run_order(self) -> Vec<Case> {
+        let mut order = self.cases().to_vec();
+        order.rotate_left(1);
+        order
+    }
+
+    /// The hand-written anchor the ferry cases are measured against.
+    pub fn anchor(self) -> Case {
+        self.cases()[0]
+    }
+
+    /// `ferry --verify off`: the load alone, whose end state the other
+    /// cases' data are compared with.
+    pub fn load_case(self) -> Case {
+        match self {
+            Pair::SqlitePg => Case::FerryLoad,
+            Pair::PgPg => Case::PgPgLoad,
+            Pair::SqliteMariadb => Case::MariadbLoad,
+        }
+    }
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+impl std::str::FromStr for Pair {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Pair::ALL
+            .into_iter()
+            .find(|p| p.slug() == s)
+            .ok_or_else(|| format!("{s:?}: expected sqlite-pg, pg-pg or sqlite-mariadb"))
+    }
+}
+
 /// One way of migrating the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,40 +138,54 @@ pub enum Case {
     FerryWasm,
     /// The load with keyed hashing of two columns, `--verify off`.
     FerryMask,
+    /// The PostgreSQL → PostgreSQL anchor: `pg_dump | psql` (see `pgpg`).
+    PgDump,
+    /// ferry from the PostgreSQL source, load + full verification.
+    PgPgVerify,
+    /// ferry from the PostgreSQL source, `--verify off`.
+    PgPgLoad,
+    /// The SQLite → MariaDB anchor: `sqlite3 -csv` to files, `LOAD DATA
+    /// LOCAL INFILE`, then the keys (see `mariadb`).
+    LoadData,
+    /// ferry into MariaDB, load + full verification.
+    MariadbVerify,
+    /// ferry into MariaDB, `--verify off`.
+    MariadbLoad,
 }
 
 impl Case {
-    /// Report order: the anchor first, then ferry as users run it, then the
-    /// load alone and the transformer cases measured against it.
-    pub const ALL: [Case; 5] = [
+    /// Every case of every comparison.
+    #[cfg(test)]
+    pub const EVERY: [Case; 11] = [
         Case::Pipe,
         Case::FerryVerify,
         Case::FerryLoad,
         Case::FerryWasm,
         Case::FerryMask,
-    ];
-
-    /// Run order of the first round: the pipe last, because it copies the
-    /// column types ferry created (later rounds rotate it).
-    pub const RUN_ORDER: [Case; 5] = [
-        Case::FerryVerify,
-        Case::FerryLoad,
-        Case::FerryWasm,
-        Case::FerryMask,
-        Case::Pipe,
+        Case::PgDump,
+        Case::PgPgVerify,
+        Case::PgPgLoad,
+        Case::LoadData,
+        Case::MariadbVerify,
+        Case::MariadbLoad,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
             Case::Pipe => "pipe (sqlite3|psql)",
-            Case::FerryVerify => "ferry (load + verify full)",
-            Case::FerryLoad => "ferry --verify off",
+            Case::FerryVerify | Case::PgPgVerify | Case::MariadbVerify => {
+                "ferry (load + verify full)"
+            }
+            Case::FerryLoad | Case::PgPgLoad | Case::MariadbLoad => "ferry --verify off",
             Case::FerryWasm => "ferry --verify off + wasm passthru",
             Case::FerryMask => "ferry --verify off + mask hashing",
+            Case::PgDump => "pg_dump | psql",
+            Case::LoadData => "sqlite3 csv + LOAD DATA",
         }
     }
 
-    /// Short name, for database names.
+    /// Short name, for database names (unique over every comparison, since
+    /// two of them share the PostgreSQL server).
     pub fn slug(self) -> &'static str {
         match self {
             Case::Pipe => "pipe",
@@ -83,7 +193,31 @@ impl Case {
             Case::FerryLoad => "load",
             Case::FerryWasm => "wasm",
             Case::FerryMask => "mask",
+            Case::PgDump => "pg_dump",
+            Case::PgPgVerify => "pgpg_verify",
+            Case::PgPgLoad => "pgpg_load",
+            Case::LoadData => "load_data",
+            Case::MariadbVerify => "maria_verify",
+            Case::MariadbLoad => "maria_load",
         }
+    }
+
+    /// The comparison this case belongs to.
+    pub fn pair(self) -> Pair {
+        match self {
+            Case::Pipe
+            | Case::FerryVerify
+            | Case::FerryLoad
+            | Case::FerryWasm
+            | Case::FerryMask => Pair::SqlitePg,
+            Case::PgDump | Case::PgPgVerify | Case::PgPgLoad => Pair::PgPg,
+            Case::LoadData | Case::MariadbVerify | Case::MariadbLoad => Pair::SqliteMariadb,
+        }
+    }
+
+    /// Whether this is a hand-written anchor, not ferry.
+    pub fn is_anchor(self) -> bool {
+        self.pair().anchor() == self
     }
 
     /// The `--transform` argument, for the ferry cases that have one.
@@ -91,7 +225,7 @@ impl Case {
         match self {
             Case::FerryWasm => Some(PASSTHRU_TRANSFORM),
             Case::FerryMask => Some(MASK_TRANSFORM),
-            Case::Pipe | Case::FerryVerify | Case::FerryLoad => None,
+            _ => None,
         }
     }
 
@@ -99,25 +233,29 @@ impl Case {
     /// explicitly as `--verify full` or `--verify off`, so the label stays
     /// true if ferry's default changes).
     pub fn verifies(self) -> bool {
-        self == Case::FerryVerify
+        matches!(
+            self,
+            Case::FerryVerify | Case::PgPgVerify | Case::MariadbVerify
+        )
     }
 
     /// The data checksums (see `report::DataMatch`) in which this case's
-    /// target may differ from `ferry --verify off`'s: the pipe's scores go
-    /// through sqlite3's 15-digit text, the mask case hashes two `users`
-    /// columns. Any other difference fails the case.
+    /// target may differ from its comparison's `ferry --verify off`: the
+    /// sqlite3 anchors' scores go through sqlite3's 15-digit text, the mask
+    /// case hashes two `users` columns. Any other difference fails the case
+    /// (`pg_dump` writes floats with all their digits: it must match).
     pub fn may_differ_in(self) -> &'static [&'static str] {
         match self {
-            Case::Pipe => &["scores"],
+            Case::Pipe | Case::LoadData => &["scores"],
             Case::FerryMask => &["users"],
-            Case::FerryVerify | Case::FerryLoad | Case::FerryWasm => &[],
+            _ => &[],
         }
     }
 
     /// Whether this case runs ferry's load without a transformer, so its
     /// target has the source's data as ferry types it.
     pub fn plain_ferry(self) -> bool {
-        matches!(self, Case::FerryVerify | Case::FerryLoad)
+        !self.is_anchor() && self.transform().is_none()
     }
 }
 
@@ -141,19 +279,18 @@ pub struct Verified {
     pub checks: Vec<String>,
 }
 
-/// Run `ferry migrate` from `source` into `target_url` as `case` runs it.
+/// Run `ferry migrate` from `source_url` (`sqlite:PATH`, `postgres://…`)
+/// into `target_url` as `case` runs it.
 pub fn ferry(
     ferry: &Path,
-    source: &Path,
+    source_url: &str,
     target_url: &str,
     case: Case,
     sizes: Sizes,
 ) -> Result<Measured> {
     let mut cmd = Command::new(ferry);
     cmd.arg("migrate")
-        .arg("--from")
-        .arg(format!("sqlite:{}", source.display()))
-        .args(["--to", target_url, "--json"])
+        .args(["--from", source_url, "--to", target_url, "--json"])
         .args(["--verify", if case.verifies() { "full" } else { "off" }]);
     if let Some(t) = case.transform() {
         cmd.args(["--transform", t]);
@@ -460,22 +597,22 @@ pub fn own_peak_rss() -> u64 {
 }
 
 /// A child process whose stderr is collected by a thread.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub child: Child,
     stderr: JoinHandle<Vec<u8>>,
     what: String,
 }
 
 /// A child that has exited.
-struct Finished {
+pub(crate) struct Finished {
     status: ExitStatus,
-    peak_rss: u64,
+    pub peak_rss: u64,
     stderr: String,
     what: String,
 }
 
 impl Running {
-    fn spawn(cmd: &mut Command, what: &str) -> Result<Running> {
+    pub fn spawn(cmd: &mut Command, what: &str) -> Result<Running> {
         let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
@@ -495,7 +632,7 @@ impl Running {
     }
 
     /// Wait with `wait4`, which also returns the child's resource usage.
-    fn finish(self) -> Result<Finished> {
+    pub fn finish(self) -> Result<Finished> {
         let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;
         let mut status = 0;
         // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
@@ -525,7 +662,7 @@ impl Running {
 
 impl Finished {
     /// An error with the tail of stderr unless the process exited 0.
-    fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         if self.status.success() {
             return Ok(());
         }
@@ -652,20 +789,34 @@ mod tests {
 
     #[test]
     fn cases_say_how_ferry_runs() {
-        for case in Case::ALL {
+        for case in Case::EVERY {
             assert_eq!(case.verifies(), case.label().contains("verify full"));
             assert_eq!(
                 case.label().contains("--verify off"),
-                case != Case::Pipe && !case.verifies()
+                !case.is_anchor() && !case.verifies()
             );
-            assert_eq!(
-                case.plain_ferry(),
-                case != Case::Pipe && case.transform().is_none()
-            );
+            assert!(case.pair().cases().contains(&case));
+            assert_eq!(case.pair().load_case().label(), "ferry --verify off");
         }
-        let mut run = Case::RUN_ORDER;
-        run.sort();
-        assert_eq!(run, Case::ALL, "every case runs once a round");
+        let mut slugs: Vec<&str> = Case::EVERY.iter().map(|c| c.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), Case::EVERY.len(), "database names are unique");
+        for pair in Pair::ALL {
+            let mut run = pair.run_order();
+            run.sort();
+            assert_eq!(run, pair.cases(), "every case of {pair} runs once a round");
+            assert_eq!(pair.run_order().last(), Some(&pair.anchor()));
+            assert_eq!(pair.slug().parse::<Pair>(), Ok(pair));
+            let anchors: Vec<Case> = pair
+                .cases()
+                .iter()
+                .copied()
+                .filter(|c| c.is_anchor())
+                .collect();
+            assert_eq!(anchors, [pair.anchor()]);
+        }
+        assert!("sqlite-mysql".parse::<Pair>().is_err());
     }
 
     #[test]

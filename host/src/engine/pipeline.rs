@@ -294,7 +294,7 @@ impl TableJob {
         let mut batch_no = 0u64;
         // The high-water mark so far: the table's checkpoint keeps it.
         let mut mark: (Option<i64>, Option<String>) = (start.position, start.cursor_value.clone());
-        while let Some(st) = wrx.recv().await {
+        while let Some(mut st) = wrx.recv().await {
             if st.position.is_some() {
                 mark.0 = st.position;
             }
@@ -400,7 +400,7 @@ impl TableJob {
             match res {
                 Ok(outcome) => {
                     if let (Some(total), Some(spec)) = (sent.as_mut(), digest.as_deref()) {
-                        match stored_digest(&plan, spec, &st, &outcome.rejected) {
+                        match stored_digest(&plan, spec, &mut st, &outcome.rejected) {
                             Some(d) => total.merge(d),
                             None => sent = None,
                         }
@@ -491,11 +491,12 @@ async fn passes_through(
 fn stored_digest(
     plan: &TablePlan,
     spec: &DigestSpec,
-    st: &Staged,
+    st: &mut Staged,
     refused: &[Reject],
 ) -> Option<Digest> {
     if refused.is_empty() {
-        return st.digest.clone();
+        // The batch is done with: its digest moves, not copied per batch.
+        return st.digest.take();
     }
     if st.raw.is_some() {
         // Refused rows of a raw batch were decoded in the sink; the stage

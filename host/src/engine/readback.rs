@@ -155,14 +155,11 @@ impl ReadBack {
                     .flatten()
             })
             .collect();
+        // This table's key sets, published by its read-back alone.
         let publish: Vec<(Vec<String>, watch::Sender<KeysCell>)> = self
             .senders
-            .keys()
-            .filter(|(table, _)| table == &t.target_name)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter_map(|k| self.senders.remove(&k).map(|s| (k.1, s)))
+            .extract_if(|(table, _), _| table == &t.target_name)
+            .map(|((_, cols), tx)| (cols, tx))
             .collect();
         let permits = self.permits.clone();
         self.tasks.spawn(async move {

@@ -599,7 +599,7 @@ pub(crate) struct ScanSpec {
     /// Source keys of quarantined rows (with multiplicity), left out.
     exclude: HashMap<String, u64>,
     /// Per foreign key of the table: the parent's key hashes, when collected.
-    pub(crate) fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
     /// Column lists of this table that children reference.
     wanted_keys: Vec<Vec<String>>,
 }

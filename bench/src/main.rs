@@ -455,7 +455,7 @@ fn run_case(
     case: Case,
     columns: &[Column],
 ) -> Result<(run::Measured, EndState)> {
-    let name = format!("ferry_bench_{}_{}", case.slug(), std::process::id());
+    let name = run::db_name(case.slug());
     let sqlite_url = format!("sqlite:{}", ctx.source.display());
     match case.pair() {
         Pair::SqlitePg => {

@@ -33,7 +33,7 @@ pub fn load_source<'a>(
     sqlite: &Path,
     sizes: Sizes,
 ) -> Result<TempDb<'a>> {
-    let db = server.create(&format!("ferry_bench_pgsrc_{}", std::process::id()))?;
+    let db = server.create(&run::db_name("pgsrc"))?;
     let from = format!("sqlite:{}", sqlite.display());
     run::ferry(ferry, &from, &db.url(), Case::FerryLoad, sizes)
         .with_context(|| format!("loading the PostgreSQL source {} with ferry", db.name))?;

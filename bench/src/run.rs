@@ -581,6 +581,23 @@ fn select_csv(table: &str, columns: &[Column]) -> Result<String> {
     Ok(format!("SELECT {} FROM {table}", cols.join(", ")))
 }
 
+/// The name of this run's database for `what` (a case's slug, `pgsrc`):
+/// `ferry_bench_<what>_<pid>_<token>`. Each case drops a leftover of its
+/// name before creating it, so the name must be this run's alone: the pid
+/// is not, when benchmarks in other PID namespaces (containers) share the
+/// server, so a token from the start time follows it.
+pub fn db_name(what: &str) -> String {
+    static TOKEN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let token = TOKEN.get_or_init(|| {
+        // The clock's nanoseconds: different for runs started apart; a
+        // clock before 1970 only costs the token its variety.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32))
+    });
+    format!("ferry_bench_{what}_{}_{token:08x}", std::process::id())
+}
+
 /// This process's own peak RSS in bytes. On Linux every child's `ru_maxrss`
 /// is at least this much (exec records the replaced address space's
 /// high-water mark, and a spawned child starts from a copy of ours), so it is
@@ -817,6 +834,17 @@ mod tests {
             assert_eq!(anchors, [pair.anchor()]);
         }
         assert!("sqlite-mysql".parse::<Pair>().is_err());
+    }
+
+    #[test]
+    fn database_names_are_this_runs_and_fit_an_identifier() {
+        let name = db_name(Case::MariadbVerify.slug());
+        assert_eq!(name, db_name("maria_verify"), "one token per run");
+        assert!(name.starts_with(&format!("ferry_bench_maria_verify_{}_", std::process::id())));
+        // PostgreSQL keeps 63 bytes of a name, MariaDB 64 characters.
+        for case in Case::EVERY {
+            assert!(db_name(case.slug()).len() <= 63);
+        }
     }
 
     #[test]

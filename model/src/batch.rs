@@ -50,6 +50,7 @@ impl VarWidth {
     }
 
     /// The bytes of value `i`. Only call on a checked batch.
+    #[inline]
     pub fn value(&self, i: usize) -> &[u8] {
         &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
@@ -72,6 +73,7 @@ pub struct ColumnValues {
 
 impl ColumnValues {
     /// Whether row `i` is null.
+    #[inline]
     pub fn is_null(&self, i: usize) -> bool {
         match &self.validity {
             None => false,
@@ -295,6 +297,7 @@ impl Batch {
     }
 
     /// The value at (`row`, `col`). Only call on a checked batch.
+    #[inline]
     pub fn value(&self, row: usize, col: usize) -> ValueRef<'_> {
         let c = &self.columns[col];
         if c.is_null(row) {

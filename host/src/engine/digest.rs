@@ -16,10 +16,13 @@
 //! under the type mapping are equal bytes. It guards against mistakes, not
 //! against an adversary who writes colliding rows into the target.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use twox_hash::{XxHash3_64, XxHash3_128};
 
+pub use super::canon::canon;
+use super::canon::canon_at;
 use crate::model::{Batch, LogicalType, Schema, ValueRef};
 
 /// Rows compared value by value per table: about 1,000 — enough to catch a
@@ -75,9 +78,28 @@ impl DigestSpec {
 
     /// Whether `row` is in the sample.
     pub(crate) fn sampled(&self, batch: &Batch, row: usize, scratch: &mut Vec<u8>) -> bool {
-        !self.key_cols.is_empty()
-            && tuple_hash(batch, &self.schema, &self.key_idx, row, scratch)
-                .is_multiple_of(self.modulus)
+        self.key_hash(batch, row, scratch)
+            .is_some_and(|h| self.sampled_by(h))
+    }
+
+    /// The hash of `row`'s key ([`tuple_hash`]); `None` without a key.
+    pub(crate) fn key_hash(&self, batch: &Batch, row: usize, scratch: &mut Vec<u8>) -> Option<u64> {
+        (!self.key_cols.is_empty())
+            .then(|| tuple_hash(batch, &self.schema, &self.key_idx, row, scratch))
+    }
+
+    /// Whether the row whose key hashes to `h` is in the sample.
+    pub(crate) fn sampled_by(&self, h: u64) -> bool {
+        h.is_multiple_of(self.modulus)
+    }
+
+    /// The key's columns in the schema (empty without a key).
+    pub(crate) fn key_idx(&self) -> &[usize] {
+        if self.key_cols.is_empty() {
+            &[]
+        } else {
+            &self.key_idx
+        }
     }
 
     /// The row's key as text (the form quarantine records it in).
@@ -135,7 +157,7 @@ impl Digest {
         let buf = &mut scratch.row;
         buf.clear();
         for (i, c) in spec.schema.columns.iter().enumerate() {
-            canon(&batch.value(row, i), c.logical_type, buf);
+            canon_at(batch, row, i, c.logical_type, buf);
         }
         self.rows += 1;
         self.sum = self.sum.wrapping_add(XxHash3_128::oneshot(buf));
@@ -150,7 +172,7 @@ impl Digest {
                 .map(|(i, c)| {
                     let v = batch.value(row, i);
                     let mut b = Vec::new();
-                    canon(&v, c.logical_type, &mut b);
+                    canon_at(batch, row, i, c.logical_type, &mut b);
                     let shown =
                         crate::cast::to_text(&v, c.logical_type).unwrap_or_else(|| "NULL".into());
                     (shown, XxHash3_64::oneshot(&b))
@@ -197,6 +219,32 @@ impl Digest {
     }
 }
 
+/// A set of key hashes ([`tuple_hash`]): a parent's keys, looked up once
+/// per child row. The members are already XXH3 hashes, so the set uses them
+/// as they are instead of hashing them again.
+pub(crate) type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+
+/// The identity hasher of [`KeySet`].
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; any other input still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Buffers reused across rows (digesting runs per row).
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -215,115 +263,9 @@ pub(crate) fn tuple_hash(
 ) -> u64 {
     scratch.clear();
     for &c in cols {
-        canon(
-            &batch.value(row, c),
-            schema.columns[c].logical_type,
-            scratch,
-        );
+        canon_at(batch, row, c, schema.columns[c].logical_type, scratch);
     }
     XxHash3_64::oneshot(scratch)
-}
-
-/// Appends the normalised form of a value: equal under the type mapping ⇔
-/// equal bytes. Decimals lose insignificant zeros (`1.50` = `1.5`), JSON
-/// is re-serialised with sorted keys, NaN is one NaN.
-pub fn canon(v: &ValueRef<'_>, t: LogicalType, out: &mut Vec<u8>) {
-    match v {
-        ValueRef::Null => out.push(0),
-        ValueRef::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
-        ValueRef::Int(i) => {
-            out.push(2);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        ValueRef::Float(f) => {
-            out.push(3);
-            let bits = if f.is_nan() {
-                f64::NAN.to_bits()
-            } else {
-                f.to_bits()
-            };
-            out.extend_from_slice(&bits.to_le_bytes());
-        }
-        ValueRef::Date(d) => {
-            out.push(4);
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        ValueRef::Uuid(u) => {
-            out.push(5);
-            out.extend_from_slice(u);
-        }
-        ValueRef::Text(s) => {
-            out.push(6);
-            let norm;
-            let s: &str = match t {
-                LogicalType::Decimal => {
-                    norm = canon_decimal(s);
-                    &norm
-                }
-                LogicalType::Json => {
-                    norm = canon_json(s);
-                    &norm
-                }
-                _ => s,
-            };
-            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-        ValueRef::Bytes(b) => {
-            out.push(7);
-            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-            out.extend_from_slice(b);
-        }
-    }
-}
-
-/// `+001.500e1` → `15`; `-0.0` → `0`; text that is not a decimal is kept.
-pub fn canon_decimal(s: &str) -> String {
-    match crate::model::Decimal::parse(s.trim()) {
-        Some(d) => d.canonical(),
-        None => s.to_string(),
-    }
-}
-
-/// JSON re-serialised compactly with object keys sorted.
-pub fn canon_json(s: &str) -> String {
-    fn write(v: &serde_json::Value, out: &mut String) {
-        match v {
-            serde_json::Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::String((*k).clone()).to_string());
-                    out.push(':');
-                    write(&m[*k], out);
-                }
-                out.push('}');
-            }
-            serde_json::Value::Array(a) => {
-                out.push('[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(x, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    match serde_json::from_str::<serde_json::Value>(s) {
-        Ok(v) => {
-            let mut out = String::new();
-            write(&v, &mut out);
-            out
-        }
-        Err(_) => s.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -381,30 +323,6 @@ mod tests {
         assert_eq!(
             (kept.rows, kept.sum),
             (1, Digest::of_batch(&spec, &a, None).sum)
-        );
-    }
-
-    #[test]
-    fn decimals_normalise() {
-        for (a, b) in [
-            ("1.50", "1.5"),
-            ("+001.500e1", "15"),
-            ("-0.0", "0"),
-            ("0.990000000000000000000000000000", "0.99"),
-            ("1e3", "1000"),
-            ("12.5e-3", "0.0125"),
-            ("-7", "-7"),
-            ("100", "100"),
-        ] {
-            assert_eq!(canon_decimal(a), b, "{a}");
-        }
-    }
-
-    #[test]
-    fn json_normalises() {
-        assert_eq!(
-            canon_json(r#"{"b": [1, {"d":1,"c":2}], "a": null}"#),
-            r#"{"a":null,"b":[1,{"c":2,"d":1}]}"#
         );
     }
 }

@@ -20,6 +20,7 @@
 //! The engine speaks `model`, `plan`, `endpoint` traits and `plugin`
 //! instances; it never asks which endpoint it has, only what it can do.
 
+mod canon;
 mod chain;
 mod digest;
 pub mod dry;

@@ -16,14 +16,14 @@
 //! key to leave them out by, and a run whose constraints quarantined rows
 //! after the load (its read-backs may predate the deletion).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::MigrateError;
-use super::digest::{Digest, DigestSpec};
+use super::digest::{Digest, DigestSpec, KeySet};
 use super::verify::{
     self, Level, MAX_PARENT_KEYS, SideScan, SourceSide, VerifyReport, digest_spec, parent_table,
     target_scan,
@@ -37,7 +37,7 @@ const READ_BACKS: usize = 2;
 
 /// A parent's key hashes, once its read-back is done: `None` inside when it
 /// was too large to hold them.
-type KeysCell = Option<Option<Arc<HashSet<u64>>>>;
+type KeysCell = Option<Option<Arc<KeySet>>>;
 
 /// The run's verification in progress.
 pub(crate) struct ReadBack {

@@ -29,12 +29,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::MigrateError;
-use super::digest::{Digest, DigestSpec, Scratch, tuple_hash};
+use super::digest::{Digest, DigestSpec, KeySet, Scratch, tuple_hash};
 use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
 use crate::model::{Batch, LogicalType, TableDef};
 use crate::plan::{Plan, PlannedTable};
 
-pub use super::digest::{SAMPLE_ROWS, canon, canon_decimal, canon_json};
+pub use super::digest::{SAMPLE_ROWS, canon};
 
 /// Largest parent table whose keys verify holds to find orphans: 5,000,000
 /// keys (a hash set of u64, ~100 MB). Larger parents are reported as not
@@ -301,7 +301,7 @@ pub async fn verify_consolidated(
 
 /// Per (parent table, referenced columns): the hashes of its keys, or `None`
 /// when the table was too large to hold them.
-type ParentKeys = HashMap<(String, Vec<String>), Option<Arc<HashSet<u64>>>>;
+type ParentKeys = HashMap<(String, Vec<String>), Option<Arc<KeySet>>>;
 
 /// What one side's full read found.
 #[derive(Default)]
@@ -313,7 +313,7 @@ pub(crate) struct SideScan {
     /// Per foreign key of this table: (checked rows, orphans, first orphan key).
     pub(crate) orphans: Vec<(u64, u64, Option<String>)>,
     /// Keys of this table that children reference.
-    pub(crate) keys: HashMap<Vec<String>, HashSet<u64>>,
+    pub(crate) keys: HashMap<Vec<String>, KeySet>,
 }
 
 /// The source side of a table as a verification compares it: how many rows
@@ -340,7 +340,7 @@ pub(crate) fn target_scan(
     plan: &Plan,
     t: &PlannedTable,
     target: Arc<dyn Source>,
-    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+    fk_sets: Vec<Option<Arc<KeySet>>>,
 ) -> ScanSpec {
     let wanted_keys: Vec<Vec<String>> = referenced(plan)
         .into_iter()
@@ -432,7 +432,7 @@ async fn verify_table(
     };
     // The parent key sets this table's foreign keys are checked against:
     // those of parents verified before it.
-    let fk_sets: Vec<Option<Arc<HashSet<u64>>>> = t
+    let fk_sets: Vec<Option<Arc<KeySet>>> = t
         .target_def
         .foreign_keys
         .iter()
@@ -599,7 +599,7 @@ pub(crate) struct ScanSpec {
     /// Source keys of quarantined rows (with multiplicity), left out.
     exclude: HashMap<String, u64>,
     /// Per foreign key of the table: the parent's key hashes, when collected.
-    fk_sets: Vec<Option<Arc<HashSet<u64>>>>,
+    fk_sets: Vec<Option<Arc<KeySet>>>,
     /// Column lists of this table that children reference.
     wanted_keys: Vec<Vec<String>>,
 }
@@ -640,20 +640,23 @@ impl ScanSpec {
                     .collect()
             })
             .collect();
-        let key_sets: Vec<(Vec<String>, Vec<usize>)> = wanted_keys
+        // Per column list children reference: its indexes, and the key
+        // hashes collected (moved into `out.keys` at the end). A list
+        // missing a column collects nothing.
+        let mut key_sets: Vec<(Vec<String>, Option<Vec<usize>>, KeySet)> = wanted_keys
             .iter()
             .map(|cols| {
+                let idx: Vec<usize> = cols
+                    .iter()
+                    .filter_map(|c| schema_after.index_of(c))
+                    .collect();
                 (
                     cols.clone(),
-                    cols.iter()
-                        .filter_map(|c| schema_after.index_of(c))
-                        .collect(),
+                    (idx.len() == cols.len()).then_some(idx),
+                    KeySet::default(),
                 )
             })
             .collect();
-        for (cols, _) in &key_sets {
-            out.keys.insert(cols.clone(), HashSet::new());
-        }
         let mut scratch = Scratch::default();
         while let Some(rb) = rx.recv().await {
             out.rows += rb.rows_read;
@@ -670,8 +673,10 @@ impl ScanSpec {
             };
             for row in 0..batch.num_rows {
                 // The key as text is built only for rows that may be left out or
-                // sampled; the sample is picked by a hash of the key's values.
-                let sampled = spec.sampled(&batch, row, &mut scratch.key);
+                // sampled; the sample is picked by a hash of the key's values,
+                // which is also the key's entry in its key set.
+                let key_hash = spec.key_hash(&batch, row, &mut scratch.key);
+                let sampled = key_hash.is_some_and(|h| spec.sampled_by(h));
                 let key = if sampled || !exclude.is_empty() {
                     spec.key(&batch, row)
                 } else {
@@ -713,15 +718,20 @@ impl ScanSpec {
                         }
                     }
                 }
-                for (cols, idx) in &key_sets {
-                    if idx.len() == cols.len()
-                        && let Some(set) = out.keys.get_mut(cols)
-                        && set.len() <= MAX_PARENT_KEYS
-                    {
-                        set.insert(tuple_hash(&batch, schema_after, idx, row, &mut scratch.key));
+                for (_, idx, set) in &mut key_sets {
+                    let Some(idx) = idx else { continue };
+                    if set.len() <= MAX_PARENT_KEYS {
+                        let h = match key_hash {
+                            Some(h) if idx.as_slice() == spec.key_idx() => h,
+                            _ => tuple_hash(&batch, schema_after, idx, row, &mut scratch.key),
+                        };
+                        set.insert(h);
                     }
                 }
             }
+        }
+        for (cols, _, set) in key_sets {
+            out.keys.insert(cols, set);
         }
         reader
             .await

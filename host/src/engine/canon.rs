@@ -72,14 +72,7 @@ pub fn canon(v: &ValueRef<'_>, t: LogicalType, out: &mut Vec<u8>) {
                 }
                 None => put_text(s.as_bytes(), out),
             },
-            LogicalType::Json => {
-                let start = out.len();
-                out.push(JSON);
-                if !put_json(s.as_bytes(), out) {
-                    out.truncate(start);
-                    put_text(s.as_bytes(), out);
-                }
-            }
+            LogicalType::Json => put_json_or_text(s.as_bytes(), out),
             _ => put_text(s.as_bytes(), out),
         },
         ValueRef::Bytes(b) => {
@@ -102,14 +95,10 @@ pub fn canon_at(batch: &Batch, row: usize, col: usize, t: LogicalType, out: &mut
     {
         let s = v.value(row);
         if t == LogicalType::Json {
-            let start = out.len();
-            out.push(JSON);
-            if put_json(s, out) {
-                return;
-            }
-            out.truncate(start);
+            put_json_or_text(s, out);
+        } else {
+            put_text(s, out);
         }
-        put_text(s, out);
         return;
     }
     canon(&batch.value(row, col), t, out);
@@ -151,6 +140,17 @@ fn put_decimal(negative: bool, int: &[u8], frac: &[u8], exp: i64, out: &mut Vec<
         .saturating_sub(first as i64)
         .saturating_add(exp);
     out.extend_from_slice(&point.to_le_bytes());
+}
+
+/// The form of a JSON column's text: the document's, or the text's when it
+/// is not JSON.
+fn put_json_or_text(s: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(JSON);
+    if !put_json(s, out) {
+        out.truncate(start);
+        put_text(s, out);
+    }
 }
 
 /// Appends the form of JSON text; false when it is not JSON (the caller
@@ -360,12 +360,11 @@ impl Json<'_> {
 
     fn hex4(&mut self) -> Option<u32> {
         let h = self.s.get(self.i..self.i + 4)?;
-        let text = std::str::from_utf8(h).ok()?;
-        if !h.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
+        let v = h
+            .iter()
+            .try_fold(0u32, |acc, &b| Some(acc << 4 | char::from(b).to_digit(16)?))?;
         self.i += 4;
-        u32::from_str_radix(text, 16).ok()
+        Some(v)
     }
 
     /// A number, strictly as JSON writes it: `-? int frac? exp?`.

@@ -556,7 +556,7 @@ pub(crate) async fn plugin_stage(
             break;
         }
         rows_read += rb.rows_read;
-        if let Some(raw) = rb.raw {
+        let (batch, rejects, ids, digest, raw) = if let Some(raw) = rb.raw {
             // Nothing in between touches a raw batch: only verification
             // looks inside, decoding it here, on the stage's own task.
             let digest = digest
@@ -571,73 +571,57 @@ pub(crate) async fn plugin_stage(
                         None
                     }
                 });
-            let staged = Staged {
-                digest,
-                batch: rb.batch,
-                rejects: rb.rejects,
-                ids: None,
-                position: rb.position,
-                read_so_far: rows_read,
-                cursor: rb.cursor,
-                replace: rb.replace,
-                state: rb.state,
-                raw: Some(raw),
+            (rb.batch, rb.rejects, None, digest, Some(raw))
+        } else {
+            let mut rejects = rb.rejects;
+            let batch = if plan.casts.is_empty() {
+                rb.batch
+            } else {
+                crate::cast::cast_batch(
+                    &plan.read_def,
+                    &read_schema,
+                    &cast_schema,
+                    rb.batch,
+                    &mut rejects,
+                )
             };
-            batch_no += 1;
-            if wtx.send(staged).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let mut rejects = rb.rejects;
-        let batch = if plan.casts.is_empty() {
-            rb.batch
-        } else {
-            crate::cast::cast_batch(
-                &plan.read_def,
-                &read_schema,
-                &cast_schema,
-                rb.batch,
-                &mut rejects,
-            )
+            let (batch, ids) = if plan.rekey.is_empty() {
+                (batch, None)
+            } else {
+                let (b, ids) = crate::consolidate::rekey_batch(
+                    &namespace,
+                    &label,
+                    &plan.cast_def.name,
+                    &plan.rekey,
+                    &cast_schema,
+                    &loaded_schema,
+                    &batch,
+                );
+                (b, Some(ids))
+            };
+            let batch = match apply_chain(&plan, &mut chain, batch, batch_no, &mut rejects).await {
+                Ok(batch) => batch,
+                Err(e) => return (rows_read, Err(e)),
+            };
+            // Digested here, on the stage's own task, as it is sent.
+            let digest = digest.as_deref().map(|s| Digest::of_batch(s, &batch, None));
+            (batch, rejects, ids, digest, None)
         };
-        let (batch, ids) = if plan.rekey.is_empty() {
-            (batch, None)
-        } else {
-            let (b, ids) = crate::consolidate::rekey_batch(
-                &namespace,
-                &label,
-                &plan.cast_def.name,
-                &plan.rekey,
-                &cast_schema,
-                &loaded_schema,
-                &batch,
-            );
-            (b, Some(ids))
-        };
-        let out = apply_chain(&plan, &mut chain, batch, batch_no, &mut rejects).await;
         batch_no += 1;
-        match out {
-            Ok(batch) => {
-                // Digested here, on the stage's own task, as it is sent.
-                let digest = digest.as_deref().map(|s| Digest::of_batch(s, &batch, None));
-                let staged = Staged {
-                    digest,
-                    batch,
-                    rejects,
-                    ids,
-                    position: rb.position,
-                    read_so_far: rows_read,
-                    cursor: rb.cursor,
-                    replace: rb.replace,
-                    state: rb.state,
-                    raw: None,
-                };
-                if wtx.send(staged).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => return (rows_read, Err(e)),
+        let staged = Staged {
+            digest,
+            batch,
+            rejects,
+            ids,
+            position: rb.position,
+            read_so_far: rows_read,
+            cursor: rb.cursor,
+            replace: rb.replace,
+            state: rb.state,
+            raw,
+        };
+        if wtx.send(staged).await.is_err() {
+            break;
         }
     }
     (rows_read, Ok(()))

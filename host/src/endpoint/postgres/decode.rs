@@ -183,6 +183,51 @@ pub(super) fn decode(kind: Wire, raw: &[u8]) -> Result<ValueRef<'_>, Bad> {
     })
 }
 
+/// Why a parsed row did not go into a batch.
+pub(super) enum RowError {
+    /// Column `.0`'s value does not map onto its logical type.
+    Value(usize, Bad),
+    /// The batch refused the value (it grew past its size limit).
+    Batch(String),
+}
+
+/// Decodes a parsed row's `fields` (offsets into `row`) into the builder's
+/// current row; the caller ends or abandons the row. With `binary_numeric`,
+/// `numeric` fields are numeric's binary form (a raw read selects numeric as
+/// itself), else its text.
+pub(super) fn push_row(
+    b: &mut BatchBuilder,
+    kinds: &[Wire],
+    row: &[u8],
+    fields: &[Option<(usize, usize)>],
+    binary_numeric: bool,
+) -> Result<(), RowError> {
+    for (i, (kind, f)) in kinds.iter().zip(fields).enumerate() {
+        let text;
+        let v = match f {
+            None => ValueRef::Null,
+            Some((s, l)) if binary_numeric && *kind == Wire::Numeric => {
+                let raw = &row[*s..*s + *l];
+                text = numeric_text(raw).map_err(|reason| {
+                    RowError::Value(
+                        i,
+                        Bad {
+                            reason,
+                            shown: format!("\\x{}", hex::encode(raw)).into(),
+                        },
+                    )
+                })?;
+                ValueRef::Text(&text)
+            }
+            Some((s, l)) => {
+                decode(*kind, &row[*s..*s + *l]).map_err(|bad| RowError::Value(i, bad))?
+            }
+        };
+        push(b, i, v).map_err(RowError::Batch)?;
+    }
+    Ok(())
+}
+
 pub(super) fn push(b: &mut BatchBuilder, i: usize, v: ValueRef<'_>) -> Result<(), String> {
     match v {
         ValueRef::Null => b.push_null(i),
@@ -285,20 +330,12 @@ pub(super) fn raw_decoder(
                     kinds.len()
                 ));
             }
-            let row = &bytes[at..at + used];
-            for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
-                // A raw read selects `numeric` as itself, not as `::text`.
-                let text;
-                let v = match f {
-                    None => ValueRef::Null,
-                    Some((s, l)) if *kind == Wire::Numeric => {
-                        text = numeric_text(&row[*s..*s + *l])?;
-                        ValueRef::Text(&text)
-                    }
-                    Some((s, l)) => decode(*kind, &row[*s..*s + *l]).map_err(|bad| bad.reason)?,
-                };
-                push(&mut b, i, v)?;
-            }
+            push_row(&mut b, &kinds, &bytes[at..at + used], &fields, true).map_err(
+                |e| match e {
+                    RowError::Value(_, bad) => bad.reason,
+                    RowError::Batch(why) => why,
+                },
+            )?;
             b.end_row();
             at += used;
         }

@@ -890,25 +890,13 @@ impl PgSource {
                     }
                     continue;
                 }
-                let mut failed = None;
-                for (i, (kind, f)) in kinds.iter().zip(&fields).enumerate() {
-                    let v = match f {
-                        None => Ok(ValueRef::Null),
-                        Some((s, l)) => decode(*kind, &row[*s..*s + *l]),
-                    };
-                    match v {
-                        Ok(v) => push(&mut b, i, v).map_err(|x| bad_stream(&x))?,
-                        Err(why) => {
-                            failed = Some((i, why));
-                            break;
-                        }
+                match push_row(&mut b, &kinds, row, &fields, false) {
+                    Ok(()) => b.end_row(),
+                    Err(RowError::Value(col, why)) => {
+                        b.abandon_row();
+                        rejects.push(read_reject(table, &kinds, &pk_idx, row, &fields, col, why));
                     }
-                }
-                if let Some((col, why)) = failed {
-                    b.abandon_row();
-                    rejects.push(read_reject(table, &kinds, &pk_idx, row, &fields, col, why));
-                } else {
-                    b.end_row();
+                    Err(RowError::Batch(why)) => return Err(bad_stream(&why)),
                 }
                 buf.advance(used);
                 if b.len() >= batch_size {

@@ -169,8 +169,19 @@ fn a_run_finds_a_value_changed_before_its_read_back() {
         assert_eq!(orders["checksum"]["status"], "match", "{to}: {orders}");
         assert_eq!(orders["source_rows"], 600);
     }
-    // PostgreSQL → PostgreSQL passes the rows through undecoded; the
-    // verification still decodes what was sent and what the target holds.
+    // PostgreSQL → PostgreSQL passes the rows through undecoded, and a
+    // clean run compares the rows' wire bytes on both sides.
+    let clean = PgDb::new("readback_pgpg_clean");
+    let out = ferry(&["migrate", "--from", &pg.url, "--to", &clean.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&out);
+    for t in r["verify"]["tables"].as_array().unwrap() {
+        assert_eq!(t["checksum"]["status"], "match", "{t}");
+        assert_eq!(t["checksum_over"], "wire-bytes", "{t}");
+        assert_eq!(t["sample"]["status"], "match", "{t}");
+    }
+    // A value changed in the target: the wire bytes differ, and the rows
+    // are compared again by value, which finds and names the change.
     let pg2 = PgDb::new("readback_pgpg");
     let out = migrate_tampered(&pg.url, &pg2.url, "users", || {
         pg2.query("UPDATE users SET name = 'Eve' WHERE id = 6");
@@ -186,6 +197,7 @@ fn a_run_finds_a_value_changed_before_its_read_back() {
     assert_eq!(passed.len(), 2, "{r:#}");
     let users = table(&r["verify"], "users");
     assert_eq!(users["checksum"]["status"], "mismatch", "{users}");
+    assert_eq!(users["checksum_over"], "values", "{users}");
     let detail = users["sample"]["detail"].as_str().unwrap();
     assert!(
         detail.contains("row 6, column `name`") && detail.contains("Eve"),

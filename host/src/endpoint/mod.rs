@@ -185,8 +185,26 @@ pub struct RawRows {
     pub decode: RawDecoder,
 }
 
-/// Decodes a [`RawRows`]' bytes into a batch.
-pub type RawDecoder = Arc<dyn Fn(&[u8]) -> Result<Batch, String> + Send + Sync>;
+/// What looks inside a [`RawRows`]' bytes: the source's own decoder.
+pub trait RawCodec: Send + Sync {
+    /// Every row as a batch of the table's schema, or why they cannot be.
+    fn decode(&self, bytes: &[u8]) -> Result<Batch, String>;
+    /// Each row's extent in `bytes` (pushed to `extents`), and a batch of
+    /// the table's schema in which only the columns `wanted` marks hold
+    /// their values and the others are NULL: what a verification needs of
+    /// most rows (keys, dates) without decoding the rest.
+    /// `rows` (how many `bytes` holds) sizes the batch.
+    fn split(
+        &self,
+        bytes: &[u8],
+        rows: usize,
+        wanted: &[bool],
+        extents: &mut Vec<std::ops::Range<usize>>,
+    ) -> Result<Batch, String>;
+}
+
+/// A source's [`RawCodec`], shared by the batches of a read.
+pub type RawDecoder = Arc<dyn RawCodec>;
 
 impl std::fmt::Debug for RawRows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -23,6 +23,7 @@ use twox_hash::{XxHash3_64, XxHash3_128};
 
 pub use super::canon::canon;
 use super::canon::canon_at;
+use crate::endpoint::{RawCodec, RawRows};
 use crate::model::{Batch, LogicalType, Schema, ValueRef};
 
 /// Rows compared value by value per table: about 1,000 — enough to catch a
@@ -76,6 +77,18 @@ impl DigestSpec {
         }
     }
 
+    /// Which columns a digest of raw rows decodes: the key, the dated
+    /// columns and `more` (a read-back's foreign keys and key sets).
+    pub(crate) fn wanted(&self, more: &[usize]) -> Vec<bool> {
+        let mut w = vec![false; self.schema.columns.len()];
+        for &i in self.key_idx().iter().chain(&self.ranged).chain(more) {
+            if let Some(x) = w.get_mut(i) {
+                *x = true;
+            }
+        }
+        w
+    }
+
     /// Whether `row` is in the sample.
     pub(crate) fn sampled(&self, batch: &Batch, row: usize, scratch: &mut Vec<u8>) -> bool {
         self.key_hash(batch, row, scratch)
@@ -108,9 +121,25 @@ impl DigestSpec {
     }
 }
 
+/// What a digest's row hashes are taken over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// Each row's normalised form ([`canon`]): comparable across endpoints.
+    #[default]
+    Canon,
+    /// Each row's bytes as the wire carried them ([`RawRows`]): comparable
+    /// only with a raw digest of a table of the same column types on the
+    /// same kind of endpoint, where equal values are equal bytes.
+    Raw,
+    /// Rows of both forms: comparable with nothing.
+    Mixed,
+}
+
 /// An order-independent summary of a set of rows (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Digest {
+    /// What the row hashes in `sum` are taken over.
+    pub(crate) form: Form,
     /// Rows summed into `sum`.
     pub(crate) rows: u64,
     pub(crate) sum: u128,
@@ -145,6 +174,29 @@ impl Digest {
         d
     }
 
+    /// The digest of raw rows, their row hashes taken over each row's bytes
+    /// ([`Form::Raw`]); only the key and the dated columns are decoded, and
+    /// the sampled rows in full.
+    pub(crate) fn of_raw(spec: &DigestSpec, raw: &RawRows) -> Result<Digest, String> {
+        let mut d = Digest {
+            form: Form::Raw,
+            ..Digest::new(spec)
+        };
+        let mut extents = Vec::with_capacity(raw.rows);
+        let part = raw
+            .decode
+            .split(&raw.bytes, raw.rows, &spec.wanted(&[]), &mut extents)?;
+        let mut key = Vec::new();
+        for (row, extent) in extents.into_iter().enumerate() {
+            let sampled = spec
+                .sampled(&part, row, &mut key)
+                .then(|| spec.key(&part, row))
+                .flatten();
+            d.add_raw(spec, &part, row, &raw.bytes[extent], sampled, &*raw.decode)?;
+        }
+        Ok(d)
+    }
+
     /// Adds one row; `sampled_key` is its key when the row is in the sample.
     pub(crate) fn add(
         &mut self,
@@ -159,27 +211,36 @@ impl Digest {
         for (i, c) in spec.schema.columns.iter().enumerate() {
             canon_at(batch, row, i, c.logical_type, buf);
         }
-        self.rows += 1;
-        self.sum = self.sum.wrapping_add(XxHash3_128::oneshot(buf));
-        if let Some(k) = sampled_key
-            && self.sample.len() < MAX_SAMPLED
-        {
-            let vals = spec
-                .schema
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let v = batch.value(row, i);
-                    let mut b = Vec::new();
-                    canon_at(batch, row, i, c.logical_type, &mut b);
-                    let shown =
-                        crate::cast::to_text(&v, c.logical_type).unwrap_or_else(|| "NULL".into());
-                    (shown, XxHash3_64::oneshot(&b))
-                })
-                .collect();
-            self.sample.insert(k, vals);
+        self.add_hashed(spec, batch, row, XxHash3_128::oneshot(buf));
+        if let Some(k) = sampled_key {
+            self.add_sample(spec, batch, row, k);
         }
+    }
+
+    /// Adds one raw row: `bytes` is the row as the wire carried it, `part`
+    /// its batch with at least the spec's key and dated columns decoded;
+    /// a sampled row is decoded in full by `codec`.
+    pub(crate) fn add_raw(
+        &mut self,
+        spec: &DigestSpec,
+        part: &Batch,
+        row: usize,
+        bytes: &[u8],
+        sampled_key: Option<String>,
+        codec: &dyn RawCodec,
+    ) -> Result<(), String> {
+        self.add_hashed(spec, part, row, XxHash3_128::oneshot(bytes));
+        if let Some(k) = sampled_key {
+            let whole = codec.decode(bytes)?;
+            self.add_sample(spec, &whole, 0, k);
+        }
+        Ok(())
+    }
+
+    /// Counts a row whose hash is `h`, and its dates into the ranges.
+    fn add_hashed(&mut self, spec: &DigestSpec, batch: &Batch, row: usize, h: u128) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(h);
         for (k, &i) in spec.ranged.iter().enumerate() {
             let v = match batch.value(row, i) {
                 ValueRef::Int(x) => x,
@@ -192,8 +253,41 @@ impl Digest {
         }
     }
 
+    /// Keeps a sampled row value by value: each shown, and the hash of its
+    /// normalised form (the same in either [`Form`]).
+    fn add_sample(&mut self, spec: &DigestSpec, batch: &Batch, row: usize, key: String) {
+        if self.sample.len() >= MAX_SAMPLED {
+            return;
+        }
+        let vals = spec
+            .schema
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let v = batch.value(row, i);
+                let mut b = Vec::new();
+                canon_at(batch, row, i, c.logical_type, &mut b);
+                let shown =
+                    crate::cast::to_text(&v, c.logical_type).unwrap_or_else(|| "NULL".into());
+                (shown, XxHash3_64::oneshot(&b))
+            })
+            .collect();
+        self.sample.insert(key, vals);
+    }
+
     /// Adds another digest of the same spec (rows of another batch).
     pub(crate) fn merge(&mut self, other: Digest) {
+        if self.form != other.form {
+            // An empty digest takes the form of what is merged into it.
+            self.form = if self.rows == 0 && self.sample.is_empty() {
+                other.form
+            } else if other.rows == 0 {
+                self.form
+            } else {
+                Form::Mixed
+            };
+        }
         self.rows += other.rows;
         self.sum = self.sum.wrapping_add(other.sum);
         for (k, v) in other.sample {

@@ -22,7 +22,7 @@
 
 mod canon;
 mod chain;
-mod digest;
+pub(crate) mod digest;
 pub mod dry;
 pub mod events;
 mod fidelity;

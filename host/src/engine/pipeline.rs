@@ -558,11 +558,12 @@ pub(crate) async fn plugin_stage(
         rows_read += rb.rows_read;
         let (batch, rejects, ids, digest, raw) = if let Some(raw) = rb.raw {
             // Nothing in between touches a raw batch: only verification
-            // looks inside, decoding it here, on the stage's own task.
+            // looks inside, here, on the stage's own task — hashing each
+            // row's bytes, decoding only keys, dates and sampled rows.
             let digest = digest
                 .as_deref()
-                .and_then(|s| match (raw.decode)(&raw.bytes) {
-                    Ok(b) => Some(Digest::of_batch(s, &b, None)),
+                .and_then(|s| match Digest::of_raw(s, &raw) {
+                    Ok(d) => Some(d),
                     Err(why) => {
                         tracing::debug!(
                             table = plan.source.name,

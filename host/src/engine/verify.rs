@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::MigrateError;
-use super::digest::{Digest, DigestSpec, KeySet, Scratch, tuple_hash};
+use super::digest::{Digest, DigestSpec, Form, KeySet, Scratch, tuple_hash};
 use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
 use crate::model::{Batch, LogicalType, TableDef};
 use crate::plan::{Plan, PlannedTable};
@@ -90,6 +90,8 @@ pub struct TableVerify {
     /// `source_rows == target_rows + quarantined`.
     pub accounted: bool,
     pub checksum: Check,
+    /// What the checksum was taken over.
+    pub checksum_over: ChecksumOver,
     pub sample: Check,
     /// Per foreign key: target rows whose parent is missing.
     pub orphans: Vec<(String, Check)>,
@@ -97,6 +99,21 @@ pub struct TableVerify {
     /// Differences between the target's schema and the plan.
     pub schema: Vec<String>,
     pub ok: bool,
+}
+
+/// What a table's checksum was taken over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChecksumOver {
+    /// Each row's values in their normalised form: equal under the type
+    /// mapping, whatever the endpoints.
+    #[default]
+    Values,
+    /// Each row's bytes as the wire carried them, on both sides: a table a
+    /// PostgreSQL → PostgreSQL run passed through undecoded, read back in
+    /// the same binary form. Equal bytes are equal values; unequal bytes
+    /// are compared again by value before anything is reported.
+    WireBytes,
 }
 
 /// The verification report (`ferry verify --json` prints it).
@@ -276,6 +293,7 @@ pub async fn verify_consolidated(
             quarantined,
             accounted,
             checksum: skipped.clone(),
+            checksum_over: ChecksumOver::Values,
             sample: skipped,
             orphans: Vec::new(),
             ranges: Vec::new(),
@@ -355,6 +373,7 @@ pub(crate) fn target_scan(
         exclude: HashMap::new(),
         fk_sets,
         wanted_keys,
+        raw: false,
     }
 }
 
@@ -386,6 +405,7 @@ pub(crate) fn unverified(
         checksum: Check::Skipped {
             reason: "verify level is counts".into(),
         },
+        checksum_over: ChecksumOver::Values,
         sample: Check::Skipped {
             reason: "verify level is counts".into(),
         },
@@ -429,6 +449,7 @@ async fn verify_table(
         exclude: q_keys,
         fk_sets: Vec::new(),
         wanted_keys: Vec::new(),
+        raw: false,
     };
     // The parent key sets this table's foreign keys are checked against:
     // those of parents verified before it.
@@ -504,7 +525,10 @@ pub(crate) fn judge(
         // Digested rows on both sides: a value neither side's reader can
         // decode (a NaN numeric passed through) is counted by the
         // accounting, not hashed, on both sides alike.
-        } else if s.sum == g.sum && s.rows == g.rows {
+        } else if s.sum == g.sum && s.rows == g.rows && s.form == g.form {
+            if s.form == Form::Raw {
+                tv.checksum_over = ChecksumOver::WireBytes;
+            }
             Check::Match { value: s.show() }
         } else {
             Check::Mismatch {
@@ -602,9 +626,20 @@ pub(crate) struct ScanSpec {
     fk_sets: Vec<Option<Arc<KeySet>>>,
     /// Column lists of this table that children reference.
     wanted_keys: Vec<Vec<String>>,
+    /// Read the side's raw rows and digest them as such ([`Form::Raw`]).
+    raw: bool,
 }
 
 impl ScanSpec {
+    /// Reads the side's rows as its wire carries them and digests those
+    /// ([`Form::Raw`]) — for a table whose run passed raw rows through. A
+    /// side without a raw read yields a [`Form::Canon`] digest (which then
+    /// compares with nothing raw).
+    pub(crate) fn raw(mut self, raw: bool) -> ScanSpec {
+        self.raw = raw;
+        self
+    }
+
     /// Reads one side of a table fully, hashing as it goes.
     pub(crate) async fn run(self) -> Result<SideScan, MigrateError> {
         let ScanSpec {
@@ -615,9 +650,12 @@ impl ScanSpec {
             mut exclude,
             fk_sets,
             wanted_keys,
+            raw,
         } = self;
         let (tx, mut rx) = mpsc::channel::<ReadBatch>(CHANNEL_DEPTH);
-        let reader = side.read(
+        let read = if raw { Source::read_raw } else { Source::read };
+        let reader = read(
+            side,
             read_def.clone(),
             crate::engine::options::DEFAULT_BATCH_SIZE,
             Scan::All,
@@ -658,19 +696,55 @@ impl ScanSpec {
             })
             .collect();
         let mut scratch = Scratch::default();
+        // Raw rows: the columns looked at row by row (keys, dates, foreign
+        // keys, key sets) are decoded; the rest is hashed as it came.
+        let wanted = raw.then(|| {
+            let more: Vec<usize> = fk_cols
+                .iter()
+                .flatten()
+                .chain(key_sets.iter().filter_map(|(_, i, _)| i.as_ref()).flatten())
+                .copied()
+                .collect();
+            spec.wanted(&more)
+        });
+        let mut extents = Vec::new();
+        let mut undecodable = None;
         while let Some(rb) = rx.recv().await {
             out.rows += rb.rows_read;
             let mut ignored = Vec::new();
-            let batch: Batch = match &cast {
-                Some(_) => crate::cast::cast_batch(
-                    &read_def,
-                    &read_schema,
-                    schema_after,
-                    rb.batch,
-                    &mut ignored,
-                ),
-                None => rb.batch,
+            extents.clear();
+            let batch: Batch = match (&rb.raw, &wanted) {
+                (Some(r), Some(w)) => match r.decode.split(&r.bytes, r.rows, w, &mut extents) {
+                    Ok(b) => b,
+                    Err(why) => {
+                        // Counted, not digested: the digest is then not
+                        // comparable, and the run verifies the classic way.
+                        undecodable.get_or_insert(why);
+                        continue;
+                    }
+                },
+                _ => match &cast {
+                    Some(_) => crate::cast::cast_batch(
+                        &read_def,
+                        &read_schema,
+                        schema_after,
+                        rb.batch,
+                        &mut ignored,
+                    ),
+                    None => rb.batch,
+                },
             };
+            let raw_rows = rb.raw.as_ref().filter(|_| extents.len() == batch.num_rows);
+            let form = if raw_rows.is_some() {
+                Form::Raw
+            } else {
+                Form::Canon
+            };
+            if out.digest.rows == 0 {
+                out.digest.form = form;
+            } else if batch.num_rows > 0 && out.digest.form != form {
+                out.digest.form = Form::Mixed;
+            }
             for row in 0..batch.num_rows {
                 // The key as text is built only for rows that may be left out or
                 // sampled; the sample is picked by a hash of the key's values,
@@ -689,8 +763,22 @@ impl ScanSpec {
                     *n -= 1;
                     continue;
                 }
-                out.digest
-                    .add(&spec, &batch, row, key.filter(|_| sampled), &mut scratch);
+                let sampled_key = key.filter(|_| sampled);
+                match raw_rows.zip(extents.get(row)) {
+                    Some((r, extent)) => {
+                        let bytes = &r.bytes[extent.clone()];
+                        let added =
+                            out.digest
+                                .add_raw(&spec, &batch, row, bytes, sampled_key, &*r.decode);
+                        if let Err(why) = added {
+                            undecodable.get_or_insert(why);
+                        }
+                    }
+                    None => {
+                        out.digest
+                            .add(&spec, &batch, row, sampled_key, &mut scratch);
+                    }
+                }
                 for (f, cols) in fk_cols.iter().enumerate() {
                     let Some(Some(set)) = fk_sets.get(f) else {
                         continue;
@@ -732,6 +820,13 @@ impl ScanSpec {
         }
         for (cols, _, set) in key_sets {
             out.keys.insert(cols, set);
+        }
+        if let Some(why) = undecodable {
+            tracing::debug!(
+                table = read_def.name,
+                "raw rows read back not decoded for verification ({why})"
+            );
+            out.digest.form = Form::Mixed;
         }
         reader
             .await

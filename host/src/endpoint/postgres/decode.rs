@@ -194,18 +194,22 @@ pub(super) enum RowError {
 /// Decodes a parsed row's `fields` (offsets into `row`) into the builder's
 /// current row; the caller ends or abandons the row. With `binary_numeric`,
 /// `numeric` fields are numeric's binary form (a raw read selects numeric as
-/// itself), else its text.
+/// itself), else its text. With `wanted`, only the columns it marks are
+/// decoded; the others are pushed as NULL.
 pub(super) fn push_row(
     b: &mut BatchBuilder,
     kinds: &[Wire],
     row: &[u8],
     fields: &[Option<(usize, usize)>],
     binary_numeric: bool,
+    wanted: Option<&[bool]>,
 ) -> Result<(), RowError> {
     for (i, (kind, f)) in kinds.iter().zip(fields).enumerate() {
         let text;
         let v = match f {
             None => ValueRef::Null,
+            // A column the caller does not look at is left NULL undecoded.
+            Some(_) if wanted.is_some_and(|w| !w.get(i).copied().unwrap_or(true)) => ValueRef::Null,
             Some((s, l)) if binary_numeric && *kind == Wire::Numeric => {
                 let raw = &row[*s..*s + *l];
                 text = numeric_text(raw).map_err(|reason| {
@@ -305,16 +309,36 @@ pub(super) fn read_reject(
 pub(super) const RAW_FORMAT: &str = "postgresql-binary-copy";
 
 /// Decodes raw binary COPY tuples (no header, no trailer) of columns `kinds`
-/// into a batch of `schema` — what verification looks at of a table passed
+/// into batches of `schema` — what verification looks at of a table passed
 /// through. A value that does not map onto its logical type fails the whole
 /// decode (the run then verifies by reading both sides).
 pub(super) fn raw_decoder(
     kinds: Vec<Wire>,
     schema: crate::model::Schema,
 ) -> crate::endpoint::RawDecoder {
-    std::sync::Arc::new(move |bytes: &[u8]| {
-        let mut b = BatchBuilder::new(&schema, 0);
-        let mut fields = Vec::with_capacity(kinds.len());
+    std::sync::Arc::new(RawTuples { kinds, schema })
+}
+
+/// [`raw_decoder`]'s codec.
+struct RawTuples {
+    kinds: Vec<Wire>,
+    schema: crate::model::Schema,
+}
+
+impl RawTuples {
+    /// Walks the tuples of `bytes`, decoding the `wanted` columns (all when
+    /// `None`) of each into a batch, and noting each tuple's extent.
+    fn walk(
+        &self,
+        bytes: &[u8],
+        rows: usize,
+        wanted: Option<&[bool]>,
+        mut extents: Option<&mut Vec<std::ops::Range<usize>>>,
+    ) -> Result<crate::model::Batch, String> {
+        // `rows` only sizes the builder up front; a batch of raw rows has
+        // at most the read's batch size of them.
+        let mut b = BatchBuilder::new(&self.schema, rows);
+        let mut fields = Vec::with_capacity(self.kinds.len());
         let mut at = 0;
         while at < bytes.len() {
             let used = match parse_row(&bytes[at..], &mut fields)? {
@@ -323,24 +347,49 @@ pub(super) fn raw_decoder(
                     return Err(format!("raw rows cut short at byte {at}"));
                 }
             };
-            if fields.len() != kinds.len() {
+            if fields.len() != self.kinds.len() {
                 return Err(format!(
                     "a row of {} fields for {} columns",
                     fields.len(),
-                    kinds.len()
+                    self.kinds.len()
                 ));
             }
-            push_row(&mut b, &kinds, &bytes[at..at + used], &fields, true).map_err(
-                |e| match e {
-                    RowError::Value(_, bad) => bad.reason,
-                    RowError::Batch(why) => why,
-                },
-            )?;
+            push_row(
+                &mut b,
+                &self.kinds,
+                &bytes[at..at + used],
+                &fields,
+                true,
+                wanted,
+            )
+            .map_err(|e| match e {
+                RowError::Value(_, bad) => bad.reason,
+                RowError::Batch(why) => why,
+            })?;
             b.end_row();
+            if let Some(x) = extents.as_deref_mut() {
+                x.push(at..at + used);
+            }
             at += used;
         }
         Ok(b.finish())
-    })
+    }
+}
+
+impl crate::endpoint::RawCodec for RawTuples {
+    fn decode(&self, bytes: &[u8]) -> Result<crate::model::Batch, String> {
+        self.walk(bytes, 0, None, None)
+    }
+
+    fn split(
+        &self,
+        bytes: &[u8],
+        rows: usize,
+        wanted: &[bool],
+        extents: &mut Vec<std::ops::Range<usize>>,
+    ) -> Result<crate::model::Batch, String> {
+        self.walk(bytes, rows, Some(wanted), Some(extents))
+    }
 }
 
 /// A binary `numeric` as `numeric_out` prints it (`-12.500`: the display

@@ -245,7 +245,7 @@ impl PgSink {
                             table = table.def.name,
                             "the server refused a raw value ({first}); decoding the batch"
                         );
-                        decoded = (raw.decode)(&raw.bytes).map_err(|reason| {
+                        decoded = raw.decode.decode(&raw.bytes).map_err(|reason| {
                             EndpointError::query(
                                 &self.name,
                                 Some(&table.def.name),

@@ -890,7 +890,7 @@ impl PgSource {
                     }
                     continue;
                 }
-                match push_row(&mut b, &kinds, row, &fields, false) {
+                match push_row(&mut b, &kinds, row, &fields, false, None) {
                     Ok(()) => b.end_row(),
                     Err(RowError::Value(col, why)) => {
                         b.abandon_row();

@@ -419,4 +419,167 @@ mod tests {
             (1, Digest::of_batch(&spec, &a, None).sum)
         );
     }
+
+    /// Rows of (id, name, at) in a raw format of this test's own — the real
+    /// one, PostgreSQL's, is tested with its endpoint and end to end: per
+    /// row the id (i64), the name's length (u32, `u32::MAX` for NULL) and
+    /// bytes, and the timestamp (i64), little-endian.
+    fn raw_tuples(rows: &[(i64, Option<&str>, i64)]) -> bytes::Bytes {
+        let mut b = Vec::new();
+        for (id, name, at) in rows {
+            b.extend_from_slice(&id.to_le_bytes());
+            match name {
+                Some(n) => {
+                    b.extend_from_slice(&(n.len() as u32).to_le_bytes());
+                    b.extend_from_slice(n.as_bytes());
+                }
+                None => b.extend_from_slice(&u32::MAX.to_le_bytes()),
+            }
+            b.extend_from_slice(&at.to_le_bytes());
+        }
+        b.into()
+    }
+
+    /// The codec of [`raw_tuples`]' format.
+    struct Tuples(Schema);
+
+    impl Tuples {
+        fn walk(
+            &self,
+            bytes: &[u8],
+            wanted: Option<&[bool]>,
+            mut extents: Option<&mut Vec<std::ops::Range<usize>>>,
+        ) -> Result<Batch, String> {
+            let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+                let s = bytes.get(*at..*at + n).ok_or("cut short")?;
+                *at += n;
+                Ok(s)
+            };
+            let want = |i: usize| wanted.is_none_or(|w| w[i]);
+            let mut b = BatchBuilder::new(&self.0, 0);
+            let mut at = 0;
+            while at < bytes.len() {
+                let start = at;
+                let id = i64::from_le_bytes(take(&mut at, 8)?.try_into().unwrap());
+                let len = u32::from_le_bytes(take(&mut at, 4)?.try_into().unwrap());
+                let name = if len == u32::MAX {
+                    None
+                } else {
+                    Some(take(&mut at, len as usize)?)
+                };
+                let ts = i64::from_le_bytes(take(&mut at, 8)?.try_into().unwrap());
+                if want(0) {
+                    b.push_int(0, id);
+                } else {
+                    b.push_null(0);
+                }
+                match name.filter(|_| want(1)) {
+                    Some(n) => b.push_bytes(1, n).unwrap(),
+                    None => b.push_null(1),
+                }
+                if want(2) {
+                    b.push_int(2, ts);
+                } else {
+                    b.push_null(2);
+                }
+                b.end_row();
+                if let Some(x) = extents.as_deref_mut() {
+                    x.push(start..at);
+                }
+            }
+            Ok(b.finish())
+        }
+    }
+
+    impl RawCodec for Tuples {
+        fn decode(&self, bytes: &[u8]) -> Result<Batch, String> {
+            self.walk(bytes, None, None)
+        }
+
+        fn split(
+            &self,
+            bytes: &[u8],
+            _rows: usize,
+            wanted: &[bool],
+            extents: &mut Vec<std::ops::Range<usize>>,
+        ) -> Result<Batch, String> {
+            self.walk(bytes, Some(wanted), Some(extents))
+        }
+    }
+
+    /// A raw digest hashes each row's bytes and decodes only keys and dates,
+    /// yet its sample and ranges are those of the decoded rows, row order does
+    /// not count, and a changed value changes it.
+    #[test]
+    fn raw_rows_digest_by_their_bytes_with_the_decoded_sample_and_ranges() {
+        let def = TableDef {
+            name: "people".into(),
+            columns: vec![
+                ColumnDef {
+                    name: "id".into(),
+                    logical_type: LogicalType::Int64,
+                    ..Default::default()
+                },
+                ColumnDef {
+                    name: "name".into(),
+                    logical_type: LogicalType::Text,
+                    nullable: true,
+                    ..Default::default()
+                },
+                ColumnDef {
+                    name: "at".into(),
+                    logical_type: LogicalType::Timestamptz,
+                    ..Default::default()
+                },
+            ],
+            primary_key: vec!["id".into()],
+            ..Default::default()
+        };
+        let schema = def.schema();
+        let codec: crate::endpoint::RawDecoder = std::sync::Arc::new(Tuples(schema.clone()));
+        let spec = DigestSpec::new(schema.clone(), &def.primary_key, 1);
+        let raw = |rows: &[(i64, Option<&str>, i64)]| crate::endpoint::RawRows {
+            bytes: raw_tuples(rows),
+            rows: rows.len(),
+            decode: codec.clone(),
+        };
+        let rows = [(1, Some("Ann"), 5), (2, None, -7), (3, Some("Zoë"), 40)];
+        let d = Digest::of_raw(&spec, &raw(&rows)).unwrap();
+        assert_eq!((d.form, d.rows), (Form::Raw, 3));
+        // Sample (every row at modulus 1) and ranges: as of the decoded batch.
+        let decoded = codec.decode(&raw_tuples(&rows)).unwrap();
+        let by_value = Digest::of_batch(&spec, &decoded, None);
+        assert_eq!(by_value.form, Form::Canon);
+        assert_eq!(d.sample, by_value.sample);
+        assert_eq!(d.ranges, vec![Some((-7, 40))]);
+        assert_eq!(d.ranges, by_value.ranges);
+        // Only the key and the dates were decoded for the row hashes.
+        let mut extents = Vec::new();
+        let part = codec
+            .split(&raw_tuples(&rows), 3, &spec.wanted(&[]), &mut extents)
+            .unwrap();
+        assert_eq!(extents.len(), 3);
+        assert_eq!(part.value(0, 1), ValueRef::Null);
+        assert_eq!(part.value(2, 0), ValueRef::Int(3));
+        // Order-independent; one changed value, or a value moved to another
+        // row, changes it.
+        let reordered = [rows[2], rows[0], rows[1]];
+        assert_eq!(Digest::of_raw(&spec, &raw(&reordered)).unwrap().sum, d.sum);
+        let changed = [rows[0], (2, Some(""), -7), rows[2]];
+        assert_ne!(Digest::of_raw(&spec, &raw(&changed)).unwrap().sum, d.sum);
+        let swapped = [(1, Some("Zoë"), 5), rows[1], (3, Some("Ann"), 40)];
+        assert_ne!(Digest::of_raw(&spec, &raw(&swapped)).unwrap().sum, d.sum);
+        // Digests of both forms merge into one comparable with neither.
+        let mut mixed = d.clone();
+        mixed.merge(by_value);
+        assert_eq!(mixed.form, Form::Mixed);
+        // Bytes cut short are an error, not a panic.
+        let cut = raw_tuples(&rows).slice(..20);
+        let short = crate::endpoint::RawRows {
+            bytes: cut,
+            rows: 1,
+            decode: codec.clone(),
+        };
+        assert!(Digest::of_raw(&spec, &short).is_err());
+    }
 }

@@ -350,32 +350,12 @@ fn binary_numerics_print_as_numeric_out_does() {
     );
 }
 
-/// Binary COPY tuples of (id int8, name text, at timestamptz), back to back.
-fn raw_tuples(rows: &[(i64, Option<&str>, i64)]) -> bytes::Bytes {
-    let mut b = BytesMut::new();
-    for (id, name, at) in rows {
-        b.put_i16(3);
-        b.put_i32(8);
-        b.put_i64(*id);
-        match name {
-            Some(n) => {
-                b.put_i32(n.len() as i32);
-                b.put_slice(n.as_bytes());
-            }
-            None => b.put_i32(-1),
-        }
-        b.put_i32(8);
-        b.put_i64(*at);
-    }
-    b.freeze()
-}
-
-/// A raw digest hashes each row's bytes and decodes only keys and dates,
-/// yet its sample and ranges are those of the decoded rows, row order does
-/// not count, and a changed value changes it.
+/// The raw codec splits binary COPY tuples into their extents, decodes only
+/// the columns asked for (the others NULL), decodes every column on
+/// `decode`, and reports bytes cut short as an error, not a panic.
 #[test]
-fn raw_rows_digest_by_their_bytes_with_the_decoded_sample_and_ranges() {
-    use crate::engine::digest::{Digest, DigestSpec, Form};
+fn raw_tuples_split_into_extents_decoding_only_the_wanted_columns() {
+    use crate::endpoint::RawCodec;
     let def = TableDef {
         name: "people".into(),
         columns: vec![
@@ -390,65 +370,38 @@ fn raw_rows_digest_by_their_bytes_with_the_decoded_sample_and_ranges() {
                 nullable: true,
                 ..Default::default()
             },
-            ColumnDef {
-                name: "at".into(),
-                logical_type: LogicalType::Timestamptz,
-                ..Default::default()
-            },
         ],
-        primary_key: vec!["id".into()],
         ..Default::default()
     };
-    let schema = def.schema();
-    use crate::endpoint::RawCodec;
-    let codec = raw_decoder(
-        vec![Wire::Int8, Wire::Text, Wire::Timestamptz],
-        schema.clone(),
-    );
-    let spec = DigestSpec::new(schema.clone(), &def.primary_key, 1);
-    let raw = |rows: &[(i64, Option<&str>, i64)]| crate::endpoint::RawRows {
-        bytes: raw_tuples(rows),
-        rows: rows.len(),
-        decode: codec.clone(),
-    };
-    let rows = [(1, Some("Ann"), 5), (2, None, -7), (3, Some("Zoë"), 40)];
-    let d = Digest::of_raw(&spec, &raw(&rows)).unwrap();
-    assert_eq!((d.form, d.rows), (Form::Raw, 3));
-    // Sample (every row at modulus 1) and ranges: as of the decoded batch.
-    let decoded = codec.decode(&raw_tuples(&rows)).unwrap();
-    let by_value = Digest::of_batch(&spec, &decoded, None);
-    assert_eq!(by_value.form, Form::Canon);
-    assert_eq!(d.sample, by_value.sample);
-    // Microseconds since 2000-01-01 on the wire, since 1970 in a batch.
-    let epoch = 946_684_800_000_000;
-    assert_eq!(d.ranges, vec![Some((epoch - 7, epoch + 40))]);
-    assert_eq!(d.ranges, by_value.ranges);
-    // Only the key and the dates were decoded for the row hashes.
+    let codec = raw_decoder(vec![Wire::Int8, Wire::Text], def.schema());
+    let mut b = BytesMut::new();
+    for (id, name) in [(1i64, Some("Ann")), (2, None), (3, Some("Zoë"))] {
+        b.put_i16(2);
+        b.put_i32(8);
+        b.put_i64(id);
+        match name {
+            Some(n) => {
+                b.put_i32(n.len() as i32);
+                b.put_slice(n.as_bytes());
+            }
+            None => b.put_i32(-1),
+        }
+    }
+    let bytes = b.freeze();
     let mut extents = Vec::new();
     let part = codec
-        .split(&raw_tuples(&rows), 3, &spec.wanted(&[]), &mut extents)
+        .split(&bytes, 3, &[true, false], &mut extents)
         .unwrap();
-    assert_eq!(extents.len(), 3);
-    assert_eq!(part.value(0, 1), ValueRef::Null);
+    assert_eq!(extents, vec![0..21, 21..39, 39..61]);
+    assert_eq!(part.num_rows, 3);
     assert_eq!(part.value(2, 0), ValueRef::Int(3));
-    // Order-independent; one changed value, or a value moved to another
-    // row, changes it.
-    let reordered = [rows[2], rows[0], rows[1]];
-    assert_eq!(Digest::of_raw(&spec, &raw(&reordered)).unwrap().sum, d.sum);
-    let changed = [rows[0], (2, Some(""), -7), rows[2]];
-    assert_ne!(Digest::of_raw(&spec, &raw(&changed)).unwrap().sum, d.sum);
-    let swapped = [(1, Some("Zoë"), 5), rows[1], (3, Some("Ann"), 40)];
-    assert_ne!(Digest::of_raw(&spec, &raw(&swapped)).unwrap().sum, d.sum);
-    // Digests of both forms merge into one comparable with neither.
-    let mut mixed = d.clone();
-    mixed.merge(by_value);
-    assert_eq!(mixed.form, Form::Mixed);
-    // Bytes cut short are an error, not a panic.
-    let cut = raw_tuples(&rows).slice(..20);
-    let short = crate::endpoint::RawRows {
-        bytes: cut,
-        rows: 1,
-        decode: codec.clone(),
-    };
-    assert!(Digest::of_raw(&spec, &short).is_err());
+    assert_eq!(part.value(0, 1), ValueRef::Null);
+    let whole = codec.decode(&bytes[extents[2].clone()]).unwrap();
+    assert_eq!(whole.value(0, 1), ValueRef::Text("Zoë"));
+    assert!(codec.decode(&bytes[..30]).is_err());
+    assert!(
+        codec
+            .split(&bytes[..30], 3, &[true, true], &mut extents)
+            .is_err()
+    );
 }

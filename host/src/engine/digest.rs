@@ -230,7 +230,7 @@ impl Digest {
         codec: &dyn RawCodec,
     ) -> Result<(), String> {
         self.add_hashed(spec, part, row, XxHash3_128::oneshot(bytes));
-        if let Some(k) = sampled_key {
+        if let Some(k) = sampled_key.filter(|_| self.sample.len() < MAX_SAMPLED) {
             let whole = codec.decode(bytes)?;
             self.add_sample(spec, &whole, 0, k);
         }
@@ -276,17 +276,20 @@ impl Digest {
         self.sample.insert(key, vals);
     }
 
+    /// Rows of `form` are about to be added: an empty digest takes their
+    /// form, one of another form becomes [`Form::Mixed`].
+    pub(crate) fn takes(&mut self, form: Form) {
+        if self.rows == 0 {
+            self.form = form;
+        } else if self.form != form {
+            self.form = Form::Mixed;
+        }
+    }
+
     /// Adds another digest of the same spec (rows of another batch).
     pub(crate) fn merge(&mut self, other: Digest) {
-        if self.form != other.form {
-            // An empty digest takes the form of what is merged into it.
-            self.form = if self.rows == 0 && self.sample.is_empty() {
-                other.form
-            } else if other.rows == 0 {
-                self.form
-            } else {
-                Form::Mixed
-            };
+        if other.rows > 0 {
+            self.takes(other.form);
         }
         self.rows += other.rows;
         self.sum = self.sum.wrapping_add(other.sum);
@@ -367,25 +370,29 @@ mod tests {
     use super::*;
     use crate::model::{BatchBuilder, ColumnDef, TableDef};
 
-    fn people(rows: &[(i64, &str)]) -> (DigestSpec, Batch) {
-        let def = TableDef {
-            name: "people".into(),
-            columns: vec![
-                ColumnDef {
-                    name: "id".into(),
-                    logical_type: LogicalType::Int64,
-                    ..Default::default()
-                },
-                ColumnDef {
-                    name: "name".into(),
-                    logical_type: LogicalType::Text,
-                    nullable: true,
-                    ..Default::default()
-                },
-            ],
-            primary_key: vec!["id".into()],
+    /// `people`: an `id` key, a nullable `name`, then `more` columns.
+    fn people_def(more: &[(&str, LogicalType)]) -> TableDef {
+        let col = |name: &str, logical_type, nullable| ColumnDef {
+            name: name.into(),
+            logical_type,
+            nullable,
             ..Default::default()
         };
+        let mut columns = vec![
+            col("id", LogicalType::Int64, false),
+            col("name", LogicalType::Text, true),
+        ];
+        columns.extend(more.iter().map(|(n, t)| col(n, *t, false)));
+        TableDef {
+            name: "people".into(),
+            columns,
+            primary_key: vec!["id".into()],
+            ..Default::default()
+        }
+    }
+
+    fn people(rows: &[(i64, &str)]) -> (DigestSpec, Batch) {
+        let def = people_def(&[]);
         let schema = def.schema();
         let mut b = BatchBuilder::new(&schema, rows.len());
         for (id, name) in rows {
@@ -512,29 +519,7 @@ mod tests {
     /// not count, and a changed value changes it.
     #[test]
     fn raw_rows_digest_by_their_bytes_with_the_decoded_sample_and_ranges() {
-        let def = TableDef {
-            name: "people".into(),
-            columns: vec![
-                ColumnDef {
-                    name: "id".into(),
-                    logical_type: LogicalType::Int64,
-                    ..Default::default()
-                },
-                ColumnDef {
-                    name: "name".into(),
-                    logical_type: LogicalType::Text,
-                    nullable: true,
-                    ..Default::default()
-                },
-                ColumnDef {
-                    name: "at".into(),
-                    logical_type: LogicalType::Timestamptz,
-                    ..Default::default()
-                },
-            ],
-            primary_key: vec!["id".into()],
-            ..Default::default()
-        };
+        let def = people_def(&[("at", LogicalType::Timestamptz)]);
         let schema = def.schema();
         let codec: crate::endpoint::RawDecoder = std::sync::Arc::new(Tuples(schema.clone()));
         let spec = DigestSpec::new(schema.clone(), &def.primary_key, 1);

@@ -735,15 +735,12 @@ impl ScanSpec {
                 },
             };
             let raw_rows = rb.raw.as_ref().filter(|_| extents.len() == batch.num_rows);
-            let form = if raw_rows.is_some() {
-                Form::Raw
-            } else {
-                Form::Canon
-            };
-            if out.digest.rows == 0 {
-                out.digest.form = form;
-            } else if batch.num_rows > 0 && out.digest.form != form {
-                out.digest.form = Form::Mixed;
+            if batch.num_rows > 0 {
+                out.digest.takes(if raw_rows.is_some() {
+                    Form::Raw
+                } else {
+                    Form::Canon
+                });
             }
             for row in 0..batch.num_rows {
                 // The key as text is built only for rows that may be left out or

@@ -115,7 +115,8 @@ fn main() {
         .map(|p| p.join("ferry-plugins"))
         .unwrap_or_else(|| out_dir.join("ferry-plugins"));
 
-    for p in ["plugins", "wit", "Cargo.lock"] {
+    // Cargo.toml: the `plugin` profile the components are built with.
+    for p in ["plugins", "wit", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=FERRY_PLUGIN_ARTIFACTS_OVERRIDE");

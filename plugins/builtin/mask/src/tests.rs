@@ -81,6 +81,38 @@ fn hmac_matches_rfc_4231_test_case_2() {
 }
 
 #[test]
+fn hmac_matches_rfc_4231_test_case_6_a_key_longer_than_a_block() {
+    let h = Hasher::new(&[0xaa; 131]).expect("key");
+    assert_eq!(
+        h.hash("Test Using Larger Than Block-Size Key - Hash Key First"),
+        "60e431591ee0b67f0d8a26aacbf5b77f"
+    );
+}
+
+#[test]
+fn hmac_equals_the_reference_implementation_at_every_padding_boundary() {
+    use hmac::{Hmac, Mac};
+    // Keys: empty, short, one block exactly, longer than a block. Values:
+    // every length up to three blocks — the padding fits in the last
+    // block below 56 bytes and needs one more from 56 to 63.
+    for key in [&b""[..], b"k", &[7u8; 64], &[9u8; 65], &[1u8; 200]] {
+        let h = Hasher::new(key).expect("key");
+        for len in 0..=3 * 64 + 1 {
+            let value: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            let mut reference = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key");
+            reference.update(&value);
+            let want: [u8; 32] = reference.finalize().into_bytes().into();
+            assert_eq!(
+                h.mac(&value),
+                want,
+                "key of {} bytes, value of {len}",
+                key.len()
+            );
+        }
+    }
+}
+
+#[test]
 fn hashes_are_deterministic_keyed_and_32_hex_chars() {
     let a = Hasher::new(KEY.as_bytes()).expect("key");
     let b = Hasher::new(b"another-key-of-16-bytes").expect("key");

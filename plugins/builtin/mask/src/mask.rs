@@ -32,8 +32,8 @@ const H0: [u32; 8] = [
 /// pad blocks absorbed once. A value then costs its own SHA-256 blocks —
 /// one for a value under 56 bytes — and one outer block, computed straight
 /// on the compression function: no hasher state is copied, buffered or
-/// allocated per value (the masked table's hot loop; the generic `hmac`
-/// crate spent a third of its time there).
+/// allocated per value (the masked table's hot loop; see the workspace
+/// Cargo.toml's `plugin` profile for the measured cost per value).
 #[derive(Clone)]
 pub struct Hasher {
     /// SHA-256's state after the key XOR ipad block.
@@ -44,9 +44,8 @@ pub struct Hasher {
 
 impl Hasher {
     /// A hasher for `key` (any length: a key longer than a block is hashed
-    /// first, as RFC 2104 says). Never fails; the `Result` keeps the
-    /// signature callers have.
-    pub fn new(key: &[u8]) -> Result<Self, PluginError> {
+    /// first, as RFC 2104 says).
+    pub fn new(key: &[u8]) -> Self {
         let mut k = [0u8; BLOCK];
         if key.len() > BLOCK {
             k[..32].copy_from_slice(&Sha256::digest(key));
@@ -62,10 +61,10 @@ impl Hasher {
             compress256(&mut state, &[GenericArray::from(block)]);
             state
         };
-        Ok(Hasher {
+        Hasher {
             inner: absorb(0x36),
             outer: absorb(0x5c),
-        })
+        }
     }
 
     /// HMAC-SHA256(key, value).
@@ -179,7 +178,7 @@ pub fn transform(
     rows: &Batch,
 ) -> Result<TransformOutput, PluginError> {
     let view = rows.view(input)?;
-    let hasher = plan.key.as_deref().map(Hasher::new).transpose()?;
+    let hasher = plan.key.as_deref().map(Hasher::new);
     let mut columns = Vec::with_capacity(plan.steps.len());
     for (step, out_col) in plan.steps.iter().zip(&plan.output.columns) {
         match *step {

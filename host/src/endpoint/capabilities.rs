@@ -85,6 +85,13 @@ pub struct Capabilities {
     /// for joins and parent deletes not to scan the child table
     /// (PostgreSQL and SQLite do not create one; MySQL does).
     pub foreign_keys_need_index: bool,
+    /// As a target: a table's own keys (primary key, unique constraints,
+    /// indexes, checks) and its statistics can be built on a connection of
+    /// their own as soon as the table has loaded, while other tables still
+    /// load. Its `finish` must skip what exists already (a resumed run's
+    /// contract), since the run's `finish` after the load goes over every
+    /// table again for the foreign keys.
+    pub keys_while_loading: bool,
 }
 
 /// Something a run may need from an endpoint.

@@ -72,6 +72,7 @@ pub const FILES_CAPABILITIES: Capabilities = Capabilities {
     dry_run_reads: true,
     stores_nul: true,
     foreign_keys_need_index: false,
+    keys_while_loading: false,
 };
 
 /// What an endpoint of this URL can do (no connection is made).

@@ -8,6 +8,7 @@
 //!   hooks, risks, names fitted to the target;
 //! - [`run`] — [`execute`]: the ledger record, backups, target tables, the
 //!   loads, keys after the load, verification;
+//! - `early_keys` — a loaded table's own keys, built while others load;
 //! - `pipeline` — one table's load: reader → casts/plugins → writer;
 //! - `chain` — a batch through the plugin chain, rejects recorded;
 //! - `record` — the run and its backups in the ledger;
@@ -24,6 +25,7 @@ mod canon;
 mod chain;
 pub(crate) mod digest;
 pub mod dry;
+mod early_keys;
 pub mod events;
 mod fidelity;
 pub mod options;

@@ -29,10 +29,14 @@ pub struct Phases {
     pub plan_ms: u64,
     /// Reading, casting, plugins and writing every table.
     pub load_ms: u64,
-    /// Keys, indexes, checks and foreign keys (and moving violating rows),
-    /// identity counters restarted, views created.
+    /// From the end of the load: keys, indexes, checks and foreign keys
+    /// (and moving violating rows), identity counters restarted, views
+    /// created. On a target that builds a table's own keys while the others
+    /// load (PostgreSQL), only what remained when the last table loaded.
     pub constraints_ms: u64,
-    /// Refreshing the target's statistics of the loaded tables (`ANALYZE`).
+    /// Refreshing the target's statistics of the loaded tables (`ANALYZE`)
+    /// after the constraints; a table whose keys were built during the load
+    /// had its statistics gathered then.
     #[serde(default)]
     pub analyze_ms: u64,
     /// The end-of-run verification.

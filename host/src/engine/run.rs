@@ -14,6 +14,7 @@ use crate::ledger::Mark;
 use crate::plan::Plan;
 
 use super::chain::Chain;
+use super::early_keys::{EarlyDone, EarlyKeys};
 use super::events::{Events, Phase, Progress, RunEvent};
 use super::options::MigrateOptions;
 use super::pipeline::{TableJob, incremental_scan};
@@ -426,6 +427,13 @@ async fn run(
 
     progress.phase(Phase::Loading);
     let load_started = Instant::now();
+    // Each table's own keys as soon as it has loaded (see `early_keys`);
+    // not when several sources fill the same tables (a table is whole only
+    // after the last) nor on an incremental run (its tables have their keys).
+    let early = (sink.capabilities().keys_while_loading
+        && opts.consolidate.more_sources.is_empty()
+        && opts.incremental.is_none())
+    .then(|| EarlyKeys::start(opts.to.clone(), report.run_id.clone()));
     // Sources one after the other (so "first" means the first source), the
     // tables of each concurrently.
     let sources = std::iter::once(&opts.from).chain(&opts.consolidate.more_sources);
@@ -448,6 +456,7 @@ async fn run(
             &marks,
             &upsert_into,
             readback.as_deref_mut(),
+            early.as_ref(),
         )
         .await?;
         for tr in tables {
@@ -461,20 +470,43 @@ async fn run(
             }
         }
         if let Some(e) = failed {
+            // The key builds under way end first: nothing is left running
+            // behind the report.
+            if let Some(k) = early {
+                let _ = k.finish().await;
+            }
             return Err(e);
         }
     }
-
     report.phases.load_ms = ms(load_started);
+    // The constraints phase starts with the last key builds of the worker.
+    let constraints_started = Instant::now();
+    let early = match early {
+        Some(k) => k.finish().await?,
+        None => EarlyDone::default(),
+    };
     crate::failpoint::hit("load-done");
     record_phase(store(&mut sink, &mut state), report, "constraints").await?;
     progress.phase(Phase::Constraints);
-    let constraints_started = Instant::now();
     let mut finish = targets.clone();
     if let Some(s) = state_table.as_ref().filter(|s| s.created) {
         finish.push(s.target.clone());
     }
-    let finished = sink.finish(&report.run_id, &finish).await?;
+    let mut finished = sink.finish(&report.run_id, &finish).await?;
+    // Tables whose rows this `finish` moved get their statistics again.
+    let moved_now: Vec<String> = finished
+        .quarantined
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, _)| t.clone())
+        .collect();
+    for w in early.finished.warnings.into_iter().rev() {
+        // A check the target refused is refused again by this `finish`.
+        if !finished.warnings.contains(&w) {
+            finished.warnings.insert(0, w);
+        }
+    }
+    finished.quarantined.extend(early.finished.quarantined);
     if let Some(rb) = readback
         && finished.quarantined.iter().any(|(_, n)| *n > 0)
     {
@@ -508,7 +540,12 @@ async fn run(
     }
     report.phases.constraints_ms = ms(constraints_started);
     let analyze_started = Instant::now();
-    sink.analyze(&targets).await?;
+    let analyze: Vec<TargetTable> = targets
+        .iter()
+        .filter(|t| !early.analyzed.contains(&t.def.name) || moved_now.contains(&t.source.name))
+        .cloned()
+        .collect();
+    sink.analyze(&analyze).await?;
     report.phases.analyze_ms = ms(analyze_started);
     record_phase(store(&mut sink, &mut state), report, "verify").await?;
     crate::failpoint::hit("constraints-done");
@@ -671,6 +708,7 @@ async fn load_source(
     marks: &HashMap<String, Mark>,
     upsert_into: &[String],
     mut readback: Option<&mut ReadBack>,
+    early: Option<&EarlyKeys>,
 ) -> Result<(Vec<TableReport>, Option<MigrateError>), MigrateError> {
     // Load tables concurrently, each with its own sink connection and plugin
     // instances (foreign keys come after the load, so order does not matter).
@@ -739,6 +777,11 @@ async fn load_source(
     while let Some(joined) = jobs.join_next().await {
         let (i, tr, res) =
             joined.map_err(|e| MigrateError::Internal(format!("table loader: {e}")))?;
+        if res.is_ok()
+            && let Some(k) = early
+        {
+            k.loaded(&plans[i].target);
+        }
         let res = match res {
             Ok(sent) => match readback.as_deref_mut() {
                 // Its read-back starts now, while the others load.

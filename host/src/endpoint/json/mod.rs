@@ -93,6 +93,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     dry_run_reads: false,
     stores_nul: true,
     foreign_keys_need_index: false,
+    keys_while_loading: false,
 };
 
 #[async_trait]

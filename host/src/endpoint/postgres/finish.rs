@@ -38,8 +38,11 @@ impl PgSink {
                     "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
                     quote_list(&t.def.primary_key)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await
-                    && !exists(&e)
+                let built = self.client.batch_execute(&add).await;
+                // Built before (a resumed run, or while the load went on).
+                let existed = matches!(&built, Err(e) if exists(e));
+                if let Err(e) = built
+                    && !existed
                 {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
@@ -51,7 +54,9 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("primary key {}", t.def.name));
-                crate::failpoint::hit("constraint");
+                if !existed {
+                    crate::failpoint::hit("constraint");
+                }
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
@@ -60,8 +65,11 @@ impl PgSink {
                     quote_ident(&u.name),
                     quote_list(&u.columns)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await
-                    && !exists(&e)
+                let built = self.client.batch_execute(&add).await;
+                // Built before (a resumed run, or while the load went on).
+                let existed = matches!(&built, Err(e) if exists(e));
+                if let Err(e) = built
+                    && !existed
                 {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
@@ -76,7 +84,9 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(what);
-                crate::failpoint::hit("constraint");
+                if !existed {
+                    crate::failpoint::hit("constraint");
+                }
             }
             for ix in &t.def.indexes {
                 let add = format!(
@@ -85,8 +95,11 @@ impl PgSink {
                     quote_ident(&ix.name),
                     quote_list(&ix.columns)
                 );
-                if let Err(e) = self.client.batch_execute(&add).await
-                    && !exists(&e)
+                let built = self.client.batch_execute(&add).await;
+                // Built before (a resumed run, or while the load went on).
+                let existed = matches!(&built, Err(e) if exists(e));
+                if let Err(e) = built
+                    && !existed
                 {
                     if !(ix.unique && key_violation(&e)) {
                         return Err(self.failed(&t.def.name, &add, &e));
@@ -104,7 +117,9 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("index {}", ix.name));
-                crate::failpoint::hit("constraint");
+                if !existed {
+                    crate::failpoint::hit("constraint");
+                }
             }
             // CHECKs, in the target's dialect already. A check whose
             // expression the server cannot run (a translation that does not
@@ -158,8 +173,11 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                if let Err(e) = self.client.batch_execute(&add).await
-                    && !exists(&e)
+                let built = self.client.batch_execute(&add).await;
+                // Built before (a resumed run, or while the load went on).
+                let existed = matches!(&built, Err(e) if exists(e));
+                if let Err(e) = built
+                    && !existed
                 {
                     if e.code() != Some(&SqlState::FOREIGN_KEY_VIOLATION) {
                         return Err(self.failed(&t.def.name, &add, &e));
@@ -169,7 +187,9 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("foreign key {}", fk.name));
-                crate::failpoint::hit("constraint");
+                if !existed {
+                    crate::failpoint::hit("constraint");
+                }
             }
         }
         warnings.extend(moved.warnings());

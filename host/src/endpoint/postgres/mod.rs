@@ -82,6 +82,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     dry_run_reads: false,
     stores_nul: false,
     foreign_keys_need_index: true,
+    // DDL is transactional and `finish` skips what exists; a table's key
+    // builds lock that table only, so the others load on.
+    keys_while_loading: true,
 };
 
 #[async_trait]

@@ -72,6 +72,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     dry_run_reads: false,
     stores_nul: true,
     foreign_keys_need_index: true,
+    keys_while_loading: false,
 };
 
 /// Runs a blocking SQLite call off the async workers.

@@ -44,6 +44,8 @@ impl EarlyKeys {
     /// Starts the worker for a run into `to`; its connection opens with the
     /// first table.
     pub(crate) fn start(to: EndpointUrl, run_id: String) -> EarlyKeys {
+        // Unbounded, yet never more than the plan's tables: each is sent
+        // once, when it has loaded.
         let (tx, rx) = mpsc::unbounded_channel();
         EarlyKeys {
             tables: tx,
@@ -74,18 +76,18 @@ async fn work(
 ) -> Result<EarlyDone, MigrateError> {
     let mut done = EarlyDone::default();
     let mut sink = None;
-    while let Some(table) = tables.recv().await {
+    while let Some(mut table) = tables.recv().await {
         let sink = match &mut sink {
             Some(s) => s,
             None => sink.insert(endpoint::open_sink(&to).await?),
         };
         // The table's own keys only: its foreign keys need the parents.
-        let mut own = table.clone();
-        own.def.foreign_keys.clear();
-        let f = sink.finish(&run_id, std::slice::from_ref(&own)).await?;
+        table.def.foreign_keys.clear();
+        let one = std::slice::from_ref(&table);
+        let f = sink.finish(&run_id, one).await?;
         done.finished.warnings.extend(f.warnings);
         done.finished.quarantined.extend(f.quarantined);
-        sink.analyze(std::slice::from_ref(&table)).await?;
+        sink.analyze(one).await?;
         done.analyzed.push(table.def.name);
     }
     Ok(done)

@@ -500,12 +500,12 @@ async fn run(
         .filter(|(_, n)| *n > 0)
         .map(|(t, _)| t.clone())
         .collect();
-    for w in early.finished.warnings.into_iter().rev() {
-        // A check the target refused is refused again by this `finish`.
-        if !finished.warnings.contains(&w) {
-            finished.warnings.insert(0, w);
-        }
-    }
+    // The worker's first; a check the target refused there is refused
+    // again by this `finish`, and said once.
+    let mut warnings = early.finished.warnings;
+    warnings.retain(|w| !finished.warnings.contains(w));
+    warnings.append(&mut finished.warnings);
+    finished.warnings = warnings;
     finished.quarantined.extend(early.finished.quarantined);
     if let Some(rb) = readback
         && finished.quarantined.iter().any(|(_, n)| *n > 0)

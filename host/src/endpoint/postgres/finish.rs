@@ -12,13 +12,6 @@ impl PgSink {
         tables: &[TargetTable],
     ) -> Result<crate::endpoint::Finished, EndpointError> {
         use tokio_postgres::error::SqlState;
-        // A resumed run may find some of its keys already built: DDL is
-        // transactional here, so each either exists whole or not at all.
-        let exists = |e: &tokio_postgres::Error| {
-            e.code() == Some(&SqlState::DUPLICATE_OBJECT)
-                || e.code() == Some(&SqlState::DUPLICATE_TABLE)
-                || e.code() == Some(&SqlState::INVALID_TABLE_DEFINITION)
-        };
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         let mut moved = crate::endpoint::MovedRows::default();
@@ -38,12 +31,9 @@ impl PgSink {
                     "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
                     quote_list(&t.def.primary_key)
                 );
-                let built = self.client.batch_execute(&add).await;
-                // Built before (a resumed run, or while the load went on).
-                let existed = matches!(&built, Err(e) if exists(e));
-                if let Err(e) = built
-                    && !existed
-                {
+                let built = self.build(&add).await;
+                let existed = matches!(built, Ok(Built::Existed));
+                if let Err(e) = built {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -54,9 +44,7 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("primary key {}", t.def.name));
-                if !existed {
-                    crate::failpoint::hit("constraint");
-                }
+                built_now(existed);
             }
             for u in &t.def.unique {
                 let what = format!("unique {}", u.name);
@@ -65,12 +53,9 @@ impl PgSink {
                     quote_ident(&u.name),
                     quote_list(&u.columns)
                 );
-                let built = self.client.batch_execute(&add).await;
-                // Built before (a resumed run, or while the load went on).
-                let existed = matches!(&built, Err(e) if exists(e));
-                if let Err(e) = built
-                    && !existed
-                {
+                let built = self.build(&add).await;
+                let existed = matches!(built, Ok(Built::Existed));
+                if let Err(e) = built {
                     if !key_violation(&e) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -84,9 +69,7 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(what);
-                if !existed {
-                    crate::failpoint::hit("constraint");
-                }
+                built_now(existed);
             }
             for ix in &t.def.indexes {
                 let add = format!(
@@ -95,12 +78,9 @@ impl PgSink {
                     quote_ident(&ix.name),
                     quote_list(&ix.columns)
                 );
-                let built = self.client.batch_execute(&add).await;
-                // Built before (a resumed run, or while the load went on).
-                let existed = matches!(&built, Err(e) if exists(e));
-                if let Err(e) = built
-                    && !existed
-                {
+                let built = self.build(&add).await;
+                let existed = matches!(built, Ok(Built::Existed));
+                if let Err(e) = built {
                     if !(ix.unique && key_violation(&e)) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -117,9 +97,7 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("index {}", ix.name));
-                if !existed {
-                    crate::failpoint::hit("constraint");
-                }
+                built_now(existed);
             }
             // CHECKs, in the target's dialect already. A check whose
             // expression the server cannot run (a translation that does not
@@ -131,14 +109,13 @@ impl PgSink {
                     quote_ident(&ck.name),
                     ck.expression
                 );
-                let created = match self.client.batch_execute(&add).await {
-                    Ok(()) => true,
-                    Err(e) if exists(&e) => true,
+                let created = match self.build(&add).await {
+                    Ok(built) => Some(built),
                     Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
                         let n = self.quarantine_check(run_id, t, ck).await?;
                         moved.add(&t.source.name, n);
                         self.exec_sql(&t.def.name, &add).await?;
-                        true
+                        Some(Built::Now)
                     }
                     Err(e) if pg_transient(&e) => return Err(self.failed(&t.def.name, &add, &e)),
                     Err(e) => {
@@ -149,12 +126,12 @@ impl PgSink {
                             ck.expression,
                             pg_message(&e)
                         ));
-                        false
+                        None
                     }
                 };
-                if created {
+                if let Some(built) = created {
                     done.push(format!("check {}", ck.name));
-                    crate::failpoint::hit("constraint");
+                    built_now(matches!(built, Built::Existed));
                 }
             }
         }
@@ -173,12 +150,9 @@ impl PgSink {
                     fk.on_delete,
                     fk.on_update
                 );
-                let built = self.client.batch_execute(&add).await;
-                // Built before (a resumed run, or while the load went on).
-                let existed = matches!(&built, Err(e) if exists(e));
-                if let Err(e) = built
-                    && !existed
-                {
+                let built = self.build(&add).await;
+                let existed = matches!(built, Ok(Built::Existed));
+                if let Err(e) = built {
                     if e.code() != Some(&SqlState::FOREIGN_KEY_VIOLATION) {
                         return Err(self.failed(&t.def.name, &add, &e));
                     }
@@ -187,9 +161,7 @@ impl PgSink {
                     self.exec_sql(&t.def.name, &add).await?;
                 }
                 done.push(format!("foreign key {}", fk.name));
-                if !existed {
-                    crate::failpoint::hit("constraint");
-                }
+                built_now(existed);
             }
         }
         warnings.extend(moved.warnings());
@@ -198,6 +170,25 @@ impl PgSink {
             warnings,
             quarantined: moved.into_vec(),
         })
+    }
+
+    /// Runs one statement of `finish`: whether it built its object or found
+    /// it built already (by a resumed run, or while the load went on: DDL is
+    /// transactional here, so an object exists whole or not at all), or the
+    /// server's error.
+    async fn build(&self, sql: &str) -> Result<Built, tokio_postgres::Error> {
+        use tokio_postgres::error::SqlState;
+        match self.client.batch_execute(sql).await {
+            Ok(()) => Ok(Built::Now),
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_OBJECT)
+                    || e.code() == Some(&SqlState::DUPLICATE_TABLE)
+                    || e.code() == Some(&SqlState::INVALID_TABLE_DEFINITION) =>
+            {
+                Ok(Built::Existed)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) fn failed(
@@ -494,5 +485,20 @@ impl PgSink {
             .batch_execute(sql)
             .await
             .map_err(|e| pg_error_in(&self.name, Some(table), &e, format!("running {sql}")))
+    }
+}
+
+/// What one statement of `finish` found.
+enum Built {
+    Now,
+    Existed,
+}
+
+/// One key, constraint or index of `finish` is in place: a crash point,
+/// unless an earlier statement had built it (the crash sweeps count the
+/// builds, whoever made them).
+fn built_now(existed: bool) {
+    if !existed {
+        crate::failpoint::hit("constraint");
     }
 }

@@ -255,7 +255,8 @@ async fn side_hashes(
     let reader = side.clone().read(
         read_def.clone(),
         crate::engine::options::DEFAULT_BATCH_SIZE,
-        Scan::All,
+        // Collected into a map by key: any order will do.
+        Scan::Unordered,
         tx,
     );
     let read_schema = read_def.schema();

@@ -275,6 +275,12 @@ pub struct StateRows {
 pub enum Scan {
     /// Every row, in key order.
     All,
+    /// Every row, in whatever order the source reads fastest: for readers
+    /// that do not depend on order (digests, key maps). A PostgreSQL table
+    /// is then scanned as stored instead of sorted or walked by its key's
+    /// index — a sort of a million rows a verification does not need.
+    /// Sources whose natural order is key order read it as [`Scan::All`].
+    Unordered,
     /// Rows strictly after a key (a checkpoint's position): SQLite's rowid, or a single-column integer primary key.
     AfterKey(i64),
     /// Rows in (cursor, rowid) order strictly after a high-water mark:

@@ -658,7 +658,8 @@ impl ScanSpec {
             side,
             read_def.clone(),
             crate::engine::options::DEFAULT_BATCH_SIZE,
-            Scan::All,
+            // A digest is a sum: the order rows come in does not matter.
+            Scan::Unordered,
             tx,
         );
         let mut out = SideScan {

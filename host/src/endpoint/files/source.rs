@@ -433,7 +433,7 @@ async fn read_files(
         } if column == PATH_MARK => src
             .entries
             .partition_point(|e| e.rel.as_str() <= path.as_str()),
-        Scan::All => 0,
+        Scan::All | Scan::Unordered => 0,
         _ => {
             return Err(EndpointError::Query {
                 endpoint: src.name.clone(),

@@ -133,7 +133,7 @@ impl crate::endpoint::Source for JsonSource {
         scan: Scan,
         tx: mpsc::Sender<ReadBatch>,
     ) -> JoinHandle<Result<(), EndpointError>> {
-        if !matches!(scan, Scan::All) {
+        if !matches!(scan, Scan::All | Scan::Unordered) {
             return unsupported_scan(&CAPABILITIES, self.describe(), table.name);
         }
         tokio::spawn(async move { JsonSource::read(&self, &table, batch_size, &tx).await })

@@ -137,7 +137,9 @@ impl crate::endpoint::Source for MysqlSource {
         tx: mpsc::Sender<ReadBatch>,
     ) -> JoinHandle<Result<(), EndpointError>> {
         let after = match scan {
-            Scan::All => None,
+            // InnoDB reads a table in key order at no cost (its clustered
+            // index is the table).
+            Scan::All | Scan::Unordered => None,
             Scan::AfterKey(k) => Some(k),
             Scan::Cursor { .. } => {
                 return unsupported_scan(&CAPABILITIES, self.describe(), table.name);

@@ -742,7 +742,7 @@ impl PgSource {
                 }
             })
             .collect();
-        let order = if table.primary_key.is_empty() {
+        let order = if table.primary_key.is_empty() || matches!(scan, Scan::Unordered) {
             String::new()
         } else {
             format!(

@@ -277,7 +277,8 @@ impl SqliteSource {
         let mut params: Vec<rusqlite::types::Value> = Vec::new();
         let mut filter = String::new();
         match scan {
-            Scan::All => {}
+            // Key order is the order SQLite stores a table in: free.
+            Scan::All | Scan::Unordered => {}
             Scan::AfterKey(after) if has_rowid => {
                 filter = "WHERE rowid > ?1".into();
                 params.push((*after).into());

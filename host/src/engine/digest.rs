@@ -16,8 +16,7 @@
 //! under the type mapping are equal bytes. It guards against mistakes, not
 //! against an adversary who writes colliding rows into the target.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
 
 use twox_hash::{XxHash3_64, XxHash3_128};
 
@@ -313,32 +312,6 @@ impl Digest {
     /// The checksum as 32 hex digits.
     pub(crate) fn show(&self) -> String {
         format!("{:032x}", self.sum)
-    }
-}
-
-/// A set of key hashes ([`tuple_hash`]): a parent's keys, looked up once
-/// per child row. The members are already XXH3 hashes, so the set uses them
-/// as they are instead of hashing them again.
-pub(crate) type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
-
-/// The identity hasher of [`KeySet`].
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64`s are hashed here; any other input still hashes.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 

@@ -28,6 +28,7 @@ pub mod dry;
 mod early_keys;
 pub mod events;
 mod fidelity;
+mod keyset;
 pub mod options;
 mod pipeline;
 pub mod planner;

@@ -23,7 +23,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::MigrateError;
-use super::digest::{Digest, DigestSpec, Form, KeySet};
+use super::digest::{Digest, DigestSpec, Form};
+use super::keyset::KeySet;
 use super::verify::{
     self, Level, MAX_PARENT_KEYS, SideScan, SourceSide, VerifyReport, digest_spec, parent_table,
     target_scan,

@@ -29,7 +29,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::MigrateError;
-use super::digest::{Digest, DigestSpec, Form, KeySet, Scratch, tuple_hash};
+use super::digest::{Digest, DigestSpec, Form, Scratch};
+use super::keyset::{Key, KeySet};
 use crate::endpoint::{self, EndpointUrl, ReadBatch, Scan, Source};
 use crate::model::{Batch, LogicalType, TableDef};
 use crate::plan::{Plan, PlannedTable};
@@ -787,10 +788,10 @@ impl ScanSpec {
                     {
                         continue;
                     }
-                    let h = tuple_hash(&batch, schema_after, cols, row, &mut scratch.key);
+                    let k = Key::of(&batch, schema_after, cols, row, None, &mut scratch.key);
                     let o = &mut out.orphans[f];
                     o.0 += 1;
-                    if !set.contains(&h) {
+                    if !set.contains(k) {
                         o.1 += 1;
                         if o.2.is_none() {
                             o.2 = Some(
@@ -807,17 +808,21 @@ impl ScanSpec {
                 for (_, idx, set) in &mut key_sets {
                     let Some(idx) = idx else { continue };
                     if set.len() <= MAX_PARENT_KEYS {
-                        let h = match key_hash {
-                            Some(h) if idx.as_slice() == spec.key_idx() => h,
-                            _ => tuple_hash(&batch, schema_after, idx, row, &mut scratch.key),
-                        };
-                        set.insert(h);
+                        let known = key_hash.filter(|_| idx.as_slice() == spec.key_idx());
+                        set.insert(Key::of(
+                            &batch,
+                            schema_after,
+                            idx,
+                            row,
+                            known,
+                            &mut scratch.key,
+                        ));
                     }
                 }
             }
         }
         for (cols, _, set) in key_sets {
-            out.keys.insert(cols, set);
+            out.keys.insert(cols, set.seal());
         }
         if let Some(why) = undecodable {
             tracing::debug!(

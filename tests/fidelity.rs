@@ -557,8 +557,14 @@ fn sync_restarts_identity_counters_and_the_config_selects_tables() {
     );
 }
 
+/// On PostgreSQL a table's keys, index and statistics are built as soon as
+/// it has loaded, while the others still load; its foreign key too, once
+/// its parent is complete (keyed, no row of it to move again). The run is
+/// made to load the parent first — the child paused after its first batch
+/// until the parent's keys exist, a rendezvous on a file and the catalog,
+/// not on time — and killed once every table has loaded.
 #[test]
-fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_every_table() {
+fn a_tables_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_once_its_parent_is_complete() {
     let tmp = tempdir();
     let src = tmp.path().join("keys.db");
     // `code` has no type: SQLite keeps 1 and '1' apart, PostgreSQL's text
@@ -576,11 +582,15 @@ fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_ev
         .unwrap();
     let from = format!("sqlite:{}", src.display());
     let pg = PgDb::new("early_keys");
-    // Killed once every table has loaded, before the foreign keys: each
-    // table's own keys and statistics were built as it finished loading,
-    // the duplicate already moved to quarantine.
-    die_at(
-        &[
+    let kinds = |t: &str| {
+        pg.scalar(&format!(
+            "SELECT coalesce(string_agg(contype::text, '' ORDER BY contype), '') FROM pg_constraint WHERE conrelid = to_regclass('{t}')"
+        ))
+    };
+    let release = tmp.path().join("release");
+    let paused = tmp.path().join("release.paused");
+    let child = Command::new(ferry_bin())
+        .args([
             "migrate",
             "--from",
             &from,
@@ -588,19 +598,43 @@ fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_ev
             &pg.url,
             "--batch-size",
             "2",
-        ],
-        "load-done:1",
+        ])
+        .env("FERRY_CACHE_DIR", cache_dir())
+        .env(
+            "FERRY_PAUSE",
+            format!("batch@entries:1:{}", release.display()),
+        )
+        .env("FERRY_FAILPOINT", "load-done:1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Polled with a generous deadline: the child's pause, then the
+    // parent's keys.
+    let start = std::time::Instant::now();
+    while !(paused.exists() && kinds("accounts") == "pu") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(300),
+            "entries never paused, or the keys of accounts were never built"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(&release, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "ferry was not killed at load-done: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let kinds = |t: &str| {
-        pg.scalar(&format!(
-            "SELECT string_agg(contype::text, '' ORDER BY contype) FROM pg_constraint WHERE conrelid = '{t}'::regclass"
-        ))
-    };
     assert_eq!(kinds("accounts"), "pu");
     assert_eq!(
         kinds("entries"),
-        "p",
-        "no foreign key before every table loaded"
+        "fp",
+        "the foreign key built during the load, its parent complete"
+    );
+    assert_eq!(
+        pg.scalar("SELECT convalidated FROM pg_constraint WHERE contype = 'f'"),
+        "t"
     );
     assert_eq!(
         pg.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'entries_account'"),
@@ -614,8 +648,9 @@ fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_ev
         "statistics gathered with the keys"
     );
     assert_eq!(
-        pg.scalar("SELECT string_agg(code, ',') FROM _ferry_rejects"),
-        "duplicate-key"
+        pg.scalar("SELECT string_agg(code, ',' ORDER BY code) FROM _ferry_rejects"),
+        "duplicate-key,fk-orphan",
+        "the duplicate and the orphan it left moved during the load"
     );
     let run = latest_run(&pg.url);
     let out = ferry(&["resume", &run, "--to", &pg.url, "--json"]);
@@ -626,12 +661,9 @@ fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_ev
     );
     assert_eq!(kinds("entries"), "fp");
     assert_eq!(
-        pg.scalar("SELECT convalidated FROM pg_constraint WHERE contype = 'f'"),
-        "t"
-    );
-    assert_eq!(
         pg.scalar("SELECT string_agg(code, ',' ORDER BY code) FROM _ferry_rejects"),
-        "duplicate-key,fk-orphan"
+        "duplicate-key,fk-orphan",
+        "the resume builds nothing twice and moves nothing more"
     );
 
     // Uninterrupted: each moved row is counted once, each key listed once,
@@ -671,4 +703,43 @@ fn a_tables_own_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_after_ev
     once.sort_unstable();
     once.dedup();
     assert_eq!(once.len(), listed.len(), "each listed once: {listed:?}");
+}
+
+/// A table's keys are built as indexes and attached as constraints under
+/// the name PostgreSQL would give them; where another table holds that name
+/// (`t` beside a table called `t_pkey`), the key is added as before and
+/// PostgreSQL names it.
+#[test]
+fn a_primary_key_whose_default_name_is_another_tables_is_still_built() {
+    let tmp = tempdir();
+    let src = tmp.path().join("names.db");
+    rusqlite::Connection::open(&src)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE t_pkey (id INTEGER PRIMARY KEY, v TEXT);
+             CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT UNIQUE, v TEXT);
+             CREATE INDEX t_v ON t(v);
+             INSERT INTO t_pkey VALUES (1, 'a'), (2, 'b');
+             INSERT INTO t VALUES (1, 'x', 'a'), (2, 'y', 'b'), (3, 'z', 'b');",
+        )
+        .unwrap();
+    let from = format!("sqlite:{}", src.display());
+    let pg = PgDb::new("pk_names");
+    let out = ferry(&["migrate", "--from", &from, "--to", &pg.url, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["verify"]["ok"], true);
+    let keys = pg.scalar(
+        "SELECT string_agg(conrelid::regclass::text || ':' || contype::text || ':' || conname::text, ',' ORDER BY conrelid::regclass::text, conname) \
+         FROM pg_constraint WHERE conrelid IN ('t'::regclass, 't_pkey'::regclass)",
+    );
+    // `t_pkey` is the table's: `t`'s key takes the next free name.
+    assert_eq!(
+        keys, "t:u:t_code_key,t:p:t_pkey1,t_pkey:p:t_pkey_pkey",
+        "{keys}"
+    );
+    assert_eq!(
+        pg.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 't'"),
+        "3",
+        "key, unique constraint and index, nothing twice"
+    );
 }

@@ -258,12 +258,11 @@ fn resume_refuses_a_changed_source_and_status_reports_progress() {
     fixture(&db);
     let src = format!("sqlite:{}", db.display());
     let pg = PgDb::new("ledger_changed");
-    // The fifth key is the foreign key, the one built after the load (the
-    // tables' own four are built as each table finishes loading).
+    // Killed once the keys are built, before the verification.
     let status = Command::new(ferry_bin())
         .args(migrate_args(&src, &pg.url))
         .env("FERRY_CACHE_DIR", cache_dir())
-        .env("FERRY_FAILPOINT", "constraint:5")
+        .env("FERRY_FAILPOINT", "constraints-done:1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -273,7 +272,7 @@ fn resume_refuses_a_changed_source_and_status_reports_progress() {
     let st = ferry(&["status", &run, "--to", &pg.url]);
     let text = stdout(&st);
     assert!(
-        text.contains("phase constraints") && text.contains("ferry resume"),
+        text.contains("phase verify") && text.contains("ferry resume"),
         "{text}"
     );
     // The source schema changes under the interrupted run: refused, with why.

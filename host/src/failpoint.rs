@@ -90,8 +90,18 @@ fn pause_at(name: &str, table: Option<&str>) {
     flag.push(".paused");
     let _ = std::fs::write(&flag, b"");
     eprintln!("pause point {name}: waiting for {}", file.display());
-    let started = std::time::Instant::now();
-    while !file.exists() && started.elapsed() < MAX_PAUSE {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let wait = || {
+        let started = std::time::Instant::now();
+        while !file.exists() && started.elapsed() < MAX_PAUSE {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // On a runtime worker, its other tasks move to another thread first:
+    // a pause stops this point, not whatever else that worker was to run.
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }

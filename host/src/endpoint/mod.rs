@@ -501,6 +501,22 @@ pub trait Sink: Send {
         run_id: &str,
         tables: &[TargetTable],
     ) -> Result<Finished, EndpointError>;
+    /// Only the foreign keys of `tables`, parents first, their orphans moved
+    /// to quarantine as `finish` moves them, and what exists skipped — for
+    /// a sink that builds keys while others load
+    /// ([`Capabilities::keys_while_loading`]): a table's foreign keys to
+    /// parents that are complete are validated as soon as it has loaded.
+    async fn foreign_keys(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<Finished, EndpointError> {
+        let _ = (run_id, tables);
+        Err(EndpointError::Unsupported(format!(
+            "{} builds foreign keys only after the load",
+            self.describe()
+        )))
+    }
     /// Rows and an order-independent checksum of a table's content, `None`
     /// when it does not exist (what a rollback must restore, and proves).
     async fn table_checksum(&mut self, table: &str)

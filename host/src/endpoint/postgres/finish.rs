@@ -20,85 +20,10 @@ impl PgSink {
         // one validation per constraint, not an extra window sort or
         // anti-join. On a violation, the offending rows move to the rejects
         // table and the constraint is created again.
-        let key_violation = |e: &tokio_postgres::Error| {
-            e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                || e.code() == Some(&SqlState::NOT_NULL_VIOLATION)
-        };
         for t in tables {
             let tn = quote_ident(&t.def.name);
-            if !t.def.primary_key.is_empty() {
-                let add = format!(
-                    "ALTER TABLE {tn} ADD PRIMARY KEY ({})",
-                    quote_list(&t.def.primary_key)
-                );
-                let built = self.build(&add).await;
-                let existed = matches!(built, Ok(Built::Existed));
-                if let Err(e) = built {
-                    if !key_violation(&e) {
-                        return Err(self.failed(&t.def.name, &add, &e));
-                    }
-                    let n = self
-                        .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
-                        .await?;
-                    moved.add(&t.source.name, n);
-                    self.exec_sql(&t.def.name, &add).await?;
-                }
-                done.push(format!("primary key {}", t.def.name));
-                built_now(existed);
-            }
-            for u in &t.def.unique {
-                let what = format!("unique {}", u.name);
-                let add = format!(
-                    "ALTER TABLE {tn} ADD CONSTRAINT {} UNIQUE ({})",
-                    quote_ident(&u.name),
-                    quote_list(&u.columns)
-                );
-                let built = self.build(&add).await;
-                let existed = matches!(built, Ok(Built::Existed));
-                if let Err(e) = built {
-                    if !key_violation(&e) {
-                        return Err(self.failed(&t.def.name, &add, &e));
-                    }
-                    if self.conflict.is_some() {
-                        self.resolve_conflicts(t, tables, &u.columns).await?;
-                    }
-                    let n = self
-                        .quarantine_duplicates(run_id, t, &what, &u.columns, false)
-                        .await?;
-                    moved.add(&t.source.name, n);
-                    self.exec_sql(&t.def.name, &add).await?;
-                }
-                done.push(what);
-                built_now(existed);
-            }
-            for ix in &t.def.indexes {
-                let add = format!(
-                    "CREATE {}INDEX {} ON {tn} ({})",
-                    if ix.unique { "UNIQUE " } else { "" },
-                    quote_ident(&ix.name),
-                    quote_list(&ix.columns)
-                );
-                let built = self.build(&add).await;
-                let existed = matches!(built, Ok(Built::Existed));
-                if let Err(e) = built {
-                    if !(ix.unique && key_violation(&e)) {
-                        return Err(self.failed(&t.def.name, &add, &e));
-                    }
-                    let n = self
-                        .quarantine_duplicates(
-                            run_id,
-                            t,
-                            &format!("unique index {}", ix.name),
-                            &ix.columns,
-                            false,
-                        )
-                        .await?;
-                    moved.add(&t.source.name, n);
-                    self.exec_sql(&t.def.name, &add).await?;
-                }
-                done.push(format!("index {}", ix.name));
-                built_now(existed);
-            }
+            self.build_keys(run_id, t, tables, &mut moved, &mut done, &mut warnings)
+                .await?;
             // CHECKs, in the target's dialect already. A check whose
             // expression the server cannot run (a translation that does not
             // hold here) is a warning, not the run's failure: the data is
@@ -135,6 +60,42 @@ impl PgSink {
                 }
             }
         }
+        self.build_foreign_keys(run_id, tables, &mut moved, &mut done)
+            .await?;
+        warnings.extend(moved.warnings());
+        Ok(crate::endpoint::Finished {
+            created: done,
+            warnings,
+            quarantined: moved.into_vec(),
+        })
+    }
+
+    /// Only the foreign keys of `tables`, parents first (see
+    /// [`crate::endpoint::Sink::foreign_keys`]).
+    pub async fn foreign_keys(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<crate::endpoint::Finished, EndpointError> {
+        let mut done = Vec::new();
+        let mut moved = crate::endpoint::MovedRows::default();
+        self.build_foreign_keys(run_id, tables, &mut moved, &mut done)
+            .await?;
+        Ok(crate::endpoint::Finished {
+            created: done,
+            warnings: moved.warnings(),
+            quarantined: moved.into_vec(),
+        })
+    }
+
+    async fn build_foreign_keys(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+        moved: &mut crate::endpoint::MovedRows,
+        done: &mut Vec<String>,
+    ) -> Result<(), EndpointError> {
+        use tokio_postgres::error::SqlState;
         // Parents come first, so a child's orphans are moved before its own
         // children's foreign keys are checked: moving a row can only orphan
         // rows of tables still to come.
@@ -164,12 +125,7 @@ impl PgSink {
                 built_now(existed);
             }
         }
-        warnings.extend(moved.warnings());
-        Ok(crate::endpoint::Finished {
-            created: done,
-            warnings,
-            quarantined: moved.into_vec(),
-        })
+        Ok(())
     }
 
     /// Runs one statement of `finish`: whether it built its object or found
@@ -497,7 +453,7 @@ enum Built {
 /// One key, constraint or index of `finish` is in place: a crash point,
 /// unless an earlier statement had built it (the crash sweeps count the
 /// builds, whoever made them).
-fn built_now(existed: bool) {
+pub(super) fn built_now(existed: bool) {
     if !existed {
         crate::failpoint::hit("constraint");
     }

@@ -23,6 +23,7 @@ mod copy;
 mod ddl;
 mod decode;
 mod finish;
+mod keys;
 mod ledger;
 mod objects;
 mod refused;
@@ -188,6 +189,14 @@ impl crate::endpoint::Sink for PgSink {
         format: &crate::endpoint::RawFormat,
     ) -> Result<bool, EndpointError> {
         PgSink::accepts_raw(self, table, format).await
+    }
+
+    async fn foreign_keys(
+        &mut self,
+        run_id: &str,
+        tables: &[TargetTable],
+    ) -> Result<crate::endpoint::Finished, EndpointError> {
+        PgSink::foreign_keys(self, run_id, tables).await
     }
 
     async fn finish(

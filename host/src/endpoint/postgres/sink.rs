@@ -9,6 +9,11 @@ use tokio_postgres::{Client, NoTls};
 
 pub struct PgSink {
     pub(super) client: Client,
+    /// A second connection, opened when a table's indexes build at once
+    /// (`keys.rs`).
+    pub(super) side: Option<Client>,
+    /// Where `side` connects.
+    pub(super) url: String,
     pub(super) name: String,
     /// The conflict policy when consolidating several sources.
     pub conflict: Option<crate::consolidate::Conflict>,
@@ -36,6 +41,8 @@ impl PgSink {
             .map_err(|e| connect_error(&name, &e, ""))?;
         Ok(PgSink {
             client,
+            side: None,
+            url: url.to_string(),
             name,
             conflict: None,
         })

@@ -652,6 +652,12 @@ fn a_tables_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_once_its_par
         "duplicate-key,fk-orphan",
         "the duplicate and the orphan it left moved during the load"
     );
+    // What a run killed between building a key's index and attaching it
+    // leaves: the index, no constraint. The resume attaches it.
+    pg.query(
+        "ALTER TABLE entries DROP CONSTRAINT entries_pkey; CREATE UNIQUE INDEX entries_pkey ON entries (id)",
+    );
+    assert_eq!(kinds("entries"), "f");
     let run = latest_run(&pg.url);
     let out = ferry(&["resume", &run, "--to", &pg.url, "--json"]);
     assert!(
@@ -660,6 +666,13 @@ fn a_tables_keys_are_built_as_soon_as_it_loads_and_its_foreign_keys_once_its_par
         stdout(&out)
     );
     assert_eq!(kinds("entries"), "fp");
+    assert_eq!(
+        pg.scalar(
+            "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'entries'"
+        ),
+        "entries_account,entries_pkey",
+        "the left index became the key; nothing was built twice"
+    );
     assert_eq!(
         pg.scalar("SELECT string_agg(code, ',' ORDER BY code) FROM _ferry_rejects"),
         "duplicate-key,fk-orphan",

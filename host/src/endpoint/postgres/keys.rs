@@ -94,10 +94,8 @@ impl PgSink {
                 &tn,
                 format!("primary key {}", t.def.name),
                 Kind::PrimaryKey,
-                "PRIMARY KEY",
                 &pk_name(&t.def.name),
                 &t.def.primary_key,
-                existing.has_primary,
             ));
         }
         for u in &t.def.unique {
@@ -106,10 +104,8 @@ impl PgSink {
                 &tn,
                 format!("unique {}", u.name),
                 Kind::Unique,
-                "UNIQUE",
                 &u.name,
                 &u.columns,
-                existing.indexes.get(&u.name) == Some(&true),
             ));
         }
         for ix in &t.def.indexes {
@@ -135,27 +131,15 @@ impl PgSink {
                 match created[i].take() {
                     None | Some(Ok(())) => {}
                     Some(Err(e)) if violates(&e) && job.kind != (Kind::Index { unique: false }) => {
-                        if job.kind == Kind::Unique && self.conflict.is_some() {
-                            self.resolve_conflicts(t, tables, &job.columns).await?;
-                        }
-                        let n = self
-                            .quarantine_duplicates(
-                                run_id,
-                                t,
-                                &quarantine_name(job),
-                                &job.columns,
-                                job.kind == Kind::PrimaryKey,
-                            )
+                        self.quarantine_and_retry(run_id, t, tables, job, create, moved)
                             .await?;
-                        moved.add(&t.source.name, n);
-                        self.exec_sql(&t.def.name, create).await?;
                     }
                     Some(Err(e)) if e.code() == Some(&SqlState::DUPLICATE_TABLE) => {
                         // The name is another relation's. A primary key is
                         // then added as before, PostgreSQL naming it; a
                         // named constraint or index cannot be.
                         if job.kind == Kind::PrimaryKey {
-                            self.add_primary_key(run_id, t, moved).await?;
+                            self.add_primary_key(run_id, t, tables, job, moved).await?;
                             done.push(job.what.clone());
                             super::finish::built_now(false);
                         } else {
@@ -172,7 +156,7 @@ impl PgSink {
                 }
             }
             if let Some(attach) = &job.attach {
-                existed &= self.attach(run_id, t, job, attach, moved).await?;
+                existed &= self.attach(run_id, t, tables, job, attach, moved).await?;
             }
             done.push(job.what.clone());
             super::finish::built_now(existed);
@@ -180,20 +164,20 @@ impl PgSink {
         Ok(())
     }
 
-    /// The job of a key that is a constraint on a unique index named
-    /// `name` of the table `tn` (quoted): `constraint` is `PRIMARY KEY` or
-    /// `UNIQUE`.
-    #[allow(clippy::too_many_arguments)]
+    /// The job of a primary key or unique constraint standing on a unique
+    /// index named `name` of the table `tn` (quoted).
     fn job(
         existing: &Existing,
         tn: &str,
         what: String,
         kind: Kind,
-        constraint: &str,
         name: &str,
         columns: &[String],
-        constraint_exists: bool,
     ) -> Job {
+        let (constraint, constraint_exists) = match kind {
+            Kind::PrimaryKey => ("PRIMARY KEY", existing.has_primary),
+            _ => ("UNIQUE", existing.indexes.get(name) == Some(&true)),
+        };
         let q = quote_ident(name);
         let index_exists = constraint_exists || existing.indexes.contains_key(name);
         Job {
@@ -214,6 +198,7 @@ impl PgSink {
         &self,
         run_id: &str,
         t: &TargetTable,
+        tables: &[TargetTable],
         job: &Job,
         attach: &str,
         moved: &mut MovedRows,
@@ -229,11 +214,8 @@ impl PgSink {
                 Ok(true)
             }
             Err(e) if e.code() == Some(&SqlState::NOT_NULL_VIOLATION) => {
-                let n = self
-                    .quarantine_duplicates(run_id, t, &quarantine_name(job), &job.columns, true)
+                self.quarantine_and_retry(run_id, t, tables, job, attach, moved)
                     .await?;
-                moved.add(&t.source.name, n);
-                self.exec_sql(&t.def.name, attach).await?;
                 Ok(false)
             }
             Err(e) => Err(self.failed(&t.def.name, attach, &e)),
@@ -246,24 +228,51 @@ impl PgSink {
         &self,
         run_id: &str,
         t: &TargetTable,
+        tables: &[TargetTable],
+        job: &Job,
         moved: &mut MovedRows,
     ) -> Result<(), EndpointError> {
         let add = format!(
             "ALTER TABLE {} ADD PRIMARY KEY ({})",
             quote_ident(&t.def.name),
-            quote_list(&t.def.primary_key)
+            quote_list(&job.columns)
         );
-        if let Err(e) = self.client.batch_execute(&add).await {
-            if !violates(&e) {
-                return Err(self.failed(&t.def.name, &add, &e));
+        match self.client.batch_execute(&add).await {
+            Ok(()) => Ok(()),
+            Err(e) if violates(&e) => {
+                self.quarantine_and_retry(run_id, t, tables, job, &add, moved)
+                    .await
             }
-            let n = self
-                .quarantine_duplicates(run_id, t, "primary key", &t.def.primary_key, true)
-                .await?;
-            moved.add(&t.source.name, n);
-            self.exec_sql(&t.def.name, &add).await?;
+            Err(e) => Err(self.failed(&t.def.name, &add, &e)),
         }
-        Ok(())
+    }
+
+    /// The server refused `sql` for `job`'s rows: moves the rows that break
+    /// it to quarantine (a consolidation's unique keys follow its conflict
+    /// policy first; a primary key's NULLs go too) and runs `sql` again.
+    async fn quarantine_and_retry(
+        &self,
+        run_id: &str,
+        t: &TargetTable,
+        tables: &[TargetTable],
+        job: &Job,
+        sql: &str,
+        moved: &mut MovedRows,
+    ) -> Result<(), EndpointError> {
+        if job.kind == Kind::Unique && self.conflict.is_some() {
+            self.resolve_conflicts(t, tables, &job.columns).await?;
+        }
+        let n = self
+            .quarantine_duplicates(
+                run_id,
+                t,
+                &quarantine_name(job),
+                &job.columns,
+                job.kind == Kind::PrimaryKey,
+            )
+            .await?;
+        moved.add(&t.source.name, n);
+        self.exec_sql(&t.def.name, sql).await
     }
 
     /// Runs the jobs' `CREATE INDEX` statements, up to [`KEY_BUILDS`] at
@@ -281,15 +290,8 @@ impl PgSink {
             (0..jobs.len()).map(|_| None).collect();
         if todo.len() > 1 && self.side.is_none() {
             // Without a second connection the builds run one by one.
-            match tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await {
-                Ok((client, conn)) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!("postgres key-build connection ended: {e}");
-                        }
-                    });
-                    self.side = Some(client);
-                }
+            match open_client(&self.url, "key-build").await {
+                Ok(client) => self.side = Some(client),
                 Err(e) => tracing::debug!("no second connection for index builds: {e}"),
             }
         }

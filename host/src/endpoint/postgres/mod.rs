@@ -331,6 +331,22 @@ impl ToSql for SqlValue {
 }
 
 /// A driver error as the ledger's SQL layer sees it.
+/// A connection to `url`, its protocol driven on a task of its own;
+/// `what` names it in the debug line written when it ends with an error
+/// (the queries that needed it fail with that error themselves).
+async fn open_client(
+    url: &str,
+    what: &'static str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("postgres {what} connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
 fn sql_error(e: &tokio_postgres::Error) -> SqlError {
     SqlError {
         message: pg_message(e),

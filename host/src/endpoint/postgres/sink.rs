@@ -5,7 +5,7 @@ use crate::endpoint::sql::quote_ident;
 use crate::endpoint::{EndpointError, IfExists, REJECTS_TABLE, TargetTable, WriteOutcome};
 use crate::model::{Batch, Reject, Stage};
 use futures_util::SinkExt;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 pub struct PgSink {
     pub(super) client: Client,
@@ -22,14 +22,9 @@ pub struct PgSink {
 impl PgSink {
     pub async fn connect(url: &str) -> Result<PgSink, EndpointError> {
         let name = crate::endpoint::redact(url);
-        let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+        let client = open_client(url, "target").await.map_err(|e| {
             connect_error(&name, &e, "is the server running and the database created?")
         })?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::error!("postgres connection ended: {e}");
-            }
-        });
         // Batch commits need not wait for their WAL flush: each batch
         // commits atomically with everything that describes it, so a server
         // crash can only lose the most recent whole batches, never half of

@@ -26,7 +26,7 @@ use crate::model::{
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// Microseconds in a day: PostgreSQL `time` ranges over `00:00:00`..=`24:00:00`.
 pub(super) const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -274,15 +274,9 @@ impl PgSource {
     }
 
     pub(super) async fn connect(&self) -> Result<Client, EndpointError> {
-        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+        open_client(&self.url, "source")
             .await
-            .map_err(|e| self.connect_err(&e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres source connection ended: {e}");
-            }
-        });
-        Ok(client)
+            .map_err(|e| self.connect_err(&e))
     }
 
     /// A connection whose search_path starts with the source schema, so the

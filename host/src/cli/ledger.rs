@@ -7,9 +7,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use ferry::endpoint::{EndpointUrl, Sink};
-use ferry::engine::{self, Resume, status};
+use ferry::engine::{self, status};
 
-use super::migrate::{Bars, RunArgs, options_from_plan, parse_endpoint};
+use super::migrate::{Bars, RunArgs, parse_endpoint};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_REJECTS, GlobalArgs, UsageError};
 
 #[derive(Debug, Args)]
@@ -79,48 +79,43 @@ pub async fn resume(
     g: &GlobalArgs,
 ) -> anyhow::Result<u8> {
     let (config, registry) = super::setup(g)?;
-    let mut sink = open_ledger(run.to.as_ref(), run.state.as_ref()).await?;
-    let rec = status::find_run(&mut sink, Some(run_id)).await?;
-    if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
-        // Nothing to do; the report is the one the run recorded.
-        match (&rec.report, run.json) {
-            (Some(report), true) => println!("{report}"),
-            _ => println!(
-                "run {run_id} already finished ({}); nothing to resume",
-                rec.status
-            ),
-        }
-        return Ok(if rec.status == "succeeded" {
-            EXIT_OK
-        } else {
-            EXIT_REJECTS
-        });
+    if run.to.is_none() {
+        return Err(UsageError(
+            "--to is required: the ledger lives in the target (or in --state)".into(),
+        )
+        .into());
     }
-    let plan = engine::plan_to_resume(&rec, &registry, &parse_accepts(accepts)?)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let checkpoints = match sink.ledger() {
-        Some(l) => l.checkpoints(run_id).await?,
-        None => Vec::new(),
+    let accepted = parse_accepts(accepts)?;
+    let (plan, opts) = match engine::resume::prepare(
+        run_id,
+        run.plan_overrides(&config)?,
+        &registry,
+        &accepted,
+    )
+    .await
+    {
+        Ok(engine::Resumable::Ready { plan, opts }) => (*plan, *opts),
+        Ok(engine::Resumable::Finished(rec)) => {
+            // Nothing to do; the report is the one the run recorded.
+            match (&rec.report, run.json) {
+                (Some(report), true) => println!("{report}"),
+                _ => println!(
+                    "run {run_id} already finished ({}); nothing to resume",
+                    rec.status
+                ),
+            }
+            return Ok(if rec.status == "succeeded" {
+                EXIT_OK
+            } else {
+                EXIT_REJECTS
+            });
+        }
+        Err(e @ engine::ResumeError::Changed { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILED);
+        }
+        Err(e) => return Err(e.into()),
     };
-    drop(sink);
-    let mut opts = options_from_plan(&plan, run, &config, &registry).await?;
-    opts.resume = Some(Resume {
-        run_id: run_id.to_string(),
-        checkpoints,
-    });
-    // The source, plugins, casts and mapping must be what the run started
-    // with: a changed source would make the checkpoints meaningless.
-    let fresh = engine::make_plan(&opts, Arc::new(engine::NoEvents)).await?;
-    let diffs = plan.differences(&fresh);
-    if !diffs.is_empty() {
-        eprintln!("error: run {run_id} cannot be resumed: its plan no longer matches:");
-        for d in &diffs {
-            eprintln!("  - {d}");
-        }
-        eprintln!("roll the target back (or drop it) and start a new run");
-        return Ok(EXIT_FAILED);
-    }
     let json = run.json;
     let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
     let report = engine::execute(Some(&plan), opts, bars.clone()).await;

@@ -296,6 +296,7 @@ impl RunArgs {
             retry: self.retry(config),
             selection: self.selection(config),
             index_foreign_keys: self.index_foreign_keys,
+            stop: Default::default(),
         })
     }
 

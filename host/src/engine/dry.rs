@@ -6,7 +6,6 @@
 //! [`Capabilities::dry_run_reads`]: crate::endpoint::Capabilities::dry_run_reads
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -16,7 +15,7 @@ use crate::endpoint::{ReadBatch, Scan};
 use super::chain::Chain;
 use super::events::{Events, Phase, Progress, RunEvent};
 use super::options::MigrateOptions;
-use super::pipeline::plugin_stage;
+use super::pipeline::{Halt, plugin_stage};
 use super::report::{MigrateError, Phases, Report, RunStatus, TableReport, error_chain, ms};
 use super::table::{TablePlan, plan_table};
 
@@ -131,7 +130,7 @@ async fn read_tables(
         let stage = tokio::spawn(plugin_stage(
             plan.clone(),
             Chain::new(opts)?,
-            Arc::new(AtomicBool::new(false)),
+            Halt::on(opts.stop.clone(), "dry-run"),
             opts.consolidate.namespace,
             Arc::from(opts.from.to_string().as_str()),
             // A dry run writes nothing, so there is nothing to verify.

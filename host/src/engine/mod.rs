@@ -54,7 +54,7 @@ pub use planner::make_plan;
 pub use record::open_state;
 pub(crate) use record::record_backups;
 pub use report::{MigrateError, Phases, PluginRef, Report, RunStatus, TableReport};
-pub use resume::plan_to_resume;
+pub use resume::{ResumeError, Resumable, plan_to_resume};
 pub use retry::RetryPolicy;
 pub use run::{execute, migrate};
 

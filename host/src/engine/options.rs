@@ -1,6 +1,9 @@
 //! What to migrate and how: the engine's options, built from flags and a
 //! config by the CLI, or from a saved plan by [`MigrateOptions::from_plan`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::cast::CastRule;
 use crate::consolidate::{Conflict, KeyStrategy};
 use crate::endpoint::files::FilesSettings;
@@ -87,6 +90,29 @@ pub struct MigrateOptions {
     /// unique constraint or primary key leads with (PostgreSQL and SQLite
     /// do not index them themselves; MySQL does).
     pub index_foreign_keys: bool,
+    /// Set from outside (a service's cancel, a shutdown) to stop the load
+    /// after the batch in flight; the run ends `cancelled` and resumable.
+    pub stop: Stop,
+}
+
+/// A request to stop a run after the batch in flight. Clones share it.
+///
+/// Every table's stage checks it before it takes the next batch, so the
+/// target holds whole, checkpointed batches and `ferry resume` continues
+/// from them. It is only looked at while tables load: a run whose load has
+/// finished goes on to build its keys and verify (minutes at most, and
+/// stopping there would leave a table without its keys).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Which source tables a run takes: `include` (empty: all) minus `exclude`.
@@ -165,6 +191,7 @@ impl MigrateOptions {
             retry: super::retry::RetryPolicy::default(),
             selection: TableSelection::default(),
             index_foreign_keys: false,
+            stop: Stop::default(),
         }
     }
 
@@ -313,6 +340,7 @@ impl MigrateOptions {
                 exclude: plan.exclude.clone(),
             },
             index_foreign_keys: plan.index_foreign_keys,
+            stop: Stop::default(),
         })
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct TableJob {
     pub(crate) progress: Progress,
     /// Set when another table failed: stop after the batch in flight.
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Set from outside the run: stop after the batch in flight.
+    pub(crate) stop: super::options::Stop,
     /// The run keeps a ledger: every batch's checkpoint is recorded.
     pub(crate) ledger: bool,
     /// The ledger is elsewhere (`--state`, for a target without
@@ -181,6 +183,7 @@ impl TableJob {
             batch_size,
             progress,
             cancel,
+            stop,
             ledger,
             state,
             checkpoint,
@@ -274,7 +277,11 @@ impl TableJob {
         let stage = tokio::spawn(plugin_stage(
             plan.clone(),
             chain,
-            cancel.clone(),
+            Halt {
+                cancel: cancel.clone(),
+                stop,
+                run_id: run_id.clone(),
+            },
             namespace,
             label,
             digest.clone(),
@@ -456,6 +463,29 @@ impl TableJob {
     }
 }
 
+/// Why a table's stage stops taking batches: another table failed
+/// (`cancel`), or the run was asked to stop (`stop`).
+pub(crate) struct Halt {
+    cancel: Arc<AtomicBool>,
+    stop: super::options::Stop,
+    run_id: Arc<str>,
+}
+
+impl Halt {
+    /// Stops on `stop` alone (a run of one table at a time).
+    pub(crate) fn on(stop: super::options::Stop, run_id: &str) -> Halt {
+        Halt {
+            cancel: Arc::default(),
+            stop,
+            run_id: run_id.into(),
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) || self.stop.requested()
+    }
+}
+
 /// Whether the table's rows pass through as the source's wire carries them
 /// ([`RawRows`]): no cast, key rewrite or plugin touches a value, rows are
 /// appended (not upserted, no id map, no state rows), the source has a raw
@@ -538,7 +568,7 @@ fn stored_digest(
 pub(crate) async fn plugin_stage(
     plan: Arc<TablePlan>,
     mut chain: Chain,
-    cancel: Arc<AtomicBool>,
+    halt: Halt,
     namespace: uuid::Uuid,
     label: Arc<str>,
     digest: Option<Arc<DigestSpec>>,
@@ -552,8 +582,10 @@ pub(crate) async fn plugin_stage(
     let cast_schema = plan.cast_def.schema();
     let loaded_schema = plan.source.schema();
     while let Some(rb) = rrx.recv().await {
-        if cancel.load(Ordering::SeqCst) {
-            break;
+        if halt.halted() {
+            // An error, not an end: the table is not done and must not be
+            // checkpointed as done (its resume continues from here).
+            return (rows_read, Err(MigrateError::Cancelled(halt.run_id.to_string())));
         }
         rows_read += rb.rows_read;
         let (batch, rejects, ids, digest, raw) = if let Some(raw) = rb.raw {

@@ -132,3 +132,82 @@ pub(crate) async fn resume_tables(
     record_backups(sink, state, &resume.run_id, &unrecorded, if_exists, false).await?;
     Ok(fresh)
 }
+
+/// Where [`prepare`] leaves a run asked to resume.
+pub enum Resumable {
+    /// It finished already; its record (with the report it wrote) says how.
+    Finished(RunRecord),
+    /// Ready to continue: run `plan` with `opts` ([`super::execute`]).
+    Ready {
+        plan: Box<Plan>,
+        opts: Box<super::MigrateOptions>,
+    },
+}
+
+/// Why a run cannot be resumed; each says what to do instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    #[error(transparent)]
+    Ledger(#[from] MigrateError),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Options(#[from] super::PlanOptionsError),
+    #[error(
+        "run {run_id} cannot be resumed: its plan no longer matches: {}; roll the target back (or drop it) and start a new run",
+        .differences.join("; ")
+    )]
+    Changed {
+        run_id: String,
+        differences: Vec<String>,
+    },
+}
+
+/// Everything `ferry resume` and the service's resume do before the run
+/// continues: find run `run_id` in the ledger of `over.to` (or
+/// `over.state`), refuse what cannot be resumed, and check that the source,
+/// plugins, casts and mapping are what the run started with — a changed
+/// source would make the checkpoints meaningless.
+pub async fn prepare(
+    run_id: &str,
+    over: super::PlanOverrides,
+    registry: &crate::plugin::Registry,
+    accepted: &[(String, String)],
+) -> Result<Resumable, ResumeError> {
+    let Some(to) = over.to.clone() else {
+        return Err(ResumeError::Refused(
+            "the target is required: the ledger lives in the target (or in --state)".into(),
+        ));
+    };
+    let mut sink = super::status::open_ledger(&to, over.state.as_ref()).await?;
+    let rec = super::status::find_run(&mut sink, Some(run_id)).await?;
+    if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
+        return Ok(Resumable::Finished(rec));
+    }
+    let plan = plan_to_resume(&rec, registry, accepted)
+        .await
+        .map_err(ResumeError::Refused)?;
+    let checkpoints = match sink.ledger() {
+        Some(l) => l.checkpoints(run_id).await.map_err(MigrateError::from)?,
+        None => Vec::new(),
+    };
+    drop(sink);
+    let mut opts = super::MigrateOptions::from_plan(&plan, over, registry).await?;
+    opts.resume = Some(Resume {
+        run_id: run_id.to_string(),
+        checkpoints,
+    });
+    let fresh = super::make_plan(&opts, Arc::new(super::NoEvents)).await?;
+    let differences = plan.differences(&fresh);
+    if !differences.is_empty() {
+        return Err(ResumeError::Changed {
+            run_id: run_id.to_string(),
+            differences,
+        });
+    }
+    Ok(Resumable::Ready {
+        plan: Box::new(plan),
+        opts: Box::new(opts),
+    })
+}

@@ -738,6 +738,7 @@ async fn load_source(
             batch_size: opts.batch_size,
             progress: progress.clone(),
             cancel: cancel.clone(),
+            stop: opts.stop.clone(),
             ledger,
             state: opts.state.clone(),
             upsert: upsert_into.contains(&plan.target.def.name),
@@ -800,10 +801,15 @@ async fn load_source(
     let mut tables = Vec::new();
     for (_, tr, res) in results {
         tables.push(tr);
+        // The error that stopped the run, not the tables it stopped.
         if let Err(e) = res
-            && first_error.is_none()
+            && first_error
+                .as_ref()
+                .is_none_or(|f| matches!(f, MigrateError::Cancelled(_)))
         {
-            first_error = Some(e);
+            if first_error.is_none() || !matches!(e, MigrateError::Cancelled(_)) {
+                first_error = Some(e);
+            }
         }
     }
     Ok((tables, first_error))

@@ -115,6 +115,7 @@ mod plugin_cli;
 mod rejects;
 mod restart;
 mod rollback;
+mod serve;
 mod runtime;
 mod tidy;
 mod verify;

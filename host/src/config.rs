@@ -83,6 +83,13 @@ pub struct ConfigFile {
     /// retried from the last checkpoints.
     #[serde(default)]
     pub retry: crate::engine::retry::RetrySection,
+    /// Endpoints by name, for `ferry serve`: clients name them, never send
+    /// a connection string.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, String>,
+    /// `ferry serve`: where it listens, its state, tokens and limits.
+    #[serde(default)]
+    pub serve: crate::serve::config::ServeSection,
 }
 
 /// Settings for the tables a name or glob matches.
@@ -134,6 +141,8 @@ pub struct Config {
     pub retry: crate::engine::retry::RetryPolicy,
     /// Which tables a run takes (`include`/`exclude`).
     pub selection: crate::engine::options::TableSelection,
+    /// `ferry serve`'s settings and named endpoints.
+    pub serve: crate::serve::config::ServeSettings,
 }
 
 impl Default for Config {
@@ -149,6 +158,7 @@ impl Default for Config {
             files: crate::endpoint::files::FilesSettings::default(),
             retry: Default::default(),
             selection: Default::default(),
+            serve: Default::default(),
         }
     }
 }
@@ -227,6 +237,7 @@ impl Config {
             }
         }
         Ok(Config {
+            serve: crate::serve::config::ServeSettings::build(raw.serve, raw.endpoints, base)?,
             files,
             retry: raw.retry.build()?,
             selection: crate::engine::options::TableSelection {

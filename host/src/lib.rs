@@ -79,4 +79,5 @@ pub use ferry_model as model;
 pub mod plan;
 pub mod plugin;
 pub mod rollback;
+pub mod serve;
 pub mod sync;

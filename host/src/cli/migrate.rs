@@ -235,12 +235,7 @@ pub(super) fn parse_endpoint(s: &str) -> Result<EndpointUrl, String> {
 async fn resolve(registry: &Registry, args: &[PluginArg]) -> anyhow::Result<Vec<PluginUse>> {
     let mut out = Vec::new();
     for a in args {
-        out.push(PluginUse {
-            plugin: registry.resolve(&a.name).await?,
-            reference: a.name.clone(),
-            config: a.config.clone(),
-            tables: a.tables.clone(),
-        });
+        out.push(a.resolve(registry).await?);
     }
     Ok(out)
 }
@@ -297,6 +292,7 @@ impl RunArgs {
             selection: self.selection(config),
             index_foreign_keys: self.index_foreign_keys,
             stop: Default::default(),
+            run_id: None,
         })
     }
 

@@ -7,6 +7,7 @@ mod migrate;
 mod plan;
 mod plugin;
 mod progress;
+mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ pub enum Command {
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The migration service: an authenticated HTTP API (/v1) with live
+    /// progress, over the endpoints named in the config.
+    Serve(serve::ServeArgs),
 }
 
 impl Cli {
@@ -147,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sync(a) => a.execute(&cli.global).await,
         Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
+        Command::Serve(a) => a.execute(&cli.global).await,
     };
     match result {
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
@@ -157,42 +162,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// A plugin on the command line: `[TABLES:]NAME[=JSON]`.
-#[derive(Debug, Clone)]
-pub struct PluginArg {
-    /// Table names or globs it applies to; empty means all.
-    pub tables: Vec<String>,
-    /// Plugin name or path.
-    pub name: String,
-    /// Configuration JSON (`{}` when absent).
-    pub config: String,
-}
-
-/// Parses `[TABLES:]NAME[=JSON]`, e.g. `mask`, `users:mask={"key":…}`,
-/// `users,orders:rules=…`, `./my.wasm`.
-pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
-    let (head, config) = match s.split_once('=') {
-        Some((n, c)) => (n.trim(), c.trim()),
-        None => (s.trim(), "{}"),
-    };
-    let (tables, name) = match head.split_once(':') {
-        Some((t, n)) => (
-            t.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect(),
-            n.trim(),
-        ),
-        None => (Vec::new(), head),
-    };
-    if name.is_empty() {
-        return Err(format!("`{s}`: expected [TABLES:]NAME[=JSON]"));
-    }
-    serde_json::from_str::<serde_json::Value>(config)
-        .map_err(|e| format!("`{name}`: the configuration is not valid JSON: {e}"))?;
-    Ok(PluginArg {
-        tables,
-        name: name.to_string(),
-        config: config.to_string(),
-    })
-}
+pub use ferry::engine::options::{PluginArg, split_plugin_arg};

@@ -48,7 +48,7 @@ pub use dry::dry_read;
 pub use events::{Events, NoEvents, Phase, Recorded, RunEvent};
 pub use options::{
     Consolidate, Incremental, MigrateOptions, OnReject, PlanOptionsError, PlanOverrides, PluginUse,
-    Resume, TableSelection,
+    PluginArg, Resume, Stop, TableSelection, split_plugin_arg,
 };
 pub use planner::make_plan;
 pub use record::open_state;
@@ -56,7 +56,7 @@ pub(crate) use record::record_backups;
 pub use report::{MigrateError, Phases, PluginRef, Report, RunStatus, TableReport};
 pub use resume::{ResumeError, Resumable, plan_to_resume};
 pub use retry::RetryPolicy;
-pub use run::{execute, migrate};
+pub use run::{execute, migrate, new_run_id};
 
 use crate::endpoint::files::FilesContext;
 use crate::endpoint::{self, EndpointUrl, Source};

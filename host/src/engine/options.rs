@@ -50,6 +50,60 @@ impl PluginUse {
     }
 }
 
+/// A plugin as an operator names it (`--transform`, a service request):
+/// `[TABLES:]NAME[=JSON]`.
+#[derive(Debug, Clone)]
+pub struct PluginArg {
+    /// Table names or globs it applies to; empty means all.
+    pub tables: Vec<String>,
+    /// Plugin name or path.
+    pub name: String,
+    /// Configuration JSON (`{}` when absent).
+    pub config: String,
+}
+
+/// Parses `[TABLES:]NAME[=JSON]`, e.g. `mask`, `users:mask={"key":…}`,
+/// `users,orders:rules=…`, `./my.wasm`.
+pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
+    let (head, config) = match s.split_once('=') {
+        Some((n, c)) => (n.trim(), c.trim()),
+        None => (s.trim(), "{}"),
+    };
+    let (tables, name) = match head.split_once(':') {
+        Some((t, n)) => (
+            t.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            n.trim(),
+        ),
+        None => (Vec::new(), head),
+    };
+    if name.is_empty() {
+        return Err(format!("`{s}`: expected [TABLES:]NAME[=JSON]"));
+    }
+    serde_json::from_str::<serde_json::Value>(config)
+        .map_err(|e| format!("`{name}`: the configuration is not valid JSON: {e}"))?;
+    Ok(PluginArg {
+        tables,
+        name: name.to_string(),
+        config: config.to_string(),
+    })
+}
+
+
+impl PluginArg {
+    /// The plugin, resolved in `registry`, with its scope and configuration.
+    pub async fn resolve(&self, registry: &Registry) -> Result<PluginUse, PluginError> {
+        Ok(PluginUse {
+            plugin: registry.resolve(&self.name).await?,
+            reference: self.name.clone(),
+            config: self.config.clone(),
+            tables: self.tables.clone(),
+        })
+    }
+}
+
 /// What to migrate and how.
 pub struct MigrateOptions {
     pub from: EndpointUrl,
@@ -93,6 +147,9 @@ pub struct MigrateOptions {
     /// Set from outside (a service's cancel, a shutdown) to stop the load
     /// after the batch in flight; the run ends `cancelled` and resumable.
     pub stop: Stop,
+    /// The new run's id (a service hands it out before the run starts);
+    /// `None`: a fresh UUID. A resumed run keeps its own.
+    pub run_id: Option<String>,
 }
 
 /// A request to stop a run after the batch in flight. Clones share it.
@@ -192,6 +249,7 @@ impl MigrateOptions {
             selection: TableSelection::default(),
             index_foreign_keys: false,
             stop: Stop::default(),
+            run_id: None,
         }
     }
 
@@ -341,6 +399,7 @@ impl MigrateOptions {
             },
             index_foreign_keys: plan.index_foreign_keys,
             stop: Stop::default(),
+            run_id: None,
         })
     }
 }

@@ -26,7 +26,7 @@ use super::report::{
 use super::resume::resume_tables;
 use super::table::TablePlan;
 
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
@@ -51,6 +51,7 @@ pub async fn execute(
             .resume
             .as_ref()
             .map(|r| r.run_id.clone())
+            .or_else(|| opts.run_id.clone())
             .unwrap_or_else(new_run_id),
         status: RunStatus::Failed,
         source: opts.from.to_string(),

@@ -1,0 +1,669 @@
+//! The `/v1` handlers. Each checks its caller's role first, parses what it
+//! was sent without trusting it (a bad body is a 400 that says what is
+//! wrong, never a panic), and answers JSON; errors are
+//! `{"error": {"code", "message"}}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::auth::Role;
+use super::runs::RunView;
+use super::store::RunRow;
+use super::{ApiError, AppState, AuditRun, Caller};
+use crate::endpoint::{EndpointUrl, IfExists};
+use crate::engine::{self, MigrateOptions, NoEvents, PlanOverrides, PluginArg, Resumable};
+
+/// `POST /v1/runs` and `POST /v1/plan`: what to run. Endpoints are names
+/// from the server's `[endpoints]`; plugins are names from its plugin
+/// directories, never paths.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    pub from: String,
+    pub to: String,
+    /// Transformers, in order: `[TABLES:]NAME[=JSON]` as `--transform` takes them.
+    #[serde(default)]
+    pub transform: Vec<String>,
+    /// Validators, same syntax.
+    #[serde(default)]
+    pub validate: Vec<String>,
+    #[serde(default)]
+    pub options: RunRequestOptions,
+}
+
+/// The flags of `ferry migrate` a request may set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequestOptions {
+    pub batch_size: Option<usize>,
+    /// `full` (default), `counts` or `off`.
+    pub verify: Option<String>,
+    /// `fail` (default) or `drop`.
+    pub if_exists: Option<String>,
+    /// `quarantine` or `abort` for every table (default: the config's).
+    pub on_reject: Option<String>,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    #[serde(default)]
+    pub index_foreign_keys: bool,
+    pub retries: Option<u32>,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("the request body: {e}")))
+}
+
+impl AppState {
+    /// The endpoint a request names.
+    fn endpoint(&self, what: &str, name: &str) -> Result<EndpointUrl, ApiError> {
+        self.config.serve.endpoints.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.config.serve.endpoints.keys().map(String::as_str).collect();
+            bad(format!(
+                "{what} `{name}` is not a named endpoint of this server (known: {}); endpoints are declared in its config's [endpoints], never sent",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
+        })
+    }
+
+    /// The engine's options for a request, resolved against the server's
+    /// endpoints, plugins and config.
+    async fn options(&self, r: &RunRequest) -> Result<MigrateOptions, ApiError> {
+        let from = self.endpoint("from", &r.from)?;
+        let to = self.endpoint("to", &r.to)?;
+        let o = &r.options;
+        let batch_size = o.batch_size.unwrap_or(self.config.batch_size);
+        if batch_size == 0 || batch_size > crate::config::MAX_BATCH_SIZE {
+            return Err(bad(format!(
+                "options.batch_size must be between 1 and {}",
+                crate::config::MAX_BATCH_SIZE
+            )));
+        }
+        let verify = match o.verify.as_deref() {
+            None | Some("full") => Some(engine::verify::Level::Full),
+            Some("counts") => Some(engine::verify::Level::Counts),
+            Some("off") => None,
+            Some(v) => return Err(bad(format!("options.verify `{v}`: expected full, counts or off"))),
+        };
+        let if_exists = match o.if_exists.as_deref() {
+            None | Some("fail") => IfExists::Fail,
+            Some("drop") => IfExists::Drop,
+            Some(v) => return Err(bad(format!("options.if_exists `{v}`: expected fail or drop"))),
+        };
+        let on_reject = match o.on_reject.as_deref() {
+            None => (self.config.on_reject, self.config.table_on_reject.clone()),
+            Some("quarantine") => (engine::OnReject::Quarantine, Vec::new()),
+            Some("abort") => (engine::OnReject::Abort, Vec::new()),
+            Some(v) => {
+                return Err(bad(format!("options.on_reject `{v}`: expected quarantine or abort")));
+            }
+        };
+        let mut retry = self.config.retry;
+        if let Some(n) = o.retries {
+            retry.attempts = n;
+        }
+        let transforms = self.plugins("transform", &r.transform).await?;
+        let validators = self.plugins("validate", &r.validate).await?;
+        Ok(MigrateOptions {
+            transforms,
+            validators,
+            batch_size,
+            if_exists,
+            casts: self.config.casts.clone(),
+            verify,
+            on_reject,
+            files: self.config.files.clone(),
+            registry: Some(self.registry.clone()),
+            retry,
+            selection: if o.tables.is_empty() && o.exclude_tables.is_empty() {
+                self.config.selection.clone()
+            } else {
+                engine::TableSelection {
+                    include: o.tables.clone(),
+                    exclude: o.exclude_tables.clone(),
+                }
+            },
+            index_foreign_keys: o.index_foreign_keys,
+            ..MigrateOptions::new(from, to)
+        })
+    }
+
+    async fn plugins(
+        &self,
+        what: &str,
+        args: &[String],
+    ) -> Result<Vec<engine::PluginUse>, ApiError> {
+        let mut out = Vec::with_capacity(args.len());
+        for a in args {
+            let arg: PluginArg =
+                engine::split_plugin_arg(a).map_err(|e| bad(format!("{what}: {e}")))?;
+            // A path would let a client load any file of the server as a
+            // plugin: only names the server's plugin directories hold.
+            if arg.name.contains(['/', '\\']) || arg.name.ends_with(".wasm") {
+                return Err(bad(format!(
+                    "{what} `{}`: plugins are named from the server's plugin directories, never given as paths",
+                    arg.name
+                )));
+            }
+            out.push(arg.resolve(&self.registry).await.map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin", format!("{what}: {e}"))
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+/// `GET /healthz`: no authentication; says the process answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `POST /v1/runs`: starts a run; `202 {"run_id", "status"}`.
+pub async fn start_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = caller.require(Role::Operator)?;
+    let req: RunRequest = parse_json(&body)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| bad("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+            Some(k.to_string())
+        }
+    };
+    // The same request whatever its whitespace: the hash is of its parsed form.
+    let canonical: serde_json::Value = parse_json(&body)?;
+    let body_sha = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+    let opts = s.options(&req).await?;
+    let admission = s.runs.admit().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "{} runs are running or queued, the most this server takes (serve.max_concurrent_runs + serve.max_queued_runs); try again later",
+                s.runs.admitted()
+            ),
+        )
+        .retry_after(RETRY_AFTER_SECONDS)
+    })?;
+    let run_id = engine::new_run_id();
+    if let Some(k) = &key
+        && let Some((sha, existing)) = s
+            .runs
+            .store
+            .claim_idempotency(&who.name, k, &body_sha, &run_id)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        drop(admission);
+        if sha != body_sha {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                format!(
+                    "Idempotency-Key `{k}` was used for another request (run {existing}); use a new key for a new run"
+                ),
+            ));
+        }
+        let status = s.run_view(&existing).await?.map(|v| v.status);
+        return Ok((
+            StatusCode::OK,
+            AuditRun(existing.clone()),
+            Json(json!({"run_id": existing, "status": status, "replayed": true})),
+        )
+            .into_response());
+    }
+    let row = RunRow {
+        run_id: run_id.clone(),
+        from: req.from.clone(),
+        to: req.to.clone(),
+        request: canonical.to_string(),
+        status: "queued".into(),
+        created_by: who.name.clone(),
+        created_at: crate::ledger::now(),
+        started_at: None,
+        finished_at: None,
+        rows_written: None,
+        rows_rejected: None,
+        duration_ms: None,
+        error: None,
+    };
+    s.runs.store.insert_run(row.clone()).await.map_err(ApiError::internal)?;
+    s.runs.spawn(
+        admission,
+        &row,
+        None,
+        MigrateOptions {
+            run_id: Some(run_id.clone()),
+            ..opts
+        },
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        AuditRun(run_id.clone()),
+        Json(json!({"run_id": run_id, "status": "queued"})),
+    )
+        .into_response())
+}
+
+/// Seconds a 429 asks the client to wait.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+impl AppState {
+    /// A run's view: live when this process has it, else from the store.
+    async fn run_view(&self, run_id: &str) -> Result<Option<RunView>, ApiError> {
+        if let Some(v) = self.runs.live(run_id).and_then(|l| l.view()) {
+            return Ok(Some(v));
+        }
+        let store = &self.runs.store;
+        let Some(row) = store.run(run_id).await.map_err(ApiError::internal)? else {
+            return Ok(None);
+        };
+        let report = store.report(run_id).await.map_err(ApiError::internal)?;
+        Ok(Some(RunView::from_row(&row, report)))
+    }
+
+    async fn row(&self, run_id: &str) -> Result<RunRow, ApiError> {
+        self.runs
+            .store
+            .run(run_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| not_found(run_id))
+    }
+}
+
+fn not_found(run_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no run {run_id} on this server; GET /v1/runs lists them"),
+    )
+}
+
+/// `GET /v1/runs/{id}`.
+pub async fn get_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    caller.require(Role::Viewer)?;
+    s.run_view(&id).await?.map(Json).ok_or_else(|| not_found(&id))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub to: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/runs?to=NAME&status=S&limit=N`: newest first.
+pub async fn list_runs(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let mut rows = s
+        .runs
+        .store
+        .runs(q.to, q.status, q.limit.unwrap_or(100))
+        .await
+        .map_err(ApiError::internal)?;
+    // A running run's status is the live one.
+    for r in &mut rows {
+        if let Some(v) = s.runs.live(&r.run_id).and_then(|l| l.view()) {
+            r.status = v.status;
+        }
+    }
+    Ok(Json(json!({ "runs": rows })))
+}
+
+/// `GET /v1/runs/{id}/events`: Server-Sent Events. Every event of the run
+/// from the start (or after the `Last-Event-ID` a reconnecting client
+/// sends), then live ones, ending after `finished`.
+pub async fn run_events(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if let Some(live) = s.runs.live(&id) {
+        let stream = live.events(after).map(|l| {
+            Ok::<_, Infallible>(
+                SseEvent::default()
+                    .id(l.seq.to_string())
+                    .event(l.event.name())
+                    .json_data(&l.event)
+                    .unwrap_or_else(|_| SseEvent::default().comment("unencodable event")),
+            )
+        });
+        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+    }
+    // A run this process did not see: its end, as the store recorded it.
+    let view = s.run_view(&id).await?.ok_or_else(|| not_found(&id))?;
+    let finished = json!({
+        "event": "finished",
+        "run_id": view.run_id,
+        "status": view.status,
+        "error": view.error,
+    });
+    let events = if view.is_finished() {
+        vec![Ok::<_, Infallible>(
+            SseEvent::default().id("1").event("finished").data(finished.to_string()),
+        )]
+    } else {
+        Vec::new()
+    };
+    Ok(Sse::new(futures_util::stream::iter(events)).into_response())
+}
+
+/// `POST /v1/runs/{id}/cancel`: the run stops after the batch in flight and
+/// stays resumable; a queued run never starts.
+pub async fn cancel_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = caller.require(Role::Operator)?;
+    let Some(live) = s.runs.live(&id) else {
+        s.row(&id).await?;
+        return Err(finished_already(&id));
+    };
+    if live.view().is_some_and(|v| v.is_finished()) {
+        return Err(finished_already(&id));
+    }
+    s.runs.cancel(&live, &who.name);
+    Ok((
+        StatusCode::ACCEPTED,
+        AuditRun(id.clone()),
+        Json(json!({"run_id": id, "status": "cancelling"})),
+    )
+        .into_response())
+}
+
+fn finished_already(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "finished",
+        format!("run {id} is not running; nothing to cancel"),
+    )
+}
+
+/// `POST /v1/runs/{id}/resume`: continues a failed, cancelled or
+/// interrupted run from its checkpoints (as `ferry resume`).
+pub async fn resume_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = caller.require(Role::Operator)?;
+    let row = s.row(&id).await?;
+    if s.runs.live(&id).and_then(|l| l.view()).is_some_and(|v| !v.is_finished()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "running",
+            format!("run {id} is still running or queued"),
+        ));
+    }
+    let req: RunRequest = parse_json(row.request.as_bytes())?;
+    let asked = s.options(&req).await?;
+    let over = PlanOverrides {
+        to: Some(asked.to.clone()),
+        verify: asked.verify,
+        on_reject: asked.on_reject.clone(),
+        files: asked.files.clone(),
+        retry: asked.retry,
+        ..Default::default()
+    };
+    let admission = s.runs.admit().map_err(|_| {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", "every run slot and queue place is taken; try again later")
+            .retry_after(RETRY_AFTER_SECONDS)
+    })?;
+    match engine::resume::prepare(&id, over, &s.registry, &[]).await {
+        Ok(Resumable::Finished(rec)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "finished",
+            format!("run {id} already finished ({}); nothing to resume", rec.status),
+        )),
+        Ok(Resumable::Ready { plan, opts }) => {
+            s.runs
+                .store
+                .set_status(&id, "queued", None)
+                .await
+                .map_err(ApiError::internal)?;
+            let row = RunRow {
+                created_by: who.name.clone(),
+                ..row
+            };
+            s.runs.spawn(admission, &row, Some(*plan), *opts);
+            Ok((
+                StatusCode::ACCEPTED,
+                AuditRun(id.clone()),
+                Json(json!({"run_id": id, "status": "queued", "resumed": true})),
+            )
+                .into_response())
+        }
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "not_resumable", e.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RollbackQuery {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /v1/runs/{id}/rollback[?dry_run=true]`: restores the run's tables
+/// to their state before it and proves it by checksums.
+pub async fn rollback_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RollbackQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let row = s.row(&id).await?;
+    if s.runs.live(&id).and_then(|l| l.view()).is_some_and(|v| !v.is_finished()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "running",
+            format!("run {id} is still running; cancel it first"),
+        ));
+    }
+    let to = s.endpoint("to", &row.to)?;
+    match crate::rollback::rollback(&to, &id, q.dry_run, None).await {
+        Ok(r) => {
+            let status = if r.ok || r.dry_run { StatusCode::OK } else { StatusCode::CONFLICT };
+            if r.ok && !r.dry_run {
+                s.runs
+                    .store
+                    .set_status(&id, "rolled_back", None)
+                    .await
+                    .map_err(ApiError::internal)?;
+                if let Some(live) = s.runs.live(&id) {
+                    live.set_status("rolled_back");
+                }
+            }
+            Ok((status, AuditRun(id), Json(r)).into_response())
+        }
+        Err(crate::rollback::RollbackError::Refused(m)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "refused", m))
+        }
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "endpoint", e.to_string())),
+    }
+}
+
+/// `GET /v1/runs/{id}/report`: the finished run's report.
+pub async fn run_report(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let view = s.run_view(&id).await?.ok_or_else(|| not_found(&id))?;
+    match view.report {
+        Some(r) => Ok(Json(r).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_finished",
+            format!("run {id} has no report yet (status {})", view.status),
+        )),
+    }
+}
+
+/// `POST /v1/plan`: the plan a run request would execute (as `ferry plan --json`).
+pub async fn plan(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let req: RunRequest = parse_json(&body)?;
+    let opts = s.options(&req).await?;
+    let plan = engine::make_plan(&opts, Arc::new(NoEvents))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan", e.to_string()))?;
+    Ok(Json(plan).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// A named `files:` endpoint.
+    pub from: String,
+}
+
+/// `POST /v1/validate`: parses every file of a files endpoint with the
+/// parsers a run would use; writes nothing; each file's status and errors.
+pub async fn validate(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let req: ValidateRequest = parse_json(&body)?;
+    let from = s.endpoint("from", &req.from)?;
+    if !crate::endpoint::capabilities(&from).dry_run_reads {
+        return Err(bad(format!(
+            "`{}` is not a files endpoint; validate reads a directory of legacy files",
+            req.from
+        )));
+    }
+    let opts = MigrateOptions {
+        batch_size: s.config.batch_size,
+        verify: None,
+        files: s.config.files.clone(),
+        registry: Some(s.registry.clone()),
+        retry: s.config.retry,
+        ..MigrateOptions::new(from.clone(), from)
+    };
+    let report = engine::dry_read(&opts, "(none: validate)", Arc::new(NoEvents)).await;
+    Ok(Json(report).into_response())
+}
+
+/// `GET /v1/stats`: runs by status with their rows and durations, and what
+/// runs or waits now.
+pub async fn stats(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let totals = s.runs.store.totals().await.map_err(ApiError::internal)?;
+    let by_status: serde_json::Map<String, serde_json::Value> = totals
+        .iter()
+        .map(|(st, n, w, r, ms)| {
+            (
+                st.clone(),
+                json!({"runs": n, "rows_written": w, "rows_rejected": r, "duration_ms": ms}),
+            )
+        })
+        .collect();
+    Ok(Json(json!({
+        "admitted": s.runs.admitted(),
+        "max_concurrent_runs": s.config.serve.max_concurrent_runs,
+        "max_queued_runs": s.config.serve.max_queued_runs,
+        "by_status": by_status,
+    })))
+}
+
+/// `GET /metrics`: the same figures in Prometheus' text format.
+pub async fn metrics(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let totals = s.runs.store.totals().await.map_err(ApiError::internal)?;
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, kind: &str, f: &dyn Fn(&(String, i64, i64, i64, i64)) -> f64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for t in &totals {
+            out.push_str(&format!("{name}{{status=\"{}\"}} {}\n", t.0, f(t)));
+        }
+    };
+    family("ferry_runs", "Runs by status.", "gauge", &|t| t.1 as f64);
+    family("ferry_rows_written", "Rows written by runs, by status.", "gauge", &|t| t.2 as f64);
+    family("ferry_rows_rejected", "Rows rejected by runs, by status.", "gauge", &|t| t.3 as f64);
+    family("ferry_run_seconds", "Run durations summed, by status.", "gauge", &|t| t.4 as f64 / 1000.0);
+    out.push_str(&format!(
+        "# HELP ferry_runs_admitted Runs running or queued now.\n# TYPE ferry_runs_admitted gauge\nferry_runs_admitted {}\n",
+        s.runs.admitted()
+    ));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/audit`: every mutating call and every denial, newest first.
+pub async fn audit(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let rows = s
+        .runs
+        .store
+        .audit_log(q.limit.unwrap_or(100))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "entries": rows })))
+}

@@ -1,0 +1,175 @@
+//! The service's part of the config file: `[endpoints]` (the names clients
+//! use) and `[serve]` (where it listens, where its own state lives, its
+//! tokens and limits).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::auth::{Role, Token};
+use crate::endpoint::EndpointUrl;
+
+/// Where the service listens unless told otherwise: loopback only, so a
+/// server is never reachable from the network by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Runs executing at once unless `max_concurrent_runs` says otherwise: a
+/// run loads several tables in parallel and keeps the database busy, so two
+/// already fill a small machine; more wait in the queue.
+pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 2;
+
+/// Runs waiting for a slot before new ones are answered 429.
+pub const DEFAULT_MAX_QUEUED_RUNS: usize = 16;
+
+/// The largest JSON request body (1 MiB): a run request is a few KB; a
+/// larger body is a mistake or an attack.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The largest upload of legacy files (256 MiB), for `POST /v1/imports`.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+/// `[serve]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// `ADDRESS:PORT` (default 127.0.0.1:8080); `--listen` overrides it.
+    pub listen: Option<String>,
+    /// The service's own state (run index, audit, idempotency keys):
+    /// `sqlite:PATH` (default `ferry-serve.db` beside the config file).
+    pub state: Option<String>,
+    /// Bearer tokens, by the sha256 of each.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    pub max_concurrent_runs: Option<usize>,
+    pub max_queued_runs: Option<usize>,
+    /// The largest JSON request body, in KiB.
+    pub max_body_kib: Option<usize>,
+    /// The largest upload, in MiB.
+    pub max_upload_mib: Option<usize>,
+    /// Where uploaded legacy files are staged (default `staging/` beside
+    /// the config file).
+    pub staging: Option<PathBuf>,
+}
+
+/// One `[[serve.tokens]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// Who holds the token: what the audit records.
+    pub name: String,
+    pub role: Role,
+    /// sha256 of the token, hex: the token itself is never written down.
+    pub sha256: String,
+}
+
+/// The service's settings, validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// The SQLite file of the service's own state.
+    pub state: PathBuf,
+    pub tokens: Vec<Token>,
+    pub max_concurrent_runs: usize,
+    pub max_queued_runs: usize,
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: usize,
+    pub staging: PathBuf,
+    /// The endpoints clients may name.
+    pub endpoints: BTreeMap<String, EndpointUrl>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            state: PathBuf::from("ferry-serve.db"),
+            tokens: Vec::new(),
+            max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
+            max_queued_runs: DEFAULT_MAX_QUEUED_RUNS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            staging: PathBuf::from("staging"),
+            endpoints: BTreeMap::new(),
+        }
+    }
+}
+
+impl ServeSettings {
+    /// Validates `[serve]` and `[endpoints]`; relative paths are relative
+    /// to `base`, the config file's directory.
+    pub fn build(
+        raw: ServeSection,
+        endpoints: BTreeMap<String, String>,
+        base: &Path,
+    ) -> Result<ServeSettings, String> {
+        let listen = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|e| format!("serve.listen `{listen}`: {e} (expected ADDRESS:PORT)"))?;
+        let state = match raw.state.as_deref() {
+            None => base.join("ferry-serve.db"),
+            Some(s) => match s.strip_prefix("sqlite:") {
+                Some(p) => base.join(p),
+                None => {
+                    return Err(format!(
+                        "serve.state `{s}`: the service keeps its state in SQLite (`sqlite:PATH`); a PostgreSQL store is not supported yet"
+                    ));
+                }
+            },
+        };
+        let mut tokens = Vec::with_capacity(raw.tokens.len());
+        for (i, t) in raw.tokens.into_iter().enumerate() {
+            let hexpart = t.sha256.trim().trim_start_matches("sha256:");
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(hexpart, &mut digest).map_err(|_| {
+                format!(
+                    "serve.tokens[{i}] ({}): sha256 must be 64 hex digits (`ferry serve --hash-token` prints it)",
+                    t.name
+                )
+            })?;
+            if t.name.trim().is_empty() {
+                return Err(format!("serve.tokens[{i}]: name is empty"));
+            }
+            tokens.push(Token {
+                name: t.name,
+                role: t.role,
+                sha256: digest,
+            });
+        }
+        let positive = |what: &str, v: Option<usize>, d: usize| match v {
+            Some(0) => Err(format!("serve.{what} must be greater than zero")),
+            Some(v) => Ok(v),
+            None => Ok(d),
+        };
+        let mut named = BTreeMap::new();
+        for (name, url) in endpoints {
+            let parsed: EndpointUrl = url
+                .parse()
+                .map_err(|e: crate::endpoint::EndpointError| format!("endpoints.{name}: {e}"))?;
+            named.insert(name, parsed);
+        }
+        Ok(ServeSettings {
+            listen,
+            state,
+            tokens,
+            max_concurrent_runs: positive(
+                "max_concurrent_runs",
+                raw.max_concurrent_runs,
+                DEFAULT_MAX_CONCURRENT_RUNS,
+            )?,
+            // Zero queued is allowed: every run beyond the slots is refused.
+            max_queued_runs: raw.max_queued_runs.unwrap_or(DEFAULT_MAX_QUEUED_RUNS),
+            max_body_bytes: positive("max_body_kib", raw.max_body_kib, DEFAULT_MAX_BODY_BYTES >> 10)?
+                << 10,
+            max_upload_bytes: positive(
+                "max_upload_mib",
+                raw.max_upload_mib,
+                DEFAULT_MAX_UPLOAD_BYTES >> 20,
+            )? << 20,
+            staging: base.join(raw.staging.unwrap_or_else(|| PathBuf::from("staging"))),
+            endpoints: named,
+        })
+    }
+}

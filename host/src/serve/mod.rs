@@ -1,0 +1,282 @@
+//! `ferry serve`: the migration service. An authenticated HTTP API over
+//! the same engine the CLI runs (one code path: [`crate::engine::execute`]
+//! with the run's events streamed to clients), the service's own state in
+//! a SQLite file, and the audit of every mutating call and every denial.
+//!
+//! - [`config`] — `[serve]` and `[endpoints]`: clients name endpoints,
+//!   never send connection strings (no credential leaks, no server-side
+//!   request forgery).
+//! - [`auth`] — bearer tokens known by their sha256, roles.
+//! - [`store`] — run index, audit, idempotency keys.
+//! - [`runs`] — admission, each run's task, view and event log.
+//! - [`api`] — the `/v1` handlers.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod runs;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use self::auth::{Denied, Principal, Role};
+use self::runs::Runs;
+use self::store::{AuditRow, Store};
+use crate::config::Config;
+use crate::plugin::Registry;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Config,
+    pub registry: Registry,
+    pub runs: Arc<Runs>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An error answer: `{"error": {"code", "message"}}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure of the service itself (its store); logged, and said.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("ferry serve: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut r = (self.status, body).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = s.to_string().parse()
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// Who called, as the bearer token says (set by the audit layer).
+#[derive(Debug, Clone)]
+pub struct Caller(Result<Principal, Denied>);
+
+impl Caller {
+    /// The principal, when its role is at least `needs`: else 401 (no or
+    /// an unknown token) or 403 (a role too low).
+    pub fn require(&self, needs: Role) -> Result<Principal, ApiError> {
+        let p = self.0.clone().map_err(denial)?;
+        p.require(needs).map_err(denial)?;
+        Ok(p)
+    }
+}
+
+fn denial(d: Denied) -> ApiError {
+    match d {
+        Denied::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send `Authorization: Bearer TOKEN`; tokens are configured in [[serve.tokens]]",
+        ),
+        Denied::Unknown => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the bearer token is not one this server knows",
+        ),
+        Denied::Role { name, has, needs } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "`{name}` has the {} role; this needs {} or above",
+                has.as_str(),
+                needs.as_str()
+            ),
+        ),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("a route without the authentication layer"))
+    }
+}
+
+/// The run a response concerns, for the audit.
+#[derive(Debug, Clone)]
+pub struct AuditRun(pub String);
+
+impl IntoResponseParts for AuditRun {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.extensions_mut().insert(self);
+        Ok(res)
+    }
+}
+
+use axum::response::{IntoResponseParts, ResponseParts};
+
+/// Authenticates every `/v1` request (the handler decides the role it
+/// needs) and audits every mutating call and every denial.
+async fn authenticate_and_audit(
+    State(s): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = Caller(auth::authenticate(&s.config.serve.tokens, presented));
+    req.extensions_mut().insert(caller.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let status = res.status();
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+    if mutating || denied {
+        let (who, role) = match &caller.0 {
+            Ok(p) => (Some(p.name.clone()), Some(p.role.as_str().to_string())),
+            Err(Denied::Role { name, has, .. }) => (Some(name.clone()), Some(has.as_str().into())),
+            Err(_) => (None, None),
+        };
+        let row = AuditRow {
+            id: 0,
+            at: crate::ledger::now(),
+            who,
+            role,
+            method: method.to_string(),
+            path,
+            status: status.as_u16(),
+            outcome: if denied {
+                "denied"
+            } else if status.is_success() {
+                "ok"
+            } else {
+                "failed"
+            }
+            .into(),
+            run_id: res.extensions().get::<AuditRun>().map(|r| r.0.clone()),
+        };
+        if let Err(e) = s.runs.store.audit(row).await {
+            tracing::error!("ferry serve: the audit could not be written: {e}");
+        }
+    }
+    res
+}
+
+/// The service's routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/runs", post(api::start_run).get(api::list_runs))
+        .route("/v1/runs/{id}", get(api::get_run))
+        .route("/v1/runs/{id}/events", get(api::run_events))
+        .route("/v1/runs/{id}/cancel", post(api::cancel_run))
+        .route("/v1/runs/{id}/resume", post(api::resume_run))
+        .route("/v1/runs/{id}/rollback", post(api::rollback_run))
+        .route("/v1/runs/{id}/report", get(api::run_report))
+        .route("/v1/plan", post(api::plan))
+        .route("/v1/validate", post(api::validate))
+        .route("/v1/stats", get(api::stats))
+        .route("/v1/audit", get(api::audit))
+        .route("/metrics", get(api::metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_and_audit,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.serve.max_body_bytes));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(api::healthz))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; the API is under /v1")
+        })
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes; then every run is
+/// asked to stop after its batch in flight and awaited (each stays
+/// resumable), and open connections are drained.
+pub async fn serve(
+    config: Config,
+    registry: Registry,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if config.serve.tokens.is_empty() {
+        return Err(ServeError::Refused(
+            "no [[serve.tokens]] in the config: every request would be refused. Add one: `echo -n TOKEN | ferry serve --hash-token` prints its sha256".into(),
+        ));
+    }
+    let store = Store::open(&config.serve.state)?;
+    let runs = Runs::new(
+        store,
+        config.serve.max_concurrent_runs,
+        config.serve.max_queued_runs,
+    );
+    let state = Arc::new(AppState {
+        config,
+        registry,
+        runs: runs.clone(),
+    });
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("ferry serve: stopping runs after their batch in flight");
+            runs.stop_all().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,607 @@
+//! `ferry serve`: the real binary listening on a random loopback port, a
+//! real HTTP client, real PostgreSQL targets. Runs are followed over SSE to
+//! their end; tokens and roles, idempotency, the concurrency limit, cancel
+//! then resume (paused at a failpoint, not timed), rollback, validate, the
+//! audit, and a server killed mid-run whose run is resumed by the next one.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{self, PgDb};
+
+const OPERATOR: &str = "op-token-7f3a";
+const ADMIN: &str = "admin-token-91c2";
+const VIEWER: &str = "viewer-token-0d5e";
+
+/// A deadline for waits that poll a condition: generous, never asserted on.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn sha(token: &str) -> String {
+    ferry::serve::auth::hash_token(token)
+}
+
+/// The service's config: `legacy` (a SQLite file), `app` (a PostgreSQL
+/// database), `inbox` (a files directory), three tokens, and `extra`.
+fn config(dir: &Path, legacy: &Path, app: &str, extra: &str) -> PathBuf {
+    let inbox = dir.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    util::write_config(
+        dir,
+        &format!(
+            r#"
+[endpoints]
+legacy = "sqlite:{legacy}"
+app = "{app}"
+inbox = "files:{inbox}"
+
+[serve]
+{extra}
+
+[[serve.tokens]]
+name = "deploy-bot"
+role = "operator"
+sha256 = "{op}"
+
+[[serve.tokens]]
+name = "root"
+role = "admin"
+sha256 = "{admin}"
+
+[[serve.tokens]]
+name = "dashboard"
+role = "viewer"
+sha256 = "{viewer}"
+"#,
+            legacy = legacy.display(),
+            inbox = inbox.display(),
+            op = sha(OPERATOR),
+            admin = sha(ADMIN),
+            viewer = sha(VIEWER),
+        ),
+    )
+}
+
+/// A running `ferry serve`; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(util::ferry_bin());
+        cmd.arg("--config")
+            .arg(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("FERRY_CACHE_DIR", util::cache_dir())
+            .env_remove("FERRY_PLUGIN_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start ferry serve");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        err.read_line(&mut first).expect("ferry serve's first line");
+        let base = first
+            .trim()
+            .strip_prefix("ferry serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from ferry serve: {first}"))
+            .to_string();
+        // The rest of stderr is drained (a full pipe would stop the server)
+        // and kept for failure messages.
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            for line in err.lines().map_while(Result::ok) {
+                eprintln!("[serve] {line}");
+                rest.push_str(&line);
+                rest.push('\n');
+                *sink.lock().unwrap() = rest.clone();
+            }
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(DEADLINE))
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            log,
+            agent,
+        }
+    }
+
+    /// (status, JSON body) of a call; `token` as the bearer.
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let (status, _, text) = self.raw(method, path, token, body.map(|b| b.to_string()), &[]);
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    /// (status, headers, body text) of a call with extra headers.
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (u16, ureq::http::HeaderMap, String) {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let res = match method {
+            "GET" => {
+                let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            "POST" | "DELETE" => {
+                let mut r = if method == "POST" {
+                    self.agent.post(&url)
+                } else {
+                    self.agent.delete(&url).force_send_body()
+                };
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.header("Content-Type", "application/json")
+                    .send(body.unwrap_or_default())
+            }
+            m => panic!("method {m}"),
+        };
+        let mut res = res.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()));
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        eprintln!("{method} {path} -> {status} {text}");
+        (status, headers, text)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Every SSE event of run `id` (after `last_id`), read until the stream ends.
+    fn events(&self, id: &str, last_id: Option<u64>) -> Vec<(u64, String, Value)> {
+        let url = format!("{}/v1/runs/{id}/events", self.base);
+        let mut r = self.agent.get(&url).header("Authorization", &format!("Bearer {VIEWER}"));
+        let last = last_id.map(|l| l.to_string());
+        if let Some(l) = &last {
+            r = r.header("Last-Event-ID", l);
+        }
+        let res = r.call().expect("events");
+        assert_eq!(res.status().as_u16(), 200);
+        let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        let reader = BufReader::new(res.into_body().into_reader());
+        let mut out = Vec::new();
+        let (mut seq, mut name, mut data) = (0u64, String::new(), String::new());
+        for line in reader.lines() {
+            let line = line.expect("event stream");
+            if line.is_empty() {
+                if !data.is_empty() {
+                    out.push((seq, name.clone(), serde_json::from_str(&data).expect("event JSON")));
+                }
+                name.clear();
+                data.clear();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                seq = v.trim().parse().unwrap();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        out
+    }
+
+    /// Polls run `id` until `pred` holds on its view.
+    fn wait_run(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let (s, v) = self.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+            assert_eq!(s, 200, "{v}");
+            if pred(&v) {
+                return v;
+            }
+            assert!(started.elapsed() < DEADLINE, "run {id} never {what}: {v}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn start_run(&self, body: Value) -> String {
+        let (s, v) = self.call("POST", "/v1/runs", Some(OPERATOR), Some(body));
+        assert_eq!(s, 202, "{v}");
+        v["run_id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `path` exists (a failpoint's rendezvous).
+fn wait_for_file(path: &Path, server: &Server) {
+    let started = Instant::now();
+    while !path.exists() {
+        assert!(started.elapsed() < DEADLINE, "{} never appeared\n{}", path.display(), server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_started_over_http_streams_its_events_to_the_end_and_its_status_agrees() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 3000);
+    let db = PgDb::new("serve_run");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+
+    let (s, v) = server.call("GET", "/healthz", None, None);
+    assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
+
+    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 500}}));
+    let events = server.events(&id, None);
+    let names: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(names.first(), Some(&"queued"), "{names:?}");
+    assert!(names.contains(&"started") && names.contains(&"table_progress"), "{names:?}");
+    for t in ["users", "orders"] {
+        assert!(
+            events.iter().any(|e| e.1 == "table_finished" && e.2["table"] == t),
+            "no table_finished for {t}: {names:?}"
+        );
+    }
+    let (_, last_name, last) = events.last().unwrap();
+    assert_eq!(last_name, "finished");
+    // Ids are the stream's positions: consecutive from 1.
+    let ids: Vec<u64> = events.iter().map(|e| e.0).collect();
+    assert_eq!(ids, (1..=events.len() as u64).collect::<Vec<_>>());
+
+    let (s, run) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+    assert_eq!(s, 200);
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(last["status"], run["status"]);
+    assert_eq!(last["run_id"], id.as_str());
+    assert_eq!(run["from"], "legacy");
+    assert_eq!(run["created_by"], "deploy-bot");
+    let users = run["tables"].as_array().unwrap().iter().find(|t| t["table"] == "users").unwrap();
+    assert_eq!((users["written"].as_u64(), users["finished"].as_bool()), (Some(3000), Some(true)));
+    assert_eq!(run["report"]["verify"]["ok"], true, "{run}");
+    assert_eq!(db.count("users"), 3000);
+    assert_eq!(db.count("orders"), 6000);
+
+    // A late subscriber after event k gets exactly the rest.
+    let k = 3;
+    let rest = server.events(&id, Some(k));
+    assert_eq!(rest.len(), events.len() - k as usize);
+    assert_eq!(rest[0].0, k + 1);
+
+    // History, the report, statistics and metrics agree.
+    let (_, list) = server.call("GET", "/v1/runs?to=app", Some(VIEWER), None);
+    assert_eq!(list["runs"][0]["run_id"], id.as_str());
+    assert_eq!(list["runs"][0]["rows_written"], 9000);
+    let (_, none) = server.call("GET", "/v1/runs?to=elsewhere", Some(VIEWER), None);
+    assert_eq!(none["runs"].as_array().unwrap().len(), 0);
+    let (s, report) = server.call("GET", &format!("/v1/runs/{id}/report"), Some(VIEWER), None);
+    assert_eq!((s, &report["run_id"]), (200, &json!(id)));
+    let (_, stats) = server.call("GET", "/v1/stats", Some(VIEWER), None);
+    assert_eq!(stats["by_status"]["succeeded"]["runs"], 1);
+    let (s, _, metrics) = server.raw("GET", "/metrics", Some(VIEWER), None, &[]);
+    assert_eq!(s, 200);
+    assert!(metrics.contains("ferry_runs{status=\"succeeded\"} 1"), "{metrics}");
+
+    // A second run into the same tables is refused by the engine, and says so.
+    let id2 = server.start_run(json!({"from": "legacy", "to": "app"}));
+    let end = server.wait_run(&id2, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    assert_eq!(end["status"], "failed");
+    assert!(end["error"].as_str().unwrap().contains("exist"), "{end}");
+}
+
+#[test]
+fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 10);
+    let db = PgDb::new("serve_auth");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let body = json!({"from": "legacy", "to": "app"});
+
+    let (s, v) = server.call("GET", "/v1/runs", None, None);
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    let (s, _) = server.call("GET", "/v1/runs", Some("not-a-token"), None);
+    assert_eq!(s, 401);
+    let (s, v) = server.call("POST", "/v1/runs", Some(VIEWER), Some(body.clone()));
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (s, _) = server.call("GET", "/v1/audit", Some(OPERATOR), None);
+    assert_eq!(s, 403);
+    let (s, _) = server.call("POST", "/v1/runs/x/rollback", Some(OPERATOR), None);
+    assert_eq!(s, 403);
+    // Unknown endpoints and plugin paths are refused before anything runs.
+    let (s, v) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy", "to": "postgres://evil/db"})));
+    assert_eq!(s, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("not a named endpoint"), "{v}");
+    let (s, v) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy", "to": "app", "transform": ["/etc/passwd.wasm"]})));
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy"})));
+    assert_eq!(s, 400);
+    let (s, _, _) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some("{not json".into()), &[]);
+    assert_eq!(s, 400);
+    // Bodies over the limit never reach a handler.
+    let (s, _, _) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(format!("{{\"from\":\"{}\"}}", "x".repeat(2 << 20))), &[]);
+    assert_eq!(s, 413);
+
+    let id = server.start_run(body);
+    server.wait_run(&id, "finished", |v| v["status"] == "succeeded");
+    let (s, audit) = server.call("GET", "/v1/audit", Some(ADMIN), None);
+    assert_eq!(s, 200);
+    let entries = audit["entries"].as_array().unwrap();
+    let find = |method: &str, path: &str, status: u64| {
+        entries.iter().find(|e| e["method"] == method && e["path"] == path && e["status"] == status)
+    };
+    let anon = find("GET", "/v1/runs", 401).expect("the anonymous denial");
+    assert_eq!((anon["outcome"].as_str(), anon["who"].as_str()), (Some("denied"), None));
+    let viewer = find("POST", "/v1/runs", 403).expect("the viewer's denial");
+    assert_eq!(viewer["who"], "dashboard");
+    let started = find("POST", "/v1/runs", 202).expect("the run's start");
+    assert_eq!((started["who"].as_str(), started["run_id"].as_str()), (Some("deploy-bot"), Some(id.as_str())));
+    assert!(find("GET", "/v1/audit", 403).is_some());
+    // Reads that were let in are not audited.
+    assert!(entries.iter().all(|e| e["method"] != "GET" || e["outcome"] == "denied"));
+}
+
+#[test]
+fn the_same_idempotency_key_gives_the_same_run_and_another_body_is_a_conflict() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 10);
+    let db = PgDb::new("serve_idem");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let body = json!({"from": "legacy", "to": "app"}).to_string();
+    let key = [("Idempotency-Key", "deploy-42")];
+    let (s, _, first) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(body.clone()), &key);
+    assert_eq!(s, 202);
+    let first: Value = serde_json::from_str(&first).unwrap();
+    // The same request, spaced differently, is the same request.
+    let spaced = "{ \"from\" : \"legacy\",\n \"to\": \"app\" }".to_string();
+    let (s, _, again) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(spaced), &key);
+    assert_eq!(s, 200);
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["run_id"], first["run_id"]);
+    assert_eq!(again["replayed"], true);
+    let other = json!({"from": "legacy", "to": "app", "options": {"verify": "off"}}).to_string();
+    let (s, _, conflict) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(other), &key);
+    assert_eq!(s, 409, "{conflict}");
+    let id = first["run_id"].as_str().unwrap();
+    server.wait_run(id, "finished", |v| v["status"] == "succeeded");
+    let (_, list) = server.call("GET", "/v1/runs", Some(VIEWER), None);
+    assert_eq!(list["runs"].as_array().unwrap().len(), 1, "one run, not three: {list}");
+}
+
+/// A server whose runs pause at the `n`-th committed batch of `table`.
+fn paused_server(dir: &Path, legacy: &Path, db: &PgDb, extra: &str, n: u32) -> (Server, PathBuf) {
+    let go = dir.join("go");
+    let pause = format!("batch@users:{n}:{}", go.display());
+    let server = Server::start(&config(dir, legacy, &db.url, extra), &[("FERRY_PAUSE", &pause)]);
+    (server, go)
+}
+
+fn paused_flag(go: &Path) -> PathBuf {
+    let mut p = go.as_os_str().to_owned();
+    p.push(".paused");
+    PathBuf::from(p)
+}
+
+#[test]
+fn a_cancelled_run_stops_after_its_batch_and_its_resume_gives_the_exact_target() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 20_000);
+    let db = PgDb::new("serve_cancel");
+    let (server, go) = paused_server(dir.path(), &legacy, &db, "", 2);
+    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    wait_for_file(&paused_flag(&go), &server);
+    // The run is held after its second batch of users: cancel, then let it go.
+    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/cancel"), Some(OPERATOR), None);
+    assert_eq!((s, v["status"].as_str()), (202, Some("cancelling")));
+    std::fs::write(&go, b"").unwrap();
+    let end = server.wait_run(&id, "cancelled", |v| v["status"] == "cancelled");
+    assert_eq!(end["error_code"], "cancelled", "{end}");
+    let users = db.count("users");
+    assert!(users >= 2000 && users < 20_000, "the cancel stopped the load part way: {users}");
+    let events = server.events(&id, None);
+    assert!(events.iter().any(|e| e.1 == "cancel_requested" && e.2["by"] == "deploy-bot"));
+    assert_eq!(events.last().unwrap().1, "finished");
+    // Cancelling what has ended is a conflict.
+    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/cancel"), Some(OPERATOR), None);
+    assert_eq!(s, 409);
+
+    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    assert_eq!((s, v["resumed"].as_bool()), (202, Some(true)), "{v}");
+    let end = server.wait_run(&id, "succeeded", |v| v["status"] != "queued" && v["status"] != "running");
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(end["report"]["verify"]["ok"], true, "{end}");
+    assert_eq!(db.count("users"), 20_000);
+    assert_eq!(db.count("orders"), 40_000);
+    assert_eq!(db.scalar("SELECT count(DISTINCT id) FROM users"), "20000");
+    // Resuming a finished run is a conflict.
+    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    assert_eq!(s, 409);
+}
+
+#[test]
+fn runs_beyond_the_slots_and_the_queue_are_answered_429() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 5000);
+    let db = PgDb::new("serve_busy");
+    let (server, go) = paused_server(
+        dir.path(),
+        &legacy,
+        &db,
+        "max_concurrent_runs = 1\nmax_queued_runs = 1",
+        1,
+    );
+    let first = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    wait_for_file(&paused_flag(&go), &server);
+    // One runs (held), one may wait, the third is refused.
+    let second = server.start_run(json!({"from": "legacy", "to": "app", "options": {"if_exists": "drop"}}));
+    let (_, v) = server.call("GET", &format!("/v1/runs/{second}"), Some(VIEWER), None);
+    assert_eq!(v["status"], "queued");
+    let (s, headers, body) = server.raw(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some(json!({"from": "legacy", "to": "app"}).to_string()),
+        &[],
+    );
+    assert_eq!(s, 429, "{body}");
+    assert_eq!(headers.get("retry-after").unwrap(), "5");
+    // A queued run can be cancelled before it starts.
+    let (s, _) = server.call("POST", &format!("/v1/runs/{second}/cancel"), Some(OPERATOR), None);
+    assert_eq!(s, 202);
+    std::fs::write(&go, b"").unwrap();
+    server.wait_run(&first, "succeeded", |v| v["status"] == "succeeded");
+    let v = server.wait_run(&second, "cancelled", |v| v["status"] == "cancelled");
+    assert!(v["started_at"].is_null(), "a run cancelled while queued never started: {v}");
+    assert_eq!(db.count("users"), 5000);
+}
+
+#[test]
+fn a_run_rolled_back_through_the_api_is_proven_by_checksums() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 500);
+    let db = PgDb::new("serve_rollback");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let id = server.start_run(json!({"from": "legacy", "to": "app"}));
+    server.wait_run(&id, "succeeded", |v| v["status"] == "succeeded");
+    let (s, dry) = server.call("POST", &format!("/v1/runs/{id}/rollback?dry_run=true"), Some(ADMIN), None);
+    assert_eq!((s, dry["dry_run"].as_bool()), (200, Some(true)), "{dry}");
+    assert_eq!(db.count("users"), 500, "a dry run changes nothing");
+    let (s, done) = server.call("POST", &format!("/v1/runs/{id}/rollback"), Some(ADMIN), None);
+    assert_eq!((s, done["ok"].as_bool()), (200, Some(true)), "{done}");
+    assert_eq!(db.scalar("SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'orders')"), "0");
+    let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+    assert_eq!(v["status"], "rolled_back");
+    let (_, audit) = server.call("GET", "/v1/audit", Some(ADMIN), None);
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| {
+        e["path"] == format!("/v1/runs/{id}/rollback") && e["who"] == "root" && e["outcome"] == "ok"
+    }));
+}
+
+#[test]
+fn validate_parses_a_files_endpoint_and_reports_each_bad_file() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 10);
+    let db = PgDb::new("serve_validate");
+    let cfg = config(dir.path(), &legacy, &db.url, "");
+    let inbox = dir.path().join("inbox");
+    std::fs::write(inbox.join("good.json"), r#"{"title": "a", "n": 1}"#).unwrap();
+    std::fs::write(inbox.join("note.md"), "---\ntitle: Hello\n---\n# Hi\n").unwrap();
+    std::fs::write(inbox.join("broken.json"), r#"{"title": "#).unwrap();
+    let server = Server::start(&cfg, &[]);
+    let (s, report) = server.call("POST", "/v1/validate", Some(VIEWER), Some(json!({"from": "inbox"})));
+    assert_eq!(s, 200, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("broken.json"), "{text}");
+    let (s, v) = server.call("POST", "/v1/validate", Some(VIEWER), Some(json!({"from": "legacy"})));
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0", "validate writes nothing");
+}
+
+#[test]
+fn a_run_of_a_killed_server_is_interrupted_and_the_next_server_resumes_it_exactly() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 20_000);
+    let db = PgDb::new("serve_killed");
+    let (mut server, go) = paused_server(dir.path(), &legacy, &db, "", 3);
+    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    wait_for_file(&paused_flag(&go), &server);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = Server::start(&dir.path().join("ferry.toml"), &[]);
+    let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+    assert_eq!(v["status"], "interrupted", "{v}");
+    // Its event stream says how it ended, and ends.
+    let events = server.events(&id, None);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].2["status"], "interrupted");
+    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    assert_eq!(s, 202, "{v}");
+    let end = server.wait_run(&id, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(end["report"]["verify"]["ok"], true);
+    assert_eq!(db.count("users"), 20_000);
+    assert_eq!(db.count("orders"), 40_000);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_runs_after_their_batch_and_they_stay_resumable() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 20_000);
+    let db = PgDb::new("serve_sigterm");
+    let (mut server, go) = paused_server(dir.path(), &legacy, &db, "", 2);
+    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    wait_for_file(&paused_flag(&go), &server);
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    // The signal is taken before the run is let go: poll the server's log.
+    let started = Instant::now();
+    while !server.log().contains("shutting down") {
+        assert!(started.elapsed() < DEADLINE, "no shutdown: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&go, b"").unwrap();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "ferry serve exits 0 after a SIGTERM: {status:?}\n{}", server.log());
+    drop(server);
+    let server = Server::start(&dir.path().join("ferry.toml"), &[]);
+    let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+    assert_eq!(v["status"], "cancelled", "{v}");
+    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    assert_eq!(s, 202);
+    let end = server.wait_run(&id, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(db.count("users"), 20_000);
+}
+
+#[test]
+fn the_server_refuses_to_start_without_tokens_and_hashes_one_on_request() {
+    let dir = util::tempdir();
+    let cfg = util::write_config(dir.path(), "[endpoints]\nx = \"sqlite:x.db\"\n");
+    let out = util::ferry(&["--config", cfg.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(util::stderr(&out).contains("no [[serve.tokens]]"), "{}", util::stderr(&out));
+    let mut child = Command::new(util::ferry_bin())
+        .args(["serve", "--hash-token"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"s3cret\n").unwrap();
+    let mut hashed = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut hashed).unwrap();
+    child.wait().unwrap();
+    assert_eq!(hashed.trim(), sha("s3cret"));
+    assert_eq!(hashed.trim().len(), 64);
+}

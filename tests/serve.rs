@@ -123,7 +123,13 @@ impl Server {
     }
 
     /// (status, JSON body) of a call; `token` as the bearer.
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let (status, _, text) = self.raw(method, path, token, body.map(|b| b.to_string()), &[]);
         let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, v)
@@ -183,14 +189,23 @@ impl Server {
     /// Every SSE event of run `id` (after `last_id`), read until the stream ends.
     fn events(&self, id: &str, last_id: Option<u64>) -> Vec<(u64, String, Value)> {
         let url = format!("{}/v1/runs/{id}/events", self.base);
-        let mut r = self.agent.get(&url).header("Authorization", &format!("Bearer {VIEWER}"));
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {VIEWER}"));
         let last = last_id.map(|l| l.to_string());
         if let Some(l) = &last {
             r = r.header("Last-Event-ID", l);
         }
         let res = r.call().expect("events");
         assert_eq!(res.status().as_u16(), 200);
-        let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(ct.starts_with("text/event-stream"), "{ct}");
         let reader = BufReader::new(res.into_body().into_reader());
         let mut out = Vec::new();
@@ -199,7 +214,11 @@ impl Server {
             let line = line.expect("event stream");
             if line.is_empty() {
                 if !data.is_empty() {
-                    out.push((seq, name.clone(), serde_json::from_str(&data).expect("event JSON")));
+                    out.push((
+                        seq,
+                        name.clone(),
+                        serde_json::from_str(&data).expect("event JSON"),
+                    ));
                 }
                 name.clear();
                 data.clear();
@@ -223,7 +242,11 @@ impl Server {
             if pred(&v) {
                 return v;
             }
-            assert!(started.elapsed() < DEADLINE, "run {id} never {what}: {v}\n{}", self.log());
+            assert!(
+                started.elapsed() < DEADLINE,
+                "run {id} never {what}: {v}\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -246,7 +269,12 @@ impl Drop for Server {
 fn wait_for_file(path: &Path, server: &Server) {
     let started = Instant::now();
     while !path.exists() {
-        assert!(started.elapsed() < DEADLINE, "{} never appeared\n{}", path.display(), server.log());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} never appeared\n{}",
+            path.display(),
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -261,14 +289,20 @@ fn a_run_started_over_http_streams_its_events_to_the_end_and_its_status_agrees()
     let (s, v) = server.call("GET", "/healthz", None, None);
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
 
-    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 500}}));
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 500}}));
     let events = server.events(&id, None);
     let names: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(names.first(), Some(&"queued"), "{names:?}");
-    assert!(names.contains(&"started") && names.contains(&"table_progress"), "{names:?}");
+    assert!(
+        names.contains(&"started") && names.contains(&"table_progress"),
+        "{names:?}"
+    );
     for t in ["users", "orders"] {
         assert!(
-            events.iter().any(|e| e.1 == "table_finished" && e.2["table"] == t),
+            events
+                .iter()
+                .any(|e| e.1 == "table_finished" && e.2["table"] == t),
             "no table_finished for {t}: {names:?}"
         );
     }
@@ -285,8 +319,16 @@ fn a_run_started_over_http_streams_its_events_to_the_end_and_its_status_agrees()
     assert_eq!(last["run_id"], id.as_str());
     assert_eq!(run["from"], "legacy");
     assert_eq!(run["created_by"], "deploy-bot");
-    let users = run["tables"].as_array().unwrap().iter().find(|t| t["table"] == "users").unwrap();
-    assert_eq!((users["written"].as_u64(), users["finished"].as_bool()), (Some(3000), Some(true)));
+    let users = run["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "users")
+        .unwrap();
+    assert_eq!(
+        (users["written"].as_u64(), users["finished"].as_bool()),
+        (Some(3000), Some(true))
+    );
     assert_eq!(run["report"]["verify"]["ok"], true, "{run}");
     assert_eq!(db.count("users"), 3000);
     assert_eq!(db.count("orders"), 6000);
@@ -309,11 +351,16 @@ fn a_run_started_over_http_streams_its_events_to_the_end_and_its_status_agrees()
     assert_eq!(stats["by_status"]["succeeded"]["runs"], 1);
     let (s, _, metrics) = server.raw("GET", "/metrics", Some(VIEWER), None, &[]);
     assert_eq!(s, 200);
-    assert!(metrics.contains("ferry_runs{status=\"succeeded\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("ferry_runs{status=\"succeeded\"} 1"),
+        "{metrics}"
+    );
 
     // A second run into the same tables is refused by the engine, and says so.
     let id2 = server.start_run(json!({"from": "legacy", "to": "app"}));
-    let end = server.wait_run(&id2, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    let end = server.wait_run(&id2, "finished", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
     assert_eq!(end["status"], "failed");
     assert!(end["error"].as_str().unwrap().contains("exist"), "{end}");
 }
@@ -327,7 +374,10 @@ fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
     let body = json!({"from": "legacy", "to": "app"});
 
     let (s, v) = server.call("GET", "/v1/runs", None, None);
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
     let (s, _) = server.call("GET", "/v1/runs", Some("not-a-token"), None);
     assert_eq!(s, 401);
     let (s, v) = server.call("POST", "/v1/runs", Some(VIEWER), Some(body.clone()));
@@ -337,17 +387,50 @@ fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
     let (s, _) = server.call("POST", "/v1/runs/x/rollback", Some(OPERATOR), None);
     assert_eq!(s, 403);
     // Unknown endpoints and plugin paths are refused before anything runs.
-    let (s, v) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy", "to": "postgres://evil/db"})));
+    let (s, v) = server.call(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some(json!({"from": "legacy", "to": "postgres://evil/db"})),
+    );
     assert_eq!(s, 400);
-    assert!(v["error"]["message"].as_str().unwrap().contains("not a named endpoint"), "{v}");
-    let (s, v) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy", "to": "app", "transform": ["/etc/passwd.wasm"]})));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a named endpoint"),
+        "{v}"
+    );
+    let (s, v) = server.call(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some(json!({"from": "legacy", "to": "app", "transform": ["/etc/passwd.wasm"]})),
+    );
     assert_eq!(s, 400, "{v}");
-    let (s, _) = server.call("POST", "/v1/runs", Some(OPERATOR), Some(json!({"from": "legacy"})));
+    let (s, _) = server.call(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some(json!({"from": "legacy"})),
+    );
     assert_eq!(s, 400);
-    let (s, _, _) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some("{not json".into()), &[]);
+    let (s, _, _) = server.raw(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some("{not json".into()),
+        &[],
+    );
     assert_eq!(s, 400);
     // Bodies over the limit never reach a handler.
-    let (s, _, _) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(format!("{{\"from\":\"{}\"}}", "x".repeat(2 << 20))), &[]);
+    let (s, _, _) = server.raw(
+        "POST",
+        "/v1/runs",
+        Some(OPERATOR),
+        Some(format!("{{\"from\":\"{}\"}}", "x".repeat(2 << 20))),
+        &[],
+    );
     assert_eq!(s, 413);
 
     let id = server.start_run(body);
@@ -356,17 +439,29 @@ fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
     assert_eq!(s, 200);
     let entries = audit["entries"].as_array().unwrap();
     let find = |method: &str, path: &str, status: u64| {
-        entries.iter().find(|e| e["method"] == method && e["path"] == path && e["status"] == status)
+        entries
+            .iter()
+            .find(|e| e["method"] == method && e["path"] == path && e["status"] == status)
     };
     let anon = find("GET", "/v1/runs", 401).expect("the anonymous denial");
-    assert_eq!((anon["outcome"].as_str(), anon["who"].as_str()), (Some("denied"), None));
+    assert_eq!(
+        (anon["outcome"].as_str(), anon["who"].as_str()),
+        (Some("denied"), None)
+    );
     let viewer = find("POST", "/v1/runs", 403).expect("the viewer's denial");
     assert_eq!(viewer["who"], "dashboard");
     let started = find("POST", "/v1/runs", 202).expect("the run's start");
-    assert_eq!((started["who"].as_str(), started["run_id"].as_str()), (Some("deploy-bot"), Some(id.as_str())));
+    assert_eq!(
+        (started["who"].as_str(), started["run_id"].as_str()),
+        (Some("deploy-bot"), Some(id.as_str()))
+    );
     assert!(find("GET", "/v1/audit", 403).is_some());
     // Reads that were let in are not audited.
-    assert!(entries.iter().all(|e| e["method"] != "GET" || e["outcome"] == "denied"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["method"] != "GET" || e["outcome"] == "denied")
+    );
 }
 
 #[test]
@@ -393,14 +488,21 @@ fn the_same_idempotency_key_gives_the_same_run_and_another_body_is_a_conflict() 
     let id = first["run_id"].as_str().unwrap();
     server.wait_run(id, "finished", |v| v["status"] == "succeeded");
     let (_, list) = server.call("GET", "/v1/runs", Some(VIEWER), None);
-    assert_eq!(list["runs"].as_array().unwrap().len(), 1, "one run, not three: {list}");
+    assert_eq!(
+        list["runs"].as_array().unwrap().len(),
+        1,
+        "one run, not three: {list}"
+    );
 }
 
 /// A server whose runs pause at the `n`-th committed batch of `table`.
 fn paused_server(dir: &Path, legacy: &Path, db: &PgDb, extra: &str, n: u32) -> (Server, PathBuf) {
     let go = dir.join("go");
     let pause = format!("batch@users:{n}:{}", go.display());
-    let server = Server::start(&config(dir, legacy, &db.url, extra), &[("FERRY_PAUSE", &pause)]);
+    let server = Server::start(
+        &config(dir, legacy, &db.url, extra),
+        &[("FERRY_PAUSE", &pause)],
+    );
     (server, go)
 }
 
@@ -416,33 +518,63 @@ fn a_cancelled_run_stops_after_its_batch_and_its_resume_gives_the_exact_target()
     let legacy = util::shop_fixture(dir.path(), 20_000);
     let db = PgDb::new("serve_cancel");
     let (server, go) = paused_server(dir.path(), &legacy, &db, "", 2);
-    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
     wait_for_file(&paused_flag(&go), &server);
     // The run is held after its second batch of users: cancel, then let it go.
-    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/cancel"), Some(OPERATOR), None);
+    let (s, v) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/cancel"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!((s, v["status"].as_str()), (202, Some("cancelling")));
     std::fs::write(&go, b"").unwrap();
     let end = server.wait_run(&id, "cancelled", |v| v["status"] == "cancelled");
     assert_eq!(end["error_code"], "cancelled", "{end}");
     let users = db.count("users");
-    assert!(users >= 2000 && users < 20_000, "the cancel stopped the load part way: {users}");
+    assert!(
+        users >= 2000 && users < 20_000,
+        "the cancel stopped the load part way: {users}"
+    );
     let events = server.events(&id, None);
-    assert!(events.iter().any(|e| e.1 == "cancel_requested" && e.2["by"] == "deploy-bot"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "cancel_requested" && e.2["by"] == "deploy-bot")
+    );
     assert_eq!(events.last().unwrap().1, "finished");
     // Cancelling what has ended is a conflict.
-    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/cancel"), Some(OPERATOR), None);
+    let (s, _) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/cancel"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!(s, 409);
 
-    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    let (s, v) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/resume"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!((s, v["resumed"].as_bool()), (202, Some(true)), "{v}");
-    let end = server.wait_run(&id, "succeeded", |v| v["status"] != "queued" && v["status"] != "running");
+    let end = server.wait_run(&id, "succeeded", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
     assert_eq!(end["status"], "succeeded", "{end}");
     assert_eq!(end["report"]["verify"]["ok"], true, "{end}");
     assert_eq!(db.count("users"), 20_000);
     assert_eq!(db.count("orders"), 40_000);
     assert_eq!(db.scalar("SELECT count(DISTINCT id) FROM users"), "20000");
     // Resuming a finished run is a conflict.
-    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    let (s, _) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/resume"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!(s, 409);
 }
 
@@ -458,10 +590,12 @@ fn runs_beyond_the_slots_and_the_queue_are_answered_429() {
         "max_concurrent_runs = 1\nmax_queued_runs = 1",
         1,
     );
-    let first = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    let first =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
     wait_for_file(&paused_flag(&go), &server);
     // One runs (held), one may wait, the third is refused.
-    let second = server.start_run(json!({"from": "legacy", "to": "app", "options": {"if_exists": "drop"}}));
+    let second =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"if_exists": "drop"}}));
     let (_, v) = server.call("GET", &format!("/v1/runs/{second}"), Some(VIEWER), None);
     assert_eq!(v["status"], "queued");
     let (s, headers, body) = server.raw(
@@ -474,12 +608,20 @@ fn runs_beyond_the_slots_and_the_queue_are_answered_429() {
     assert_eq!(s, 429, "{body}");
     assert_eq!(headers.get("retry-after").unwrap(), "5");
     // A queued run can be cancelled before it starts.
-    let (s, _) = server.call("POST", &format!("/v1/runs/{second}/cancel"), Some(OPERATOR), None);
+    let (s, _) = server.call(
+        "POST",
+        &format!("/v1/runs/{second}/cancel"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!(s, 202);
     std::fs::write(&go, b"").unwrap();
     server.wait_run(&first, "succeeded", |v| v["status"] == "succeeded");
     let v = server.wait_run(&second, "cancelled", |v| v["status"] == "cancelled");
-    assert!(v["started_at"].is_null(), "a run cancelled while queued never started: {v}");
+    assert!(
+        v["started_at"].is_null(),
+        "a run cancelled while queued never started: {v}"
+    );
     assert_eq!(db.count("users"), 5000);
 }
 
@@ -491,12 +633,25 @@ fn a_run_rolled_back_through_the_api_is_proven_by_checksums() {
     let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
     let id = server.start_run(json!({"from": "legacy", "to": "app"}));
     server.wait_run(&id, "succeeded", |v| v["status"] == "succeeded");
-    let (s, dry) = server.call("POST", &format!("/v1/runs/{id}/rollback?dry_run=true"), Some(ADMIN), None);
+    let (s, dry) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/rollback?dry_run=true"),
+        Some(ADMIN),
+        None,
+    );
     assert_eq!((s, dry["dry_run"].as_bool()), (200, Some(true)), "{dry}");
     assert_eq!(db.count("users"), 500, "a dry run changes nothing");
-    let (s, done) = server.call("POST", &format!("/v1/runs/{id}/rollback"), Some(ADMIN), None);
+    let (s, done) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/rollback"),
+        Some(ADMIN),
+        None,
+    );
     assert_eq!((s, done["ok"].as_bool()), (200, Some(true)), "{done}");
-    assert_eq!(db.scalar("SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'orders')"), "0");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'orders')"),
+        "0"
+    );
     let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
     assert_eq!(v["status"], "rolled_back");
     let (_, audit) = server.call("GET", "/v1/audit", Some(ADMIN), None);
@@ -516,13 +671,27 @@ fn validate_parses_a_files_endpoint_and_reports_each_bad_file() {
     std::fs::write(inbox.join("note.md"), "---\ntitle: Hello\n---\n# Hi\n").unwrap();
     std::fs::write(inbox.join("broken.json"), r#"{"title": "#).unwrap();
     let server = Server::start(&cfg, &[]);
-    let (s, report) = server.call("POST", "/v1/validate", Some(VIEWER), Some(json!({"from": "inbox"})));
+    let (s, report) = server.call(
+        "POST",
+        "/v1/validate",
+        Some(VIEWER),
+        Some(json!({"from": "inbox"})),
+    );
     assert_eq!(s, 200, "{report}");
     let text = report.to_string();
     assert!(text.contains("broken.json"), "{text}");
-    let (s, v) = server.call("POST", "/v1/validate", Some(VIEWER), Some(json!({"from": "legacy"})));
+    let (s, v) = server.call(
+        "POST",
+        "/v1/validate",
+        Some(VIEWER),
+        Some(json!({"from": "legacy"})),
+    );
     assert_eq!(s, 400, "{v}");
-    assert_eq!(db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0", "validate writes nothing");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+        "0",
+        "validate writes nothing"
+    );
 }
 
 #[test]
@@ -531,7 +700,8 @@ fn a_run_of_a_killed_server_is_interrupted_and_the_next_server_resumes_it_exactl
     let legacy = util::shop_fixture(dir.path(), 20_000);
     let db = PgDb::new("serve_killed");
     let (mut server, go) = paused_server(dir.path(), &legacy, &db, "", 3);
-    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
     wait_for_file(&paused_flag(&go), &server);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -544,9 +714,16 @@ fn a_run_of_a_killed_server_is_interrupted_and_the_next_server_resumes_it_exactl
     let events = server.events(&id, None);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].2["status"], "interrupted");
-    let (s, v) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    let (s, v) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/resume"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!(s, 202, "{v}");
-    let end = server.wait_run(&id, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    let end = server.wait_run(&id, "finished", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
     assert_eq!(end["status"], "succeeded", "{end}");
     assert_eq!(end["report"]["verify"]["ok"], true);
     assert_eq!(db.count("users"), 20_000);
@@ -560,7 +737,8 @@ fn sigterm_stops_runs_after_their_batch_and_they_stay_resumable() {
     let legacy = util::shop_fixture(dir.path(), 20_000);
     let db = PgDb::new("serve_sigterm");
     let (mut server, go) = paused_server(dir.path(), &legacy, &db, "", 2);
-    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
     wait_for_file(&paused_flag(&go), &server);
     let pid = server.child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -568,19 +746,34 @@ fn sigterm_stops_runs_after_their_batch_and_they_stay_resumable() {
     // The signal is taken before the run is let go: poll the server's log.
     let started = Instant::now();
     while !server.log().contains("shutting down") {
-        assert!(started.elapsed() < DEADLINE, "no shutdown: {}", server.log());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no shutdown: {}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::fs::write(&go, b"").unwrap();
     let status = server.child.wait().unwrap();
-    assert!(status.success(), "ferry serve exits 0 after a SIGTERM: {status:?}\n{}", server.log());
+    assert!(
+        status.success(),
+        "ferry serve exits 0 after a SIGTERM: {status:?}\n{}",
+        server.log()
+    );
     drop(server);
     let server = Server::start(&dir.path().join("ferry.toml"), &[]);
     let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
     assert_eq!(v["status"], "cancelled", "{v}");
-    let (s, _) = server.call("POST", &format!("/v1/runs/{id}/resume"), Some(OPERATOR), None);
+    let (s, _) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/resume"),
+        Some(OPERATOR),
+        None,
+    );
     assert_eq!(s, 202);
-    let end = server.wait_run(&id, "finished", |v| v["status"] != "queued" && v["status"] != "running");
+    let end = server.wait_run(&id, "finished", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
     assert_eq!(end["status"], "succeeded", "{end}");
     assert_eq!(db.count("users"), 20_000);
 }
@@ -589,9 +782,19 @@ fn sigterm_stops_runs_after_their_batch_and_they_stay_resumable() {
 fn the_server_refuses_to_start_without_tokens_and_hashes_one_on_request() {
     let dir = util::tempdir();
     let cfg = util::write_config(dir.path(), "[endpoints]\nx = \"sqlite:x.db\"\n");
-    let out = util::ferry(&["--config", cfg.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"]);
+    let out = util::ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(util::stderr(&out).contains("no [[serve.tokens]]"), "{}", util::stderr(&out));
+    assert!(
+        util::stderr(&out).contains("no [[serve.tokens]]"),
+        "{}",
+        util::stderr(&out)
+    );
     let mut child = Command::new(util::ferry_bin())
         .args(["serve", "--hash-token"])
         .stdin(Stdio::piped())
@@ -600,8 +803,74 @@ fn the_server_refuses_to_start_without_tokens_and_hashes_one_on_request() {
         .unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"s3cret\n").unwrap();
     let mut hashed = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut hashed).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut hashed)
+        .unwrap();
     child.wait().unwrap();
     assert_eq!(hashed.trim(), sha("s3cret"));
     assert_eq!(hashed.trim().len(), 64);
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_every_route_it_lists_is_guarded() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 10);
+    let db = PgDb::new("serve_openapi");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let (s, doc) = server.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(s, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
+        .collect();
+    listed.sort();
+    // What the service promises (the issue's table), each in the document.
+    for (m, p) in [
+        ("POST", "/v1/runs"),
+        ("GET", "/v1/runs"),
+        ("GET", "/v1/runs/{id}"),
+        ("GET", "/v1/runs/{id}/events"),
+        ("POST", "/v1/runs/{id}/cancel"),
+        ("POST", "/v1/runs/{id}/resume"),
+        ("POST", "/v1/runs/{id}/rollback"),
+        ("GET", "/v1/runs/{id}/report"),
+        ("POST", "/v1/plan"),
+        ("POST", "/v1/validate"),
+        ("GET", "/v1/stats"),
+        ("GET", "/v1/audit"),
+        ("GET", "/metrics"),
+        ("GET", "/healthz"),
+    ] {
+        assert!(
+            listed.contains(&(m.to_string(), p.to_string())),
+            "{m} {p} is not in the document: {listed:?}"
+        );
+    }
+    // Every route the document lists exists and wants a token (the
+    // document and the router are built from the same annotations).
+    for (m, p) in &listed {
+        if p == "/healthz" {
+            continue;
+        }
+        let path = p.replace("{id}", "no-such-run");
+        let (s, v) = server.call(m, &path, None, Some(json!({})));
+        assert_eq!(s, 401, "{m} {p} answered {s} without a token: {v}");
+    }
+    for schema in ["RunView", "RunRequest", "ErrorBody", "RunAccepted"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "no schema {schema}"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

@@ -115,7 +115,7 @@ mod plugin_cli;
 mod rejects;
 mod restart;
 mod rollback;
-mod serve;
 mod runtime;
+mod serve;
 mod tidy;
 mod verify;

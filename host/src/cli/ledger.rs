@@ -86,36 +86,32 @@ pub async fn resume(
         .into());
     }
     let accepted = parse_accepts(accepts)?;
-    let (plan, opts) = match engine::resume::prepare(
-        run_id,
-        run.plan_overrides(&config)?,
-        &registry,
-        &accepted,
-    )
-    .await
-    {
-        Ok(engine::Resumable::Ready { plan, opts }) => (*plan, *opts),
-        Ok(engine::Resumable::Finished(rec)) => {
-            // Nothing to do; the report is the one the run recorded.
-            match (&rec.report, run.json) {
-                (Some(report), true) => println!("{report}"),
-                _ => println!(
-                    "run {run_id} already finished ({}); nothing to resume",
-                    rec.status
-                ),
+    let (plan, opts) =
+        match engine::resume::prepare(run_id, run.plan_overrides(&config)?, &registry, &accepted)
+            .await
+        {
+            Ok(engine::Resumable::Ready { plan, opts }) => (*plan, *opts),
+            Ok(engine::Resumable::Finished(rec)) => {
+                // Nothing to do; the report is the one the run recorded.
+                match (&rec.report, run.json) {
+                    (Some(report), true) => println!("{report}"),
+                    _ => println!(
+                        "run {run_id} already finished ({}); nothing to resume",
+                        rec.status
+                    ),
+                }
+                return Ok(if rec.status == "succeeded" {
+                    EXIT_OK
+                } else {
+                    EXIT_REJECTS
+                });
             }
-            return Ok(if rec.status == "succeeded" {
-                EXIT_OK
-            } else {
-                EXIT_REJECTS
-            });
-        }
-        Err(e @ engine::ResumeError::Changed { .. }) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_FAILED);
-        }
-        Err(e) => return Err(e.into()),
-    };
+            Err(e @ engine::ResumeError::Changed { .. }) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_FAILED);
+            }
+            Err(e) => return Err(e.into()),
+        };
     let json = run.json;
     let bars = Arc::new(Bars::new(!json && std::io::stderr().is_terminal()));
     let report = engine::execute(Some(&plan), opts, bars.clone()).await;

@@ -77,5 +77,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    eprintln!("ferry serve: shutting down; runs stop after their batch in flight and stay resumable");
+    eprintln!(
+        "ferry serve: shutting down; runs stop after their batch in flight and stay resumable"
+    );
 }

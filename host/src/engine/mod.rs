@@ -47,14 +47,14 @@ use std::sync::Arc;
 pub use dry::dry_read;
 pub use events::{Events, NoEvents, Phase, Recorded, RunEvent};
 pub use options::{
-    Consolidate, Incremental, MigrateOptions, OnReject, PlanOptionsError, PlanOverrides, PluginUse,
-    PluginArg, Resume, Stop, TableSelection, split_plugin_arg,
+    Consolidate, Incremental, MigrateOptions, OnReject, PlanOptionsError, PlanOverrides, PluginArg,
+    PluginUse, Resume, Stop, TableSelection, split_plugin_arg,
 };
 pub use planner::make_plan;
 pub use record::open_state;
 pub(crate) use record::record_backups;
 pub use report::{MigrateError, Phases, PluginRef, Report, RunStatus, TableReport};
-pub use resume::{ResumeError, Resumable, plan_to_resume};
+pub use resume::{Resumable, ResumeError, plan_to_resume};
 pub use retry::RetryPolicy;
 pub use run::{execute, migrate, new_run_id};
 

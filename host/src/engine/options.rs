@@ -91,7 +91,6 @@ pub fn split_plugin_arg(s: &str) -> Result<PluginArg, String> {
     })
 }
 
-
 impl PluginArg {
     /// The plugin, resolved in `registry`, with its scope and configuration.
     pub async fn resolve(&self, registry: &Registry) -> Result<PluginUse, PluginError> {

@@ -585,7 +585,10 @@ pub(crate) async fn plugin_stage(
         if halt.halted() {
             // An error, not an end: the table is not done and must not be
             // checkpointed as done (its resume continues from here).
-            return (rows_read, Err(MigrateError::Cancelled(halt.run_id.to_string())));
+            return (
+                rows_read,
+                Err(MigrateError::Cancelled(halt.run_id.to_string())),
+            );
         }
         rows_read += rb.rows_read;
         let (batch, rejects, ids, digest, raw) = if let Some(raw) = rb.raw {

@@ -136,7 +136,9 @@ pub enum MigrateError {
     },
     #[error("verify failed after the load (the data is in the target; look before using it): {}", .0.join("; "))]
     Verify(Vec<String>),
-    #[error("stopped on request after the batch in flight; the target holds every batch before it, checkpointed: continue with `ferry resume {0}`")]
+    #[error(
+        "stopped on request after the batch in flight; the target holds every batch before it, checkpointed: continue with `ferry resume {0}`"
+    )]
     Cancelled(String),
     #[error("internal error: {0}")]
     Internal(String),

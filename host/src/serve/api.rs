@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -27,7 +28,7 @@ use crate::engine::{self, MigrateOptions, NoEvents, PlanOverrides, PluginArg, Re
 /// `POST /v1/runs` and `POST /v1/plan`: what to run. Endpoints are names
 /// from the server's `[endpoints]`; plugins are names from its plugin
 /// directories, never paths.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     pub from: String,
@@ -43,7 +44,7 @@ pub struct RunRequest {
 }
 
 /// The flags of `ferry migrate` a request may set.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequestOptions {
     pub batch_size: Option<usize>,
@@ -60,6 +61,75 @@ pub struct RunRequestOptions {
     #[serde(default)]
     pub index_foreign_keys: bool,
     pub retries: Option<u32>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+/// A run admitted, cancelled or resumed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunAccepted {
+    pub run_id: String,
+    /// `queued` (admitted or resumed), `cancelling`, or the status of the
+    /// run an Idempotency-Key started.
+    pub status: String,
+    /// The run an earlier request with this Idempotency-Key started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<bool>,
+}
+
+impl RunAccepted {
+    fn new(run_id: &str, status: &str) -> RunAccepted {
+        RunAccepted {
+            run_id: run_id.to_string(),
+            status: status.to_string(),
+            replayed: None,
+            resumed: None,
+        }
+    }
+}
+
+/// Every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `bad_request`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `idempotency_conflict`, `busy`, `finished`, …
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// `GET /v1/runs`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunRow>,
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditList {
+    pub entries: Vec<super::store::AuditRow>,
+}
+
+/// A query string that does not parse is a 400 in the API's error form.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| bad(format!("the query string: {}", e.body_text())))
+}
+
+/// A body that could not be read (over the limit: 413) in the API's error form.
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -99,19 +169,29 @@ impl AppState {
             None | Some("full") => Some(engine::verify::Level::Full),
             Some("counts") => Some(engine::verify::Level::Counts),
             Some("off") => None,
-            Some(v) => return Err(bad(format!("options.verify `{v}`: expected full, counts or off"))),
+            Some(v) => {
+                return Err(bad(format!(
+                    "options.verify `{v}`: expected full, counts or off"
+                )));
+            }
         };
         let if_exists = match o.if_exists.as_deref() {
             None | Some("fail") => IfExists::Fail,
             Some("drop") => IfExists::Drop,
-            Some(v) => return Err(bad(format!("options.if_exists `{v}`: expected fail or drop"))),
+            Some(v) => {
+                return Err(bad(format!(
+                    "options.if_exists `{v}`: expected fail or drop"
+                )));
+            }
         };
         let on_reject = match o.on_reject.as_deref() {
             None => (self.config.on_reject, self.config.table_on_reject.clone()),
             Some("quarantine") => (engine::OnReject::Quarantine, Vec::new()),
             Some("abort") => (engine::OnReject::Abort, Vec::new()),
             Some(v) => {
-                return Err(bad(format!("options.on_reject `{v}`: expected quarantine or abort")));
+                return Err(bad(format!(
+                    "options.on_reject `{v}`: expected quarantine or abort"
+                )));
             }
         };
         let mut retry = self.config.retry;
@@ -162,7 +242,11 @@ impl AppState {
                 )));
             }
             out.push(arg.resolve(&self.registry).await.map_err(|e| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin", format!("{what}: {e}"))
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "plugin",
+                    format!("{what}: {e}"),
+                )
             })?);
         }
         Ok(out)
@@ -170,18 +254,33 @@ impl AppState {
 }
 
 /// `GET /healthz`: no authentication; says the process answers.
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()), responses((status = 200, description = "The process answers", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// `POST /v1/runs`: starts a run; `202 {"run_id", "status"}`.
+#[utoipa::path(post, path = "/v1/runs", tag = "runs", request_body = RunRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and same body: the same run (200); same key, another body: 409")),
+    responses(
+        (status = 202, description = "Admitted: queued, then run", body = RunAccepted),
+        (status = 200, description = "The run this Idempotency-Key started", body = RunAccepted),
+        (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 422, description = "A plugin could not be resolved", body = ErrorBody),
+        (status = 429, description = "Every slot and queue place is taken (Retry-After says when to try again)", body = ErrorBody),
+    ))]
 pub async fn start_run(
     State(s): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let who = caller.require(Role::Operator)?;
+    let body = body(raw)?;
     let req: RunRequest = parse_json(&body)?;
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -229,11 +328,18 @@ pub async fn start_run(
                 ),
             ));
         }
-        let status = s.run_view(&existing).await?.map(|v| v.status);
+        let status = s
+            .run_view(&existing)
+            .await?
+            .map(|v| v.status)
+            .unwrap_or_else(|| "unknown".into());
         return Ok((
             StatusCode::OK,
             AuditRun(existing.clone()),
-            Json(json!({"run_id": existing, "status": status, "replayed": true})),
+            Json(RunAccepted {
+                replayed: Some(true),
+                ..RunAccepted::new(&existing, &status)
+            }),
         )
             .into_response());
     }
@@ -252,7 +358,11 @@ pub async fn start_run(
         duration_ms: None,
         error: None,
     };
-    s.runs.store.insert_run(row.clone()).await.map_err(ApiError::internal)?;
+    s.runs
+        .store
+        .insert_run(row.clone())
+        .await
+        .map_err(ApiError::internal)?;
     s.runs.spawn(
         admission,
         &row,
@@ -265,7 +375,7 @@ pub async fn start_run(
     Ok((
         StatusCode::ACCEPTED,
         AuditRun(run_id.clone()),
-        Json(json!({"run_id": run_id, "status": "queued"})),
+        Json(RunAccepted::new(&run_id, "queued")),
     )
         .into_response())
 }
@@ -306,16 +416,22 @@ fn not_found(run_id: &str) -> ApiError {
 }
 
 /// `GET /v1/runs/{id}`.
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs", params(("id" = String, Path, description = "The run id")),
+    responses((status = 200, description = "The run: live while it runs, its report once finished", body = RunView), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn get_run(
     State(s): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
     caller.require(Role::Viewer)?;
-    s.run_view(&id).await?.map(Json).ok_or_else(|| not_found(&id))
+    s.run_view(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(&id))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub to: Option<String>,
     pub status: Option<String>,
@@ -323,12 +439,15 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/runs?to=NAME&status=S&limit=N`: newest first.
+#[utoipa::path(get, path = "/v1/runs", tag = "runs", params(ListQuery),
+    responses((status = 200, description = "Runs, newest first", body = RunList), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)))]
 pub async fn list_runs(
     State(s): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<RunList>, ApiError> {
     caller.require(Role::Viewer)?;
+    let q = query(q)?;
     let mut rows = s
         .runs
         .store
@@ -341,12 +460,15 @@ pub async fn list_runs(
             r.status = v.status;
         }
     }
-    Ok(Json(json!({ "runs": rows })))
+    Ok(Json(RunList { runs: rows }))
 }
 
 /// `GET /v1/runs/{id}/events`: Server-Sent Events. Every event of the run
 /// from the start (or after the `Last-Event-ID` a reconnecting client
 /// sends), then live ones, ending after `finished`.
+#[utoipa::path(get, path = "/v1/runs/{id}/events", tag = "runs",
+    params(("id" = String, Path, description = "The run id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "Server-Sent Events: queued, started, phase, table_started, table_progress, table_finished, warning, retrying, cancel_requested, finished; the stream ends after finished", content_type = "text/event-stream", body = String), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn run_events(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -369,7 +491,9 @@ pub async fn run_events(
                     .unwrap_or_else(|_| SseEvent::default().comment("unencodable event")),
             )
         });
-        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+        return Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response());
     }
     // A run this process did not see: its end, as the store recorded it.
     let view = s.run_view(&id).await?.ok_or_else(|| not_found(&id))?;
@@ -381,7 +505,10 @@ pub async fn run_events(
     });
     let events = if view.is_finished() {
         vec![Ok::<_, Infallible>(
-            SseEvent::default().id("1").event("finished").data(finished.to_string()),
+            SseEvent::default()
+                .id("1")
+                .event("finished")
+                .data(finished.to_string()),
         )]
     } else {
         Vec::new()
@@ -391,6 +518,8 @@ pub async fn run_events(
 
 /// `POST /v1/runs/{id}/cancel`: the run stops after the batch in flight and
 /// stays resumable; a queued run never starts.
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", tag = "runs", params(("id" = String, Path, description = "The run id")),
+    responses((status = 202, description = "The run stops after the batch in flight and stays resumable", body = RunAccepted), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody), (status = 409, description = "The run is not in a state that allows this", body = ErrorBody)))]
 pub async fn cancel_run(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -408,7 +537,7 @@ pub async fn cancel_run(
     Ok((
         StatusCode::ACCEPTED,
         AuditRun(id.clone()),
-        Json(json!({"run_id": id, "status": "cancelling"})),
+        Json(RunAccepted::new(&id, "cancelling")),
     )
         .into_response())
 }
@@ -423,6 +552,10 @@ fn finished_already(id: &str) -> ApiError {
 
 /// `POST /v1/runs/{id}/resume`: continues a failed, cancelled or
 /// interrupted run from its checkpoints (as `ferry resume`).
+#[utoipa::path(post, path = "/v1/runs/{id}/resume", tag = "runs", params(("id" = String, Path, description = "The run id")),
+    responses((status = 202, description = "Continues from the run's checkpoints", body = RunAccepted), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody), (status = 409, description = "The run is not in a state that allows this", body = ErrorBody),
+        (status = 422, description = "A plugin could not be resolved", body = ErrorBody),
+        (status = 429, description = "Every slot and queue place is taken", body = ErrorBody)))]
 pub async fn resume_run(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -430,7 +563,11 @@ pub async fn resume_run(
 ) -> Result<Response, ApiError> {
     let who = caller.require(Role::Operator)?;
     let row = s.row(&id).await?;
-    if s.runs.live(&id).and_then(|l| l.view()).is_some_and(|v| !v.is_finished()) {
+    if s.runs
+        .live(&id)
+        .and_then(|l| l.view())
+        .is_some_and(|v| !v.is_finished())
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "running",
@@ -448,14 +585,21 @@ pub async fn resume_run(
         ..Default::default()
     };
     let admission = s.runs.admit().map_err(|_| {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", "every run slot and queue place is taken; try again later")
-            .retry_after(RETRY_AFTER_SECONDS)
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "every run slot and queue place is taken; try again later",
+        )
+        .retry_after(RETRY_AFTER_SECONDS)
     })?;
     match engine::resume::prepare(&id, over, &s.registry, &[]).await {
         Ok(Resumable::Finished(rec)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "finished",
-            format!("run {id} already finished ({}); nothing to resume", rec.status),
+            format!(
+                "run {id} already finished ({}); nothing to resume",
+                rec.status
+            ),
         )),
         Ok(Resumable::Ready { plan, opts }) => {
             s.runs
@@ -471,15 +615,23 @@ pub async fn resume_run(
             Ok((
                 StatusCode::ACCEPTED,
                 AuditRun(id.clone()),
-                Json(json!({"run_id": id, "status": "queued", "resumed": true})),
+                Json(RunAccepted {
+                    resumed: Some(true),
+                    ..RunAccepted::new(&id, "queued")
+                }),
             )
                 .into_response())
         }
-        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "not_resumable", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_resumable",
+            e.to_string(),
+        )),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RollbackQuery {
     #[serde(default)]
     pub dry_run: bool,
@@ -487,15 +639,24 @@ pub struct RollbackQuery {
 
 /// `POST /v1/runs/{id}/rollback[?dry_run=true]`: restores the run's tables
 /// to their state before it and proves it by checksums.
+#[utoipa::path(post, path = "/v1/runs/{id}/rollback", tag = "runs", params(("id" = String, Path, description = "The run id"), RollbackQuery),
+    responses((status = 200, description = "What was restored (or would be), each table proven by checksum", body = Object), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "Refused, or a table not proven back", body = Object),
+        (status = 502, description = "The target failed", body = ErrorBody)))]
 pub async fn rollback_run(
     State(s): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<RollbackQuery>,
+    q: Result<Query<RollbackQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
+    let q = query(q)?;
     let row = s.row(&id).await?;
-    if s.runs.live(&id).and_then(|l| l.view()).is_some_and(|v| !v.is_finished()) {
+    if s.runs
+        .live(&id)
+        .and_then(|l| l.view())
+        .is_some_and(|v| !v.is_finished())
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "running",
@@ -505,7 +666,11 @@ pub async fn rollback_run(
     let to = s.endpoint("to", &row.to)?;
     match crate::rollback::rollback(&to, &id, q.dry_run, None).await {
         Ok(r) => {
-            let status = if r.ok || r.dry_run { StatusCode::OK } else { StatusCode::CONFLICT };
+            let status = if r.ok || r.dry_run {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
             if r.ok && !r.dry_run {
                 s.runs
                     .store
@@ -521,11 +686,18 @@ pub async fn rollback_run(
         Err(crate::rollback::RollbackError::Refused(m)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "refused", m))
         }
-        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "endpoint", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "endpoint",
+            e.to_string(),
+        )),
     }
 }
 
 /// `GET /v1/runs/{id}/report`: the finished run's report.
+#[utoipa::path(get, path = "/v1/runs/{id}/report", tag = "runs", params(("id" = String, Path, description = "The run id")),
+    responses((status = 200, description = "The run report, as `ferry migrate --json` prints it", body = Object), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "The run has not finished", body = ErrorBody)))]
 pub async fn run_report(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -544,13 +716,17 @@ pub async fn run_report(
 }
 
 /// `POST /v1/plan`: the plan a run request would execute (as `ferry plan --json`).
+#[utoipa::path(post, path = "/v1/plan", tag = "runs", request_body = RunRequest,
+    responses((status = 200, description = "The plan, as `ferry plan --json` prints it", body = Object), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 422, description = "The plan could not be made", body = ErrorBody)))]
 pub async fn plan(
     State(s): State<Arc<AppState>>,
     caller: Caller,
-    body: Bytes,
+    raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let req: RunRequest = parse_json(&body)?;
+    let req: RunRequest = parse_json(&body(raw)?)?;
     let opts = s.options(&req).await?;
     let plan = engine::make_plan(&opts, Arc::new(NoEvents))
         .await
@@ -558,7 +734,7 @@ pub async fn plan(
     Ok(Json(plan).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// A named `files:` endpoint.
@@ -567,13 +743,16 @@ pub struct ValidateRequest {
 
 /// `POST /v1/validate`: parses every file of a files endpoint with the
 /// parsers a run would use; writes nothing; each file's status and errors.
+#[utoipa::path(post, path = "/v1/validate", tag = "files", request_body = ValidateRequest,
+    responses((status = 200, description = "Each file's status and errors; nothing written", body = Object), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody)))]
 pub async fn validate(
     State(s): State<Arc<AppState>>,
     caller: Caller,
-    body: Bytes,
+    raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
-    let req: ValidateRequest = parse_json(&body)?;
+    let req: ValidateRequest = parse_json(&body(raw)?)?;
     let from = s.endpoint("from", &req.from)?;
     if !crate::endpoint::capabilities(&from).dry_run_reads {
         return Err(bad(format!(
@@ -595,6 +774,8 @@ pub async fn validate(
 
 /// `GET /v1/stats`: runs by status with their rows and durations, and what
 /// runs or waits now.
+#[utoipa::path(get, path = "/v1/stats", tag = "service",
+    responses((status = 200, description = "Runs by status with rows and durations; runs admitted now", body = Object), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)))]
 pub async fn stats(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -619,51 +800,73 @@ pub async fn stats(
 }
 
 /// `GET /metrics`: the same figures in Prometheus' text format.
-pub async fn metrics(
-    State(s): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)))]
+pub async fn metrics(State(s): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let totals = s.runs.store.totals().await.map_err(ApiError::internal)?;
     let mut out = String::new();
-    let mut family = |name: &str, help: &str, kind: &str, f: &dyn Fn(&(String, i64, i64, i64, i64)) -> f64| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for t in &totals {
-            out.push_str(&format!("{name}{{status=\"{}\"}} {}\n", t.0, f(t)));
-        }
-    };
+    let mut family =
+        |name: &str, help: &str, kind: &str, f: &dyn Fn(&(String, i64, i64, i64, i64)) -> f64| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for t in &totals {
+                out.push_str(&format!("{name}{{status=\"{}\"}} {}\n", t.0, f(t)));
+            }
+        };
     family("ferry_runs", "Runs by status.", "gauge", &|t| t.1 as f64);
-    family("ferry_rows_written", "Rows written by runs, by status.", "gauge", &|t| t.2 as f64);
-    family("ferry_rows_rejected", "Rows rejected by runs, by status.", "gauge", &|t| t.3 as f64);
-    family("ferry_run_seconds", "Run durations summed, by status.", "gauge", &|t| t.4 as f64 / 1000.0);
+    family(
+        "ferry_rows_written",
+        "Rows written by runs, by status.",
+        "gauge",
+        &|t| t.2 as f64,
+    );
+    family(
+        "ferry_rows_rejected",
+        "Rows rejected by runs, by status.",
+        "gauge",
+        &|t| t.3 as f64,
+    );
+    family(
+        "ferry_run_seconds",
+        "Run durations summed, by status.",
+        "gauge",
+        &|t| t.4 as f64 / 1000.0,
+    );
     out.push_str(&format!(
         "# HELP ferry_runs_admitted Runs running or queued now.\n# TYPE ferry_runs_admitted gauge\nferry_runs_admitted {}\n",
         s.runs.admitted()
     ));
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         out,
     )
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
 /// `GET /v1/audit`: every mutating call and every denial, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "service", params(AuditQuery),
+    responses((status = 200, description = "Every mutating call and every denial, newest first", body = AuditList), (status = 400, description = "A malformed or invalid request", body = ErrorBody), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody)))]
 pub async fn audit(
     State(s): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<AuditList>, ApiError> {
     caller.require(Role::Admin)?;
+    let q = query(q)?;
     let rows = s
         .runs
         .store
         .audit_log(q.limit.unwrap_or(100))
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "entries": rows })))
+    Ok(Json(AuditList { entries: rows }))
 }

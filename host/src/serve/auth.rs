@@ -52,7 +52,11 @@ pub enum Denied {
     /// A token no entry matches (401).
     Unknown,
     /// A known token whose role is too low (403).
-    Role { name: String, has: Role, needs: Role },
+    Role {
+        name: String,
+        has: Role,
+        needs: Role,
+    },
 }
 
 /// The principal whose token `header` (an `Authorization` value) carries.
@@ -139,8 +143,17 @@ mod tests {
         );
         assert_eq!(authenticate(&tokens, None), Err(Denied::Missing));
         assert_eq!(authenticate(&tokens, Some("Bearer ")), Err(Denied::Missing));
-        assert_eq!(authenticate(&tokens, Some("Basic s3cret")), Err(Denied::Missing));
-        assert_eq!(authenticate(&tokens, Some("Bearer s3cre")), Err(Denied::Unknown));
-        assert_eq!(authenticate(&[], Some("Bearer s3cret")), Err(Denied::Unknown));
+        assert_eq!(
+            authenticate(&tokens, Some("Basic s3cret")),
+            Err(Denied::Missing)
+        );
+        assert_eq!(
+            authenticate(&tokens, Some("Bearer s3cre")),
+            Err(Denied::Unknown)
+        );
+        assert_eq!(
+            authenticate(&[], Some("Bearer s3cret")),
+            Err(Denied::Unknown)
+        );
     }
 }

@@ -161,8 +161,11 @@ impl ServeSettings {
             )?,
             // Zero queued is allowed: every run beyond the slots is refused.
             max_queued_runs: raw.max_queued_runs.unwrap_or(DEFAULT_MAX_QUEUED_RUNS),
-            max_body_bytes: positive("max_body_kib", raw.max_body_kib, DEFAULT_MAX_BODY_BYTES >> 10)?
-                << 10,
+            max_body_bytes: positive(
+                "max_body_kib",
+                raw.max_body_kib,
+                DEFAULT_MAX_BODY_BYTES >> 10,
+            )? << 10,
             max_upload_bytes: positive(
                 "max_upload_mib",
                 raw.max_upload_mib,

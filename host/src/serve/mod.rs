@@ -25,7 +25,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -94,8 +94,10 @@ impl IntoResponse for ApiError {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         r
     }
@@ -216,31 +218,90 @@ async fn authenticate_and_audit(
     res
 }
 
+/// The OpenAPI document's frame: the handlers' own annotations fill in
+/// the paths (see [`router`]), so the document cannot drift from the routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "ferry serve",
+        description = "The ferry migration service: start, watch, cancel, resume and roll back runs between the endpoints this server names. Every /v1 route and /metrics needs `Authorization: Bearer TOKEN`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "runs", description = "Migrations: start, watch, cancel, resume, roll back, plan"),
+        (name = "files", description = "Directories of legacy files"),
+        (name = "service", description = "Health, statistics, audit")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The authenticated routes and the OpenAPI document describing them.
+fn api_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::start_run, api::list_runs))
+        .routes(routes!(api::get_run))
+        .routes(routes!(api::run_events))
+        .routes(routes!(api::cancel_run))
+        .routes(routes!(api::resume_run))
+        .routes(routes!(api::rollback_run))
+        .routes(routes!(api::run_report))
+        .routes(routes!(api::plan))
+        .routes(routes!(api::validate))
+        .routes(routes!(api::stats))
+        .routes(routes!(api::audit))
+        .routes(routes!(api::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the service (`GET /v1/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let (_, mut doc) = api_routes();
+    let (_, public) = OpenApiRouter::<Arc<AppState>>::new()
+        .routes(routes!(api::healthz))
+        .split_for_parts();
+    doc.merge(public);
+    doc
+}
+
 /// The service's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
-    let v1 = Router::new()
-        .route("/v1/runs", post(api::start_run).get(api::list_runs))
-        .route("/v1/runs/{id}", get(api::get_run))
-        .route("/v1/runs/{id}/events", get(api::run_events))
-        .route("/v1/runs/{id}/cancel", post(api::cancel_run))
-        .route("/v1/runs/{id}/resume", post(api::resume_run))
-        .route("/v1/runs/{id}/rollback", post(api::rollback_run))
-        .route("/v1/runs/{id}/report", get(api::run_report))
-        .route("/v1/plan", post(api::plan))
-        .route("/v1/validate", post(api::validate))
-        .route("/v1/stats", get(api::stats))
-        .route("/v1/audit", get(api::audit))
-        .route("/metrics", get(api::metrics))
+    let (v1, _) = api_routes();
+    let v1 = v1
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate_and_audit,
         ))
         .layer(DefaultBodyLimit::max(state.config.serve.max_body_bytes));
+    let doc = openapi();
     Router::new()
         .merge(v1)
         .route("/healthz", get(api::healthz))
+        .route("/v1/openapi.json", get(move || async move { Json(doc) }))
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; the API is under /v1")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; the API is under /v1",
+            )
         })
         .with_state(state)
 }

@@ -80,7 +80,7 @@ pub struct Logged {
 }
 
 /// A table as a run's view shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TableView {
     pub table: String,
     /// The source's count (an estimate for sources that cannot count first).
@@ -96,7 +96,7 @@ pub struct TableView {
 
 /// A run as `GET /v1/runs/{id}` shows it: live while it runs, its report
 /// once it has finished.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     pub run_id: String,
     /// `queued`, `running`, `succeeded`, `succeeded_with_rejects`,
@@ -109,6 +109,8 @@ pub struct RunView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// `planning`, `loading`, `constraints` or `verifying` while it runs.
+    #[schema(value_type = Option<String>)]
     pub phase: Option<Phase>,
     pub tables: Vec<TableView>,
     /// Rows per second over the tables loading now.
@@ -119,6 +121,7 @@ pub struct RunView {
     pub error: Option<String>,
     pub error_code: Option<String>,
     /// The run report (as `ferry migrate --json` prints it), once finished.
+    #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
 }
 
@@ -126,8 +129,7 @@ impl RunView {
     /// The view of a run the store knows but memory does not (it finished
     /// before this process started, or long ago).
     pub fn from_row(r: &RunRow, report: Option<String>) -> RunView {
-        let report: Option<serde_json::Value> =
-            report.and_then(|s| serde_json::from_str(&s).ok());
+        let report: Option<serde_json::Value> = report.and_then(|s| serde_json::from_str(&s).ok());
         let tables = report
             .as_ref()
             .and_then(|r| r.get("tables"))
@@ -431,7 +433,9 @@ impl Runs {
             if cur >= self.max_admitted {
                 return Err(Refused::Full { admitted: cur });
             }
-            match self.admitted.compare_exchange(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
+            match self
+                .admitted
+                .compare_exchange(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
             {
                 Ok(_) => {
                     return Ok(Admission {
@@ -489,7 +493,11 @@ impl Runs {
                 // Cancelled while queued: nothing was touched.
                 let _ = runs
                     .store
-                    .set_status(&run.run_id, "cancelled", Some("cancelled while queued".into()))
+                    .set_status(
+                        &run.run_id,
+                        "cancelled",
+                        Some("cancelled while queued".into()),
+                    )
                     .await;
                 run.finish("cancelled", None);
             } else {

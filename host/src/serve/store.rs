@@ -26,7 +26,7 @@ pub enum StoreError {
 }
 
 /// One run as the service indexes it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunRow {
     pub run_id: String,
     pub from: String,
@@ -46,7 +46,7 @@ pub struct RunRow {
 }
 
 /// One audited call.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: i64,
     pub at: String,
@@ -150,7 +150,15 @@ impl Store {
             c.execute(
                 "INSERT INTO runs (run_id, source, target, request, status, created_by, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![r.run_id, r.from, r.to, r.request, r.status, r.created_by, r.created_at],
+                params![
+                    r.run_id,
+                    r.from,
+                    r.to,
+                    r.request,
+                    r.status,
+                    r.created_by,
+                    r.created_at
+                ],
             )
             .map(|_| ())
         })
@@ -195,7 +203,8 @@ impl Store {
         let rejected = report.rows_rejected() as i64;
         let ms = report.duration_ms as i64;
         let error = report.error.clone();
-        let json = serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let json =
+            serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         self.with(move |c| {
             c.execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, rows_written = ?4, rows_rejected = ?5,
@@ -247,8 +256,7 @@ impl Store {
                  WHERE (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR status = ?2)
                  ORDER BY created_at DESC, rowid DESC LIMIT ?3"
             ))?;
-            st.query_map(params![to, status, limit], run_row)?
-                .collect()
+            st.query_map(params![to, status, limit], run_row)?.collect()
         })
         .await
     }
@@ -261,8 +269,10 @@ impl Store {
                         coalesce(sum(rows_rejected), 0), coalesce(sum(duration_ms), 0)
                  FROM runs GROUP BY status ORDER BY status",
             )?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect()
+            st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
         })
         .await
     }
@@ -273,7 +283,13 @@ impl Store {
                 "INSERT INTO audit (at, who, role, method, path, status, outcome, run_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    row.at, row.who, row.role, row.method, row.path, row.status, row.outcome,
+                    row.at,
+                    row.who,
+                    row.role,
+                    row.method,
+                    row.path,
+                    row.status,
+                    row.outcome,
                     row.run_id
                 ],
             )

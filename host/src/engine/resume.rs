@@ -136,7 +136,7 @@ pub(crate) async fn resume_tables(
 /// Where [`prepare`] leaves a run asked to resume.
 pub enum Resumable {
     /// It finished already; its record (with the report it wrote) says how.
-    Finished(RunRecord),
+    Finished(Box<RunRecord>),
     /// Ready to continue: run `plan` with `opts` ([`super::execute`]).
     Ready {
         plan: Box<Plan>,
@@ -183,7 +183,7 @@ pub async fn prepare(
     let mut sink = super::status::open_ledger(&to, over.state.as_ref()).await?;
     let rec = super::status::find_run(&mut sink, Some(run_id)).await?;
     if rec.status == "succeeded" || rec.status == "succeeded_with_rejects" {
-        return Ok(Resumable::Finished(rec));
+        return Ok(Resumable::Finished(Box::new(rec)));
     }
     let plan = plan_to_resume(&rec, registry, accepted)
         .await

@@ -803,12 +803,13 @@ async fn load_source(
     for (_, tr, res) in results {
         tables.push(tr);
         // The error that stopped the run, not the tables it stopped.
-        if let Err(e) = res
-            && first_error
-                .as_ref()
-                .is_none_or(|f| matches!(f, MigrateError::Cancelled(_)))
-        {
-            if first_error.is_none() || !matches!(e, MigrateError::Cancelled(_)) {
+        if let Err(e) = res {
+            let replaces = match &first_error {
+                None => true,
+                Some(MigrateError::Cancelled(_)) => !matches!(e, MigrateError::Cancelled(_)),
+                Some(_) => false,
+            };
+            if replaces {
                 first_error = Some(e);
             }
         }

@@ -807,7 +807,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>, caller: Caller) -> Result<R
     let totals = s.runs.store.totals().await.map_err(ApiError::internal)?;
     let mut out = String::new();
     let mut family =
-        |name: &str, help: &str, kind: &str, f: &dyn Fn(&(String, i64, i64, i64, i64)) -> f64| {
+        |name: &str, help: &str, kind: &str, f: &dyn Fn(&super::store::Totals) -> f64| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
             for t in &totals {
                 out.push_str(&format!("{name}{{status=\"{}\"}} {}\n", t.0, f(t)));

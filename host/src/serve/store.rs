@@ -61,6 +61,10 @@ pub struct AuditRow {
     pub run_id: Option<String>,
 }
 
+/// Runs of one status: (status, runs, rows written, rows rejected, total
+/// duration in ms).
+pub type Totals = (String, i64, i64, i64, i64);
+
 /// The store; clones share one connection.
 #[derive(Clone)]
 pub struct Store {
@@ -261,8 +265,7 @@ impl Store {
         .await
     }
 
-    /// (status, runs, rows written, rows rejected, total duration in ms).
-    pub async fn totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError> {
+    pub async fn totals(&self) -> Result<Vec<Totals>, StoreError> {
         self.with(|c| {
             let mut st = c.prepare(
                 "SELECT status, count(*), coalesce(sum(rows_written), 0),

@@ -874,3 +874,52 @@ fn the_openapi_document_describes_every_route_and_every_route_it_lists_is_guarde
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[test]
+fn the_websocket_carries_the_same_events_and_wants_a_token_first_without_a_header() {
+    use tungstenite::Message;
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 1000);
+    let db = PgDb::new("serve_ws");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 250}}));
+    let sse = server.events(&id, None);
+    let ws_url = format!("{}/v1/ws?run={id}", server.base.replace("http://", "ws://"));
+
+    let (mut socket, _) = tungstenite::connect(&ws_url).expect("websocket");
+    socket
+        .send(Message::Text(json!({"token": VIEWER}).to_string().into()))
+        .unwrap();
+    let mut got = Vec::new();
+    loop {
+        match socket.read() {
+            Ok(Message::Text(t)) => got.push(serde_json::from_str::<Value>(&t).unwrap()),
+            Ok(Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+    let ws_events: Vec<(u64, String)> = got
+        .iter()
+        .map(|v| (v["id"].as_u64().unwrap(), v["event"].as_str().unwrap().to_string()))
+        .collect();
+    let sse_events: Vec<(u64, String)> = sse.iter().map(|e| (e.0, e.1.clone())).collect();
+    assert_eq!(ws_events, sse_events);
+
+    // Without a header, a wrong first message closes the socket (1008).
+    let (mut socket, _) = tungstenite::connect(&ws_url).expect("websocket");
+    socket
+        .send(Message::Text(json!({"token": "wrong"}).to_string().into()))
+        .unwrap();
+    let code = loop {
+        match socket.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1008));
+}

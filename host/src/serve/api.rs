@@ -870,3 +870,76 @@ pub async fn audit(
         .map_err(ApiError::internal)?;
     Ok(Json(AuditList { entries: rows }))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    pub run: String,
+}
+
+/// How long a WebSocket client without an `Authorization` header has to
+/// send its token as the first message (browsers cannot set the header).
+const WS_AUTH_SECONDS: u64 = 10;
+
+/// `GET /v1/ws?run=ID`: the run's events as WebSocket text messages (the
+/// same JSON as the SSE stream's data, with its `id`), closed after
+/// `finished`. A client that cannot send `Authorization` (a browser) sends
+/// `{"token": "…"}` first.
+pub async fn run_ws(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<WsQuery>, QueryRejection>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    use axum::extract::ws::{CloseFrame, Message};
+    let q = query(q)?;
+    let authed = caller.require(Role::Viewer).is_ok();
+    let live = s.runs.live(&q.run);
+    if live.is_none() {
+        s.row(&q.run).await?;
+    }
+    let tokens = s.config.serve.tokens.clone();
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        let close = |code: u16, why: &str| {
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: why.to_string().into(),
+            }))
+        };
+        if !authed {
+            let first = tokio::time::timeout(
+                std::time::Duration::from_secs(WS_AUTH_SECONDS),
+                socket.recv(),
+            )
+            .await;
+            let token = match first {
+                Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<serde_json::Value>(&t)
+                    .ok()
+                    .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_string)),
+                _ => None,
+            };
+            let ok = token
+                .map(|t| super::auth::authenticate(&tokens, Some(&format!("Bearer {t}"))))
+                .is_some_and(|p| p.is_ok_and(|p| p.require(Role::Viewer).is_ok()));
+            if !ok {
+                // 1008: policy violation.
+                let _ = socket.send(close(1008, "send {\"token\": \"…\"} first")).await;
+                return;
+            }
+        }
+        let Some(live) = live else {
+            let _ = socket.send(close(1000, "the run finished before this server started")).await;
+            return;
+        };
+        let mut events = Box::pin(live.events(0));
+        while let Some(l) = events.next().await {
+            let mut v = serde_json::to_value(&l.event).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("id".into(), l.seq.into());
+            }
+            if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = socket.send(close(1000, "finished")).await;
+    }))
+}

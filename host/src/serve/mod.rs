@@ -285,7 +285,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The service's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let (v1, _) = api_routes();
+    // The WebSocket is described in docs/serve.md, not in the document.
     let v1 = v1
+        .route("/v1/ws", get(api::run_ws))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate_and_audit,

@@ -882,7 +882,8 @@ fn the_websocket_carries_the_same_events_and_wants_a_token_first_without_a_heade
     let legacy = util::shop_fixture(dir.path(), 1000);
     let db = PgDb::new("serve_ws");
     let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
-    let id = server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 250}}));
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 250}}));
     let sse = server.events(&id, None);
     let ws_url = format!("{}/v1/ws?run={id}", server.base.replace("http://", "ws://"));
 
@@ -904,7 +905,12 @@ fn the_websocket_carries_the_same_events_and_wants_a_token_first_without_a_heade
     }
     let ws_events: Vec<(u64, String)> = got
         .iter()
-        .map(|v| (v["id"].as_u64().unwrap(), v["event"].as_str().unwrap().to_string()))
+        .map(|v| {
+            (
+                v["id"].as_u64().unwrap(),
+                v["event"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let sse_events: Vec<(u64, String)> = sse.iter().map(|e| (e.0, e.1.clone())).collect();
     assert_eq!(ws_events, sse_events);
@@ -922,4 +928,227 @@ fn the_websocket_carries_the_same_events_and_wants_a_token_first_without_a_heade
         }
     };
     assert_eq!(code, Some(1008));
+}
+
+/// A headless Chromium driven over WebDriver (Debian's `chromium` and
+/// `chromium-driver`, which `.ci/run` installs); quit when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    agent: ureq::Agent,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let driver_bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("chromedriver is missing: `apt-get install chromium chromium-driver` (.ci/run does)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(DEADLINE))
+            .build()
+            .into();
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while agent.get(&format!("{base}/status")).call().is_err() {
+            assert!(started.elapsed() < DEADLINE, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+            }
+        }}});
+        let mut b = Browser {
+            driver,
+            base,
+            session: String::new(),
+            agent,
+        };
+        let v = b.post("/session", caps);
+        b.session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        b
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let mut r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .send(body.to_string())
+            .expect("webdriver");
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let mut r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .expect("webdriver");
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn open(&self, url: &str) {
+        self.post(
+            &format!("/session/{}/url", self.session),
+            json!({"url": url}),
+        );
+    }
+
+    /// Runs `script` in the page and returns its value.
+    fn js(&self, script: &str) -> Value {
+        self.post(
+            &format!("/session/{}/execute/sync", self.session),
+            json!({"script": script, "args": []}),
+        )["value"]
+            .clone()
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.post(
+            &format!("/session/{}/element", self.session),
+            json!({"using": "css selector", "value": css}),
+        );
+        v["value"]["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.post(
+            &format!("/session/{}/element/{e}/value", self.session),
+            json!({"text": text}),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.post(
+            &format!("/session/{}/element/{e}/click", self.session),
+            json!({}),
+        );
+    }
+
+    /// Polls `script` until it returns true.
+    fn wait(&self, what: &str, script: &str) {
+        let started = Instant::now();
+        while self.js(script) != json!(true) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the page never showed {what}; it shows: {}",
+                self.js("return document.body.innerText")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn screenshot(&self, to: &Path) {
+        use base64::Engine;
+        let v = self.get(&format!("/session/{}/screenshot", self.session));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(to, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self
+                .agent
+                .delete(&format!("{}/session/{}", self.base, self.session))
+                .call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn the_page_in_a_real_browser_starts_a_run_and_shows_its_progress_move_to_the_end() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 20_000);
+    let db = PgDb::new("serve_page");
+    // The run is held after its second batch of users, so the page is seen
+    // mid-run for certain; then let go.
+    let (server, go) = paused_server(dir.path(), &legacy, &db, "", 2);
+    let browser = Browser::start();
+    browser.open(&format!("{}/", server.base));
+    browser.wait(
+        "the sign-in box",
+        "return !!document.getElementById('token')",
+    );
+    browser.type_into("#token", OPERATOR);
+    browser.click("#signin");
+    browser.wait(
+        "who signed in",
+        "return document.getElementById('who').textContent.includes('deploy-bot (operator)')",
+    );
+    browser.wait("the start form", "return !document.getElementById('start-form').hidden && document.getElementById('to').options.length === 3");
+    browser.js("document.getElementById('from').value = 'legacy'; document.getElementById('to').value = 'app'; return true");
+    browser.click("#start");
+    browser.wait(
+        "the run running",
+        "return document.getElementById('run-status').textContent === 'running'",
+    );
+    wait_for_file(&paused_flag(&go), &server);
+    browser.wait(
+        "rows of users done",
+        "const r = document.querySelector('#run-tables tr[data-table=users] .done'); return !!r && parseInt(r.textContent) >= 2000",
+    );
+    // Only the actions the token allows: an operator may cancel, not roll back.
+    assert_eq!(
+        browser.js("return document.getElementById('cancel').hidden"),
+        json!(false)
+    );
+    assert_eq!(
+        browser.js("return document.getElementById('rollback').hidden"),
+        json!(true)
+    );
+    browser.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-page-running.png"));
+    std::fs::write(&go, b"").unwrap();
+    browser.wait(
+        "the run succeeded",
+        "return document.getElementById('run-status').textContent === 'succeeded'",
+    );
+    browser.wait(
+        "every user loaded",
+        "const r = document.querySelector('#run-tables tr[data-table=users] .done'); return !!r && r.textContent === '20000 / 20000'",
+    );
+    browser.wait(
+        "the report",
+        "return !document.getElementById('report-box').hidden",
+    );
+    browser.wait(
+        "the run in the list",
+        "return document.querySelector('#runs .status').textContent === 'succeeded'",
+    );
+    browser.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png"));
+    assert_eq!(db.count("users"), 20_000);
+    // The same page refuses a wrong token, and says why.
+    browser.js("sessionStorage.clear(); document.getElementById('token').value = ''; return true");
+    browser.type_into("#token", "wrong");
+    browser.click("#signin");
+    browser.wait("the refusal", "return document.getElementById('message').textContent.includes('not one this server knows')");
 }

@@ -922,12 +922,16 @@ pub async fn run_ws(
                 .is_some_and(|p| p.is_ok_and(|p| p.require(Role::Viewer).is_ok()));
             if !ok {
                 // 1008: policy violation.
-                let _ = socket.send(close(1008, "send {\"token\": \"…\"} first")).await;
+                let _ = socket
+                    .send(close(1008, "send {\"token\": \"…\"} first"))
+                    .await;
                 return;
             }
         }
         let Some(live) = live else {
-            let _ = socket.send(close(1000, "the run finished before this server started")).await;
+            let _ = socket
+                .send(close(1000, "the run finished before this server started"))
+                .await;
             return;
         };
         let mut events = Box::pin(live.events(0));
@@ -936,10 +940,91 @@ pub async fn run_ws(
             if let Some(o) = v.as_object_mut() {
                 o.insert("id".into(), l.seq.into());
             }
-            if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+            if socket
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         let _ = socket.send(close(1000, "finished")).await;
     }))
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+}
+
+/// `GET /v1/me`: who the token is (the page shows the actions it allows).
+#[utoipa::path(get, path = "/v1/me", tag = "service",
+    responses((status = 200, description = "The token's name and role", body = Me),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody)))]
+pub async fn me(caller: Caller) -> Result<Json<Me>, ApiError> {
+    let p = caller.require(Role::Viewer)?;
+    Ok(Json(Me {
+        name: p.name,
+        role: p.role.as_str().into(),
+    }))
+}
+
+/// One named endpoint: its name and kind, never its URL.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NamedEndpoint {
+    pub name: String,
+    /// `sqlite`, `postgres`, `mysql`, `json` or `files`.
+    pub kind: String,
+}
+
+/// `GET /v1/endpoints`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndpointList {
+    pub endpoints: Vec<NamedEndpoint>,
+}
+
+/// `GET /v1/endpoints`: the names a request may use.
+#[utoipa::path(get, path = "/v1/endpoints", tag = "service",
+    responses((status = 200, description = "The endpoints this server names", body = EndpointList),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody)))]
+pub async fn endpoints(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<EndpointList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let endpoints = s
+        .config
+        .serve
+        .endpoints
+        .iter()
+        .map(|(name, url)| NamedEndpoint {
+            name: name.clone(),
+            kind: url
+                .to_string()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect();
+    Ok(Json(EndpointList { endpoints }))
+}
+
+/// `GET /`: the page (plain HTML and JavaScript, in the binary).
+pub async fn page() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // The page loads nothing from elsewhere and is never framed.
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        ],
+        include_str!("page.html"),
+    )
 }

@@ -267,6 +267,8 @@ fn api_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::stats))
         .routes(routes!(api::audit))
         .routes(routes!(api::metrics))
+        .routes(routes!(api::me))
+        .routes(routes!(api::endpoints))
         .split_for_parts()
 }
 
@@ -297,6 +299,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(v1)
         .route("/healthz", get(api::healthz))
+        .route("/", get(api::page))
         .route("/v1/openapi.json", get(move || async move { Json(doc) }))
         .fallback(|| async {
             ApiError::new(

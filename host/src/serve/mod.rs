@@ -284,6 +284,36 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document this server serves says which endpoint names it takes:
+/// `from`, `to` (and validate's `from`) become enums of its `[endpoints]`,
+/// so a client (or a fuzzer) knows the valid values without guessing.
+fn name_endpoints<'a>(doc: &mut utoipa::openapi::OpenApi, names: impl Iterator<Item = &'a String>) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{Object, Schema};
+    let names: Vec<&String> = names.collect();
+    if names.is_empty() {
+        return;
+    }
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, fields) in [
+        ("RunRequest", &["from", "to"][..]),
+        ("ValidateRequest", &["from"][..]),
+    ] {
+        let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(schema) else {
+            continue;
+        };
+        for f in fields {
+            if let Some(RefOr::T(Schema::Object(field))) = obj.properties.get_mut(*f) {
+                let mut named: Object = field.clone();
+                named.enum_values = Some(names.iter().map(|n| serde_json::json!(n)).collect());
+                *field = named;
+            }
+        }
+    }
+}
+
 /// The service's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let (v1, _) = api_routes();
@@ -295,7 +325,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             authenticate_and_audit,
         ))
         .layer(DefaultBodyLimit::max(state.config.serve.max_body_bytes));
-    let doc = openapi();
+    let mut doc = openapi();
+    name_endpoints(&mut doc, state.config.serve.endpoints.keys());
     Router::new()
         .merge(v1)
         .route("/healthz", get(api::healthz))

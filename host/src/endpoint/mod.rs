@@ -18,6 +18,7 @@
 //! Type mapping: `docs/type-mapping.md`.
 
 pub mod capabilities;
+pub mod control;
 mod error;
 pub mod files;
 pub mod json;

@@ -3,39 +3,10 @@
 //! constant time, so neither the comparison nor which token matched leaks
 //! through timing.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// What a token may do; each role may do what the ones below it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads runs, events, reports, plans and statistics.
-    Viewer,
-    /// Also starts, cancels and resumes runs and uploads files.
-    Operator,
-    /// Also rolls back, cleans up and reads the audit.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-/// A configured token.
-#[derive(Debug, Clone)]
-pub struct Token {
-    pub name: String,
-    pub role: Role,
-    pub sha256: [u8; 32],
-}
+pub use crate::config::serve::{Role, Token};
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,19 +3,21 @@
 //! with the run's events streamed to clients), the service's own state in
 //! a SQLite file, and the audit of every mutating call and every denial.
 //!
-//! - [`config`] — `[serve]` and `[endpoints]`: clients name endpoints,
-//!   never send connection strings (no credential leaks, no server-side
-//!   request forgery).
+//! - [`crate::config::serve`] — `[serve]` and `[endpoints]`: clients name
+//!   endpoints, never send connection strings (no credential leaks, no
+//!   server-side request forgery).
 //! - [`auth`] — bearer tokens known by their sha256, roles.
-//! - [`store`] — run index, audit, idempotency keys.
+//! - [`store`] — run index, audit, idempotency keys (`endpoint::control`).
 //! - [`runs`] — admission, each run's task, view and event log.
 //! - [`api`] — the `/v1` handlers.
 
 pub mod api;
 pub mod auth;
-pub mod config;
 pub mod runs;
-pub mod store;
+
+/// The service's own state: the control store in the endpoint layer (the
+/// only one that names database drivers).
+pub use crate::endpoint::control as store;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use super::store::{RunRow, Store};
+use super::store::{RunEnd, RunRow, Store};
 use crate::engine::{self, Events, MigrateOptions, Phase, Report, RunEvent, RunStatus, Stop};
 use crate::plan::Plan;
 
@@ -248,6 +248,11 @@ impl RunView {
             .filter_map(|t| t.eta_seconds)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
     }
+}
+
+/// A report that could not be encoded, as JSON that says so.
+fn json_error(e: &str) -> String {
+    serde_json::json!({ "error": format!("the report could not be encoded: {e}") }).to_string()
 }
 
 /// The service's status name for a finished run's report.
@@ -507,7 +512,16 @@ impl Runs {
                 let events: Arc<dyn Events> = run.clone();
                 let report = engine::execute(plan.as_ref(), opts, events).await;
                 let status = status_of(&report);
-                if let Err(e) = runs.store.finish_run(&run.run_id, status, &report).await {
+                let end = RunEnd {
+                    status: status.to_string(),
+                    rows_written: report.tables.iter().map(|t| t.rows_written as i64).sum(),
+                    rows_rejected: report.rows_rejected() as i64,
+                    duration_ms: report.duration_ms as i64,
+                    error: report.error.clone(),
+                    report: serde_json::to_string(&report)
+                        .unwrap_or_else(|e| json_error(&e.to_string())),
+                };
+                if let Err(e) = runs.store.finish_run(&run.run_id, end).await {
                     tracing::warn!(run = run.run_id, "{e}");
                 }
                 run.finish(status, Some(&report));

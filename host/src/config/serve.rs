@@ -1,4 +1,4 @@
-//! The service's part of the config file: `[endpoints]` (the names clients
+//! `ferry serve`'s part of the config file: `[endpoints]` (the names clients
 //! use) and `[serve]` (where it listens, where its own state lives, its
 //! tokens and limits).
 
@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::auth::{Role, Token};
 use crate::endpoint::EndpointUrl;
 
 /// Where the service listens unless told otherwise: loopback only, so a
@@ -29,6 +28,36 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The largest upload of legacy files (256 MiB), for `POST /v1/imports`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+/// What a token may do; each role may do what the ones below it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads runs, events, reports, plans and statistics.
+    Viewer,
+    /// Also starts, cancels and resumes runs and uploads files.
+    Operator,
+    /// Also rolls back, cleans up and reads the audit.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A configured token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
 
 /// `[serve]` as written.
 #[derive(Debug, Default, Deserialize)]

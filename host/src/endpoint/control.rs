@@ -1,4 +1,4 @@
-//! The service's own state, in a SQLite file: the run index (what was
+//! `ferry serve`'s own state (the control store), in a SQLite file: the run index (what was
 //! asked, by whom, how it ended), the audit log and idempotency keys. Each
 //! run's own state stays where it always is, in its target's ledger; this
 //! file only indexes runs, so losing it loses history, never data.
@@ -43,6 +43,18 @@ pub struct RunRow {
     pub rows_rejected: Option<i64>,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
+}
+
+/// How a run ended, as the store records it.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub status: String,
+    pub rows_written: i64,
+    pub rows_rejected: i64,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// The run report, JSON.
+    pub report: String,
 }
 
 /// One audited call.
@@ -194,26 +206,23 @@ impl Store {
         .await
     }
 
-    /// Records how a run ended, with its report.
-    pub async fn finish_run(
-        &self,
-        run_id: &str,
-        status: &str,
-        report: &crate::engine::Report,
-    ) -> Result<(), StoreError> {
+    /// Records how a run ended, with its report (JSON).
+    pub async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<(), StoreError> {
         let id = run_id.to_string();
-        let st = status.to_string();
-        let written: i64 = report.tables.iter().map(|t| t.rows_written as i64).sum();
-        let rejected = report.rows_rejected() as i64;
-        let ms = report.duration_ms as i64;
-        let error = report.error.clone();
-        let json =
-            serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         self.with(move |c| {
             c.execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, rows_written = ?4, rows_rejected = ?5,
                      duration_ms = ?6, error = ?7, report = ?8 WHERE run_id = ?1",
-                params![id, st, crate::ledger::now(), written, rejected, ms, error, json],
+                params![
+                    id,
+                    end.status,
+                    crate::ledger::now(),
+                    end.rows_written,
+                    end.rows_rejected,
+                    end.duration_ms,
+                    end.error,
+                    end.report
+                ],
             )
             .map(|_| ())
         })

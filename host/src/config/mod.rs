@@ -36,6 +36,8 @@
 //! title = ["subject", "$file_stem"]
 //! ```
 
+pub mod serve;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,7 +91,7 @@ pub struct ConfigFile {
     pub endpoints: BTreeMap<String, String>,
     /// `ferry serve`: where it listens, its state, tokens and limits.
     #[serde(default)]
-    pub serve: crate::serve::config::ServeSection,
+    pub serve: serve::ServeSection,
 }
 
 /// Settings for the tables a name or glob matches.
@@ -142,7 +144,7 @@ pub struct Config {
     /// Which tables a run takes (`include`/`exclude`).
     pub selection: crate::engine::options::TableSelection,
     /// `ferry serve`'s settings and named endpoints.
-    pub serve: crate::serve::config::ServeSettings,
+    pub serve: serve::ServeSettings,
 }
 
 impl Default for Config {
@@ -237,7 +239,7 @@ impl Config {
             }
         }
         Ok(Config {
-            serve: crate::serve::config::ServeSettings::build(raw.serve, raw.endpoints, base)?,
+            serve: serve::ServeSettings::build(raw.serve, raw.endpoints, base)?,
             files,
             retry: raw.retry.build()?,
             selection: crate::engine::options::TableSelection {

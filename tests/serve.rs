@@ -850,6 +850,9 @@ fn the_openapi_document_describes_every_route_and_every_route_it_lists_is_guarde
         ("GET", "/v1/audit"),
         ("GET", "/metrics"),
         ("GET", "/healthz"),
+        ("POST", "/v1/imports"),
+        ("GET", "/v1/me"),
+        ("GET", "/v1/endpoints"),
     ] {
         assert!(
             listed.contains(&(m.to_string(), p.to_string())),
@@ -1151,4 +1154,84 @@ fn the_page_in_a_real_browser_starts_a_run_and_shows_its_progress_move_to_the_en
     browser.type_into("#token", "wrong");
     browser.click("#signin");
     browser.wait("the refusal", "return document.getElementById('message').textContent.includes('not one this server knows')");
+}
+
+/// A multipart/form-data body of `files` (path, content); its content type.
+fn multipart(files: &[(&str, &str)]) -> (String, String) {
+    let boundary = "ferry-test-boundary-7d1c";
+    let mut body = String::new();
+    for (path, content) in files {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path}\"\r\nContent-Type: application/octet-stream\r\n\r\n{content}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+#[test]
+fn uploaded_files_are_staged_and_imported_with_each_bad_file_quarantined() {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 10);
+    let db = PgDb::new("serve_import");
+    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    let (body, ct) = multipart(&[
+        ("notes/hello.md", "---\ntitle: Hello\n---\n# Hi there\n"),
+        ("data/item.json", r#"{"title": "an item", "n": 1}"#),
+        ("data/broken.json", r#"{"title": "#),
+    ]);
+    let (s, _, text) = server.raw(
+        "POST",
+        "/v1/imports?to=app",
+        Some(OPERATOR),
+        Some(body),
+        &[("Content-Type", &ct)],
+    );
+    assert_eq!(s, 202, "{text}");
+    let id = serde_json::from_str::<Value>(&text).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let end = server.wait_run(&id, "finished", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
+    assert_eq!(end["status"], "succeeded_with_rejects", "{end}");
+    assert!(end["from"].as_str().unwrap().starts_with("import:"));
+    assert_eq!(db.scalar("SELECT count(*) FROM content"), "2");
+    assert_eq!(db.scalar("SELECT count(*) FROM _ferry_rejects"), "1");
+    let reason = db.scalar("SELECT reason FROM _ferry_rejects");
+    assert!(
+        reason.contains("unexpected end of input"),
+        "the reason names the parse error: {reason}"
+    );
+
+    // A path that would leave the staging directory is refused, and nothing runs.
+    let (body, ct) = multipart(&[("../../escape.json", "{}")]);
+    let (s, _, text) = server.raw(
+        "POST",
+        "/v1/imports?to=app",
+        Some(OPERATOR),
+        Some(body),
+        &[("Content-Type", &ct)],
+    );
+    assert_eq!(s, 400, "{text}");
+    assert!(!dir.path().join("escape.json").exists());
+    // Viewers may not upload; an unknown target is refused.
+    let (body, ct) = multipart(&[("a.json", "{}")]);
+    let (s, _, _) = server.raw(
+        "POST",
+        "/v1/imports?to=app",
+        Some(VIEWER),
+        Some(body.clone()),
+        &[("Content-Type", &ct)],
+    );
+    assert_eq!(s, 403);
+    let (s, _, _) = server.raw(
+        "POST",
+        "/v1/imports?to=nowhere",
+        Some(OPERATOR),
+        Some(body),
+        &[("Content-Type", &ct)],
+    );
+    assert_eq!(s, 400);
 }

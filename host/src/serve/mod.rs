@@ -274,11 +274,21 @@ fn api_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The upload route (its own body limit) and its part of the document.
+fn upload_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    OpenApiRouter::<Arc<AppState>>::new()
+        .routes(routes!(api::import))
+        .split_for_parts()
+}
+
 /// The OpenAPI document of the service (`GET /v1/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa_axum::router::OpenApiRouter;
     use utoipa_axum::routes;
     let (_, mut doc) = api_routes();
+    doc.merge(upload_routes().1);
     let (_, public) = OpenApiRouter::<Arc<AppState>>::new()
         .routes(routes!(api::healthz))
         .split_for_parts();
@@ -319,14 +329,16 @@ fn name_endpoints<'a>(doc: &mut utoipa::openapi::OpenApi, names: impl Iterator<I
 /// The service's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let (v1, _) = api_routes();
+    let (uploads, _) = upload_routes();
     // The WebSocket is described in docs/serve.md, not in the document.
     let v1 = v1
         .route("/v1/ws", get(api::run_ws))
+        .layer(DefaultBodyLimit::max(state.config.serve.max_body_bytes))
+        .merge(uploads.layer(DefaultBodyLimit::max(state.config.serve.max_upload_bytes)))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             authenticate_and_audit,
-        ))
-        .layer(DefaultBodyLimit::max(state.config.serve.max_body_bytes));
+        ));
     let mut doc = openapi();
     name_endpoints(&mut doc, state.config.serve.endpoints.keys());
     Router::new()

@@ -243,7 +243,7 @@ impl RunView {
             RunEvent::Retrying { .. } | RunEvent::Finished { .. } => {}
         }
         let loading = self.tables.iter().filter(|t| !t.finished);
-        self.rows_per_second = loading.clone().map(|t| t.rows_per_second).sum();
+        self.rows_per_second = loading.clone().fold(0.0, |s, t| s + t.rows_per_second);
         self.eta_seconds = loading
             .filter_map(|t| t.eta_seconds)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));

@@ -370,7 +370,12 @@ fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
     let dir = util::tempdir();
     let legacy = util::shop_fixture(dir.path(), 10);
     let db = PgDb::new("serve_auth");
-    let server = Server::start(&config(dir.path(), &legacy, &db.url, ""), &[]);
+    // A small body limit, so the over-long body below is sent whole before
+    // the answer (a larger one could meet a closed socket).
+    let server = Server::start(
+        &config(dir.path(), &legacy, &db.url, "max_body_kib = 16"),
+        &[],
+    );
     let body = json!({"from": "legacy", "to": "app"});
 
     let (s, v) = server.call("GET", "/v1/runs", None, None);
@@ -428,7 +433,7 @@ fn tokens_and_roles_are_enforced_and_every_denial_and_change_is_audited() {
         "POST",
         "/v1/runs",
         Some(OPERATOR),
-        Some(format!("{{\"from\":\"{}\"}}", "x".repeat(2 << 20))),
+        Some(format!("{{\"from\":\"{}\"}}", "x".repeat(20 << 10))),
         &[],
     );
     assert_eq!(s, 413);
@@ -844,6 +849,7 @@ fn the_openapi_document_describes_every_route_and_every_route_it_lists_is_guarde
         ("POST", "/v1/runs/{id}/resume"),
         ("POST", "/v1/runs/{id}/rollback"),
         ("GET", "/v1/runs/{id}/report"),
+        ("GET", "/v1/runs/{id}/rejects"),
         ("POST", "/v1/plan"),
         ("POST", "/v1/validate"),
         ("GET", "/v1/stats"),
@@ -1204,6 +1210,37 @@ fn uploaded_files_are_staged_and_imported_with_each_bad_file_quarantined() {
         reason.contains("unexpected end of input"),
         "the reason names the parse error: {reason}"
     );
+
+    // The rejects, as NDJSON: one line per quarantined file.
+    let (s, headers, ndjson) = server.raw(
+        "GET",
+        &format!("/v1/runs/{id}/rejects"),
+        Some(VIEWER),
+        None,
+        &[],
+    );
+    assert_eq!(s, 200);
+    assert_eq!(headers.get("content-type").unwrap(), "application/x-ndjson");
+    let lines: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{ndjson}");
+    assert_eq!(lines[0]["table"], "content");
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected end of input")
+    );
+    let (_, _, rest) = server.raw(
+        "GET",
+        &format!("/v1/runs/{id}/rejects?offset=1"),
+        Some(VIEWER),
+        None,
+        &[],
+    );
+    assert_eq!(rest, "");
 
     // A path that would leave the staging directory is refused, and nothing runs.
     let (body, ct) = multipart(&[("../../escape.json", "{}")]);

@@ -644,6 +644,29 @@ pub trait LedgerStore: Send {
     async fn save_backup(&mut self, b: &Backup) -> Result<(), EndpointError>;
     /// What undoing a run needs.
     async fn backups(&mut self, run_id: &str) -> Result<Vec<Backup>, EndpointError>;
+    /// Run `run_id`'s rows in the rejects table, in the order they were
+    /// quarantined: `limit` of them after the first `offset`.
+    async fn rejects(
+        &mut self,
+        run_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<RejectRecord>, EndpointError>;
+}
+
+/// One row of the rejects table (`_ferry_rejects`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RejectRecord {
+    pub table: String,
+    pub source_key: Option<String>,
+    /// Where it was refused: `read`, `cast`, `transform`, `validate`, `write`, `constraint`, …
+    pub stage: String,
+    pub plugin: Option<String>,
+    pub column: Option<String>,
+    pub code: String,
+    pub reason: String,
+    /// The row as it was refused (JSON).
+    pub row: String,
 }
 
 /// The column of a table's single-column integer primary key: the keyset a

@@ -1247,3 +1247,101 @@ mod tests {
         }
     }
 }
+
+/// Rejected rows one `GET …/rejects` returns at most: the stream reads the
+/// ledger a page at a time, but a client wanting more pages through with
+/// `offset`.
+const MAX_REJECTS_PER_REQUEST: u64 = 100_000;
+
+/// Rows read from the ledger per query while streaming.
+const REJECTS_PAGE: u64 = 1_000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RejectsQuery {
+    /// Rows to skip (default 0).
+    pub offset: Option<u64>,
+    /// Rows to return (default and most: 100,000).
+    pub limit: Option<u64>,
+}
+
+/// `GET /v1/runs/{id}/rejects`: the run's quarantined rows as NDJSON, one
+/// JSON object per line, in the order they were quarantined.
+#[utoipa::path(get, path = "/v1/runs/{id}/rejects", tag = "runs",
+    params(("id" = String, Path, description = "The run id"), RejectsQuery),
+    responses(
+        (status = 200, description = "One JSON object per line: table, source_key, stage, plugin, column, code, reason, row", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 502, description = "The target's ledger could not be read", body = ErrorBody)))]
+pub async fn run_rejects(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<RejectsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let q = query(q)?;
+    let row = s.row(&id).await?;
+    let req: RunRequest = parse_json(row.request.as_bytes())?;
+    let to = s.endpoint("to", &req.to)?;
+    let gateway = |e: crate::engine::MigrateError| {
+        ApiError::new(StatusCode::BAD_GATEWAY, "endpoint", e.to_string())
+    };
+    let mut sink = engine::status::open_ledger(&to, None)
+        .await
+        .map_err(gateway)?;
+    let limit = q
+        .limit
+        .unwrap_or(MAX_REJECTS_PER_REQUEST)
+        .min(MAX_REJECTS_PER_REQUEST);
+    let start = q.offset.unwrap_or(0);
+    // The first page is read before answering, so a failing ledger is a 502
+    // and not a cut stream.
+    let first = match sink.ledger() {
+        Some(l) => l
+            .rejects(&id, start, REJECTS_PAGE.min(limit))
+            .await
+            .map_err(|e| gateway(e.into()))?,
+        None => Vec::new(),
+    };
+    let state = (sink, id, first, start, limit);
+    let stream = futures_util::stream::unfold(state, |(mut sink, id, page, at, left)| async move {
+        if page.is_empty() || left == 0 {
+            return None;
+        }
+        let n = page.len() as u64;
+        let mut out = String::new();
+        for r in &page {
+            out.push_str(&serde_json::to_string(r).unwrap_or_default());
+            out.push('\n');
+        }
+        let left = left.saturating_sub(n);
+        let next = if n < REJECTS_PAGE || left == 0 {
+            Vec::new()
+        } else {
+            match sink.ledger() {
+                Some(l) => match l.rejects(&id, at + n, REJECTS_PAGE.min(left)).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // The answer has started: it can only end here.
+                        tracing::warn!(run = id, "rejects cut after {} rows: {e}", at + n);
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            }
+        };
+        Some((
+            Ok::<_, Infallible>(Bytes::from(out)),
+            (sink, id, next, at + n, left),
+        ))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}

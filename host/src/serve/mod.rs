@@ -264,6 +264,7 @@ fn api_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::resume_run))
         .routes(routes!(api::rollback_run))
         .routes(routes!(api::run_report))
+        .routes(routes!(api::run_rejects))
         .routes(routes!(api::plan))
         .routes(routes!(api::validate))
         .routes(routes!(api::stats))

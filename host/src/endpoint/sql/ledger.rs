@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use super::dialect::{Dialect, SqlConn, SqlError, SqlValue, Update};
-use crate::endpoint::{EndpointError, LedgerStore, REJECTS_TABLE};
+use crate::endpoint::{EndpointError, LedgerStore, REJECTS_TABLE, RejectRecord};
 use crate::ledger::{
     BACKUPS_TABLE, Backup, CHECKPOINTS_TABLE, Checkpoint, LEDGER_TABLE, LEDGER_VERSION, Mark,
     RUNS_TABLE, RunRecord,
@@ -472,6 +472,46 @@ impl<T: SqlConn> LedgerStore for T {
                 backup_ref: col(r, 3),
                 pre_rows: num(r, 4),
                 pre_checksum: col(r, 5),
+            })
+            .collect())
+    }
+
+    async fn rejects(
+        &mut self,
+        run_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<RejectRecord>, EndpointError> {
+        if !has_table(self, REJECTS_TABLE).await? {
+            return Ok(Vec::new());
+        }
+        // SQLite's rejects table has no id column: its rowid is the order.
+        let order = if self.dialect().name == "SQLite" {
+            "rowid"
+        } else {
+            "id"
+        };
+        let rows = query(
+            self,
+            REJECTS_TABLE,
+            &format!(
+                "SELECT table_name, source_key, stage, plugin, column_name, code, reason, row_data \
+                 FROM {REJECTS_TABLE} WHERE run_id = $1 ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            ),
+            &[run_id.into()],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| RejectRecord {
+                table: col(r, 0).unwrap_or_default(),
+                source_key: col(r, 1),
+                stage: col(r, 2).unwrap_or_default(),
+                plugin: col(r, 3),
+                column: col(r, 4),
+                code: col(r, 5).unwrap_or_default(),
+                reason: col(r, 6).unwrap_or_default(),
+                row: col(r, 7).unwrap_or_default(),
             })
             .collect())
     }

@@ -162,11 +162,30 @@ impl AppState {
         })
     }
 
+    /// A named endpoint a run may write into (and keep its ledger in, so
+    /// the service can resume, list rejects and roll back).
+    fn target(&self, name: &str) -> Result<EndpointUrl, ApiError> {
+        let to = self.endpoint("to", name)?;
+        let caps = crate::endpoint::capabilities(&to);
+        if !caps.sink || !caps.ledger {
+            return Err(bad(format!(
+                "to `{name}` ({}) cannot be a service run's target: {}",
+                to,
+                if caps.sink {
+                    "it keeps no ledger, and a service run must be resumable and undoable"
+                } else {
+                    "it is a source only"
+                }
+            )));
+        }
+        Ok(to)
+    }
+
     /// The engine's options for a request, resolved against the server's
     /// endpoints, plugins and config.
     async fn options(&self, r: &RunRequest) -> Result<MigrateOptions, ApiError> {
         let from = self.endpoint("from", &r.from)?;
-        let to = self.endpoint("to", &r.to)?;
+        let to = self.target(&r.to)?;
         let o = &r.options;
         let batch_size = o.batch_size.unwrap_or(self.config.batch_size);
         if batch_size == 0 || batch_size > crate::config::MAX_BATCH_SIZE {
@@ -478,7 +497,7 @@ pub async fn list_runs(
 /// sends), then live ones, ending after `finished`.
 #[utoipa::path(get, path = "/v1/runs/{id}/events", tag = "runs",
     params(("id" = String, Path, description = "The run id"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
-    responses((status = 200, description = "Server-Sent Events: queued, started, phase, table_started, table_progress, table_finished, warning, retrying, cancel_requested, finished; the stream ends after finished", content_type = "text/event-stream", body = String), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody)))]
+    responses((status = 200, description = "Server-Sent Events, each one's data a JSON object with its `event`: queued, started, phase, table_started, table_progress, table_finished, warning, retrying, cancel_requested, finished; the stream ends after finished", content_type = "text/event-stream", body = Object), (status = 401, description = "No token, or an unknown one", body = ErrorBody), (status = 403, description = "The token's role is too low", body = ErrorBody), (status = 404, description = "No such run", body = ErrorBody)))]
 pub async fn run_events(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -1073,7 +1092,7 @@ pub async fn import(
     let who = caller.require(Role::Operator)?;
     let q = query(q)?;
     let mut multipart = multipart.map_err(|e| bad(format!("the upload: {}", e.body_text())))?;
-    s.endpoint("to", &q.to)?;
+    s.target(&q.to)?;
     let id = uuid::Uuid::new_v4().to_string();
     let dir = s.config.serve.staging.join(&id);
     std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;

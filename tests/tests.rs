@@ -80,6 +80,12 @@
 //!   the sink's AUTOINCREMENT, declared types, CHECK-violating rows
 //!   quarantined, `sqlite_sequence`, views in any order; NULL keys
 //!   quarantined at read with the rowid, verify holding.
+//! - `serve`     — `ferry serve`, the real binary on a random port: runs
+//!   followed over SSE and the WebSocket to the end, tokens and roles with
+//!   the audit, idempotency, 429, cancel (held at a failpoint) then resume
+//!   to the exact target, rollback, validate, upload and import, a server
+//!   SIGKILLed or SIGTERMed mid-run, the OpenAPI document against the
+//!   routes, and the page in headless Chromium over WebDriver.
 //! - `fidelity_mysql` — the MySQL/MariaDB driver's schema fidelity through
 //!   the library: AUTO_INCREMENT, CHECKs, names, views and what is not
 //!   carried read from a source; declared types, identity counters, checks

@@ -497,3 +497,72 @@ fn mariadb_targets_keep_a_ledger_resume_after_a_crash_and_roll_back() {
     rollback(&sync_run, &clean.url);
     assert_eq!(my_state(&clean), drifted);
 }
+
+#[test]
+fn cleanup_removes_a_runs_backups_and_a_rollback_then_says_why_it_cannot() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a.db");
+    let b = tmp.path().join("b.db");
+    fixture(&a, 1_000);
+    fixture(&b, 2_000);
+    let (src_a, src_b) = (
+        format!("sqlite:{}", a.display()),
+        format!("sqlite:{}", b.display()),
+    );
+    let refused = |args: &[&str], why: &str| {
+        let out = ferry(args);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    };
+
+    // SQLite: the replacing run's snapshot file.
+    let target = tmp.path().join("target.db");
+    let to = format!("sqlite:{}", target.display());
+    migrate(&src_a, &to, &[]);
+    let run2 = migrate(&src_b, &to, &["--if-exists", "drop"]);
+    let run2 = run2["run_id"].as_str().unwrap();
+    let snapshots = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter(|e| {
+                let n = e.as_ref().unwrap().file_name();
+                n.to_string_lossy().starts_with("target.db.ferry-backup")
+            })
+            .count()
+    };
+    assert_eq!(snapshots(), 1);
+    refused(&["cleanup", run2, "--to", &to], "can still be rolled back");
+    assert_eq!(snapshots(), 1);
+    let out = ferry(&["cleanup", run2, "--to", &to, "--force", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(report(&out)["tables"].as_array().unwrap().len(), 2);
+    assert_eq!(snapshots(), 0);
+    refused(&["rollback", run2, "--to", &to], "removed by a cleanup");
+
+    // MariaDB: the tables kept aside, dropped.
+    let my = crate::util::MyDb::new("cleanup");
+    migrate(&src_a, &my.url, &[]);
+    let tables = || my.count_tables();
+    let before = tables();
+    let run2 = migrate(&src_b, &my.url, &["--if-exists", "drop"]);
+    let run2 = run2["run_id"].as_str().unwrap();
+    assert!(tables() > before, "the replaced tables are kept aside");
+    let out = ferry(&["cleanup", run2, "--to", &my.url, "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("removed the backups of"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(tables(), before, "only the backups went");
+    assert_eq!(my.count("sessions"), 2_000, "the run's own tables stay");
+    refused(&["rollback", run2, "--to", &my.url], "removed by a cleanup");
+
+    // A run rolled back needs nothing more: its cleanup is not refused.
+    let run3 = migrate(&src_a, &my.url, &["--if-exists", "drop"]);
+    let run3 = run3["run_id"].as_str().unwrap();
+    rollback(run3, &my.url);
+    let out = ferry(&["cleanup", run3, "--to", &my.url]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(tables(), before);
+}

@@ -663,6 +663,73 @@ fn a_run_rolled_back_through_the_api_is_proven_by_checksums() {
     assert!(audit["entries"].as_array().unwrap().iter().any(|e| {
         e["path"] == format!("/v1/runs/{id}/rollback") && e["who"] == "root" && e["outcome"] == "ok"
     }));
+
+    // A run that replaced tables keeps their backups (moved aside) until a
+    // cleanup, which is refused while a rollback could need them.
+    let first = server.start_run(json!({"from": "legacy", "to": "app"}));
+    server.wait_run(&first, "succeeded", |v| v["status"] == "succeeded");
+    let second =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"if_exists": "drop"}}));
+    server.wait_run(&second, "succeeded", |v| v["status"] == "succeeded");
+    let backups = "SELECT count(*) FROM pg_tables WHERE schemaname = '_ferry_backup'";
+    assert_ne!(
+        db.scalar(backups),
+        "0",
+        "the replaced tables are kept aside"
+    );
+    let (s, v) = server.call(
+        "DELETE",
+        &format!("/v1/runs/{second}"),
+        Some(OPERATOR),
+        None,
+    );
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = server.call("DELETE", &format!("/v1/runs/{second}"), Some(ADMIN), None);
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("can still be rolled back"),
+        "{v}"
+    );
+    assert_ne!(db.scalar(backups), "0");
+    let (s, v) = server.call(
+        "DELETE",
+        &format!("/v1/runs/{second}?force=true"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tables"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(db.scalar(backups), "0", "the backups are gone");
+    assert_eq!(db.count("users"), 500, "the run's own tables stay");
+    let (s, v) = server.call(
+        "POST",
+        &format!("/v1/runs/{second}/rollback"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(s, 409);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("removed by a cleanup"),
+        "{v}"
+    );
+    // Cleaning up again finds nothing left to remove.
+    let (s, v) = server.call(
+        "DELETE",
+        &format!("/v1/runs/{second}?force=true"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        (s, v["tables"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{v}"
+    );
 }
 
 #[test]
@@ -844,6 +911,7 @@ fn the_openapi_document_describes_every_route_and_every_route_it_lists_is_guarde
         ("POST", "/v1/runs"),
         ("GET", "/v1/runs"),
         ("GET", "/v1/runs/{id}"),
+        ("DELETE", "/v1/runs/{id}"),
         ("GET", "/v1/runs/{id}/events"),
         ("POST", "/v1/runs/{id}/cancel"),
         ("POST", "/v1/runs/{id}/resume"),

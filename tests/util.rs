@@ -338,6 +338,16 @@ impl MyDb {
             .unwrap_or_else(|| panic!("no row from {sql}"))
     }
 
+    /// Tables in the database (backups kept aside included).
+    pub fn count_tables(&self) -> i64 {
+        self.scalar(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_type = 'BASE TABLE'",
+            self.name
+        ))
+        .parse()
+        .unwrap()
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         self.scalar(&format!("SELECT count(*) FROM `{table}`"))
             .parse()

@@ -90,6 +90,11 @@ pub async fn rollback(
         )));
     }
     let backups = ledger!().backups(run_id).await?;
+    if backups.iter().any(|b| b.kind == DISCARDED) {
+        return Err(RollbackError::Refused(format!(
+            "run {run_id}'s backups were removed by a cleanup: it can no longer be rolled back"
+        )));
+    }
     if backups.is_empty() {
         return Err(RollbackError::Refused(format!(
             "run {run_id} recorded no pre-run state (it stopped before changing the target, or it was made by a ferry without backups): nothing to roll back"
@@ -190,4 +195,75 @@ fn undo_order(plan: &Option<String>, backups: Vec<Backup>) -> Vec<Backup> {
         backups.into_iter().partition(|b| !order.contains(&b.table));
     known.sort_by_key(|b| std::cmp::Reverse(order.iter().position(|n| n == &b.table)));
     unknown.into_iter().chain(known).collect()
+}
+
+/// The kind a backup is recorded with once a cleanup removed it.
+pub const DISCARDED: &str = "discarded";
+
+/// What a cleanup removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupReport {
+    pub run_id: String,
+    /// Tables whose backup was removed.
+    pub tables: Vec<String>,
+}
+
+/// Removes the backups run `run_id` took of the target's tables (the
+/// snapshots, moved and copied tables rollback restores from). Refused
+/// while the run is running, and — unless `force` — while a rollback could
+/// still need them (the run is not rolled back). Afterwards the ledger
+/// records them as removed, and a rollback of the run says why it cannot.
+pub async fn cleanup(
+    to: &EndpointUrl,
+    run_id: &str,
+    force: bool,
+) -> Result<CleanupReport, RollbackError> {
+    let mut sink = endpoint::open_sink(to).await?;
+    let Some(ledger) = sink.ledger() else {
+        return Err(RollbackError::Refused(format!(
+            "{} keeps no ledger: there are no recorded backups to remove",
+            sink.describe()
+        )));
+    };
+    let runs = ledger.runs(Some(run_id)).await?;
+    let Some(run) = runs.into_iter().next() else {
+        return Err(RollbackError::Refused(format!(
+            "no run {run_id} in the ledger"
+        )));
+    };
+    if run.status == "running" {
+        return Err(RollbackError::Refused(format!(
+            "run {run_id} is recorded as running; cancel it (or resume it to its end) first"
+        )));
+    }
+    if run.status != "rolled_back" && !force {
+        return Err(RollbackError::Refused(format!(
+            "run {run_id} ({}) can still be rolled back, and that needs its backups; remove them anyway with force",
+            run.status
+        )));
+    }
+    let backups = match sink.ledger() {
+        Some(l) => l.backups(run_id).await?,
+        None => Vec::new(),
+    };
+    let mut tables = Vec::new();
+    for b in backups.into_iter().filter(|b| b.kind != DISCARDED) {
+        sink.discard_backup(&b.table, &b.kind, b.backup_ref.as_deref())
+            .await?;
+        if b.kind != "absent" {
+            tables.push(b.table.clone());
+        }
+        let gone = Backup {
+            kind: DISCARDED.into(),
+            backup_ref: None,
+            ..b
+        };
+        if let Some(l) = sink.ledger() {
+            l.save_backup(&gone).await?;
+        }
+    }
+    Ok(CleanupReport {
+        run_id: run_id.to_string(),
+        tables,
+    })
 }

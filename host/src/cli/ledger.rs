@@ -393,3 +393,49 @@ impl SyncArgs {
         Ok(EXIT_OK)
     }
 }
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The finished run whose backups to remove.
+    pub run_id: String,
+    /// The target the run wrote to (its ledger is there).
+    #[arg(long, value_parser = parse_endpoint)]
+    pub to: Option<EndpointUrl>,
+    /// Remove them even though the run could still be rolled back (it
+    /// then cannot be).
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CleanupArgs {
+    pub async fn execute(self, _g: &GlobalArgs) -> anyhow::Result<u8> {
+        let Some(to) = &self.to else {
+            return Err(
+                UsageError("--to is required: the ledger lives in the target".into()).into(),
+            );
+        };
+        let r = match ferry::rollback::cleanup(to, &self.run_id, self.force).await {
+            Ok(r) => r,
+            Err(ferry::rollback::RollbackError::Refused(why)) => {
+                eprintln!("error: {why}");
+                return Ok(EXIT_FAILED);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else if r.tables.is_empty() {
+            println!("run {}: no backups left to remove", r.run_id);
+        } else {
+            println!(
+                "run {}: removed the backups of {}",
+                r.run_id,
+                r.tables.join(", ")
+            );
+        }
+        Ok(EXIT_OK)
+    }
+}

@@ -83,6 +83,10 @@ pub enum Command {
     Rollback(ledger::RollbackArgs),
     /// The runs recorded in a target's ledger, newest first.
     History(ledger::HistoryArgs),
+    /// Remove a finished run's backups (snapshots, tables kept aside); the
+    /// run can then no longer be rolled back, so it is refused unless the
+    /// run is rolled back or --force is given.
+    Cleanup(ledger::CleanupArgs),
     /// List, inspect and check plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -147,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume(a) => a.execute(&cli.global).await,
         Command::Status(a) => a.execute(&cli.global).await,
         Command::History(a) => a.execute(&cli.global).await,
+        Command::Cleanup(a) => a.execute(&cli.global).await,
         Command::Rollback(a) => a.execute(&cli.global).await,
         Command::Sync(a) => a.execute(&cli.global).await,
         Command::Analyze(a) => a.execute(&cli.global).await,

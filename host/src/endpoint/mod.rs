@@ -539,6 +539,22 @@ pub trait Sink: Send {
         kind: &str,
         backup: Option<&str>,
     ) -> Result<(), EndpointError>;
+    /// Removes a table's backup (a finished run's cleanup); already gone is
+    /// done. A table that did not exist before the run (`absent`) has none.
+    async fn discard_backup(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        match (kind, backup) {
+            ("absent", _) | (_, None) => Ok(()),
+            _ => Err(EndpointError::Unsupported(format!(
+                "{}: removing the backup of `{table}` ({kind}) is not supported",
+                self.describe()
+            ))),
+        }
+    }
     /// After the load and [`Sink::finish`]: restarts every identity
     /// column's counter after the largest value the table holds (PostgreSQL
     /// `setval`/`RESTART`, MySQL `AUTO_INCREMENT = max + 1`, SQLite

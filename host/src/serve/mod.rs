@@ -258,7 +258,7 @@ fn api_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     use utoipa_axum::routes;
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::start_run, api::list_runs))
-        .routes(routes!(api::get_run))
+        .routes(routes!(api::get_run, api::cleanup_run))
         .routes(routes!(api::run_events))
         .routes(routes!(api::cancel_run))
         .routes(routes!(api::resume_run))

@@ -540,10 +540,19 @@ impl Runs {
         let Ok(mut f) = self.finished.lock() else {
             return;
         };
+        // A resumed run finishes again: it is listed once, as its latest end.
+        f.retain(|id| id != run_id);
         f.push_back(run_id.to_string());
         while f.len() > MAX_FINISHED_LIVE {
-            if let (Some(old), Ok(mut m)) = (f.pop_front(), self.live.lock()) {
-                m.remove(&old);
+            let Some(old) = f.pop_front() else { break };
+            if let Ok(mut m) = self.live.lock() {
+                // Never a run that is going again (resumed since it finished).
+                if m.get(&old)
+                    .and_then(|r| r.view())
+                    .is_some_and(|v| v.is_finished())
+                {
+                    m.remove(&old);
+                }
             }
         }
     }

@@ -129,6 +129,32 @@ impl MysqlSink {
         Ok(())
     }
 
+    /// Drops a table's backup copy (`copied`, or `recreate`'s copy).
+    pub async fn discard_backup(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        let copy = match (kind, backup) {
+            ("recreate", Some(b)) => serde_json::from_str::<serde_json::Value>(b)
+                .ok()
+                .and_then(|v| v["copy"].as_str().map(str::to_string)),
+            ("copied", Some(b)) => Some(b.to_string()),
+            _ => None,
+        };
+        match copy {
+            Some(c) => {
+                self.exec_sql(
+                    Some(table),
+                    &format!("DROP TABLE IF EXISTS {}", quote_ident(&c)),
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Puts `table` back as its backup says: dropped (`absent`), its rows
     /// put back (`copied`), or recreated from its recorded definition and
     /// refilled (`recreate`). Foreign key checks are off meanwhile.

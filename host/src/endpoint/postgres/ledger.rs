@@ -119,6 +119,24 @@ impl PgSink {
     /// (`absent`), the table moved aside (`moved`) moved back, or its copy
     /// (`copied`, an incremental run) merged back: rows the run added are
     /// deleted, rows it changed get their old values.
+    /// Drops a table's copy in `_ferry_backup` (`copied` or `moved`).
+    pub async fn discard_backup(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        let (Some(b), "copied" | "moved") = (backup, kind) else {
+            return Ok(());
+        };
+        let name = b.strip_prefix(&format!("{BACKUP_SCHEMA}.")).unwrap_or(b);
+        let sql = format!("DROP TABLE IF EXISTS {BACKUP_SCHEMA}.{}", quote_ident(name));
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| pg_error(&self.name, Some(table), &e))
+    }
+
     pub async fn restore_table(
         &mut self,
         table: &str,

@@ -262,6 +262,15 @@ impl crate::endpoint::Sink for PgSink {
         PgSink::restore_table(self, table, kind, backup).await
     }
 
+    async fn discard_backup(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        PgSink::discard_backup(self, table, kind, backup).await
+    }
+
     async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
         PgSink::delete_run_rejects(self, run_id).await
     }

@@ -269,6 +269,27 @@ impl crate::endpoint::Sink for SqliteSink {
         tokio::task::block_in_place(|| SqliteSink::restore_table(self, table, kind, backup))
     }
 
+    async fn discard_backup(
+        &mut self,
+        table: &str,
+        kind: &str,
+        backup: Option<&str>,
+    ) -> Result<(), EndpointError> {
+        // A snapshot is one file for the run's tables: the first removes it.
+        match (kind, backup) {
+            ("snapshot", Some(file)) => match std::fs::remove_file(file) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(EndpointError::Query {
+                    endpoint: self.describe(),
+                    table: Some(table.to_string()),
+                    reason: format!("removing the snapshot {file}: {e}"),
+                }),
+            },
+            _ => Ok(()),
+        }
+    }
+
     async fn delete_run_rejects(&mut self, run_id: &str) -> Result<(), EndpointError> {
         tokio::task::block_in_place(|| SqliteSink::delete_run_rejects(self, run_id))
     }

@@ -481,3 +481,58 @@ pub async fn plan(
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan", e.to_string()))?;
     Ok(Json(plan).into_response())
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CleanupQuery {
+    /// Remove the backups even though a rollback could still need them.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `DELETE /v1/runs/{id}[?force=true]`: removes a finished run's backups
+/// (snapshots, moved and copied tables). Refused while a rollback could
+/// still need them, unless forced; the run can then no longer be rolled back.
+#[utoipa::path(delete, path = "/v1/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "The run id"), CleanupQuery),
+    responses(
+        (status = 200, description = "The tables whose backups were removed", body = Object),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 409, description = "Running, or a rollback could still need the backups", body = ErrorBody),
+        (status = 502, description = "The target failed", body = ErrorBody)))]
+pub async fn cleanup_run(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Result<Query<CleanupQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let q = query(q)?;
+    let row = s.row(&id).await?;
+    if s.runs
+        .live(&id)
+        .and_then(|l| l.view())
+        .is_some_and(|v| !v.is_finished())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "running",
+            format!("run {id} is still running; cancel it first"),
+        ));
+    }
+    let to = s.endpoint("to", &row.to)?;
+    match crate::rollback::cleanup(&to, &id, q.force).await {
+        Ok(r) => Ok((AuditRun(id), Json(r)).into_response()),
+        Err(crate::rollback::RollbackError::Refused(m)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "refused", m))
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "endpoint",
+            e.to_string(),
+        )),
+    }
+}

@@ -802,6 +802,90 @@ fn a_run_of_a_killed_server_is_interrupted_and_the_next_server_resumes_it_exactl
     assert_eq!(db.count("orders"), 40_000);
 }
 
+/// A service whose state is in `state` (a PostgreSQL or MariaDB database):
+/// a second server on the same state is refused while the first holds it;
+/// the first is killed mid-run; the next one finds the run interrupted and
+/// the audit of the calls before, and resumes the run exactly.
+fn state_in_a_database_survives_a_killed_server(state: &str, label: &str) {
+    let dir = util::tempdir();
+    let legacy = util::shop_fixture(dir.path(), 20_000);
+    let db = PgDb::new(label);
+    let extra = format!("state = \"{state}\"");
+    let (mut server, go) = paused_server(dir.path(), &legacy, &db, &extra, 3);
+    let id =
+        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    wait_for_file(&paused_flag(&go), &server);
+
+    let cfg = dir.path().join("ferry.toml");
+    let second = util::ferry(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(second.status.code(), Some(1), "{}", util::stderr(&second));
+    let err = util::stderr(&second);
+    assert!(err.contains("is held by another ferry serve (pid"), "{err}");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    // The killed server's session lock went with its connection.
+    let server = Server::start(&cfg, &[]);
+    let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
+    assert_eq!(v["status"], "interrupted", "{v}");
+    let (s, audit) = server.call("GET", "/v1/audit", Some(ADMIN), None);
+    assert_eq!(s, 200, "{audit}");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["method"] == "POST"
+                && e["path"] == "/v1/runs"
+                && e["run_id"] == id.as_str()
+                && e["who"] == "deploy-bot"),
+        "{audit}"
+    );
+    let (s, v) = server.call(
+        "POST",
+        &format!("/v1/runs/{id}/resume"),
+        Some(OPERATOR),
+        None,
+    );
+    assert_eq!(s, 202, "{v}");
+    let end = server.wait_run(&id, "finished", |v| {
+        v["status"] != "queued" && v["status"] != "running"
+    });
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(end["report"]["verify"]["ok"], true);
+    assert_eq!(db.count("users"), 20_000);
+    assert_eq!(db.count("orders"), 40_000);
+    let (_, stats) = server.call("GET", "/v1/stats", Some(VIEWER), None);
+    assert_eq!(stats["by_status"]["succeeded"]["runs"], 1, "{stats}");
+    // Sums come back as integers from every database (PostgreSQL's sum is
+    // a numeric).
+    assert!(
+        stats["by_status"]["succeeded"]["rows_written"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{stats}"
+    );
+}
+
+#[test]
+fn the_service_state_in_postgresql_survives_a_killed_server_and_one_server_holds_it() {
+    let state = PgDb::new("serve_state_pg");
+    state_in_a_database_survives_a_killed_server(&state.url, "serve_state_pg_app");
+}
+
+#[test]
+fn the_service_state_in_mariadb_survives_a_killed_server_and_one_server_holds_it() {
+    let state = util::MyDb::new("serve_state_my");
+    state_in_a_database_survives_a_killed_server(&state.url, "serve_state_my_app");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_runs_after_their_batch_and_they_stay_resumable() {

@@ -13,6 +13,9 @@ use crate::endpoint::EndpointUrl;
 /// Where the service listens unless told otherwise: loopback only, so a
 /// server is never reachable from the network by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the service keeps its own state unless `[serve] state` says: a
+/// SQLite file beside the config file.
+pub const DEFAULT_STATE: &str = "sqlite:ferry-serve.db";
 
 /// Runs executing at once unless `max_concurrent_runs` says otherwise: a
 /// run loads several tables in parallel and keeps the database busy, so two
@@ -66,7 +69,8 @@ pub struct ServeSection {
     /// `ADDRESS:PORT` (default 127.0.0.1:8080); `--listen` overrides it.
     pub listen: Option<String>,
     /// The service's own state (run index, audit, idempotency keys):
-    /// `sqlite:PATH` (default `ferry-serve.db` beside the config file).
+    /// `sqlite:PATH` (default `ferry-serve.db` beside the config file),
+    /// `postgres://…` or `mysql://…`.
     pub state: Option<String>,
     /// Bearer tokens, by the sha256 of each.
     #[serde(default)]
@@ -97,8 +101,9 @@ pub struct TokenEntry {
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     pub listen: SocketAddr,
-    /// The SQLite file of the service's own state.
-    pub state: PathBuf,
+    /// Where the service keeps its own state: a SQLite file, a PostgreSQL
+    /// or a MySQL/MariaDB database.
+    pub state: EndpointUrl,
     pub tokens: Vec<Token>,
     pub max_concurrent_runs: usize,
     pub max_queued_runs: usize,
@@ -113,7 +118,9 @@ impl Default for ServeSettings {
     fn default() -> Self {
         ServeSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            state: PathBuf::from("ferry-serve.db"),
+            state: DEFAULT_STATE
+                .parse()
+                .expect("the default state is a valid URL"),
             tokens: Vec::new(),
             max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
             max_queued_runs: DEFAULT_MAX_QUEUED_RUNS,
@@ -137,17 +144,18 @@ impl ServeSettings {
         let listen: SocketAddr = listen
             .parse()
             .map_err(|e| format!("serve.listen `{listen}`: {e} (expected ADDRESS:PORT)"))?;
-        let state = match raw.state.as_deref() {
-            None => base.join("ferry-serve.db"),
-            Some(s) => match s.strip_prefix("sqlite:") {
-                Some(p) => base.join(p),
-                None => {
-                    return Err(format!(
-                        "serve.state `{s}`: the service keeps its state in SQLite (`sqlite:PATH`); a PostgreSQL store is not supported yet"
-                    ));
-                }
-            },
-        };
+        let state = raw
+            .state
+            .as_deref()
+            .unwrap_or(DEFAULT_STATE)
+            .parse::<EndpointUrl>()
+            .map_err(|e| format!("serve.state: {e}"))?
+            .relative_to(base);
+        if !state.is_sql() {
+            return Err(format!(
+                "serve.state `{state}`: the service keeps its state in an SQL database: sqlite:PATH, postgres://… or mysql://…"
+            ));
+        }
         let mut tokens = Vec::with_capacity(raw.tokens.len());
         for (i, t) in raw.tokens.into_iter().enumerate() {
             let hexpart = t.sha256.trim().trim_start_matches("sha256:");
@@ -203,5 +211,39 @@ impl ServeSettings {
             staging: base.join(raw.staging.unwrap_or_else(|| PathBuf::from("staging"))),
             endpoints: named,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(s: Option<&str>) -> Result<String, String> {
+        let raw = ServeSection {
+            state: s.map(str::to_string),
+            ..Default::default()
+        };
+        ServeSettings::build(raw, BTreeMap::new(), Path::new("/etc/ferry"))
+            .map(|s| s.state.to_string())
+    }
+
+    #[test]
+    fn the_state_is_a_sql_database_and_a_relative_file_sits_beside_the_config() {
+        assert_eq!(state(None).unwrap(), "sqlite:/etc/ferry/ferry-serve.db");
+        assert_eq!(
+            state(Some("sqlite:var/serve.db")).unwrap(),
+            "sqlite:/etc/ferry/var/serve.db"
+        );
+        assert_eq!(
+            state(Some("postgres://ferry:secret@db/state")).unwrap(),
+            "postgres://ferry:***@db/state"
+        );
+        assert_eq!(
+            state(Some("mariadb://root@db/state")).unwrap(),
+            "mysql://root@db/state"
+        );
+        let e = state(Some("json:out")).unwrap_err();
+        assert!(e.contains("an SQL database"), "{e}");
+        assert!(state(Some("ftp://x")).is_err());
     }
 }

@@ -18,7 +18,6 @@
 //! Type mapping: `docs/type-mapping.md`.
 
 pub mod capabilities;
-pub mod control;
 mod error;
 pub mod files;
 pub mod json;
@@ -127,6 +126,30 @@ pub async fn open_sink(url: &EndpointUrl) -> Result<Box<dyn Sink>, EndpointError
             return Err(EndpointError::Unsupported(
                 capabilities(url).cannot(&url.to_string(), Feature::Sink),
             ));
+        }
+    })
+}
+
+/// A plain SQL connection to `url` (a SQLite file, created when missing, a
+/// PostgreSQL or a MySQL/MariaDB database): what `ferry serve` keeps its own
+/// state in.
+pub async fn open_sql(url: &EndpointUrl) -> Result<Box<dyn sql::SqlConn>, EndpointError> {
+    Ok(match url {
+        EndpointUrl::Sqlite(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| EndpointError::Connect {
+                    endpoint: url.to_string(),
+                    reason: format!("cannot create {}: {e}", dir.display()),
+                })?;
+            }
+            Box::new(sqlite::SqliteSink::open(p)?)
+        }
+        EndpointUrl::Postgres(u) => Box::new(postgres::PgSink::connect(u).await?),
+        EndpointUrl::Mysql(u) => Box::new(mysql::MysqlSink::connect(u).await?),
+        EndpointUrl::Json(_) | EndpointUrl::Files(_) => {
+            return Err(EndpointError::Unsupported(format!(
+                "{url} is not an SQL database: give sqlite:PATH, postgres://… or mysql://…"
+            )));
         }
     })
 }

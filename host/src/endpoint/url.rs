@@ -1,7 +1,7 @@
 //! Endpoint URLs as users write them: `sqlite:PATH`, `postgres://…`,
 //! `mysql://…` (`mariadb://`), `json:DIR`, `files:DIR`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::EndpointError;
 
@@ -82,5 +82,27 @@ impl std::str::FromStr for EndpointUrl {
         Err(bad(
             "expected sqlite:PATH, postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB, json:DIR or files:DIR",
         ))
+    }
+}
+
+impl EndpointUrl {
+    /// This URL with a relative file or directory path taken relative to
+    /// `base` (a config file's directory); server URLs are unchanged.
+    pub fn relative_to(self, base: &Path) -> EndpointUrl {
+        match self {
+            EndpointUrl::Sqlite(p) => EndpointUrl::Sqlite(base.join(p)),
+            EndpointUrl::Json(p) => EndpointUrl::Json(base.join(p)),
+            EndpointUrl::Files(p) => EndpointUrl::Files(base.join(p)),
+            server => server,
+        }
+    }
+
+    /// Whether this is an SQL database (SQLite, PostgreSQL, MySQL/MariaDB):
+    /// what [`super::open_sql`] opens.
+    pub fn is_sql(&self) -> bool {
+        matches!(
+            self,
+            EndpointUrl::Sqlite(_) | EndpointUrl::Postgres(_) | EndpointUrl::Mysql(_)
+        )
     }
 }

@@ -1,23 +1,20 @@
 //! `ferry serve`: the migration service. An authenticated HTTP API over
 //! the same engine the CLI runs (one code path: [`crate::engine::execute`]
 //! with the run's events streamed to clients), the service's own state in
-//! a SQLite file, and the audit of every mutating call and every denial.
+//! a SQLite file or an SQL database, and the audit of every mutating call and every denial.
 //!
 //! - [`crate::config::serve`] — `[serve]` and `[endpoints]`: clients name
 //!   endpoints, never send connection strings (no credential leaks, no
 //!   server-side request forgery).
 //! - [`auth`] — bearer tokens known by their sha256, roles.
-//! - [`store`] — run index, audit, idempotency keys (`endpoint::control`).
+//! - [`store`] — run index, audit, idempotency keys.
 //! - [`runs`] — admission, each run's task, view and event log.
 //! - [`api`] — the `/v1` handlers.
 
 pub mod api;
 pub mod auth;
 pub mod runs;
-
-/// The service's own state: the control store in the endpoint layer (the
-/// only one that names database drivers).
-pub use crate::endpoint::control as store;
+pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -371,7 +368,7 @@ pub async fn serve(
             "no [[serve.tokens]] in the config: every request would be refused. Add one: `echo -n TOKEN | ferry serve --hash-token` prints its sha256".into(),
         ));
     }
-    let store = Store::open(&config.serve.state)?;
+    let store = Store::open(&config.serve.state).await?;
     let runs = Runs::new(
         store,
         config.serve.max_concurrent_runs,

@@ -812,8 +812,14 @@ fn state_in_a_database_survives_a_killed_server(state: &str, label: &str) {
     let db = PgDb::new(label);
     let extra = format!("state = \"{state}\"");
     let (mut server, go) = paused_server(dir.path(), &legacy, &db, &extra, 3);
-    let id =
-        server.start_run(json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}));
+    let body = json!({"from": "legacy", "to": "app", "options": {"batch_size": 1000}}).to_string();
+    let key = [("Idempotency-Key", "deploy-7")];
+    let (s, _, text) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(body.clone()), &key);
+    assert_eq!(s, 202, "{text}");
+    let id = serde_json::from_str::<Value>(&text).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for_file(&paused_flag(&go), &server);
 
     let cfg = dir.path().join("ferry.toml");
@@ -835,6 +841,13 @@ fn state_in_a_database_survives_a_killed_server(state: &str, label: &str) {
     let server = Server::start(&cfg, &[]);
     let (_, v) = server.call("GET", &format!("/v1/runs/{id}"), Some(VIEWER), None);
     assert_eq!(v["status"], "interrupted", "{v}");
+    // The idempotency key outlived the server: the same call is the same run.
+    let (_, _, text) = server.raw("POST", "/v1/runs", Some(OPERATOR), Some(body), &key);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["run_id"],
+        id.as_str(),
+        "{text}"
+    );
     let (s, audit) = server.call("GET", "/v1/audit", Some(ADMIN), None);
     assert_eq!(s, 200, "{audit}");
     assert!(

@@ -113,7 +113,7 @@ const TABLES: &[&str] = &[
          method {short} NOT NULL, path {text} NOT NULL, status {int} NOT NULL,
          outcome {short} NOT NULL, run_id {id})",
     "CREATE TABLE IF NOT EXISTS _ferry_serve_idempotency (
-         principal {name} NOT NULL, idem_key {name} NOT NULL, body_sha256 {short} NOT NULL,
+         principal {name} NOT NULL, idem_key {name} NOT NULL, body_sha256 {text} NOT NULL,
          run_id {id} NOT NULL, created_at {stamp} NOT NULL,
          PRIMARY KEY (principal, idem_key))",
 ];

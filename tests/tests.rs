@@ -86,6 +86,13 @@
 //!   to the exact target, rollback, validate, upload and import, a server
 //!   SIGKILLed or SIGTERMed mid-run, the OpenAPI document against the
 //!   routes, and the page in headless Chromium over WebDriver.
+//! - `schema`    — `ferry schema` on SQLite, PostgreSQL and MariaDB: up,
+//!   status, down round trips with the live schema checked, drift (and CRLF
+//!   that is not), two concurrent `up`s, a MariaDB migration failing
+//!   half-way, baseline, reset, and `ferry migrate --schema-dir`.
+//! - `schema_diff` — `ferry schema diff`: a live database against another
+//!   and against a json endpoint's `_schema.json`; the migration it writes
+//!   applied, after which diff finds nothing.
 //! - `fidelity_mysql` — the MySQL/MariaDB driver's schema fidelity through
 //!   the library: AUTO_INCREMENT, CHECKs, names, views and what is not
 //!   carried read from a source; declared types, identity counters, checks
@@ -122,6 +129,8 @@ mod rejects;
 mod restart;
 mod rollback;
 mod runtime;
+mod schema;
+mod schema_diff;
 mod serve;
 mod tidy;
 mod verify;

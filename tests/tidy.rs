@@ -190,6 +190,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("engine", 4),
     ("rollback", 5),
     ("sync", 5),
+    ("schema", 5),
     ("config", 6),
     ("serve", 7),
 ];

@@ -79,5 +79,6 @@ pub use ferry_model as model;
 pub mod plan;
 pub mod plugin;
 pub mod rollback;
+pub mod schema;
 pub mod serve;
 pub mod sync;

@@ -179,6 +179,10 @@ impl VerifyArg {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// The target's schema migrations (`ferry schema`; default `[schema]
+    /// dir`): the load is refused while any is pending, drifted or unfinished.
+    #[arg(long, value_name = "DIR")]
+    pub schema_dir: Option<PathBuf>,
     /// Execute exactly this plan (from `ferry plan -o FILE`); refused if the
     /// source, plugins or ferry changed since it was made.
     #[arg(long, value_name = "FILE")]
@@ -388,6 +392,36 @@ impl MigrateArgs {
             None => (self.run.options(&config, &registry).await?, None),
         };
         let mut opts = opts;
+        if let Some(dir) = self.schema_dir.as_ref().or(config.schema_dir.as_ref()) {
+            let dir = ferry::schema::files::Dir::read(dir)?;
+            let s = ferry::schema::apply::status(&opts.to, &dir).await?;
+            if !s.clean() {
+                eprintln!(
+                    "error: {}'s schema is not at the migration directory's head; nothing was loaded:",
+                    opts.to
+                );
+                let what = [
+                    ("pending", &s.pending),
+                    ("drifted", &s.drifted),
+                    ("missing", &s.missing),
+                    ("unfinished", &s.failed),
+                ];
+                for (kind, lines) in what {
+                    for l in lines {
+                        eprintln!("  {kind}: {} {}", l.version, l.name);
+                    }
+                }
+                for x in &s.sum {
+                    eprintln!("  ferry.sum: {x}");
+                }
+                eprintln!(
+                    "run `ferry schema up --to {} --dir {}` first (`ferry schema status` shows the rest)",
+                    opts.to,
+                    dir.path.display()
+                );
+                return Ok(EXIT_FAILED);
+            }
+        }
         if self.incremental {
             if !opts.consolidate.more_sources.is_empty() {
                 return Err(super::UsageError(

@@ -7,6 +7,7 @@ mod migrate;
 mod plan;
 mod plugin;
 mod progress;
+mod schema;
 mod serve;
 mod verify;
 
@@ -93,6 +94,10 @@ pub enum Command {
     /// The migration service: an authenticated HTTP API (/v1) with live
     /// progress, over the endpoints named in the config.
     Serve(serve::ServeArgs),
+    /// Versioned schema migrations: new, status, history, up, down,
+    /// validate, baseline, diff, reset, hash.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
 }
 
 impl Cli {
@@ -157,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Analyze(a) => a.execute(&cli.global).await,
         Command::Plugin(c) => c.execute(&cli.global).await,
         Command::Serve(a) => a.execute(&cli.global).await,
+        Command::Schema(c) => c.execute(&cli.global).await,
     };
     match result {
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {

@@ -92,6 +92,19 @@ pub struct ConfigFile {
     /// `ferry serve`: where it listens, its state, tokens and limits.
     #[serde(default)]
     pub serve: serve::ServeSection,
+    /// `ferry schema`: where the migration files are.
+    #[serde(default)]
+    pub schema: SchemaSection,
+}
+
+/// `[schema]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSection {
+    /// The migration directory (relative to the config file). With it,
+    /// `ferry migrate` refuses a target whose schema has pending or drifted
+    /// migrations.
+    pub dir: Option<PathBuf>,
 }
 
 /// Settings for the tables a name or glob matches.
@@ -145,6 +158,8 @@ pub struct Config {
     pub selection: crate::engine::options::TableSelection,
     /// `ferry serve`'s settings and named endpoints.
     pub serve: serve::ServeSettings,
+    /// `[schema] dir`, resolved.
+    pub schema_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -161,6 +176,7 @@ impl Default for Config {
             retry: Default::default(),
             selection: Default::default(),
             serve: Default::default(),
+            schema_dir: None,
         }
     }
 }
@@ -240,6 +256,7 @@ impl Config {
         }
         Ok(Config {
             serve: serve::ServeSettings::build(raw.serve, raw.endpoints, base)?,
+            schema_dir: raw.schema.dir.map(|d| base.join(d)),
             files,
             retry: raw.retry.build()?,
             selection: crate::engine::options::TableSelection {

@@ -854,3 +854,109 @@ pub enum IfExists {
 
 /// Name of the table that keeps rejected rows, in every target.
 pub const REJECTS_TABLE: &str = "_ferry_rejects";
+
+/// A throwaway database beside `url`'s: on the same PostgreSQL or MySQL
+/// server (created with `CREATE DATABASE`, so the user needs that right),
+/// or a temporary SQLite file. `ferry schema validate` replays migrations
+/// there to learn what they produce. Remove it with [`drop_scratch`].
+pub async fn create_scratch(url: &EndpointUrl) -> Result<EndpointUrl, EndpointError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Under PostgreSQL's 63-byte identifier limit.
+    let name = format!("ferry_scratch_{}_{stamp}", std::process::id());
+    match url {
+        EndpointUrl::Sqlite(_) => Ok(EndpointUrl::Sqlite(
+            std::env::temp_dir().join(format!("{name}.db")),
+        )),
+        EndpointUrl::Postgres(u) | EndpointUrl::Mysql(u) => {
+            let mut conn = open_sql(url).await?;
+            conn.exec(&format!("CREATE DATABASE {name}"), &[])
+                .await
+                .map_err(|e| EndpointError::Connect {
+                    endpoint: url.to_string(),
+                    reason: format!(
+                        "cannot create a scratch database beside it: {} (the user needs the right to create databases)",
+                        e.message
+                    ),
+                })?;
+            let other = with_database(u, &name);
+            Ok(match url {
+                EndpointUrl::Postgres(_) => EndpointUrl::Postgres(other),
+                _ => EndpointUrl::Mysql(other),
+            })
+        }
+        EndpointUrl::Json(_) | EndpointUrl::Files(_) => Err(EndpointError::Unsupported(format!(
+            "{url} is not an SQL database: no scratch database beside it"
+        ))),
+    }
+}
+
+/// Removes a database [`create_scratch`] made beside `url`.
+pub async fn drop_scratch(url: &EndpointUrl, scratch: &EndpointUrl) -> Result<(), EndpointError> {
+    match scratch {
+        EndpointUrl::Sqlite(p) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut f = p.as_os_str().to_owned();
+                f.push(suffix);
+                let _ = std::fs::remove_file(std::path::PathBuf::from(f));
+            }
+            Ok(())
+        }
+        EndpointUrl::Postgres(u) | EndpointUrl::Mysql(u) => {
+            let name = database_of(u);
+            if !name.starts_with("ferry_scratch_") {
+                return Err(EndpointError::Unsupported(format!(
+                    "{scratch} is not a scratch database: not dropped"
+                )));
+            }
+            let force = if matches!(scratch, EndpointUrl::Postgres(_)) {
+                " WITH (FORCE)"
+            } else {
+                ""
+            };
+            let mut conn = open_sql(url).await?;
+            conn.exec(&format!("DROP DATABASE IF EXISTS {name}{force}"), &[])
+                .await
+                .map(|_| ())
+                .map_err(|e| EndpointError::Connect {
+                    endpoint: url.to_string(),
+                    reason: format!("cannot drop the scratch database {name}: {}", e.message),
+                })
+        }
+        EndpointUrl::Json(_) | EndpointUrl::Files(_) => Ok(()),
+    }
+}
+
+/// `scheme://auth@host/DB?query` → `DB`.
+fn database_of(u: &str) -> String {
+    let rest = u.split_once("://").map(|(_, r)| r).unwrap_or(u);
+    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+    path.split(['?', '#']).next().unwrap_or("").to_string()
+}
+
+/// `u` naming database `db` instead (its query kept).
+fn with_database(u: &str, db: &str) -> String {
+    let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = path.find(['?', '#']).map(|i| &path[i..]).unwrap_or("");
+    format!("{scheme}://{host}/{db}{query}")
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    #[test]
+    fn a_url_names_another_database_with_its_query_kept() {
+        let u = "postgres://u:p@h:5432/app?sslmode=disable";
+        assert_eq!(super::database_of(u), "app");
+        assert_eq!(
+            super::with_database(u, "s"),
+            "postgres://u:p@h:5432/s?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("mysql://root@h", "s"),
+            "mysql://root@h/s"
+        );
+    }
+}

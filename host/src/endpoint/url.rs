@@ -97,6 +97,15 @@ impl EndpointUrl {
         }
     }
 
+    /// The URL as given, a password included: for handing to another
+    /// function that opens it, never for display (that is `Display`).
+    pub fn raw(&self) -> String {
+        match self {
+            EndpointUrl::Postgres(u) | EndpointUrl::Mysql(u) => u.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether this is an SQL database (SQLite, PostgreSQL, MySQL/MariaDB):
     /// what [`super::open_sql`] opens.
     pub fn is_sql(&self) -> bool {

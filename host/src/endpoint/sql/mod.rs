@@ -3,6 +3,7 @@
 //! key-replacing inserts, foreign-key predicates, and the ledger, written
 //! once over a small dialect layer ([`dialect`], [`ledger`]).
 
+pub mod alter;
 pub mod dialect;
 pub mod ledger;
 pub mod portable;

@@ -142,6 +142,14 @@ fn round_trip(kind: &str) {
     assert_eq!(out.status.code(), Some(4), "pending fails --check");
     assert_eq!(json(&out)["pending"].as_array().unwrap().len(), 3);
 
+    // A dry run prints the SQL with the history writes and changes nothing.
+    let out = schema("up", &db, &dir, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let sql = util::stdout(&out);
+    assert!(sql.contains("CREATE TABLE orders"), "{sql}");
+    assert_eq!(sql.matches("INSERT INTO _ferry_schema").count(), 3, "{sql}");
+    assert_eq!(db.tables(), "");
+
     let out = schema("up", &db, &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
     assert_eq!(db.tables(), "orders,users");
@@ -664,4 +672,28 @@ fn validate_finds_a_live_schema_changed_by_hand_with_the_sql_that_mends_it() {
         let out = schema("status", &db, &dir, &["--check"]);
         assert_eq!(out.status.code(), Some(0), "{kind}");
     }
+}
+
+#[test]
+fn new_writes_the_next_file_with_both_sections_and_keeps_ferry_sum_true() {
+    let db = Db::new("sqlite", "schema_new");
+    let work = util::tempdir();
+    let dir = work.path().join("migrations");
+    let d = dir.to_str().unwrap();
+    let out = util::ferry(&["schema", "new", "Create users!", "--dir", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    assert!(util::stdout(&out).trim().ends_with("0001_create_users.sql"));
+    let out = util::ferry(&["schema", "new", "add orders", "--dir", d]);
+    assert!(util::stdout(&out).trim().ends_with("0002_add_orders.sql"));
+    let text = std::fs::read_to_string(dir.join("0002_add_orders.sql")).unwrap();
+    assert!(text.contains("-- ferry:up") && text.contains("-- ferry:down"));
+    // As generated, the files are valid, pending, and ferry.sum agrees.
+    let s = json(&schema("status", &db, &dir, &["--json"]));
+    assert_eq!(s["pending"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["sum"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(schema("up", &db, &dir, &[]).status.code(), Some(0));
+    assert_eq!(
+        schema("status", &db, &dir, &["--check"]).status.code(),
+        Some(0)
+    );
 }

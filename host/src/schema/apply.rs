@@ -99,9 +99,10 @@ impl Target {
     }
 
     /// Tables that are not ferry's own.
-    async fn user_tables(&self) -> Result<usize, SchemaError> {
-        let source = endpoint::open_source(&self.url).await?;
-        Ok(source.tables().await?.len())
+    async fn user_tables(&mut self) -> Result<i64, SchemaError> {
+        let sql = self.conn.dialect().count_user_tables;
+        let rows = history::query(self.conn(), sql, &[]).await?;
+        Ok(rows.first().and_then(|r| r[0].int()).unwrap_or(0))
     }
 }
 

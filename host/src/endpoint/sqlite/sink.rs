@@ -22,13 +22,32 @@ impl SqliteSink {
         })?;
         // WAL + NORMAL: each batch's commit is durable against a process
         // crash, and the load does not fsync the whole file per batch.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
-        )
-        .map_err(|e| EndpointError::Connect {
-            endpoint: name.clone(),
-            reason: e.to_string(),
-        })?;
+        // Switching a file to WAL takes its write lock without waiting
+        // (SQLite answers BUSY at once rather than risk a deadlock), so two
+        // processes opening a new file together retry it, for at most
+        // WAL_SWITCH_TRIES × WAL_SWITCH_PAUSE.
+        const WAL_SWITCH_TRIES: u32 = 100;
+        const WAL_SWITCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+        let mut tries = 0;
+        loop {
+            match conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
+            ) {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy && tries < WAL_SWITCH_TRIES =>
+                {
+                    tries += 1;
+                    std::thread::sleep(WAL_SWITCH_PAUSE);
+                }
+                Err(e) => {
+                    return Err(EndpointError::Connect {
+                        endpoint: name.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
         Ok(SqliteSink {
             conn,
             name,

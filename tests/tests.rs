@@ -86,6 +86,10 @@
 //!   to the exact target, rollback, validate, upload and import, a server
 //!   SIGKILLed or SIGTERMed mid-run, the OpenAPI document against the
 //!   routes, and the page in headless Chromium over WebDriver.
+//! - `probe`     — `ferry probe` on PostgreSQL, MariaDB and SQLite targets
+//!   migrated from the bundled example: every kind of derived query, results
+//!   equal to the source's, a dropped foreign-key index found, a threshold
+//!   failing the exit code, user queries, `ferry migrate --probe`.
 //! - `schema`    — `ferry schema` on SQLite, PostgreSQL and MariaDB: up,
 //!   status, down round trips with the live schema checked, drift (and CRLF
 //!   that is not), two concurrent `up`s, a MariaDB migration failing
@@ -125,6 +129,7 @@ mod parsers_markdown;
 mod pgsource;
 mod plan;
 mod plugin_cli;
+mod probe;
 mod rejects;
 mod restart;
 mod rollback;

@@ -191,6 +191,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("rollback", 5),
     ("sync", 5),
     ("schema", 5),
+    ("probe", 5),
     ("config", 6),
     ("serve", 7),
 ];

@@ -78,6 +78,7 @@ pub mod ledger;
 pub use ferry_model as model;
 pub mod plan;
 pub mod plugin;
+pub mod probe;
 pub mod rollback;
 pub mod schema;
 pub mod serve;

@@ -183,6 +183,11 @@ pub struct MigrateArgs {
     /// dir`): the load is refused while any is pending, drifted or unfinished.
     #[arg(long, value_name = "DIR")]
     pub schema_dir: Option<PathBuf>,
+    /// After the run (and its verification), probe the target: latency
+    /// under `[probe] clients` for `[probe] duration` (default 5s), added to
+    /// the report; a `[probe] p95` exceeded exits 4.
+    #[arg(long)]
+    pub probe: bool,
     /// Execute exactly this plan (from `ferry plan -o FILE`); refused if the
     /// source, plugins or ferry changed since it was made.
     #[arg(long, value_name = "FILE")]
@@ -447,9 +452,34 @@ impl MigrateArgs {
             super::plan::print_plan(&plan, json)?;
             return Ok(EXIT_OK);
         }
-        let report = engine::execute(plan.as_ref(), opts, bars.clone()).await;
+        let to = opts.to.clone();
+        let mut report = engine::execute(plan.as_ref(), opts, bars.clone()).await;
         bars.clear();
-        super::files::render(&report, self.report.as_deref(), json, false)
+        let mut probe_failed = false;
+        if self.probe && report.status != engine::report::RunStatus::Failed {
+            let o = super::probe::after_migrate(&config, &to);
+            let value = match ferry::probe::probe(&o).await {
+                Ok(p) => {
+                    probe_failed = !p.passed;
+                    if !json {
+                        super::probe::print_report(&p);
+                    }
+                    serde_json::to_value(&p)?
+                }
+                Err(e) => {
+                    probe_failed = true;
+                    eprintln!("error: the probe after the run: {e}");
+                    serde_json::json!({ "error": e.to_string() })
+                }
+            };
+            report.details.insert("probe".into(), value);
+        }
+        let code = super::files::render(&report, self.report.as_deref(), json, false)?;
+        Ok(if code == EXIT_OK && probe_failed {
+            super::probe::EXIT_PROBE_FAILED
+        } else {
+            code
+        })
     }
 }
 

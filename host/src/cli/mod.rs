@@ -6,6 +6,7 @@ mod ledger;
 mod migrate;
 mod plan;
 mod plugin;
+mod probe;
 mod progress;
 mod schema;
 mod serve;
@@ -94,6 +95,10 @@ pub enum Command {
     /// The migration service: an authenticated HTTP API (/v1) with live
     /// progress, over the endpoints named in the config.
     Serve(serve::ServeArgs),
+    /// Does the migrated database perform? Latency percentiles under N
+    /// concurrent clients for a workload derived from the schema, plans,
+    /// and with --from the source side by side.
+    Probe(probe::ProbeArgs),
     /// Versioned schema migrations: new, status, history, up, down,
     /// validate, baseline, diff, reset, hash.
     #[command(subcommand)]
@@ -163,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plugin(c) => c.execute(&cli.global).await,
         Command::Serve(a) => a.execute(&cli.global).await,
         Command::Schema(c) => c.execute(&cli.global).await,
+        Command::Probe(a) => a.execute(&cli.global).await,
     };
     match result {
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {

@@ -95,6 +95,29 @@ pub struct ConfigFile {
     /// `ferry schema`: where the migration files are.
     #[serde(default)]
     pub schema: SchemaSection,
+    /// `ferry probe` (and `ferry migrate --probe`): clients, duration,
+    /// thresholds.
+    #[serde(default)]
+    pub probe: ProbeSection,
+}
+
+/// `[probe]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    pub clients: Option<usize>,
+    /// `30s`, `500ms`, `2m`.
+    pub duration: Option<String>,
+    /// The overall p95 latency above which a probe fails (`30ms`).
+    pub p95: Option<String>,
+}
+
+/// `[probe]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSettings {
+    pub clients: Option<usize>,
+    pub duration: Option<std::time::Duration>,
+    pub p95: Option<std::time::Duration>,
 }
 
 /// `[schema]`.
@@ -160,6 +183,8 @@ pub struct Config {
     pub serve: serve::ServeSettings,
     /// `[schema] dir`, resolved.
     pub schema_dir: Option<PathBuf>,
+    /// `[probe]`.
+    pub probe: ProbeSettings,
 }
 
 impl Default for Config {
@@ -177,6 +202,7 @@ impl Default for Config {
             selection: Default::default(),
             serve: Default::default(),
             schema_dir: None,
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -257,6 +283,26 @@ impl Config {
         Ok(Config {
             serve: serve::ServeSettings::build(raw.serve, raw.endpoints, base)?,
             schema_dir: raw.schema.dir.map(|d| base.join(d)),
+            probe: ProbeSettings {
+                clients: match raw.probe.clients {
+                    Some(0) => return Err("probe.clients must be at least 1".into()),
+                    c => c,
+                },
+                duration: raw
+                    .probe
+                    .duration
+                    .as_deref()
+                    .map(crate::probe::parse_duration)
+                    .transpose()
+                    .map_err(|e| format!("probe.duration {e}"))?,
+                p95: raw
+                    .probe
+                    .p95
+                    .as_deref()
+                    .map(crate::probe::parse_duration)
+                    .transpose()
+                    .map_err(|e| format!("probe.p95 {e}"))?,
+            },
             files,
             retry: raw.retry.build()?,
             selection: crate::engine::options::TableSelection {

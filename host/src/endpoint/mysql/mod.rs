@@ -305,6 +305,29 @@ impl SqlConn for MysqlSink {
         &dialect::MYSQL
     }
 
+    async fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlError> {
+        use mysql_async::prelude::Queryable;
+        let rows: Vec<mysql_async::Row> =
+            self.conn.query(sql).await.map_err(|e| my_sql_error(&e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                mysql_async::Row::unwrap(r)
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql_async::Value::NULL => None,
+                        // Bytes that are not UTF-8 as PostgreSQL renders bytea.
+                        mysql_async::Value::Bytes(b) => Some(
+                            String::from_utf8(b)
+                                .unwrap_or_else(|e| format!("\\x{}", hex::encode(e.as_bytes()))),
+                        ),
+                        other => Some(other.as_sql(true)),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     fn endpoint_name(&self) -> String {
         self.name.clone()
     }

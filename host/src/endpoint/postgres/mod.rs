@@ -374,6 +374,23 @@ impl SqlConn for PgSink {
         &dialect::POSTGRES
     }
 
+    async fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlError> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| sql_error(&e))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     fn endpoint_name(&self) -> String {
         self.name.clone()
     }

@@ -371,6 +371,10 @@ pub trait SqlConn: Send {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Vec<Vec<SqlValue>>, SqlError>;
+    /// Runs one query without parameters over the text protocol (values
+    /// inlined, as pgbench's default "simple" mode sends them): every
+    /// value as the database renders it as text, of any column type.
+    async fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlError>;
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod alter;
 pub mod dialect;
+pub mod explain;
 pub mod ledger;
 pub mod portable;
 pub mod views;

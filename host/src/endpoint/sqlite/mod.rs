@@ -337,6 +337,40 @@ impl SqlConn for SqliteSink {
         &dialect::SQLITE
     }
 
+    async fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlError> {
+        tokio::task::block_in_place(|| {
+            let mut st = self
+                .conn
+                .prepare(sql)
+                .map_err(|e| SqlError::from(e.to_string()))?;
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => None,
+                                rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                                rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                                // Bytes as PostgreSQL renders bytea (`\\x…`),
+                                // text that is not UTF-8 included.
+                                rusqlite::types::ValueRef::Text(t) => Some(
+                                    String::from_utf8(t.to_vec())
+                                        .unwrap_or_else(|_| format!("\\x{}", hex::encode(t))),
+                                ),
+                                rusqlite::types::ValueRef::Blob(b) => {
+                                    Some(format!("\\x{}", hex::encode(b)))
+                                }
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| SqlError::from(e.to_string()))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| SqlError::from(e.to_string()))
+        })
+    }
+
     fn endpoint_name(&self) -> String {
         self.name.clone()
     }

@@ -46,17 +46,7 @@ pub async fn start_run(
     let canonical: serde_json::Value = parse_json(&body)?;
     let body_sha = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
     let opts = s.options(&req).await?;
-    let admission = s.runs.admit().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "busy",
-            format!(
-                "{} runs are running or queued, the most this server takes (serve.max_concurrent_runs + serve.max_queued_runs); try again later",
-                s.runs.admitted()
-            ),
-        )
-        .retry_after(RETRY_AFTER_SECONDS)
-    })?;
+    let admission = s.admit()?;
     let run_id = engine::new_run_id();
     if let Some(k) = &key
         && let Some((sha, existing)) = s
@@ -152,6 +142,54 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| not_found(run_id))
+    }
+
+    /// The run's row, refused with 409 while it runs or waits: what resume,
+    /// rollback and cleanup act on.
+    pub(super) async fn finished_row(&self, run_id: &str) -> Result<RunRow, ApiError> {
+        let row = self.row(run_id).await?;
+        if self
+            .runs
+            .live(run_id)
+            .and_then(|l| l.view())
+            .is_some_and(|v| !v.is_finished())
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "running",
+                format!("run {run_id} is still running or queued; cancel it first"),
+            ));
+        }
+        Ok(row)
+    }
+
+    /// A place for a new run, or 429 with `Retry-After` when every slot
+    /// and queue place is taken.
+    pub(super) fn admit(&self) -> Result<super::super::runs::Admission, ApiError> {
+        self.runs.admit().map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "{} runs are running or queued, the most this server takes (serve.max_concurrent_runs + serve.max_queued_runs); try again later",
+                    self.runs.admitted()
+                ),
+            )
+            .retry_after(RETRY_AFTER_SECONDS)
+        })
+    }
+}
+
+impl From<crate::rollback::RollbackError> for ApiError {
+    /// A refusal (the run cannot be rolled back or cleaned up now) is the
+    /// caller's conflict; anything else is the target failing.
+    fn from(e: crate::rollback::RollbackError) -> ApiError {
+        match e {
+            crate::rollback::RollbackError::Refused(m) => {
+                ApiError::new(StatusCode::CONFLICT, "refused", m)
+            }
+            e => ApiError::new(StatusCode::BAD_GATEWAY, "endpoint", e.to_string()),
+        }
     }
 }
 
@@ -310,18 +348,7 @@ pub async fn resume_run(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let who = caller.require(Role::Operator)?;
-    let row = s.row(&id).await?;
-    if s.runs
-        .live(&id)
-        .and_then(|l| l.view())
-        .is_some_and(|v| !v.is_finished())
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "running",
-            format!("run {id} is still running or queued"),
-        ));
-    }
+    let row = s.finished_row(&id).await?;
     let req: RunRequest = parse_json(row.request.as_bytes())?;
     let asked = s.options(&req).await?;
     let over = PlanOverrides {
@@ -332,14 +359,7 @@ pub async fn resume_run(
         retry: asked.retry,
         ..Default::default()
     };
-    let admission = s.runs.admit().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "busy",
-            "every run slot and queue place is taken; try again later",
-        )
-        .retry_after(RETRY_AFTER_SECONDS)
-    })?;
+    let admission = s.admit()?;
     match engine::resume::prepare(&id, over, &s.registry, &[]).await {
         Ok(Resumable::Finished(rec)) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -399,18 +419,7 @@ pub async fn rollback_run(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let q = query(q)?;
-    let row = s.row(&id).await?;
-    if s.runs
-        .live(&id)
-        .and_then(|l| l.view())
-        .is_some_and(|v| !v.is_finished())
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "running",
-            format!("run {id} is still running; cancel it first"),
-        ));
-    }
+    let row = s.finished_row(&id).await?;
     let to = s.endpoint("to", &row.to)?;
     match crate::rollback::rollback(&to, &id, q.dry_run, None).await {
         Ok(r) => {
@@ -431,14 +440,7 @@ pub async fn rollback_run(
             }
             Ok((status, AuditRun(id), Json(r)).into_response())
         }
-        Err(crate::rollback::RollbackError::Refused(m)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "refused", m))
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "endpoint",
-            e.to_string(),
-        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -511,28 +513,10 @@ pub async fn cleanup_run(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin)?;
     let q = query(q)?;
-    let row = s.row(&id).await?;
-    if s.runs
-        .live(&id)
-        .and_then(|l| l.view())
-        .is_some_and(|v| !v.is_finished())
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "running",
-            format!("run {id} is still running; cancel it first"),
-        ));
-    }
+    let row = s.finished_row(&id).await?;
     let to = s.endpoint("to", &row.to)?;
     match crate::rollback::cleanup(&to, &id, q.force).await {
         Ok(r) => Ok((AuditRun(id), Json(r)).into_response()),
-        Err(crate::rollback::RollbackError::Refused(m)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "refused", m))
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "endpoint",
-            e.to_string(),
-        )),
+        Err(e) => Err(e.into()),
     }
 }

@@ -66,14 +66,7 @@ pub async fn import(
     };
     let request = json!({"from": req.from, "to": req.to, "options": {"if_exists": q.if_exists}});
     let opts = s.options(&req).await?;
-    let admission = s.runs.admit().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "busy",
-            "every run slot and queue place is taken; try again later",
-        )
-        .retry_after(RETRY_AFTER_SECONDS)
-    })?;
+    let admission = s.admit()?;
     let run_id = engine::new_run_id();
     let row = RunRow {
         run_id: run_id.clone(),

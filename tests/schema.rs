@@ -141,6 +141,9 @@ fn round_trip(kind: &str) {
     let out = schema("status", &db, &dir, &["--check", "--json"]);
     assert_eq!(out.status.code(), Some(4), "pending fails --check");
     assert_eq!(json(&out)["pending"].as_array().unwrap().len(), 3);
+    if let Db::Sqlite(p, _) = &db {
+        assert!(!p.exists(), "status created the file it only reads");
+    }
 
     // A dry run prints the SQL with the history writes and changes nothing.
     let out = schema("up", &db, &dir, &["--dry-run"]);

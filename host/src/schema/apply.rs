@@ -241,17 +241,25 @@ pub fn status_of(target: String, dir: &Dir, latest: &BTreeMap<String, Entry>) ->
     s
 }
 
-/// Reads the status of `url` against `dir` (writes nothing).
+/// Reads the status of `url` against `dir` (writes nothing: a SQLite file
+/// that does not exist yet is not created, its history is empty).
 pub async fn status(url: &EndpointUrl, dir: &Dir) -> Result<Status, SchemaError> {
-    let mut t = Target::open(url).await?;
-    let entries = history::entries(t.conn()).await?;
-    let mut s = status_of(t.name(), dir, &history::latest(&entries));
+    let entries = if endpoint::would_create(url) {
+        Vec::new()
+    } else {
+        let mut t = Target::open(url).await?;
+        history::entries(t.conn()).await?
+    };
+    let mut s = status_of(url.to_string(), dir, &history::latest(&entries));
     s.sum = dir.sum_mismatches()?;
     Ok(s)
 }
 
 /// The full history, oldest first.
 pub async fn log(url: &EndpointUrl) -> Result<Vec<Entry>, SchemaError> {
+    if endpoint::would_create(url) {
+        return Ok(Vec::new());
+    }
     let mut t = Target::open(url).await?;
     history::entries(t.conn()).await
 }

@@ -90,6 +90,9 @@
 //!   migrated from the bundled example: every kind of derived query, results
 //!   equal to the source's, a dropped foreign-key index found, a threshold
 //!   failing the exit code, user queries, `ferry migrate --probe`.
+//! - `python_plugins` — plugins written in Python with `plugins/sdk-python`,
+//!   built from source by componentize-py: the example transformer in a real
+//!   migration into PostgreSQL, a hostile one meeting the typed limits.
 //! - `schema`    — `ferry schema` on SQLite, PostgreSQL and MariaDB: up,
 //!   status, down round trips with the live schema checked, drift (and CRLF
 //!   that is not), two concurrent `up`s, a MariaDB migration failing
@@ -130,6 +133,7 @@ mod pgsource;
 mod plan;
 mod plugin_cli;
 mod probe;
+mod python_plugins;
 mod rejects;
 mod restart;
 mod rollback;

@@ -105,6 +105,16 @@ pub(crate) fn classify(
         Some(t) => t.to_string(),
         None => err.to_string(),
     };
+    // A Python plugin's uncaught exception: its traceback (the author's
+    // files, lines and functions) says more than the interpreter's frames.
+    if let Some((exception, traceback)) = python_traceback(&store.data().stderr.tail_text()) {
+        return PluginError::Trap {
+            plugin,
+            call,
+            message: format!("Python raised {exception}"),
+            backtrace: traceback,
+        };
+    }
     let said = store.data().stderr.tail();
     if !said.is_empty() {
         message.push_str(&format!(" (the plugin wrote to stderr: {said})"));
@@ -114,6 +124,50 @@ pub(crate) fn classify(
         call,
         message,
         backtrace,
+    }
+}
+
+/// The last Python traceback in a plugin's stderr: (the exception line,
+/// the traceback from `Traceback (most recent call last):` to it).
+fn python_traceback(stderr: &str) -> Option<(String, String)> {
+    const MARK: &str = "Traceback (most recent call last):";
+    let start = stderr.rfind(MARK)?;
+    let mut lines = Vec::new();
+    for line in stderr[start..].lines() {
+        lines.push(line.trim_end());
+        // Frames and their source lines are indented; the first line that
+        // is not (after the mark) is the exception.
+        if lines.len() > 1 && !line.starts_with(' ') {
+            break;
+        }
+    }
+    let exception = lines
+        .last()
+        .filter(|l| !l.starts_with(' ') && **l != MARK)?;
+    Some((
+        exception.to_string(),
+        lines
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ))
+}
+
+#[cfg(test)]
+mod traceback_tests {
+    #[test]
+    fn a_python_traceback_is_cut_from_the_interpreters_noise() {
+        let stderr = "some log line\nTraceback (most recent call last):\n  File \"/0/app.py\", line 25, in transform\n  File \"/0/app.py\", line 9, in helper_that_fails\nZeroDivisionError: division by zero\nthread '<unnamed>' panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";
+        let (exception, tb) = super::python_traceback(stderr).unwrap();
+        assert_eq!(exception, "ZeroDivisionError: division by zero");
+        assert!(tb.contains("line 9, in helper_that_fails"), "{tb}");
+        assert!(!tb.contains("panicked"), "{tb}");
+        assert_eq!(super::python_traceback("no traceback here"), None);
+        assert_eq!(
+            super::python_traceback("Traceback (most recent call last):\n"),
+            None
+        );
     }
 }
 

@@ -49,6 +49,14 @@ impl LogPipe {
     }
 
     /// The most recent output (up to 1 KiB), trimmed, as text.
+    /// The tail as written, lines kept (for a guest's own traceback).
+    pub fn tail_text(&self) -> String {
+        match self.shared.lock() {
+            Ok(s) => String::from_utf8_lossy(&s.tail).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
     pub fn tail(&self) -> String {
         match self.shared.lock() {
             Ok(s) => String::from_utf8_lossy(&s.tail).trim().replace('\n', " | "),

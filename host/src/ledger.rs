@@ -120,3 +120,14 @@ pub struct Mark {
 pub fn now() -> String {
     crate::model::temporal::now_rfc3339()
 }
+
+/// This machine's name, for records of who did what (best effort:
+/// `/etc/hostname`, then `$HOSTNAME`, else `localhost`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -61,12 +61,7 @@ pub fn who() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
+    format!("{user}@{}", crate::ledger::hostname())
 }
 
 /// Runs a statement of ferry's own (the history's), `$n` placeholders.

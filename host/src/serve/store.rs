@@ -154,7 +154,7 @@ impl Store {
         let holder = format!(
             "pid {} on {}, since {}",
             std::process::id(),
-            hostname(),
+            crate::ledger::hostname(),
             crate::ledger::now()
         );
         store
@@ -522,16 +522,6 @@ async fn connect(url: &EndpointUrl) -> Result<Box<dyn SqlConn>, StoreError> {
         }
     }
     Ok(conn)
-}
-
-/// This machine's name, for the holder line (best effort).
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "an unknown host".into())
 }
 
 const RUN_COLUMNS: &str = "run_id, source, target, request, status, created_by, created_at, \

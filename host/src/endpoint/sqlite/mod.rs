@@ -34,6 +34,8 @@ mod tests;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -331,6 +333,25 @@ pub(super) fn to_param(v: &SqlValue) -> rusqlite::types::Value {
     }
 }
 
+/// Every row of `sql`, each value mapped by `value`.
+fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+    value: impl Fn(ValueRef<'_>) -> T,
+) -> Result<Vec<Vec<T>>, SqlError> {
+    let err = |e: rusqlite::Error| SqlError::from(e.to_string());
+    let mut st = conn.prepare(sql).map_err(err)?;
+    let n = st.column_count();
+    let rows = st
+        .query_map(
+            rusqlite::params_from_iter(params.iter().map(to_param)),
+            |r| (0..n).map(|i| Ok(value(r.get_ref(i)?))).collect(),
+        )
+        .map_err(err)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err)
+}
+
 #[async_trait]
 impl SqlConn for SqliteSink {
     fn dialect(&self) -> &'static Dialect {
@@ -339,35 +360,18 @@ impl SqlConn for SqliteSink {
 
     async fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlError> {
         tokio::task::block_in_place(|| {
-            let mut st = self
-                .conn
-                .prepare(sql)
-                .map_err(|e| SqlError::from(e.to_string()))?;
-            let n = st.column_count();
-            let rows = st
-                .query_map([], |r| {
-                    (0..n)
-                        .map(|i| {
-                            Ok(match r.get_ref(i)? {
-                                rusqlite::types::ValueRef::Null => None,
-                                rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                                rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                                // Bytes as PostgreSQL renders bytea (`\\x…`),
-                                // text that is not UTF-8 included.
-                                rusqlite::types::ValueRef::Text(t) => Some(
-                                    String::from_utf8(t.to_vec())
-                                        .unwrap_or_else(|_| format!("\\x{}", hex::encode(t))),
-                                ),
-                                rusqlite::types::ValueRef::Blob(b) => {
-                                    Some(format!("\\x{}", hex::encode(b)))
-                                }
-                            })
-                        })
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(|e| SqlError::from(e.to_string()))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| SqlError::from(e.to_string()))
+            all_rows(&self.conn, sql, &[], |v| match v {
+                ValueRef::Null => None,
+                ValueRef::Integer(v) => Some(v.to_string()),
+                ValueRef::Real(v) => Some(v.to_string()),
+                // Bytes as PostgreSQL renders bytea (`\\x…`), text that
+                // is not UTF-8 included.
+                ValueRef::Text(t) => Some(
+                    String::from_utf8(t.to_vec())
+                        .unwrap_or_else(|_| format!("\\x{}", hex::encode(t))),
+                ),
+                ValueRef::Blob(b) => Some(format!("\\x{}", hex::encode(b))),
+            })
         })
     }
 
@@ -390,35 +394,14 @@ impl SqlConn for SqliteSink {
         params: &[SqlValue],
     ) -> Result<Vec<Vec<SqlValue>>, SqlError> {
         tokio::task::block_in_place(|| {
-            let mut st = self
-                .conn
-                .prepare(sql)
-                .map_err(|e| SqlError::from(e.to_string()))?;
-            let n = st.column_count();
-            let rows = st
-                .query_map(
-                    rusqlite::params_from_iter(params.iter().map(to_param)),
-                    |r| {
-                        (0..n)
-                            .map(|i| {
-                                Ok(match r.get_ref(i)? {
-                                    rusqlite::types::ValueRef::Null => SqlValue::Null,
-                                    rusqlite::types::ValueRef::Integer(v) => SqlValue::Int(v),
-                                    rusqlite::types::ValueRef::Real(v) => {
-                                        SqlValue::Text(v.to_string())
-                                    }
-                                    rusqlite::types::ValueRef::Text(t)
-                                    | rusqlite::types::ValueRef::Blob(t) => {
-                                        SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                                    }
-                                })
-                            })
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    },
-                )
-                .map_err(|e| SqlError::from(e.to_string()))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| SqlError::from(e.to_string()))
+            all_rows(&self.conn, sql, params, |v| match v {
+                ValueRef::Null => SqlValue::Null,
+                ValueRef::Integer(v) => SqlValue::Int(v),
+                ValueRef::Real(v) => SqlValue::Text(v.to_string()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            })
         })
     }
 }

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Builds a Python ferry plugin into a component:
 #   plugins/sdk-python/build.sh APP_DIR [NAME] [WORLD] [OUT]
-# APP_DIR holds app.py (the module that sets `Transform = ferry.export_transformer(...)`
-# or `Validate = ferry.export_validator(...)`) and any pure-Python modules it imports.
-# NAME defaults to APP_DIR's name, WORLD to `transformer` (or `validator`).
+# APP_DIR holds app.py (the module that sets `Transform = ferry.export_transformer(...)`,
+# `Validate = ferry.export_validator(...)` or `Parse = ferry.export_parser(...)`) and
+# any pure-Python modules it imports (tests, `test_*.py`, and a project's `.ferry/` are
+# left out). NAME defaults to APP_DIR's name, WORLD to `transformer` (or `validator`,
+# `parser`: the world must match the export).
 # Writes OUT (default APP_DIR/NAME.wasm). Needs: pip install componentize-py==0.25.1
 #
 # The build runs on a copy in a temporary directory: componentize-py imports
@@ -23,7 +25,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 mkdir "$tmp/app" "$tmp/sdk"
-(cd "$app" && find . -name '*.py' ! -name 'test_*' ! -path '*/__pycache__/*' | while read -r f; do
+(cd "$app" && find . -name '*.py' ! -name 'test_*' ! -path '*/__pycache__/*' ! -path './.ferry/*' | while read -r f; do
     mkdir -p "$tmp/app/$(dirname "$f")" && cp "$f" "$tmp/app/$f"; done)
 cp -R "$sdk/ferry_plugin" "$tmp/sdk/"
 rm -rf "$tmp/sdk/ferry_plugin/__pycache__"

@@ -1,7 +1,7 @@
 """Guest SDK for ferry plugins written in Python (`ferry:plugin@0.1.0`),
 built into components with componentize-py.
 
-A plugin subclasses `Transformer` (or `Validator`), reads input rows by column
+A plugin subclasses `Transformer`, `Validator` or `Parser`, reads input rows by column
 name, appends output rows, rejects rows with a reason, and exports itself
 with one line in its app module::
 
@@ -35,6 +35,7 @@ no native dependencies, so componentize-py bundles it as it is.
 from .batch import Batch, Diagnostic, Output, Row, info, reject, warning
 from .config import config_schema, parse_config
 from .log import log
+from .parser import FileInfo, Parser, export_parser, field_value, parsed_record
 from .plugin import Transformer, Validator, export_transformer, export_validator
 from .schema import (
     LOGICAL_TYPES,
@@ -51,8 +52,9 @@ from .schema import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Batch", "Column", "Diagnostic", "InternalError", "InvalidConfig", "LOGICAL_TYPES",
-    "MalformedInput", "Output", "PYTHON_TYPES", "PluginError", "Row", "Schema", "Transformer",
-    "UnsupportedSchema", "Validator", "config_schema", "export_transformer", "export_validator",
-    "info", "log", "parse_config", "reject", "warning",
+    "Batch", "Column", "Diagnostic", "FileInfo", "InternalError", "InvalidConfig", "LOGICAL_TYPES",
+    "MalformedInput", "Output", "PYTHON_TYPES", "Parser", "PluginError", "Row", "Schema",
+    "Transformer", "UnsupportedSchema", "Validator", "config_schema", "export_parser",
+    "export_transformer", "export_validator", "field_value", "info", "log", "parse_config",
+    "parsed_record", "reject", "warning",
 ]

@@ -174,3 +174,64 @@ def host_log(level: int, message: str) -> None:
     from wit_world.imports import host  # type: ignore
 
     host.log(host.LogLevel(level), message)
+
+
+class _NativeParse:
+    """Stand-ins for `wit_world.exports.parse`'s types natively."""
+
+    @dataclass
+    class FieldValue_Null:
+        pass
+
+    @dataclass
+    class FieldValue_Boolean:
+        value: bool
+
+    @dataclass
+    class FieldValue_Integer:
+        value: int
+
+    @dataclass
+    class FieldValue_Float:
+        value: float
+
+    @dataclass
+    class FieldValue_Text:
+        value: str
+
+    @dataclass
+    class FieldValue_Bytes:
+        value: bytes
+
+    @dataclass
+    class FieldValue_Json:
+        value: str
+
+    @dataclass
+    class Field:
+        name: str
+        value: "object"
+
+    @dataclass
+    class ParsedRecord:
+        fields: list
+
+    @dataclass
+    class FileInfo:
+        name: str
+        size: int
+        media_type_hint: Optional[str]
+
+    class Session:
+        pass
+
+
+def parse_types():
+    """The `parse` interface's types: `wit_world.exports.parse` inside a
+    component built for the `parser` world, the stand-ins natively. (Only the
+    parser world has that module, so it is imported on first use, not here.)"""
+    if NATIVE:
+        return _NativeParse
+    from wit_world.exports import parse  # type: ignore
+
+    return parse

@@ -28,6 +28,11 @@ with one line in its app module::
 
     Transform = ferry.export_transformer(Lower)
 
+A parser subclasses `Parser` and either overrides `parse(data, file, config)`
+(the whole file; the SDK buffers it) or `open(file, config)` returning a
+session with `feed(chunk)` and `finish()`; both return record dicts. It is
+exported with `Parse = ferry.export_parser(MyParser)` (see `parser.py`).
+
 Offsets, bitmaps and the WIT types stay inside this package. Pure Python:
 no native dependencies, so componentize-py bundles it as it is.
 """

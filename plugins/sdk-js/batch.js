@@ -79,6 +79,19 @@ function uuidText(b, at) {
   return s;
 }
 
+/** Throws `MalformedInput` when an int column holds a value a number cannot
+ * hold exactly. Run on every int column handed back undecoded: componentize-qjs
+ * lifts an s64 to a number, so a value beyond 2^53 - 1 has already been
+ * rounded and would reach the target changed. */
+function checkInts(col, witCol) {
+  const { tag, val } = witCol.data;
+  if (tag !== "ints") return;
+  for (let i = 0; i < val.length; i++) {
+    const v = val[i];
+    if (typeof v === "number" ? !Number.isSafeInteger(v) : v > MAX_SAFE || v < -MAX_SAFE) intOf(v, col, i);
+  }
+}
+
 /** One WIT column → an array of JavaScript values (null for null). */
 function decodeColumn(col, witCol, n) {
   const { tag, val } = witCol.data;
@@ -480,9 +493,16 @@ export class Output {
       if (this._idx.length || this.diagnostics.some((d) => d.severity === "error")) {
         throw new InternalError("passThrough cannot be combined with append or reject");
       }
-      return { batch: { numRows: this._same.length, columns: this._same._witCols }, diagnostics };
+      const same = this._same;
+      same.schema.columns.forEach((c, i) => { if (same._cols[i] === null) checkInts(c, same._witCols[i]); });
+      return { batch: { numRows: same.length, columns: same._witCols }, diagnostics };
     }
-    const columns = this.schema.columns.map((c) => this._reused(c) ?? encodeColumn(c, this._column(c.name)));
+    const columns = this.schema.columns.map((c) => {
+      const reused = this._reused(c);
+      if (reused === null) return encodeColumn(c, this._column(c.name));
+      if (this._src._cols[this._src.schema.indexOf(c.name)] === null) checkInts(c, reused);
+      return reused;
+    });
     return { batch: { numRows: this._idx.length, columns }, diagnostics };
   }
 }

@@ -123,6 +123,17 @@ test("int64 values beyond 2^53 are refused, never rounded", () => {
   class Read extends ferry.Validator { static name = "r"; validate(b) { b.column("i"); return []; } }
   assert.throws(() => ferry.exportValidator(Read).validate(schema, "{}", batch),
     (e) => e.tag === "malformed-input" && /beyond 2\^53/.test(e.val.message) && e.val.location.column === "i");
+  // Also when the column is handed back without being decoded: the
+  // componentizer has already rounded such a value.
+  const rounded = { numRows: 1, columns: [{ validity: null, data: { tag: "ints", val: [2 ** 60] } }] };
+  for (const mode of ["rows", "raw"]) {
+    class Pass extends ferry.Transformer {
+      static name = "p";
+      transform(b, out) { if (mode === "raw") out.passThrough(b); else for (const r of b) out.append(r); }
+    }
+    assert.throws(() => ferry.exportTransformer(Pass).transform(schema, "{}", rounded),
+      (e) => e.tag === "malformed-input" && /2\^53/.test(e.val.message), mode);
+  }
 });
 
 test("configuration: defaults, unknown keys, wrong types, enum, custom checks, JSON Schema", () => {

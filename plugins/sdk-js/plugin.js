@@ -55,42 +55,63 @@ export class Parser extends Base {
 
 // ---------------------------------------------------------------- errors
 
-// The marks around an uncaught exception's report on stderr. The host
-// (`js_stack` in host/src/plugin/instance.rs) cuts the report out by them:
-// keep the two in step.
+// The marks around an uncaught exception's report. The host
+// (`js_stack` in host/src/plugin/instance.rs) cuts the report out of the
+// plugin's stderr by them: keep the two in step.
 export const STACK_BEGIN = "ferry-js: uncaught exception";
 export const STACK_END = "ferry-js: end of stack";
 
+// How long a report may be, in characters: 560. componentize-qjs has no
+// console; the report reaches stderr as the message of the exception its
+// runtime prints (Rust-escaped, ~170 bytes of its own after it) when the
+// call traps, and ferry keeps the last 1 KiB of a plugin's stderr. The
+// exception's first line keeps at most 200 characters; the frames
+// innermost first (where the author's code threw) fill the rest.
+const MAX_REPORT = 560;
+const MAX_HEAD = 200;
+
 /** `e` as the report the host reads: a first line `Name: message`, then
- * the stack's `at function (file:line:column)` lines. */
-export function stackReport(e) {
-  if (!(e instanceof Error)) {
+ * the stack's `at function (file:line:column)` lines, innermost first. */
+export function stackReport(e, max = Infinity) {
+  let head;
+  let frames = [];
+  if (e instanceof Error) {
+    head = `${e.name}: ${e.message}`;
+    frames = String(e.stack ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith("at "))
+      .map((l) => `    ${l}`);
+  } else {
     let s;
     try { s = typeof e === "string" ? e : JSON.stringify(e); } catch { s = String(e); }
-    return `uncaught value: ${s}`;
+    head = `uncaught value: ${s}`;
   }
-  const head = `${e.name}: ${e.message}`;
-  const frames = String(e.stack ?? "")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith("at "))
-    .map((l) => `    ${l}`);
-  return [head, ...frames].join("\n");
+  head = head.replace(/\s*\n\s*/g, " ");
+  if (max !== Infinity && head.length > MAX_HEAD) head = `${head.slice(0, MAX_HEAD - 3)}...`;
+  let report = head;
+  for (const f of frames) {
+    if (report.length + 1 + f.length > max) break;
+    report += `\n${f}`;
+  }
+  return report;
 }
 
 /** `fn` as an export: a `PluginError` becomes the typed WIT `plugin-error`
  * (thrown, as the componentizer expects for a `result`'s error). Anything
- * else is the plugin's bug: inside a component its report goes to stderr
- * between the marks and the exception propagates, which traps the call;
- * natively it propagates as it is. */
+ * else is the plugin's bug: inside a component it is rethrown as an Error
+ * whose message is the report between the marks, which traps the call and
+ * reaches ferry's trap error; natively it propagates as it is. */
 function guard(call, fn) {
   return function guarded(...args) {
     try {
       return fn.apply(this, args);
     } catch (e) {
       if (e instanceof PluginError) throw e._wit();
-      if (inComponent()) console.error(`${STACK_BEGIN} in \`${call}\`\n${stackReport(e)}\n${STACK_END}`);
-      throw e;
+      if (!inComponent()) throw e;
+      const begin = `${STACK_BEGIN} in \`${call}\``;
+      const budget = MAX_REPORT - begin.length - STACK_END.length - 2;
+      throw new Error(`${begin}\n${stackReport(e, budget)}\n${STACK_END}`);
     }
   };
 }

@@ -115,6 +115,16 @@ pub(crate) fn classify(
             backtrace: traceback,
         };
     }
+    // A JavaScript plugin's uncaught exception, reported by the JS SDK
+    // (`plugins/sdk-js/plugin.js`): its message and the author's frames.
+    if let Some((exception, stack)) = js_stack(&store.data().stderr.tail_text()) {
+        return PluginError::Trap {
+            plugin,
+            call,
+            message: format!("JavaScript threw {exception}"),
+            backtrace: stack,
+        };
+    }
     let said = store.data().stderr.tail();
     if !said.is_empty() {
         message.push_str(&format!(" (the plugin wrote to stderr: {said})"));
@@ -154,8 +164,113 @@ fn python_traceback(stderr: &str) -> Option<(String, String)> {
     ))
 }
 
+/// The marks around the JavaScript SDK's report of an uncaught exception
+/// (`STACK_BEGIN`/`STACK_END` in `plugins/sdk-js/plugin.js`; keep the two
+/// in step).
+const JS_STACK_BEGIN: &str = "ferry-js: uncaught exception";
+const JS_STACK_END: &str = "ferry-js: end of stack";
+
+/// The last JavaScript exception report in a plugin's stderr: (its first
+/// line, `Name: message`; its stack frames, `at function (file:line:column)`).
+///
+/// componentize-qjs has no console: the SDK rethrows the exception with the
+/// report as its message, and the QuickJS runtime prints that message
+/// Rust-escaped (`\n`, `\"`) in its panic line as the call traps. Both the
+/// escaped and the plain form are read. A report whose end mark is missing
+/// (the 1 KiB tail was cut) keeps the frames that arrived.
+fn js_stack(stderr: &str) -> Option<(String, String)> {
+    let start = stderr.rfind(JS_STACK_BEGIN)?;
+    let report = &stderr[start..];
+    let report = &report[..report.find(JS_STACK_END).unwrap_or(report.len())];
+    // Escaped, the whole report is one line, up to the end mark (or to the
+    // quote that closes the message when the mark is missing).
+    let first = report.lines().next().unwrap_or_default();
+    let report = if first.contains("\\n") {
+        unescape_debug(first.split("\"), stack: ").next().unwrap_or(first))
+    } else {
+        report.to_string()
+    };
+    let mut lines = report.lines().skip(1);
+    let exception = lines.next().map(str::trim).filter(|l| !l.is_empty())?;
+    let frames: Vec<String> = lines
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("  {l}"))
+        .collect();
+    Some((exception.to_string(), frames.join("\n")))
+}
+
+/// Undoes Rust's `{:?}` escaping of a string's contents: `\n`, `\t`,
+/// `\r`, `\"`, `\'`, `\\`, `\0` and `\u{…}`; anything else is kept as it is.
+fn unescape_debug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let rest = chars.as_str();
+                let code = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok().map(|v| (hex.len(), v)));
+                match code.and_then(|(n, v)| char::from_u32(v).map(|ch| (n, ch))) {
+                    Some((n, ch)) => {
+                        out.push(ch);
+                        chars = rest[n + 2..].chars();
+                    }
+                    None => out.push_str("\\u"),
+                }
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod traceback_tests {
+    #[test]
+    fn a_javascript_stack_is_cut_from_the_sdks_report() {
+        // As componentize-qjs's runtime prints it: the report is the
+        // message of the exception, escaped, inside its panic line.
+        let stderr = "thread '<unnamed>' (1) panicked at crates/runtime/src/interpreter.rs:51:31:\nFailed to call 'transform': Value(Exception(\n    Exception { message: Some(\"ferry-js: uncaught exception in `transform`\\nRangeError: no \\\"rows\\\" wanted, got 3 \\u{1f600}\\n    at helperThatThrows (/app.js:8:46)\\n    at transform (/app.js:27:40)\\nferry-js: end of stack\"), stack: Some(\"    at guarded (/.ferry/sdk/js/plugin.js:92:26)\\n\") }\n)\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let (exception, stack) = super::js_stack(stderr).unwrap();
+        assert_eq!(exception, "RangeError: no \"rows\" wanted, got 3 \u{1f600}");
+        assert_eq!(
+            stack,
+            "  at helperThatThrows (/app.js:8:46)\n  at transform (/app.js:27:40)"
+        );
+        // Written plainly, with noise after it.
+        let (exception, stack) = super::js_stack(
+            "ferry-js: uncaught exception in `x`\nError: e\n    at f (a.js:1:1)\nferry-js: end of stack\nnoise",
+        )
+        .unwrap();
+        assert_eq!(
+            (exception.as_str(), stack.as_str()),
+            ("Error: e", "  at f (a.js:1:1)")
+        );
+        // The tail was cut after the frames began: keep what arrived.
+        let (_, stack) = super::js_stack(
+            "Some(\"ferry-js: uncaught exception in `x`\\nError: e\\n    at f (a.js:1:1)\\n    at g (a",
+        )
+        .unwrap();
+        assert_eq!(stack, "  at f (a.js:1:1)\n  at g (a");
+        assert_eq!(super::js_stack("no report here"), None);
+        assert_eq!(
+            super::js_stack("ferry-js: uncaught exception in `x`\nferry-js: end of stack\n"),
+            None
+        );
+    }
+
     #[test]
     fn a_python_traceback_is_cut_from_the_interpreters_noise() {
         let stderr = "some log line\nTraceback (most recent call last):\n  File \"/0/app.py\", line 25, in transform\n  File \"/0/app.py\", line 9, in helper_that_fails\nZeroDivisionError: division by zero\nthread '<unnamed>' panicked at runtime/src/lib.rs:1293:29:\nPython function threw an unexpected exception\n";

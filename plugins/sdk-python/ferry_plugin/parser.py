@@ -21,7 +21,8 @@ import math as _math
 import uuid as _uuid
 from dataclasses import dataclass
 from decimal import Decimal as _Decimal
-from typing import Any, Dict, Iterable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Dict, Iterable, Optional
 
 from . import _wit
 from .config import _Cache
@@ -127,7 +128,15 @@ def field_value(value, name: str = "?", record: Optional[int] = None):
 
     Anything else, an int out of range or a dict that is not JSON is an
     `InternalError` naming the field and the record."""
-    p = _wit.parse_types()
+    p = _parse()
+    t = type(value)
+    # The common cases first, by exact type (a record may hold millions).
+    if t is str:
+        return p.FieldValue_Text(value)
+    if t is int and _I64[0] <= value <= _I64[1]:
+        return p.FieldValue_Integer(value)
+    if t is float:
+        return p.FieldValue_Float(value)
     if value is None:
         return p.FieldValue_Null()
     if isinstance(value, bool):  # before int: bool is an int
@@ -158,23 +167,36 @@ def field_value(value, name: str = "?", record: Optional[int] = None):
     raise InternalError(f"{_where(name, record)} is a {type(value).__name__}; a field takes {_TAKES}")
 
 
+_PARSE = None
+
+
+def _parse():
+    """The `parse` interface's types, looked up once."""
+    global _PARSE
+    if _PARSE is None:
+        _PARSE = _wit.parse_types()
+    return _PARSE
+
+
 def _where(name: str, record: Optional[int]) -> str:
     return f"field {name!r}" + ("" if record is None else f" of record {record}")
 
 
-def parsed_record(record: Mapping[str, Any], index: Optional[int] = None):
+def parsed_record(record: Mapping, index: Optional[int] = None):
     """The WIT `parsed-record` of a dict `{field name: value}` (in its order)."""
-    p = _wit.parse_types()
-    if not isinstance(record, Mapping):
+    p = _parse()
+    if type(record) is not dict and not isinstance(record, Mapping):
         at = "" if index is None else f" {index}"
         raise InternalError(
             f"record{at} is a {type(record).__name__}; a parser returns dicts {{field name: value}}"
         )
     fields = []
+    field, text = p.Field, p.FieldValue_Text
     for name, value in record.items():
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             raise InternalError(f"record {index}: field name {name!r} is not a str")
-        fields.append(p.Field(name, field_value(value, name, index)))
+        # Text inline: the most common value, and this loop runs per field.
+        fields.append(field(name, text(value) if type(value) is str else field_value(value, name, index)))
     return p.ParsedRecord(fields)
 
 
@@ -203,7 +225,7 @@ def export_parser(cls):
     plugin's app module, `Parse = export_parser(MyParser)`."""
     plugin = cls()
     cache = _Cache()
-    wit_session = _wit.parse_types().Session
+    wit_session = _parse().Session
 
     class Session(wit_session):
         """One file being parsed: the author's session, guarded like the Rust

@@ -47,37 +47,38 @@ class LineSession:
         self.offset = 0  # byte offset in the file of `pending[0]`
 
     def feed(self, chunk):
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # after the last newline: it waits for the next chunk
         records = []
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                break
-            self.pending += chunk[start:end]
-            self._check_length()
-            records.extend(self._line(bytes(self.pending)))
-            self.offset += len(self.pending) + 1
-            self.pending.clear()
-            start = end + 1
-        self.pending += chunk[start:]
-        self._check_length()
+        if lines:
+            lines[0] = bytes(self.pending) + lines[0]  # the line the last chunk began
+            self.pending = bytearray()
+            for raw in lines:
+                self._check_length(raw)
+                record = self._line(raw)
+                self.offset += len(raw) + 1
+                if record:
+                    records.append(record)
+        self.pending += tail
+        self._check_length(self.pending)
         return records
 
     def finish(self):
         if not self.pending:
             return []
-        return self._line(bytes(self.pending))
+        record = self._line(bytes(self.pending))
+        return [record] if record else []
 
-    def _check_length(self):
+    def _check_length(self, raw):
         # `\r` before `\n` is part of the terminator, so allow one more byte.
-        if len(self.pending) > self.max + 1:
+        if len(raw) > self.max + 1:
             raise ferry.MalformedInput(
                 f"line {self.line_no + 1} of {self.file.name} is longer than {self.max} bytes "
                 "(max_line_bytes); is this a text file?",
                 line=self.line_no + 1, byte_offset=self.offset)
 
     def _line(self, raw):
-        """The record of one complete line (terminator removed), if any."""
+        """The record of one complete line (terminator removed), or None."""
         self.line_no += 1
         at = self.offset  # of raw[0] in the file
         if raw.endswith(b"\r"):
@@ -96,8 +97,8 @@ class LineSession:
                 f"line {self.line_no} of {self.file.name} is not UTF-8 (byte {e.start} of the line)",
                 line=self.line_no, byte_offset=at + e.start) from None
         if not text.strip():
-            return []
-        return [{"line_no": self.line_no, "text": text}]
+            return None
+        return {"line_no": self.line_no, "text": text}
 
 
 class Lines(ferry.Parser):

@@ -99,6 +99,76 @@ fn ensure_wasm_target() {
     }
 }
 
+/// Where the files `ferry plugin new/build/test` write into a plugin project
+/// come from: (directory in the repository, path inside the binary).
+const AUTHORING: &[(&str, &str)] = &[
+    ("plugins/sdk/src", "sdk/rust/src"),
+    ("plugins/sdk-python/ferry_plugin", "sdk/python/ferry_plugin"),
+    ("plugins/sdk-js", "sdk/js"),
+    ("wit/since_v0.1.0", "wit/since_v0.1.0"),
+    ("host/templates", "templates"),
+];
+
+/// Build outputs and caches that may sit in those directories and are never
+/// part of what a project receives.
+fn skipped(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    matches!(
+        name,
+        "__pycache__" | "node_modules" | "target" | ".ferry" | "tests"
+    ) || name.ends_with(".wasm")
+        || name.ends_with(".pyc")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if skipped(&p) {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Writes `$OUT_DIR/authoring.rs`: every file of [`AUTHORING`] as
+/// `(path inside the binary, include_bytes!(…))`, sorted, so the binary
+/// carries the SDKs, the WIT contract and the templates of the ferry it is.
+fn embed_authoring_files(root: &Path, out_dir: &Path) {
+    let mut code = String::from("pub const FILES: &[(&str, &[u8])] = &[\n");
+    let mut all = Vec::new();
+    for (dir, inside) in AUTHORING {
+        let base = root.join(dir);
+        println!("cargo:rerun-if-changed={}", base.display());
+        let mut files = Vec::new();
+        walk(&base, &mut files);
+        for f in files {
+            let rel = f.strip_prefix(&base).expect("walked under base");
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            all.push((format!("{inside}/{rel}"), f));
+        }
+    }
+    all.sort();
+    for (inside, f) in all {
+        code.push_str(&format!(
+            "    ({inside:?}, include_bytes!({:?})),\n",
+            f.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out_dir.join("authoring.rs"), code).expect("write authoring.rs");
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
@@ -120,6 +190,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=FERRY_PLUGIN_ARTIFACTS_OVERRIDE");
+    embed_authoring_files(&root, &out_dir);
 
     // Escape hatch for packagers who prebuilt the components elsewhere.
     if let Some(dir) = std::env::var_os("FERRY_PLUGIN_ARTIFACTS_OVERRIDE") {

@@ -90,6 +90,10 @@
 //!   migrated from the bundled example: every kind of derived query, results
 //!   equal to the source's, a dropped foreign-key index found, a threshold
 //!   failing the exit code, user queries, `ferry migrate --probe`.
+//! - `plugin_new` — `ferry plugin new | build | test`: every template in Rust,
+//!   Python and JavaScript built by the real toolchains and passing its own
+//!   test and the conformance run as generated; a generated plugin in a real
+//!   migration; conformance failing a trapping plugin; missing toolchains.
 //! - `python_plugins` — plugins written in Python with `plugins/sdk-python`,
 //!   built from source by componentize-py: the example transformer in a real
 //!   migration into PostgreSQL, a hostile one meeting the typed limits.
@@ -132,6 +136,7 @@ mod parsers_markdown;
 mod pgsource;
 mod plan;
 mod plugin_cli;
+mod plugin_new;
 mod probe;
 mod python_plugins;
 mod rejects;

@@ -185,6 +185,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cast", 1),
     ("consolidate", 1),
     ("plugin", 1),
+    ("authoring", 2),
     ("endpoint", 2),
     ("plan", 3),
     ("engine", 4),

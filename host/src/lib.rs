@@ -66,6 +66,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod authoring;
 pub mod cast;
 pub mod config;
 pub mod consolidate;

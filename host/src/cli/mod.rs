@@ -6,6 +6,7 @@ mod ledger;
 mod migrate;
 mod plan;
 mod plugin;
+mod plugin_dev;
 mod probe;
 mod progress;
 mod schema;

@@ -1,4 +1,4 @@
-//! `ferry plugin list | inspect | check`.
+//! `ferry plugin list | inspect | check | new | build | test`.
 
 use std::path::PathBuf;
 
@@ -36,13 +36,88 @@ pub enum PluginCommand {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Create a plugin project that builds and passes its own test as generated.
+    New {
+        /// The plugin's name: lowercase letters, digits and dashes (e.g. normalise-email).
+        name: String,
+        /// transformer, validator or parser.
+        #[arg(long, default_value = "transformer")]
+        kind: String,
+        /// rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to create it (default: ./NAME). Must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin project into DIR/NAME.wasm (cargo, componentize-py or componentize-qjs).
+    Build {
+        /// The project directory (holding ferry-plugin.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a project's own tests, then ferry's conformance checks on the component.
+    Test {
+        /// A project directory, a .wasm component, or a plugin name.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        /// Configuration JSON for the plugin.
+        #[arg(long = "with", value_name = "JSON", default_value = "{}")]
+        with: String,
+        /// Columns the plugin needs, added to the conformance schema: NAME:TYPE,…
+        #[arg(long, value_name = "NAME:TYPE,…")]
+        columns: Option<String>,
+        /// Rows in the full batch (the run's --batch-size).
+        #[arg(long, default_value_t = ferry::engine::options::DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
+        /// For parsers: a file of the plugin's format, parsed as one more case.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Skip the project's own tests (cargo test, python3 test_*.py, node test*.js).
+        #[arg(long)]
+        no_own_tests: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl PluginCommand {
     pub async fn execute(self, g: &GlobalArgs) -> anyhow::Result<u8> {
-        let (_, registry) = super::setup(g)?;
         match self {
+            PluginCommand::New {
+                name,
+                kind,
+                lang,
+                dir,
+            } => super::plugin_dev::new(&name, &kind, &lang, dir),
+            PluginCommand::Build { dir, json } => super::plugin_dev::build(g, &dir, json).await,
+            PluginCommand::Test {
+                target,
+                with,
+                columns,
+                batch_size,
+                input,
+                no_own_tests,
+                json,
+            } => {
+                super::plugin_dev::test(
+                    g,
+                    super::plugin_dev::TestArgs {
+                        target,
+                        with,
+                        columns,
+                        batch_size,
+                        input,
+                        no_own_tests,
+                        json,
+                    },
+                )
+                .await
+            }
             PluginCommand::List { json } => {
+                let (_, registry) = super::setup(g)?;
                 let all = registry.list().await;
                 if json {
                     let v: Vec<serde_json::Value> = all
@@ -80,6 +155,7 @@ impl PluginCommand {
                 })
             }
             PluginCommand::Inspect { plugin, json } => {
+                let (_, registry) = super::setup(g)?;
                 let p = registry.resolve(&plugin).await?;
                 let m = p.manifest();
                 if json {
@@ -124,6 +200,7 @@ impl PluginCommand {
                 with,
                 input,
             } => {
+                let (_, registry) = super::setup(g)?;
                 let p = registry.resolve(&plugin).await?;
                 println!(
                     "loaded {} {} ({}), sha256 {}",

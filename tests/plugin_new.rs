@@ -1,0 +1,332 @@
+//! `ferry plugin new | build | test`: every template, in every language,
+//! built from source by the real toolchains and checked by the real binary
+//! as generated; the README's walkthrough (new → build → test → migrate)
+//! with the plugin's change visible in a PostgreSQL target and its rejected
+//! row in quarantine; the conformance run failing on plugins that trap; a
+//! missing toolchain named with its install command; a stale component
+//! refused.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::util::{self, PgDb};
+
+/// `ferry` with `extra` environment, the tests' compiled-component cache,
+/// and Rust plugin builds sharing one target directory (each template then
+/// compiles wit-bindgen and serde once per test run, not once per project).
+fn ferry_env(args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(util::ferry_bin());
+    cmd.args(args)
+        .env("FERRY_CACHE_DIR", util::cache_dir())
+        .env(
+            "CARGO_TARGET_DIR",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-projects"),
+        )
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PLUGIN_DIR");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run ferry");
+    eprintln!(
+        "$ ferry {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        util::stdout(&out),
+        util::stderr(&out)
+    );
+    out
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = ferry_env(args, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ferry {} failed:\n{}\n{}",
+        args.join(" "),
+        util::stdout(&out),
+        util::stderr(&out)
+    );
+    util::stdout(&out)
+}
+
+/// new → build → test, as generated, for each kind in `lang`.
+fn every_kind_as_generated(lang: &str) {
+    let dir = util::tempdir();
+    for kind in ["transformer", "validator", "parser"] {
+        let name = format!("my-{lang}-{kind}");
+        let project = dir.path().join(&name);
+        let p = project.to_str().unwrap();
+        ok(&[
+            "plugin", "new", &name, "--kind", kind, "--lang", lang, "--dir", p,
+        ]);
+        assert!(project.join("ferry-plugin.toml").is_file());
+        assert!(project.join("README.md").is_file());
+        let built = ok(&["plugin", "build", p, "--json"]);
+        let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+        assert_eq!(built["kind"], kind, "{built}");
+        assert_eq!(built["name"], name.as_str(), "{built}");
+        assert!(project.join(format!("{name}.wasm")).is_file());
+        // The template's own test, then the conformance run, all passing.
+        let tested = ok(&["plugin", "test", p, "--json"]);
+        let tested: serde_json::Value = serde_json::from_str(&tested).unwrap();
+        assert_eq!(tested["passed"], true, "{tested:#}");
+        assert!(
+            !tested["own_tests"].as_array().unwrap().is_empty(),
+            "the project's own test ran: {tested}"
+        );
+        let checks = tested["checks"].as_array().unwrap();
+        assert!(checks.len() >= 8, "{tested:#}");
+        assert!(
+            checks.iter().all(|c| c["outcome"] == "pass"),
+            "every check passes as generated: {tested:#}"
+        );
+        assert!(tested["us_per_row"].as_f64().unwrap() > 0.0, "{tested}");
+    }
+}
+
+#[test]
+fn every_rust_template_builds_and_passes_its_own_test_as_generated() {
+    every_kind_as_generated("rust");
+}
+
+#[test]
+fn every_python_template_builds_and_passes_its_own_test_as_generated() {
+    every_kind_as_generated("python");
+}
+
+#[test]
+fn every_js_template_builds_and_passes_its_own_test_as_generated() {
+    every_kind_as_generated("js");
+}
+
+/// README's "A plugin in five minutes", in Python: the template's worked
+/// example (trim + lower-case a column, reject it empty) in a real
+/// migration into PostgreSQL.
+#[test]
+fn a_generated_python_transformer_runs_in_a_real_migration_with_its_rejects_in_quarantine() {
+    let dir = util::tempdir();
+    let project = dir.path().join("tidy-email");
+    let p = project.to_str().unwrap();
+    ok(&[
+        "plugin",
+        "new",
+        "tidy-email",
+        "--kind",
+        "transformer",
+        "--lang",
+        "python",
+        "--dir",
+        p,
+    ]);
+    ok(&["plugin", "build", p]);
+    let tested = ok(&["plugin", "test", p]);
+    assert!(tested.contains("passed:"), "{tested}");
+    assert!(tested.contains("time per row:"), "{tested}");
+
+    let src = dir.path().join("shop.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop.db"),
+        &src,
+    )
+    .unwrap();
+    rusqlite::Connection::open(&src)
+        .unwrap()
+        .execute_batch(
+            "UPDATE customers SET email = '  Someone@Example.ORG ' WHERE id = 3;
+             UPDATE customers SET email = '  ' WHERE id = 4;",
+        )
+        .unwrap();
+    let db = PgDb::new("plugin_new_python");
+    let wasm = project.join("tidy-email.wasm");
+    let out = ferry_env(
+        &[
+            "migrate",
+            "--from",
+            &format!("sqlite:{}", src.display()),
+            "--to",
+            &db.url,
+            "--transform",
+            &format!(r#"customers:{}={{"column":"email"}}"#, wasm.display()),
+            "--json",
+        ],
+        &[],
+    );
+    // 3: finished with rejects (the blank address and its customer's orders).
+    assert_eq!(out.status.code(), Some(3), "{}", util::stderr(&out));
+    assert_eq!(util::report(&out)["verify"]["ok"], true);
+    assert_eq!(
+        db.scalar("SELECT email FROM customers WHERE id = 3"),
+        "someone@example.org"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM customers WHERE id = 4"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT plugin || '|' || column_name || '|' || reason FROM _ferry_rejects WHERE table_name = 'customers'"
+        ),
+        "tidy-email|email|email is empty"
+    );
+}
+
+/// A generated Rust validator, changed by its author, in a real migration.
+#[test]
+fn a_generated_rust_validator_rejects_rows_in_a_real_migration() {
+    let dir = util::tempdir();
+    let project = dir.path().join("need-email");
+    let p = project.to_str().unwrap();
+    ok(&[
+        "plugin",
+        "new",
+        "need-email",
+        "--kind",
+        "validator",
+        "--dir",
+        p,
+    ]);
+    ok(&["plugin", "build", p]);
+    let src = util::shop_fixture(dir.path(), 50);
+    let db = PgDb::new("plugin_new_rust");
+    let out = ferry_env(
+        &[
+            "migrate",
+            "--from",
+            &format!("sqlite:{}", src.display()),
+            "--to",
+            &db.url,
+            "--tables",
+            "users",
+            "--validate",
+            &format!(
+                r#"users:{}={{"column":"email"}}"#,
+                project.join("need-email.wasm").display()
+            ),
+            "--json",
+        ],
+        &[],
+    );
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 3)), "{}", util::stderr(&out));
+    let r = util::report(&out);
+    assert_eq!(r["verify"]["ok"], true, "{r}");
+    let nulls = util::sqlite_scalar(
+        &src,
+        "SELECT count(*) FROM users WHERE email IS NULL OR trim(email) = ''",
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM _ferry_rejects WHERE plugin = 'need-email'"),
+        nulls
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM users WHERE email IS NULL OR trim(email) = ''"),
+        "0"
+    );
+}
+
+#[test]
+fn conformance_fails_a_plugin_that_traps_and_names_the_call() {
+    let wasm = util::component("hostile_trap_on_batch");
+    let out = ferry_env(&["plugin", "test", wasm.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", util::stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["passed"], false);
+    let failed: Vec<&serde_json::Value> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .collect();
+    assert!(!failed.is_empty(), "{r:#}");
+    assert!(
+        failed.iter().any(|c| c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("trapped in `transform`")),
+        "{r:#}"
+    );
+    // The built-in mask passes with its configuration.
+    let out = ferry_env(
+        &[
+            "plugin",
+            "test",
+            "mask",
+            "--with",
+            r#"{"key":"k","columns":{"email":"hash-email","name":"redact"}}"#,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", util::stdout(&out));
+    // And the built-in csv parser on a file of its own format.
+    let dir = util::tempdir();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "id,name\n1,Zoë\n2,\"multi\nline\"\n").unwrap();
+    let out = ferry_env(
+        &["plugin", "test", "csv", "--input", csv.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", util::stdout(&out));
+    assert!(util::stdout(&out).contains("chunks split anywhere"));
+}
+
+#[test]
+fn a_missing_toolchain_is_named_with_its_install_command_and_a_stale_build_refused() {
+    let dir = util::tempdir();
+    let project = dir.path().join("p");
+    let p = project.to_str().unwrap();
+    ok(&["plugin", "new", "p", "--lang", "python", "--dir", p]);
+    // A PATH with nothing on it: no componentize-py.
+    let empty = dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = ferry_env(
+        &["plugin", "build", p],
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        util::stderr(&out).contains("install it with: pip install componentize-py==0.25.1"),
+        "{}",
+        util::stderr(&out)
+    );
+    // Not built yet: test says to build first.
+    let out = ferry_env(&["plugin", "test", p], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        util::stderr(&out).contains("is not built yet"),
+        "{}",
+        util::stderr(&out)
+    );
+    // Built before the code last changed: refused, naming the newer file.
+    std::fs::write(project.join("p.wasm"), b"not a component").unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(project.join("p.wasm"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let out = ferry_env(&["plugin", "test", p], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        util::stderr(&out).contains("is older than"),
+        "{}",
+        util::stderr(&out)
+    );
+    assert!(
+        util::stderr(&out).contains("ferry plugin build"),
+        "{}",
+        util::stderr(&out)
+    );
+    // A second `new` into the same directory is refused.
+    let out = ferry_env(&["plugin", "new", "p", "--dir", p], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        util::stderr(&out).contains("already exists"),
+        "{}",
+        util::stderr(&out)
+    );
+    // A bad name is a usage error.
+    let out = ferry_env(&["plugin", "new", "Bad_Name"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}

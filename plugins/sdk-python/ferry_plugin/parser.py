@@ -17,11 +17,10 @@ a field may hold.
 
 import datetime as _dt
 import json as _json
-import math as _math
 import uuid as _uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal as _Decimal
-from collections.abc import Mapping
 from typing import Any, Dict, Iterable, Optional
 
 from . import _wit
@@ -29,6 +28,8 @@ from .config import _Cache
 from .plugin import _Base, _call
 from .schema import InternalError, PluginError
 
+#: The range of an `integer` field: the WIT `s64`. Python ints are
+#: unbounded; a larger one is refused with advice rather than wrapped.
 _I64 = (-(1 << 63), (1 << 63) - 1)
 
 

@@ -229,7 +229,18 @@ fn a_generated_rust_validator_rejects_rows_in_a_real_migration() {
 #[test]
 fn conformance_fails_a_plugin_that_traps_and_names_the_call() {
     let wasm = util::component("hostile_trap_on_batch");
-    let out = ferry_env(&["plugin", "test", wasm.to_str().unwrap(), "--json"], &[]);
+    // It panics on a row whose id is its `poison`: every batch holds id 1.
+    let out = ferry_env(
+        &[
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "--with",
+            r#"{"poison":1}"#,
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", util::stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["passed"], false);
@@ -254,7 +265,7 @@ fn conformance_fails_a_plugin_that_traps_and_names_the_call() {
             "test",
             "mask",
             "--with",
-            r#"{"key":"k","columns":{"email":"hash-email","name":"redact"}}"#,
+            r#"{"key":"change-me-to-a-secret","columns":{"email":"hash-email","name":"redact"}}"#,
         ],
         &[],
     );

@@ -168,8 +168,11 @@ impl Project {
         })?;
         let lang = Lang::parse(&raw.lang)
             .ok_or_else(|| bad(format!("lang `{}` is not rust, python or js", raw.lang)))?;
+        // Absolute: the toolchains run inside the project and are handed
+        // paths into it.
+        let dir = std::path::absolute(dir).map_err(io(dir))?;
         Ok(Project {
-            dir: dir.to_path_buf(),
+            dir,
             name: raw.name,
             kind,
             lang,

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | rust | `cargo build --release --target wasm32-wasip2` | `cargo test` |
 //! | python | `componentize-py … componentize app` (PyPI `componentize-py==0.25.1`) | `python3 test_*.py` |
-//! | js | `componentize-qjs` (npm `componentize-qjs@0.4.5`) | `node test*.js` |
+//! | js | `componentize-qjs --sync` (npm `componentize-qjs@0.4.5`) | `node test.js`, `node *.test.js` |
 //!
 //! A missing tool is an [`AuthoringError::ToolMissing`] with the command
 //! that installs it. Tools write their progress to ferry's stderr, so
@@ -72,7 +72,10 @@ pub fn own_tests(project: &Project) -> Result<Vec<String>, AuthoringError> {
         }
         Lang::Js => {
             let node = tool("node", "apt-get install nodejs (Node.js 20 or later)")?;
-            for test in files_matching(dir, "test", ".js")? {
+            let tests = files_matching(dir, "", ".js")?
+                .into_iter()
+                .filter(|n| n == "test.js" || n.ends_with(".test.js"));
+            for test in tests {
                 let mut cmd = Command::new(&node);
                 cmd.arg(&test).current_dir(dir);
                 let shown = format!("node {test}");
@@ -250,16 +253,10 @@ fn build_rust(project: &Project, out: &Path) -> Result<(), AuthoringError> {
     Ok(())
 }
 
-/// Copies the sources under `from` whose names end in one of `exts` into
-/// `to`, leaving out tests, `.ferry/`, hidden directories, caches and
-/// build outputs: what the componentizer imports is the plugin, not its
-/// tests.
-fn copy_sources(
-    from: &Path,
-    to: &Path,
-    exts: &[&str],
-    test_prefix: &str,
-) -> Result<(), AuthoringError> {
+/// Copies the files under `from` that `keep` accepts (by name) into `to`,
+/// leaving out `.ferry/`, hidden directories, caches and build outputs:
+/// what a componentizer imports is the plugin, not its tests or tools.
+fn copy_sources(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) -> Result<(), AuthoringError> {
     for e in std::fs::read_dir(from).map_err(io(from))?.flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
@@ -269,8 +266,8 @@ fn copy_sources(
             continue;
         }
         if path.is_dir() {
-            copy_sources(&path, &to.join(&name), exts, test_prefix)?;
-        } else if exts.iter().any(|x| name.ends_with(x)) && !name.starts_with(test_prefix) {
+            copy_sources(&path, &to.join(&name), keep)?;
+        } else if keep(&name) {
             std::fs::create_dir_all(to).map_err(io(to))?;
             std::fs::copy(&path, to.join(&name)).map_err(io(&path))?;
         }
@@ -310,7 +307,9 @@ fn build_python(project: &Project, out: &Path) -> Result<(), AuthoringError> {
     // from copies, so neither the project nor `.ferry/` collect them.
     let scratch = Scratch::new("pybuild")?;
     let app = scratch.0.join("app");
-    copy_sources(dir, &app, &[".py"], "test_")?;
+    copy_sources(dir, &app, &|n| {
+        n.ends_with(".py") && !n.starts_with("test_")
+    })?;
     if !app.join("app.py").is_file() {
         return Err(AuthoringError::Manifest {
             path: dir.join("app.py"),
@@ -321,8 +320,7 @@ fn build_python(project: &Project, out: &Path) -> Result<(), AuthoringError> {
     copy_sources(
         &dir.join(SUPPORT_DIR).join("sdk/python"),
         &sdk,
-        &[".py"],
-        "\0",
+        &|n| n.ends_with(".py"),
     )?;
     let wit = dir.join(SUPPORT_DIR).join("wit").join(WIT_DIR);
     let mut cmd = Command::new(componentize);
@@ -345,10 +343,64 @@ fn build_python(project: &Project, out: &Path) -> Result<(), AuthoringError> {
     )
 }
 
+/// The module componentize-qjs starts from: it hands the WIT imports to the
+/// SDK and re-exports the app, so `app.js` never imports `ferry:plugin/…`
+/// and runs under Node for its own tests.
+const JS_ENTRY: &str = "import host from \"ferry:plugin/host@0.1.0\";\n\
+import { _setHost } from \"./sdk/js/host.js\";\n\
+_setHost(host);\n\
+export * from \"../app.js\";\n";
+
+/// The build's `package.json`: `#ferry` resolves to the SDK it was given,
+/// whatever the project's own says.
+const JS_PACKAGE: &str = r##"{"type":"module","imports":{"#ferry":"./.ferry/sdk/js/index.js"}}"##;
+
 fn build_js(project: &Project, out: &Path) -> Result<(), AuthoringError> {
-    let _ = (project, out);
-    Err(AuthoringError::ToolMissing {
-        what: "a JavaScript componentizer".into(),
-        install: COMPONENTIZE_JS,
-    })
+    let componentize = tool("componentize-qjs", COMPONENTIZE_JS)?;
+    let dir = &project.dir;
+    if !dir.join("app.js").is_file() {
+        return Err(AuthoringError::Manifest {
+            path: dir.join("app.js"),
+            message: "a JavaScript plugin's entry module is app.js; it is missing".into(),
+        });
+    }
+    // The build runs on a copy: module resolution (relative imports and
+    // `#ferry`) happens inside it only, and nothing is written into the
+    // project but the component.
+    let scratch = Scratch::new("jsbuild")?;
+    let app = scratch.0.join("app");
+    copy_sources(dir, &app, &|n| {
+        (n.ends_with(".js") || n.ends_with(".mjs") || n.ends_with(".json"))
+            && n != "test.js"
+            && !n.ends_with(".test.js")
+    })?;
+    let sdk = app.join(SUPPORT_DIR).join("sdk/js");
+    copy_sources(&dir.join(SUPPORT_DIR).join("sdk/js"), &sdk, &|n| {
+        n.ends_with(".js")
+    })?;
+    let package = app.join("package.json");
+    std::fs::write(&package, JS_PACKAGE).map_err(io(&package))?;
+    let entry = app.join(SUPPORT_DIR).join("entry.js");
+    std::fs::write(&entry, JS_ENTRY).map_err(io(&entry))?;
+    let wit = dir.join(SUPPORT_DIR).join("wit").join(WIT_DIR);
+    let mut cmd = Command::new(componentize);
+    cmd.arg("--wit")
+        .arg(&wit)
+        .args(["--world", project.world(), "--js"])
+        .arg(&entry)
+        .arg("--module-root")
+        .arg(&app)
+        // ferry calls exports synchronously (no component-model async).
+        .arg("--sync")
+        .arg("-o")
+        .arg(out)
+        .current_dir(dir);
+    run(
+        cmd,
+        &format!(
+            "componentize-qjs --wit .ferry/wit/{WIT_DIR} --world {} --sync",
+            project.world()
+        ),
+        dir,
+    )
 }

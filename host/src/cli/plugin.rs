@@ -75,7 +75,7 @@ pub enum PluginCommand {
         /// For parsers: a file of the plugin's format, parsed as one more case.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Skip the project's own tests (cargo test, python3 test_*.py, node test*.js).
+        /// Skip the project's own tests (cargo test, python3 test_*.py, node test.js).
         #[arg(long)]
         no_own_tests: bool,
         #[arg(long)]

@@ -97,6 +97,10 @@
 //! - `python_plugins` — plugins written in Python with `plugins/sdk-python`,
 //!   built from source by componentize-py: the example transformer in a real
 //!   migration into PostgreSQL, a hostile one meeting the typed limits.
+//! - `js_plugins` — plugins written in JavaScript with `plugins/sdk-js`,
+//!   built from source by componentize-qjs: the example validator in a real
+//!   migration into PostgreSQL, a hostile one meeting the typed limits and
+//!   its exception reported with the author's stack.
 //! - `schema`    — `ferry schema` on SQLite, PostgreSQL and MariaDB: up,
 //!   status, down round trips with the live schema checked, drift (and CRLF
 //!   that is not), two concurrent `up`s, a MariaDB migration failing
@@ -126,6 +130,7 @@ mod fidelity_pg;
 mod fidelity_sqlite;
 mod files;
 mod hostile;
+mod js_plugins;
 mod json;
 mod ledger;
 mod migrate;

@@ -5,7 +5,7 @@
 // on first access, so a plugin that reads one column of twenty pays for one.
 
 import { InternalError, MalformedInput, Schema } from "./schema.js";
-import { decodeUtf8, encodeUtf8 } from "./utf8.js";
+import { decodeUtf8, writeUtf8 } from "./utf8.js";
 
 // An int64 is held as a JavaScript number: exact up to 2^53 - 1. A value
 // beyond it is refused rather than silently rounded (see README, "int64").
@@ -199,7 +199,9 @@ export class Row {
   /** The row as a plain object `{column: value}`. */
   toObject() {
     const o = {};
-    for (const [k, v] of this.entries()) o[k] = v;
+    const b = this._batch;
+    const cols = b.schema.columns;
+    for (let i = 0; i < cols.length; i++) o[cols[i].name] = b._col(i)[this.index];
     return o;
   }
 
@@ -260,39 +262,48 @@ function uuidBytes(col, r, v, buf, at) {
 }
 
 function encVar(col, vals, text) {
-  const parts = new Array(vals.length);
   const offsets = new Array(vals.length + 1);
   offsets[0] = 0;
+  // One buffer for the column, grown by doubling; strings are encoded
+  // straight into it.
+  let data = new Uint8Array(1024);
   let pos = 0;
+  const room = (n) => {
+    if (pos + n <= data.length) return;
+    let size = data.length * 2;
+    while (size < pos + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(data.subarray(0, pos));
+    data = grown;
+  };
   for (let r = 0; r < vals.length; r++) {
     const v = vals[r];
-    let b;
+    let s = null;
     if (v === null || v === undefined) {
-      b = null;
+      // a null: an empty span
     } else if (!text) {
       if (!(v instanceof Uint8Array)) throw bad(col, r, v, "a Uint8Array");
-      b = v;
+      room(v.length);
+      data.set(v, pos);
+      pos += v.length;
     } else if (typeof v === "string") {
-      b = v;
+      s = v;
     } else if (col.type === "decimal" && ((typeof v === "number" && Number.isFinite(v)) || typeof v === "bigint")) {
-      b = String(v);
+      s = String(v);
     } else if (col.type === "json") {
-      let s;
       try { s = JSON.stringify(v); } catch { s = undefined; }
       if (s === undefined) throw bad(col, r, v, "a string or a JSON-serialisable value");
-      b = s;
     } else {
       throw bad(col, r, v, col.type === "decimal" ? "a string, a finite number or a BigInt" : "a string");
     }
-    if (typeof b === "string") b = encodeUtf8(b);
-    parts[r] = b;
-    pos += b === null ? 0 : b.length;
+    if (s !== null) {
+      room(3 * s.length);
+      pos = writeUtf8(s, data, pos);
+    }
     if (pos > MAX_VAR_BYTES) throw new InternalError(`output column '${col.name}' would exceed 4 GiB in one batch`);
     offsets[r + 1] = pos;
   }
-  const data = new Uint8Array(pos);
-  for (let r = 0; r < parts.length; r++) if (parts[r] !== null) data.set(parts[r], offsets[r]);
-  return { tag: text ? "utf8" : "binary", val: { data, offsets } };
+  return { tag: text ? "utf8" : "binary", val: { data: data.slice(0, pos), offsets } };
 }
 
 /** An array of JavaScript values → a WIT column (validity only when a null occurs). */

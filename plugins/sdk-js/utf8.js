@@ -5,27 +5,40 @@ const hasCodec = typeof TextEncoder === "function" && typeof TextDecoder === "fu
 const enc = hasCodec ? new TextEncoder() : null;
 const dec = hasCodec ? new TextDecoder("utf-8", { fatal: true }) : null;
 
-/** `s` as UTF-8 bytes. Lone surrogates become U+FFFD, as TextEncoder does. */
-export function encodeUtf8(s) {
-  if (enc) return enc.encode(s);
-  const out = [];
+/** Writes `s` as UTF-8 into `buf` at `pos` and returns the position after
+ * it. `buf` must have room for `3 * s.length` bytes (the most UTF-8 needs per
+ * UTF-16 unit). Lone surrogates become U+FFFD, as TextEncoder does. */
+export function writeUtf8(s, buf, pos) {
+  if (enc) return pos + enc.encodeInto(s, buf.subarray(pos)).written;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
-    if (c < 0x80) { out.push(c); continue; }
-    if (c < 0x800) { out.push(0xc0 | (c >> 6), 0x80 | (c & 63)); continue; }
+    if (c < 0x80) { buf[pos++] = c; continue; }
+    if (c < 0x800) { buf[pos++] = 0xc0 | (c >> 6); buf[pos++] = 0x80 | (c & 63); continue; }
     if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
       const d = s.charCodeAt(i + 1);
       if (d >= 0xdc00 && d < 0xe000) {
         c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
-        out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+        buf[pos++] = 0xf0 | (c >> 18);
+        buf[pos++] = 0x80 | ((c >> 12) & 63);
+        buf[pos++] = 0x80 | ((c >> 6) & 63);
+        buf[pos++] = 0x80 | (c & 63);
         continue;
       }
     }
     if (c >= 0xd800 && c < 0xe000) c = 0xfffd;
-    out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    buf[pos++] = 0xe0 | (c >> 12);
+    buf[pos++] = 0x80 | ((c >> 6) & 63);
+    buf[pos++] = 0x80 | (c & 63);
   }
-  return Uint8Array.from(out);
+  return pos;
+}
+
+/** `s` as UTF-8 bytes. */
+export function encodeUtf8(s) {
+  if (enc) return enc.encode(s);
+  const buf = new Uint8Array(3 * s.length);
+  return buf.slice(0, writeUtf8(s, buf, 0));
 }
 
 /** Bytes `b[start..end)` decoded as UTF-8; `null` when they are not valid UTF-8. */

@@ -96,7 +96,8 @@
 //!   migration; conformance failing a trapping plugin; missing toolchains.
 //! - `python_plugins` — plugins written in Python with `plugins/sdk-python`,
 //!   built from source by componentize-py: the example transformer in a real
-//!   migration into PostgreSQL, a hostile one meeting the typed limits.
+//!   migration into PostgreSQL, a hostile one meeting the typed limits, and
+//!   Python parsers in real `files:` runs (a bad file fails only itself).
 //! - `js_plugins` — plugins written in JavaScript with `plugins/sdk-js`,
 //!   built from source by componentize-qjs: the example validator in a real
 //!   migration into PostgreSQL, a hostile one meeting the typed limits and

@@ -339,7 +339,7 @@ function encodeColumn(col, vals) {
         if (typeof v !== "number") throw bad(col, r, v, "a number");
         out[r] = v;
       } else if (col.type === "int64") {
-        out[r] = encInt(col, r, v);
+        out[r] = typeof v === "number" && Number.isSafeInteger(v) ? v : encInt(col, r, v);
       } else {
         out[r] = encTemporal(col, r, v);
       }
@@ -401,33 +401,36 @@ export class Output {
     this.diagnostics = [];
     // Rows are recorded, not copied: the input batch they come from, one
     // input index per output row (-1 for a row built from an object), and
-    // per output row the values set by name. `_finish` gathers each column
-    // in one pass.
+    // per output row the object of values set by name (or null). `_finish`
+    // gathers each column in one pass.
     this._src = null;
     this._idx = [];
-    this._set = new Map();
+    this._set = [];
+    this._anySet = false;
     this._same = null;
   }
 
   get length() { return this._idx.length; }
 
   _unknown(obj) {
-    for (const k of Object.keys(obj)) {
-      if (!this.schema.has(k)) {
+    const index = this.schema._index;
+    for (const k in obj) {
+      if (Object.hasOwn(obj, k) && !index.has(k)) {
         throw new InternalError(`output schema has no column '${k}'; it has: ${this.schema.names.join(", ")}`);
       }
     }
   }
 
-  /** Add a row: an input `Row` or a plain object, with `changes` replacing values. */
+  /** Add a row: an input `Row` or a plain object, with `changes` replacing
+   * values (a value of `undefined` is no change; in a plain object, null). */
   append(row, changes) {
-    if (changes !== undefined && changes !== null) this._unknown(changes);
-    else changes = null;
-    const pos = this._idx.length;
+    if (changes === undefined || changes === null) changes = null;
+    else this._unknown(changes);
     if (row instanceof Row && (this._src === null || this._src === row._batch)) {
       this._src = row._batch;
       this._idx.push(row.index);
-      if (changes) this._set.set(pos, changes);
+      this._set.push(changes);
+      if (changes !== null) this._anySet = true;
       return;
     }
     let values;
@@ -437,13 +440,14 @@ export class Output {
       values = {};
     } else if (typeof row === "object") {
       this._unknown(row);
-      values = { ...row };
+      values = row;
     } else {
       throw new InternalError(`append takes an input row or a plain object, not ${describe(row)}`);
     }
-    if (changes) Object.assign(values, changes);
+    if (changes !== null) values = { ...values, ...changes };
     this._idx.push(-1);
-    this._set.set(pos, values);
+    this._set.push(values);
+    this._anySet = true;
   }
 
   /** Quarantine input `row` (a `Row` or its index) with a reason. */
@@ -467,18 +471,25 @@ export class Output {
   _column(name) {
     const src = this._src;
     const idx = this._idx;
+    const set = this._set;
+    const n = idx.length;
     const si = src === null ? -1 : src.schema.indexOf(name);
-    let vals;
-    if (si === -1) {
-      vals = new Array(idx.length).fill(null);
-    } else {
-      const base = src._col(si);
-      vals = new Array(idx.length);
-      for (let k = 0; k < idx.length; k++) vals[k] = idx[k] < 0 ? null : base[idx[k]];
-    }
-    for (const [pos, values] of this._set) {
-      if (Object.hasOwn(values, name)) vals[pos] = values[name];
-      else if (idx[pos] < 0) vals[pos] = null;
+    const base = si === -1 ? null : src._col(si);
+    // A column called e.g. `constructor` is found on every object's
+    // prototype: only for such names is `hasOwn` needed.
+    const inherited = name in Object.prototype;
+    const vals = new Array(n);
+    for (let k = 0; k < n; k++) {
+      const values = set[k];
+      if (values !== null) {
+        const v = values[name];
+        if (v !== undefined && (!inherited || Object.hasOwn(values, name))) {
+          vals[k] = v;
+          continue;
+        }
+      }
+      const i = idx[k];
+      vals[k] = i < 0 || base === null ? null : base[i];
     }
     return vals;
   }
@@ -492,9 +503,12 @@ export class Output {
     if (i === -1) return null;
     const had = src.schema.columns[i];
     if (had.type !== col.type || (had.nullable && !col.nullable)) return null;
-    for (const values of this._set.values()) if (Object.hasOwn(values, col.name)) return null;
-    if (this._identity === undefined) this._identity = this._idx.every((v, k) => v === k);
-    return this._identity ? src._witCols[i] : null;
+    if (this._identity === undefined) {
+      this._identity = this._idx.every((v, k) => v === k);
+      this._changed = new Set();
+      if (this._anySet) for (const values of this._set) if (values !== null) for (const k in values) this._changed.add(k);
+    }
+    return this._identity && !this._changed.has(col.name) ? src._witCols[i] : null;
   }
 
   /** `{batch, diagnostics}` in WIT shape. */

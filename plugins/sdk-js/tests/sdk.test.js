@@ -247,3 +247,32 @@ test("UTF-8 without TextDecoder matches the platform's", async () => {
     [globalThis.TextEncoder, globalThis.TextDecoder] = saved;
   }
 });
+
+test("a column named like an Object.prototype property is read and written as any other", () => {
+  const schema = new ferry.Schema("t", [new ferry.Column("constructor", "text"), new ferry.Column("toString", "int64")]);
+  class Mix extends ferry.Transformer {
+    static name = "mix";
+    transform(batch, output) {
+      for (const r of batch) {
+        output.append(r);
+        output.append({ toString: 7 });
+        output.append(r, { constructor: "changed" });
+      }
+    }
+  }
+  const { rows } = testing.transform(Mix, schema, [{ constructor: "a", toString: 1 }]);
+  assert.deepEqual(rows, [
+    { constructor: "a", toString: 1 }, { constructor: null, toString: 7 }, { constructor: "changed", toString: 1 },
+  ]);
+});
+
+test("a thrown exception's report fits its budget and keeps the innermost frames", () => {
+  function deep(n) { if (n === 0) throw new Error("x".repeat(500)); deep(n - 1); }
+  let e;
+  try { deep(30); } catch (err) { e = err; }
+  const report = stackReport(e, 400);
+  assert.ok(report.length <= 400, report.length);
+  const lines = report.split("\n");
+  assert.equal(lines[0].length, 200);
+  assert.match(lines[1], /at deep /);
+});

@@ -162,7 +162,9 @@ export class Batch {
 
   /** Every value of the column called `name`, in row order (null for null). */
   column(name) {
-    return this._col(this.schema.indexOf(name) === -1 ? this.schema.require(name) : this.schema.indexOf(name));
+    const i = this.schema.indexOf(name);
+    if (i === -1) this.schema.require(name); // throws, naming the columns there are
+    return this._col(i);
   }
 
   /** Every row as a plain object. */

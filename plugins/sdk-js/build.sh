@@ -37,7 +37,12 @@
 #   _setHost(host);
 #   export * from "../app.js";
 #
-# The build runs on a copy so that nothing is written into APP_DIR but OUT.
+# WIT_DIR is the repository's wit/since_v0.1.0, or $FERRY_WIT_DIR when set
+# (a project's .ferry/wit/since_v0.1.0). The build runs on a copy so that
+# nothing is written into APP_DIR but OUT. The output is not reproducible:
+# componentize-qjs pre-initialises the engine and ~60 bytes of the snapshot
+# differ from build to build, so every rebuild has a new sha256 (and ferry
+# compiles it again, ~3 s).
 set -eu
 sdk=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$sdk/../.." && pwd)

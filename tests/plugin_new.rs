@@ -341,3 +341,49 @@ fn a_missing_toolchain_is_named_with_its_install_command_and_a_stale_build_refus
     let out = ferry_env(&["plugin", "new", "Bad_Name"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Rebuilt interpreted plugins are new artifacts each time (their
+/// componentizers are not reproducible): the compiled-component cache keeps
+/// within `FERRY_CACHE_MAX_MB`, least recently used first.
+#[test]
+fn the_compiled_component_cache_is_pruned_least_recently_used_first() {
+    let dir = util::tempdir();
+    let cache = dir.path().join("cache");
+    let artifacts = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(cache.join("components"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cwasm"))
+            .collect();
+        v.sort();
+        v
+    };
+    let check = |plugin: &str, max_mb: &str| {
+        let out = ferry_env(
+            &["plugin", "inspect", plugin, "--json"],
+            &[
+                ("FERRY_CACHE_DIR", cache.to_str().unwrap()),
+                ("FERRY_CACHE_MAX_MB", max_mb),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+        let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        m["sha256"].as_str().unwrap().to_string()
+    };
+    // Room for both: both stay.
+    let mask = check("mask", "2048");
+    check("rules", "2048");
+    assert_eq!(artifacts().len(), 2, "{:?}", artifacts());
+    // A cap of nothing: loading a third keeps only the one it wrote.
+    let lines = check("lines", "0");
+    let left = artifacts();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(&lines), "{left:?}");
+    // The one kept is used from the cache, the pruned ones compile again.
+    check("lines", "0");
+    assert_eq!(artifacts().len(), 1);
+    check("mask", "0");
+    let left = artifacts();
+    assert!(left.len() == 1 && left[0].starts_with(&mask), "{left:?}");
+}

@@ -271,11 +271,21 @@ impl RuntimeOptions {
     }
 }
 
+/// How large the compiled-component cache may grow, in MiB, unless
+/// `$FERRY_CACHE_MAX_MB` says otherwise. A compiled Python plugin is about
+/// 35 MB and a JavaScript one a few MB, and their componentizers do not
+/// build reproducibly: every rebuild an author makes is a new artifact, so
+/// without a bound the cache grows by that much per build. 2 GiB holds
+/// dozens of interpreted plugins and thousands of Rust ones; the least
+/// recently used artifacts go first.
+const DEFAULT_CACHE_MAX_MB: u64 = 2048;
+
 /// Loads and compiles plugins. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     linker: Arc<Linker<HostState>>,
     cache_dir: Option<PathBuf>,
+    cache_max_bytes: u64,
 }
 
 struct ShaHasher(Sha256);
@@ -302,9 +312,14 @@ impl Runtime {
             .map_err(|e| PluginError::Runtime(format!("linking WASI: {e:#}")))?;
         wit::add_to_linker(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("linking host interface: {e:#}")))?;
+        let cache_max_mb = std::env::var("FERRY_CACHE_MAX_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_CACHE_MAX_MB);
         Ok(Runtime {
             linker: Arc::new(linker),
             cache_dir: opts.cache_dir.map(|d| d.join("components")),
+            cache_max_bytes: cache_max_mb.saturating_mul(1 << 20),
         })
     }
 
@@ -453,7 +468,14 @@ impl Runtime {
                     // cache directory is ferry's own, created 0700) and its
                     // sha256 matches the one recorded when it was written.
                     match unsafe { Component::deserialize_file(engine, &path) } {
-                        Ok(c) => return Ok(c),
+                        Ok(c) => {
+                            // Its time of use, for pruning least recently used first.
+                            let _ = std::fs::File::options()
+                                .append(true)
+                                .open(&path)
+                                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                            return Ok(c);
+                        }
                         Err(e) => tracing::warn!(
                             artifact = %path.display(),
                             "cached compiled component is stale ({e:#}); recompiling"
@@ -474,8 +496,45 @@ impl Runtime {
         if let Err(e) = write_artifact(dir, &path, &sidecar, &artifact) {
             tracing::warn!(dir = %dir.display(), "cannot cache compiled component: {e}");
         }
+        prune_cache(dir, self.cache_max_bytes, &path);
         // SAFETY: `artifact` was produced by `precompile_component` just now.
         unsafe { Component::deserialize(engine, &artifact) }.map_err(load_err)
+    }
+}
+
+/// Removes the least recently used compiled artifacts (and their digest
+/// records) until the cache holds at most `max_bytes`; `keep`, the one just
+/// written, stays whatever its size. A process loading an artifact removed
+/// under it finds it stale and compiles again; nothing else depends on it.
+fn prune_cache(dir: &Path, max_bytes: u64, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut artifacts: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    let mut total: u64 = artifacts.iter().map(|(_, len, _)| len).sum();
+    artifacts.sort();
+    for (_, len, path) in artifacts {
+        if total <= max_bytes {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(path.with_extension("cwasm.sha256"));
+                total = total.saturating_sub(len);
+                tracing::debug!(artifact = %path.display(), "pruned from the compiled-component cache");
+            }
+            Err(e) => tracing::warn!(artifact = %path.display(), "cannot prune: {e}"),
+        }
     }
 }
 

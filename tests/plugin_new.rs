@@ -4,7 +4,8 @@
 //! with the plugin's change visible in a PostgreSQL target and its rejected
 //! row in quarantine; the conformance run failing on plugins that trap; a
 //! missing toolchain named with its install command; a stale component
-//! refused.
+//! refused; the generated JavaScript parser in a real `files:` run; the
+//! compiled-component cache kept within its bound.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -386,4 +387,83 @@ fn the_compiled_component_cache_is_pruned_least_recently_used_first() {
     check("mask", "0");
     let left = artifacts();
     assert!(left.len() == 1 && left[0].starts_with(&mask), "{left:?}");
+}
+
+/// The generated JavaScript parser in a real `files:` run into PostgreSQL:
+/// every file's lines arrive, the file with a NUL byte is reported with
+/// its line and kept in quarantine, and the run goes on.
+#[test]
+fn a_generated_js_parser_migrates_a_directory_and_quarantines_only_the_bad_file() {
+    let dir = util::tempdir();
+    let project = dir.path().join("log-lines");
+    let p = project.to_str().unwrap();
+    ok(&[
+        "plugin",
+        "new",
+        "log-lines",
+        "--kind",
+        "parser",
+        "--lang",
+        "js",
+        "--dir",
+        p,
+    ]);
+    ok(&["plugin", "build", p]);
+    let src = dir.path().join("legacy");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.log"), b"alpha\r\n\n  beta  \n").unwrap();
+    std::fs::write(src.join("b.log"), b"fine\nbad \x00 line\n").unwrap();
+    std::fs::write(src.join("sub/c.log"), "gamma — ünïcode".as_bytes()).unwrap();
+    let cfg = util::write_config(
+        dir.path(),
+        &format!(
+            "[[files.parser]]\nglob = \"*.log\"\nparser = \"{}\"\n\n[files.mapping]\ncontent = \"text\"\n",
+            project.join("log-lines.wasm").display()
+        ),
+    );
+    let db = PgDb::new("plugin_new_js_parser");
+    let out = ferry_env(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "migrate",
+            "--from",
+            &format!("files:{}", src.display()),
+            "--to",
+            &db.url,
+            "--json",
+        ],
+        &[],
+    );
+    // 3: finished, with a file in quarantine.
+    assert_eq!(out.status.code(), Some(3), "{}", util::stderr(&out));
+    let r = util::report(&out);
+    assert_eq!(r["status"], "succeeded_with_rejects", "{r}");
+    assert!(
+        r["files"]["verified"]
+            .as_str()
+            .unwrap_or("")
+            .contains("every record in `content` exactly once"),
+        "{r}"
+    );
+    assert_eq!(
+        db.query(
+            "SELECT source_path, metadata->>'line_no', content FROM content ORDER BY source_path, record_index"
+        ),
+        [
+            ["a.log", "1", "alpha"],
+            ["a.log", "3", "  beta  "],
+            ["sub/c.log", "1", "gamma — ünïcode"],
+        ]
+    );
+    assert_eq!(
+        db.scalar("SELECT source_key || '|' || code FROM _ferry_rejects"),
+        "b.log|malformed"
+    );
+    assert!(
+        db.scalar("SELECT reason FROM _ferry_rejects")
+            .contains("line 2 of b.log holds a NUL byte"),
+        "{}",
+        db.scalar("SELECT reason FROM _ferry_rejects")
+    );
 }

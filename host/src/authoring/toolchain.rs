@@ -317,11 +317,9 @@ fn build_python(project: &Project, out: &Path) -> Result<(), AuthoringError> {
         });
     }
     let sdk = scratch.0.join("sdk");
-    copy_sources(
-        &dir.join(SUPPORT_DIR).join("sdk/python"),
-        &sdk,
-        &|n| n.ends_with(".py"),
-    )?;
+    copy_sources(&dir.join(SUPPORT_DIR).join("sdk/python"), &sdk, &|n| {
+        n.ends_with(".py")
+    })?;
     let wit = dir.join(SUPPORT_DIR).join("wit").join(WIT_DIR);
     let mut cmd = Command::new(componentize);
     cmd.arg("-d")

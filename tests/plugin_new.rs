@@ -467,3 +467,61 @@ fn a_generated_js_parser_migrates_a_directory_and_quarantines_only_the_bad_file(
         db.scalar("SELECT reason FROM _ferry_rejects")
     );
 }
+
+/// Without `ferry-plugin.toml` a project is recognised by its files and its
+/// export; a support directory that is a link is the author's, never
+/// written through or pruned.
+#[test]
+fn a_project_without_a_manifest_is_detected_and_a_linked_sdk_is_left_alone() {
+    let dir = util::tempdir();
+    let project = dir.path().join("check-mail");
+    let p = project.to_str().unwrap();
+    ok(&[
+        "plugin",
+        "new",
+        "check-mail",
+        "--kind",
+        "validator",
+        "--lang",
+        "js",
+        "--dir",
+        p,
+    ]);
+    std::fs::remove_file(project.join("ferry-plugin.toml")).unwrap();
+    // The SDK as a link to a copy the author manages, holding a file of theirs.
+    let theirs = dir.path().join("their-sdk");
+    std::fs::create_dir_all(&theirs).unwrap();
+    for e in std::fs::read_dir(project.join(".ferry/sdk/js"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), theirs.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::write(theirs.join("notes.txt"), "mine").unwrap();
+    std::fs::remove_dir_all(project.join(".ferry/sdk/js")).unwrap();
+    std::os::unix::fs::symlink(&theirs, project.join(".ferry/sdk/js")).unwrap();
+
+    let built = ok(&["plugin", "build", p, "--json"]);
+    let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+    assert_eq!(
+        (&built["name"], &built["kind"]),
+        (&"check-mail".into(), &"validator".into()),
+        "{built}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // A directory with no plugin in it says how to make one.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = ferry_env(&["plugin", "build", empty.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        util::stderr(&out).contains("ferry plugin new"),
+        "{}",
+        util::stderr(&out)
+    );
+}

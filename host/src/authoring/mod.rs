@@ -96,7 +96,7 @@ pub enum AuthoringError {
     Exists(PathBuf),
 
     #[error(
-        "no plugin project in {}: it has no {MANIFEST}; create one with `ferry plugin new NAME --kind KIND --lang LANG`",
+        "no plugin project in {}: it has no {MANIFEST}, Cargo.toml, app.py or app.js; create one with `ferry plugin new NAME --kind KIND --lang LANG`",
         .0.display()
     )]
     NoProject(PathBuf),
@@ -148,10 +148,16 @@ struct RawManifest {
 
 impl Project {
     /// Reads `DIR/ferry-plugin.toml`.
+    ///
+    /// Without a manifest the project is recognised by its files — `Cargo.toml`
+    /// (Rust), `app.py` (Python), `app.js` (JavaScript) — its kind by the
+    /// export the code makes (`export_transformer!`, `export_validator(…)`,
+    /// `exportParser(…)`, …) and its name by the crate's, the package's or
+    /// the directory's.
     pub fn open(dir: &Path) -> Result<Project, AuthoringError> {
         let path = dir.join(MANIFEST);
         if !path.is_file() {
-            return Err(AuthoringError::NoProject(dir.to_path_buf()));
+            return Self::detect(dir);
         }
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let bad = |message: String| AuthoringError::Manifest {
@@ -179,9 +185,83 @@ impl Project {
         })
     }
 
+    fn detect(dir: &Path) -> Result<Project, AuthoringError> {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let dir_name = || {
+            std::path::absolute(dir)
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default()
+        };
+        let (lang, name, code) = if let Some(cargo) = read("Cargo.toml") {
+            let name = toml::from_str::<toml::Value>(&cargo)
+                .ok()
+                .and_then(|v| v.get("package")?.get("name")?.as_str().map(str::to_string))
+                .unwrap_or_else(dir_name);
+            (Lang::Rust, name, read("src/lib.rs").unwrap_or_default())
+        } else if let Some(code) = read("app.py") {
+            (Lang::Python, dir_name(), code)
+        } else if let Some(code) = read("app.js") {
+            let name = read("package.json")
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+                .and_then(|p| p["name"].as_str().map(str::to_string))
+                .unwrap_or_else(dir_name);
+            (Lang::Js, name, code)
+        } else {
+            return Err(AuthoringError::NoProject(dir.to_path_buf()));
+        };
+        let exports = [
+            (
+                PluginKind::Transformer,
+                ["export_transformer", "exportTransformer"],
+            ),
+            (
+                PluginKind::Validator,
+                ["export_validator", "exportValidator"],
+            ),
+            (PluginKind::Parser, ["export_parser", "exportParser"]),
+        ];
+        let kind = exports
+            .iter()
+            .find(|(_, marks)| marks.iter().any(|m| code.contains(m)))
+            .map(|(k, _)| *k)
+            .ok_or_else(|| AuthoringError::Manifest {
+                path: dir.join(MANIFEST),
+                message: format!(
+                    "this looks like a {lang} plugin, but its code exports no transformer, \
+                     validator or parser; write {MANIFEST} with name, kind and lang"
+                ),
+            })?;
+        check_name(&name).map_err(|_| AuthoringError::Manifest {
+            path: dir.join(MANIFEST),
+            message: format!(
+                "`{name}` (from the project's files) is not a plugin name; write {MANIFEST} \
+                 with a name of lowercase letters, digits and dashes"
+            ),
+        })?;
+        Ok(Project {
+            dir: std::path::absolute(dir).map_err(io(dir))?,
+            name,
+            kind,
+            lang,
+        })
+    }
+
     /// The component `ferry plugin build` writes: `DIR/NAME.wasm`.
     pub fn component(&self) -> PathBuf {
         self.dir.join(format!("{}.wasm", self.name))
+    }
+
+    /// Whether the project builds against the SDK in `.ferry/` (every
+    /// Python and JavaScript project; a Rust crate whose `Cargo.toml` names
+    /// it — one made by `ferry plugin new`, not a crate of ferry's own
+    /// workspace or one that takes the SDK from elsewhere).
+    pub fn uses_support(&self) -> bool {
+        match self.lang {
+            Lang::Python | Lang::Js => true,
+            Lang::Rust => std::fs::read_to_string(self.dir.join("Cargo.toml"))
+                .is_ok_and(|t| t.contains(".ferry/sdk/rust")),
+        }
     }
 
     /// The WIT world of this project's kind.
@@ -257,13 +337,25 @@ pub fn install_support(dir: &Path, lang: Lang) -> Result<(), AuthoringError> {
         .into_bytes()
         .into(),
     ));
+    // A support directory that is a link (a repository's examples point
+    // `.ferry/sdk/js` at the SDK's sources) is the author's to manage:
+    // ferry neither writes through it nor prunes it.
+    let linked = |p: &Path| {
+        p.ancestors()
+            .take_while(|a| a.starts_with(&support))
+            .any(|a| a.is_symlink())
+    };
     for (path, bytes) in &wanted {
-        write_if_changed(path, bytes)?;
+        if !linked(path) {
+            write_if_changed(path, bytes)?;
+        }
     }
     // A file an older ferry wrote and this one does not carry would be
     // imported or compiled as if it were part of the SDK.
     for root in [sdk, support.join("wit")] {
-        remove_unwanted(&root, &wanted)?;
+        if !linked(&root) {
+            remove_unwanted(&root, &wanted)?;
+        }
     }
     Ok(())
 }
@@ -277,6 +369,9 @@ fn remove_unwanted(
     };
     for e in entries.flatten() {
         let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue; // the author's, like a linked support directory
+        }
         if p.is_dir() {
             // Caches the toolchains leave (__pycache__) go with the rest.
             remove_unwanted(&p, wanted)?;

@@ -30,7 +30,9 @@ const TAIL_LINES: usize = 40;
 
 /// Builds `project` into `DIR/NAME.wasm`; returns its path.
 pub fn build(project: &Project) -> Result<PathBuf, AuthoringError> {
-    install_support(&project.dir, project.lang)?;
+    if project.uses_support() {
+        install_support(&project.dir, project.lang)?;
+    }
     let out = project.component();
     match project.lang {
         Lang::Rust => build_rust(project, &out)?,
@@ -43,7 +45,9 @@ pub fn build(project: &Project) -> Result<PathBuf, AuthoringError> {
 /// Runs the project's own tests (as generated, the template's test).
 /// Returns the commands that ran.
 pub fn own_tests(project: &Project) -> Result<Vec<String>, AuthoringError> {
-    install_support(&project.dir, project.lang)?;
+    if project.uses_support() {
+        install_support(&project.dir, project.lang)?;
+    }
     let dir = &project.dir;
     let mut ran = Vec::new();
     match project.lang {

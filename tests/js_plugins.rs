@@ -105,43 +105,7 @@ fn a_js_validator_quarantines_implausible_emails_with_its_reason_in_a_real_migra
 /// `what` under `limits`; the process must exit 1 with the typed error, not crash.
 fn hostile(what: &str, limits: &str) -> (String, PgDb) {
     let wasm = build("plugins/test-js/hostile", "js-hostile", "transformer");
-    let dir = util::tempdir();
-    let src = util::shop_fixture(dir.path(), 300);
-    let cfg = util::write_config(
-        dir.path(),
-        &format!(
-            "[plugins.hostile]\npath = \"{}\"\n{limits}\n",
-            wasm.display()
-        ),
-    );
-    let db = PgDb::new(&format!("js_hostile_{what}"));
-    let out = util::ferry(&[
-        "migrate",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--from",
-        &format!("sqlite:{}", src.display()),
-        "--to",
-        &db.url,
-        "--transform",
-        &format!(r#"hostile={{"do":"{what}"}}"#),
-        "--batch-size",
-        "100",
-        "--json",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "ferry must fail, not crash: {}",
-        util::stderr(&out)
-    );
-    let r = util::report(&out);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(db.count("users"), 0, "no partial batch may land");
-    (
-        format!("{} {}", r["error_code"], r["error"].as_str().unwrap_or("")),
-        db,
-    )
+    util::hostile_run(&wasm, "js_hostile", what, limits)
 }
 
 #[test]

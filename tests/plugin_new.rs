@@ -12,31 +12,14 @@ use std::process::{Command, Output};
 
 use crate::util::{self, PgDb};
 
-/// `ferry` with `extra` environment, the tests' compiled-component cache,
-/// and Rust plugin builds sharing one target directory (each template then
-/// compiles wit-bindgen and serde once per test run, not once per project).
+/// `ferry` with `extra` environment, Rust plugin builds sharing one target
+/// directory (each template then compiles wit-bindgen and serde once per
+/// test run, not once per project).
 fn ferry_env(args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(util::ferry_bin());
-    cmd.args(args)
-        .env("FERRY_CACHE_DIR", util::cache_dir())
-        .env(
-            "CARGO_TARGET_DIR",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-projects"),
-        )
-        .env_remove("FERRY_CONFIG")
-        .env_remove("FERRY_PLUGIN_DIR");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run ferry");
-    eprintln!(
-        "$ ferry {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        out.status.code(),
-        util::stdout(&out),
-        util::stderr(&out)
-    );
-    out
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-projects");
+    let mut env = vec![("CARGO_TARGET_DIR", target.to_str().unwrap())];
+    env.extend_from_slice(extra);
+    util::ferry_env(args, &env)
 }
 
 fn ok(args: &[&str]) -> String {

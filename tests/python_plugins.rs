@@ -158,43 +158,7 @@ fn hostile(what: &str, limits: &str) -> (String, PgDb) {
         "python-hostile",
         "transformer",
     );
-    let dir = util::tempdir();
-    let src = util::shop_fixture(dir.path(), 300);
-    let cfg = util::write_config(
-        dir.path(),
-        &format!(
-            "[plugins.hostile]\npath = \"{}\"\n{limits}\n",
-            wasm.display()
-        ),
-    );
-    let db = PgDb::new(&format!("python_hostile_{what}"));
-    let out = util::ferry(&[
-        "migrate",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--from",
-        &format!("sqlite:{}", src.display()),
-        "--to",
-        &db.url,
-        "--transform",
-        &format!(r#"hostile={{"do":"{what}"}}"#),
-        "--batch-size",
-        "100",
-        "--json",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "ferry must fail, not crash: {}",
-        util::stderr(&out)
-    );
-    let r = util::report(&out);
-    assert_eq!(r["status"], "failed");
-    assert_eq!(db.count("users"), 0, "no partial batch may land");
-    (
-        format!("{} {}", r["error_code"], r["error"].as_str().unwrap_or("")),
-        db,
-    )
+    util::hostile_run(&wasm, "python_hostile", what, limits)
 }
 
 #[test]

@@ -23,13 +23,21 @@ pub fn component(artifact: &str) -> PathBuf {
 
 /// Runs `ferry` with the given arguments, with the shared cache.
 pub fn ferry(args: &[&str]) -> Output {
-    let out = Command::new(ferry_bin())
-        .args(args)
+    ferry_env(args, &[])
+}
+
+/// Runs `ferry` with the given arguments and `extra` environment (which
+/// may override the shared cache).
+pub fn ferry_env(args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(ferry_bin());
+    cmd.args(args)
         .env("FERRY_CACHE_DIR", cache_dir())
         .env_remove("FERRY_CONFIG")
-        .env_remove("FERRY_PLUGIN_DIR")
-        .output()
-        .expect("run ferry");
+        .env_remove("FERRY_PLUGIN_DIR");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run ferry");
     eprintln!(
         "$ ferry {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
         args.join(" "),
@@ -361,4 +369,48 @@ impl Drop for MyDb {
             mariadb_client(None, &format!("DROP DATABASE IF EXISTS `{}`", self.name))
         });
     }
+}
+
+/// A migration of a 300-user fixture into PostgreSQL through the hostile
+/// plugin `wasm` doing `what` (`{"do": what}`) under `limits` (config
+/// lines); ferry must exit 1 with a typed error, not crash, and land no
+/// partial batch. Returns "ERROR_CODE ERROR" and the database.
+pub fn hostile_run(wasm: &Path, label: &str, what: &str, limits: &str) -> (String, PgDb) {
+    let dir = tempdir();
+    let src = shop_fixture(dir.path(), 300);
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[plugins.hostile]\npath = \"{}\"\n{limits}\n",
+            wasm.display()
+        ),
+    );
+    let db = PgDb::new(&format!("{label}_{what}"));
+    let out = ferry(&[
+        "migrate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--from",
+        &format!("sqlite:{}", src.display()),
+        "--to",
+        &db.url,
+        "--transform",
+        &format!(r#"hostile={{"do":"{what}"}}"#),
+        "--batch-size",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "ferry must fail, not crash: {}",
+        stderr(&out)
+    );
+    let r = report(&out);
+    assert_eq!(r["status"], "failed");
+    assert_eq!(db.count("users"), 0, "no partial batch may land");
+    (
+        format!("{} {}", r["error_code"], r["error"].as_str().unwrap_or("")),
+        db,
+    )
 }

@@ -247,6 +247,29 @@ impl Project {
         })
     }
 
+    /// The newest of the project's own files (not `.ferry/`, caches or build
+    /// outputs): a component older than it was built from other code.
+    pub fn newest_source(&self) -> Option<(std::time::SystemTime, PathBuf)> {
+        let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).ok()?.flatten() {
+                let p = e.path();
+                if not_source(&e.file_name().to_string_lossy()) {
+                    continue;
+                }
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(t) = e.metadata().and_then(|m| m.modified())
+                    && newest.as_ref().is_none_or(|(n, _)| t > *n)
+                {
+                    newest = Some((t, p));
+                }
+            }
+        }
+        newest
+    }
+
     /// The component `ferry plugin build` writes: `DIR/NAME.wasm`.
     pub fn component(&self) -> PathBuf {
         self.dir.join(format!("{}.wasm", self.name))
@@ -268,6 +291,14 @@ impl Project {
     pub fn world(&self) -> &'static str {
         self.kind.name()
     }
+}
+
+/// A name in a project that is not the author's source: hidden entries
+/// (`.ferry/`, `.git`), the toolchains' caches and build outputs.
+pub(crate) fn not_source(name: &str) -> bool {
+    name.starts_with('.')
+        || matches!(name, "__pycache__" | "node_modules" | "target")
+        || name.ends_with(".wasm")
 }
 
 /// Plugin names: `[a-z][a-z0-9-]*`, no trailing or doubled dash.

@@ -145,18 +145,26 @@ fn cargo() -> Result<Command, AuthoringError> {
     Ok(cmd)
 }
 
+/// The error of a tool that could not be started at all.
+fn not_started<'a>(
+    shown: &'a str,
+    dir: &'a Path,
+) -> impl FnOnce(std::io::Error) -> AuthoringError + 'a {
+    move |e| AuthoringError::ToolFailed {
+        command: shown.to_string(),
+        status: e.to_string(),
+        dir: dir.to_path_buf(),
+        tail: String::new(),
+    }
+}
+
 /// Runs `cmd`, its stdout sent to ferry's stderr; on failure the error
 /// carries the end of what it printed.
 fn run(mut cmd: Command, shown: &str, dir: &Path) -> Result<(), AuthoringError> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| AuthoringError::ToolFailed {
-            command: shown.to_string(),
-            status: e.to_string(),
-            dir: dir.to_path_buf(),
-            tail: String::new(),
-        })?;
+        .map_err(not_started(shown, dir))?;
     if out.status.success() {
         // Shown after the fact, on stderr: ferry's stdout is its own result.
         eprint!("{}", String::from_utf8_lossy(&out.stdout));
@@ -213,12 +221,7 @@ fn build_rust(project: &Project, out: &Path) -> Result<(), AuthoringError> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| AuthoringError::ToolFailed {
-            command: shown.clone(),
-            status: e.to_string(),
-            dir: dir.to_path_buf(),
-            tail: String::new(),
-        })?;
+        .map_err(not_started(&shown, dir))?;
     if !output.status.success() {
         return Err(AuthoringError::ToolFailed {
             command: shown,
@@ -264,9 +267,7 @@ fn copy_sources(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) -> Result<(
     for e in std::fs::read_dir(from).map_err(io(from))?.flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.')
-            || matches!(name.as_str(), "__pycache__" | "node_modules" | "target")
-        {
+        if super::not_source(&name) {
             continue;
         }
         if path.is_dir() {

@@ -159,33 +159,6 @@ const ALL_TYPES: &[LogicalType] = &[
     LogicalType::Uuid,
 ];
 
-/// The newest source file of a project (its own files, not `.ferry/`,
-/// build outputs or caches).
-fn newest_source(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
-    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()?.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || matches!(name.as_str(), "target" | "node_modules" | "__pycache__")
-                || name.ends_with(".wasm")
-            {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(t) = e.metadata().and_then(|m| m.modified())
-                && newest.as_ref().is_none_or(|(n, _)| t > *n)
-            {
-                newest = Some((t, p));
-            }
-        }
-    }
-    newest
-}
-
 /// `ferry plugin test [DIR|PATH|NAME]`.
 pub async fn test(g: &GlobalArgs, a: TestArgs) -> anyhow::Result<u8> {
     const MAX: usize = ferry::engine::options::MAX_BATCH_SIZE;
@@ -212,7 +185,7 @@ pub async fn test(g: &GlobalArgs, a: TestArgs) -> anyhow::Result<u8> {
         let project = Project::open(&a.target)?;
         let wasm = project.component();
         let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
-        match (built, newest_source(&project.dir)) {
+        match (built, project.newest_source()) {
             (None, _) => {
                 eprintln!(
                     "error: {} is not built yet: run `ferry plugin build {}` first",

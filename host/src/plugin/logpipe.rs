@@ -48,8 +48,8 @@ impl LogPipe {
         tracing::info!(plugin = %self.plugin, stream = self.stream, "{text}");
     }
 
-    /// The most recent output (up to 1 KiB), trimmed, as text.
-    /// The tail as written, lines kept (for a guest's own traceback).
+    /// The most recent output (up to 1 KiB) as written, lines kept (for a
+    /// guest's own traceback).
     pub fn tail_text(&self) -> String {
         match self.shared.lock() {
             Ok(s) => String::from_utf8_lossy(&s.tail).into_owned(),
@@ -57,6 +57,7 @@ impl LogPipe {
         }
     }
 
+    /// The most recent output (up to 1 KiB), trimmed, as one line of text.
     pub fn tail(&self) -> String {
         match self.shared.lock() {
             Ok(s) => String::from_utf8_lossy(&s.tail).trim().replace('\n', " | "),

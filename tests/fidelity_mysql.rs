@@ -95,6 +95,7 @@ async fn write(
             upsert: false,
             replace: None,
             raw: None,
+            keep_sent: false,
         })
         .await
         .unwrap();
@@ -687,6 +688,7 @@ fn a_null_primary_key_is_rejected_with_a_true_reason_and_a_null_source_key() {
             upsert: false,
             replace: None,
             raw: None,
+            keep_sent: false,
         })
         .await
         .unwrap()

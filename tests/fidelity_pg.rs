@@ -64,6 +64,7 @@ fn write<'a>(run: &'a str, t: &'a TargetTable, batch: &'a Batch, upsert: bool) -
         upsert,
         replace: None,
         raw: None,
+        keep_sent: false,
     }
 }
 

@@ -324,6 +324,7 @@ async fn load(
                 upsert: false,
                 replace: None,
                 raw: None,
+                keep_sent: false,
             })
             .await
             .unwrap();
@@ -800,6 +801,7 @@ fn sink_quarantines_refused_rows_one_by_one() {
                 upsert: false,
                 replace: None,
                 raw: None,
+                keep_sent: false,
             })
             .await
             .unwrap();

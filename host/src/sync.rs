@@ -390,6 +390,7 @@ async fn upsert_rows(
                 upsert: true,
                 replace: None,
                 raw: None,
+                keep_sent: false,
             })
             .await?;
         }
@@ -404,6 +405,7 @@ async fn upsert_rows(
             upsert: true,
             replace: None,
             raw: None,
+            keep_sent: false,
         })
         .await?;
     }

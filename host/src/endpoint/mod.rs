@@ -476,6 +476,10 @@ pub struct Write<'a> {
     /// The rows as the source's wire carried them, when the sink said it
     /// takes them as they are ([`Sink::accepts_raw`]); `batch` is then empty.
     pub raw: Option<&'a RawRows>,
+    /// Hand back the rows as they went on the wire ([`WriteOutcome::sent`]),
+    /// for a verification that digests their bytes; only asked of a sink
+    /// that said its table stores them verbatim ([`Sink::sends_verbatim`]).
+    pub keep_sent: bool,
 }
 
 /// A sink: where batches are written. One per connection; each table load
@@ -511,6 +515,14 @@ pub trait Sink: Send {
         _table: &TargetTable,
         _format: &RawFormat,
     ) -> Result<bool, EndpointError> {
+        Ok(false)
+    }
+    /// Whether `table` (created by [`Sink::prepare`]) stores every value
+    /// exactly as this sink sends it, so that a raw read of the table
+    /// ([`Source::read_raw`]) gives back the bytes it was sent: a run then
+    /// digests what it sent by those bytes ([`Write::keep_sent`]) and reads
+    /// the table back raw, decoding only keys and dates.
+    async fn sends_verbatim(&mut self, _table: &TargetTable) -> Result<bool, EndpointError> {
         Ok(false)
     }
     /// After the load: primary keys, unique constraints, indexes, CHECK
@@ -832,6 +844,21 @@ pub struct WriteOutcome {
     pub written: u64,
     /// Rows the sink could not store; already written to the rejects table.
     pub rejected: Vec<Reject>,
+    /// The rows stored, as they went on the wire, when [`Write::keep_sent`]
+    /// asked and the sink can tell them apart (`None` otherwise).
+    pub sent: Option<SentRows>,
+}
+
+/// A batch's rows as a sink sent them, in its raw format ([`RawRows`]).
+#[derive(Debug, Clone)]
+pub struct SentRows {
+    /// The encoded rows (and whatever framing surrounds them).
+    pub bytes: bytes::Bytes,
+    /// Row `k` of those stored spans `bytes[offsets[k]..offsets[k + 1]]`.
+    pub offsets: Vec<usize>,
+    /// Which rows of the written batch were stored, when not all were
+    /// (in order: the `k`-th `true` is the `k`-th row in `offsets`).
+    pub kept: Option<Vec<bool>>,
 }
 
 /// A table as the sink creates it: the final schema after the plugin chain,

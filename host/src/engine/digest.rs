@@ -22,7 +22,7 @@ use twox_hash::{XxHash3_64, XxHash3_128};
 
 pub use super::canon::canon;
 use super::canon::canon_at;
-use crate::endpoint::{RawCodec, RawRows};
+use crate::endpoint::{RawCodec, RawRows, SentRows};
 use crate::model::{Batch, LogicalType, Schema, ValueRef};
 
 /// Rows compared value by value per table: about 1,000 — enough to catch a
@@ -194,6 +194,36 @@ impl Digest {
             d.add_raw(spec, &part, row, &raw.bytes[extent], sampled, &*raw.decode)?;
         }
         Ok(d)
+    }
+
+    /// The digest of a batch's rows as a sink sent them ([`Form::Raw`]):
+    /// each stored row hashed by its bytes in `sent`, its key, dates and
+    /// sample taken from `batch` (what was sent, before encoding). `None`
+    /// when `sent` does not describe the batch's rows.
+    pub(crate) fn of_sent(spec: &DigestSpec, batch: &Batch, sent: &SentRows) -> Option<Digest> {
+        let rows: Vec<usize> = match &sent.kept {
+            Some(k) if k.len() == batch.num_rows => (0..batch.num_rows).filter(|&r| k[r]).collect(),
+            Some(_) => return None,
+            None => (0..batch.num_rows).collect(),
+        };
+        if sent.offsets.len() != rows.len() + 1 {
+            return None;
+        }
+        let mut d = Digest {
+            form: Form::Raw,
+            ..Digest::new(spec)
+        };
+        let mut key = Vec::new();
+        for (k, &row) in rows.iter().enumerate() {
+            let bytes = sent.bytes.get(sent.offsets[k]..sent.offsets[k + 1])?;
+            d.add_hashed(spec, batch, row, XxHash3_128::oneshot(bytes));
+            if spec.sampled(batch, row, &mut key)
+                && let Some(k) = spec.key(batch, row)
+            {
+                d.add_sample(spec, batch, row, k);
+            }
+        }
+        Some(d)
     }
 
     /// Adds one row; `sampled_key` is its key when the row is in the sample.
@@ -531,6 +561,42 @@ mod tests {
         let mut mixed = d.clone();
         mixed.merge(by_value);
         assert_eq!(mixed.form, Form::Mixed);
+        // What a sink sent, digested by its bytes with keys, dates and the
+        // sample from the batch it encoded, is what a raw read-back of the
+        // same bytes digests: the two compare.
+        let bytes = raw_tuples(&rows);
+        let mut offsets = vec![0];
+        for r in &rows {
+            offsets.push(offsets.last().unwrap() + raw_tuples(&[*r]).len());
+        }
+        let sent = crate::endpoint::SentRows {
+            bytes: bytes.clone(),
+            offsets: offsets.clone(),
+            kept: None,
+        };
+        let by_sent = Digest::of_sent(&spec, &decoded, &sent).unwrap();
+        assert_eq!(by_sent.form, Form::Raw);
+        assert_eq!((by_sent.rows, by_sent.sum), (d.rows, d.sum));
+        assert_eq!((&by_sent.sample, &by_sent.ranges), (&d.sample, &d.ranges));
+        // Rows the sink did not send (`kept`) are not in it: the batch
+        // still holds them, the bytes do not.
+        let two = [rows[0], rows[2]];
+        let sent_two = crate::endpoint::SentRows {
+            bytes: raw_tuples(&two),
+            offsets: vec![0, offsets[1], offsets[1] + (offsets[3] - offsets[2])],
+            kept: Some(vec![true, false, true]),
+        };
+        let by_two = Digest::of_sent(&spec, &decoded, &sent_two).unwrap();
+        let raw_two = Digest::of_raw(&spec, &raw(&two)).unwrap();
+        assert_eq!((by_two.rows, by_two.sum), (2, raw_two.sum));
+        assert_eq!(by_two.sample, raw_two.sample);
+        // Offsets that do not describe the batch are refused, not trusted.
+        let wrong = crate::endpoint::SentRows {
+            bytes,
+            offsets: offsets[..3].to_vec(),
+            kept: None,
+        };
+        assert!(Digest::of_sent(&spec, &decoded, &wrong).is_none());
         // Bytes cut short are an error, not a panic.
         let cut = raw_tuples(&rows).slice(..20);
         let short = crate::endpoint::RawRows {

@@ -264,6 +264,10 @@ impl TableJob {
             )
             .await?;
         tr.passthrough = raw;
+        // Verified by the bytes it sent when the target stores every value
+        // as sent: the sink hands them back, the digest hashes them instead
+        // of normalising each value, and the read-back reads raw.
+        let keep_sent = !raw && digest.is_some() && sink.sends_verbatim(&plan.target).await?;
         let reader = if raw {
             source
                 .clone()
@@ -284,7 +288,7 @@ impl TableJob {
             },
             namespace,
             label,
-            digest.clone(),
+            digest.clone().filter(|_| !keep_sent),
             rrx,
             wtx,
         ));
@@ -346,6 +350,7 @@ impl TableJob {
                 upsert,
                 replace: st.replace.as_ref(),
                 raw: st.raw.as_ref(),
+                keep_sent,
             };
             let mut res = sink.write(w).await;
             // No transaction spans a target without them and its ledger: the
@@ -375,6 +380,7 @@ impl TableJob {
                     upsert: false,
                     replace: None,
                     raw: None,
+                    keep_sent: false,
                 };
                 if let Err(e) = sink.write(w).await {
                     res = Err(e);
@@ -399,6 +405,7 @@ impl TableJob {
                     // A state table this run created holds nothing to replace.
                     replace: (!s.created).then_some(&replace),
                     raw: None,
+                    keep_sent: false,
                 };
                 if let Err(e) = sink.write(w).await {
                     res = Err(e);
@@ -407,7 +414,11 @@ impl TableJob {
             match res {
                 Ok(outcome) => {
                     if let (Some(total), Some(spec)) = (sent.as_mut(), digest.as_deref()) {
-                        match stored_digest(&plan, spec, &mut st, &outcome.rejected) {
+                        let stored = match outcome.sent.as_ref().filter(|_| keep_sent) {
+                            Some(rows) => Digest::of_sent(spec, &st.batch, rows),
+                            None => stored_digest(&plan, spec, &mut st, &outcome.rejected),
+                        };
+                        match stored {
                             Some(d) => total.merge(d),
                             None => sent = None,
                         }
@@ -524,14 +535,20 @@ fn stored_digest(
     st: &mut Staged,
     refused: &[Reject],
 ) -> Option<Digest> {
-    if refused.is_empty() {
-        // The batch is done with: its digest moves, not copied per batch.
-        return st.digest.take();
-    }
     if st.raw.is_some() {
         // Refused rows of a raw batch were decoded in the sink; the stage
         // holds no batch to tell them apart in.
-        return None;
+        return st.digest.take().filter(|_| refused.is_empty());
+    }
+    if refused.is_empty() {
+        // The batch is done with: its digest moves, not copied per batch.
+        // Undigested (the sink was to hand back what it sent, and did not
+        // tell its rows apart): digested here, by value.
+        return Some(
+            st.digest
+                .take()
+                .unwrap_or_else(|| Digest::of_batch(spec, &st.batch, None)),
+        );
     }
     // Sinks name a refused row by the loaded table's key over the batch's
     // columns; SQLite's by the target's key.

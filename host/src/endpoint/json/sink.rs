@@ -311,6 +311,7 @@ impl JsonSink {
         Ok(WriteOutcome {
             written: (batch.num_rows - sink_rejects.len()) as u64,
             rejected: sink_rejects,
+            sent: None,
         })
     }
 

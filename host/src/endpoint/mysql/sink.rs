@@ -331,6 +331,8 @@ impl MysqlSink {
             replace,
             // Never given: this sink takes no raw rows (`Sink::accepts_raw`).
             raw: _,
+            // Never asked: this sink does not send verbatim (`Sink::sends_verbatim`).
+            keep_sent: _,
         } = w;
         let schema = table.def.schema();
         let encs = self.encodings(table);
@@ -459,6 +461,7 @@ impl MysqlSink {
         Ok(WriteOutcome {
             written,
             rejected: sink_rejects,
+            sent: None,
         })
     }
 

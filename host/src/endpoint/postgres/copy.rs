@@ -52,6 +52,36 @@ fn enc(t: LogicalType, declared: Option<SqlType>) -> Enc {
     }
 }
 
+/// Whether a column PostgreSQL stores as `stored` (as `format_type` spells
+/// it) keeps what [`encode_copy_binary`] sends for values of `t` byte for
+/// byte, so that its binary `COPY TO` gives back the very field it was
+/// sent. Not so for `numeric` (the column's scale is applied), `jsonb`
+/// (parsed and printed anew), `character(n)` (padded), a timestamp or time
+/// of limited precision (rounded), nor for any type not named here.
+pub(super) fn verbatim(t: LogicalType, declared: Option<SqlType>, stored: &str) -> bool {
+    match enc(t, declared) {
+        Enc::Bool => stored == "boolean",
+        Enc::Int8 => {
+            stored == "bigint" || (t == LogicalType::Time && stored == "time without time zone")
+        }
+        Enc::Int4 => stored == "integer",
+        Enc::Int2 => stored == "smallint",
+        Enc::Timestamp => matches!(
+            stored,
+            "timestamp with time zone" | "timestamp without time zone"
+        ),
+        Enc::Float8 => stored == "double precision",
+        Enc::Float4 => stored == "real",
+        Enc::Date => stored == "date",
+        Enc::Uuid => stored == "uuid",
+        Enc::Bytes => {
+            matches!(stored, "text" | "bytea" | "character varying")
+                || stored.starts_with("character varying(")
+        }
+        Enc::Numeric | Enc::Jsonb => false,
+    }
+}
+
 /// Encodes a checked batch in PostgreSQL's binary COPY format, each column
 /// as its declared type takes it (`declared[i]`: `smallint`, `integer` and
 /// `real` are narrower on the wire). With `offsets`, the start of every row

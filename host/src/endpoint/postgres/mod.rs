@@ -191,6 +191,10 @@ impl crate::endpoint::Sink for PgSink {
         PgSink::accepts_raw(self, table, format).await
     }
 
+    async fn sends_verbatim(&mut self, table: &TargetTable) -> Result<bool, EndpointError> {
+        PgSink::sends_verbatim(self, table).await
+    }
+
     async fn foreign_keys(
         &mut self,
         run_id: &str,

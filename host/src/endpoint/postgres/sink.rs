@@ -193,6 +193,25 @@ impl PgSink {
             .all(|(c, carried)| types.iter().any(|(n, t)| n == &c.name && t == carried)))
     }
 
+    /// Whether `table` stores every value as the binary COPY sends it
+    /// (`copy::verbatim` of each column's type, read from the catalog, so an
+    /// existing table appended to is judged by what it is).
+    pub async fn sends_verbatim(&mut self, table: &TargetTable) -> Result<bool, EndpointError> {
+        let types = column_types(&self.client, &quote_ident(&table.def.name))
+            .await
+            .map_err(|e| pg_error(&self.name, Some(&table.def.name), &e))?;
+        Ok(types.len() == table.def.columns.len()
+            && table
+                .def
+                .columns
+                .iter()
+                .zip(&types)
+                .all(|(c, (name, stored))| {
+                    name == &c.name
+                        && super::copy::verbatim(c.logical_type, declared(&table.source, c), stored)
+                }))
+    }
+
     /// Writes one batch, its rejects and its checkpoint in one transaction.
     /// Values PostgreSQL cannot hold are found first and their rows
     /// rejected (`refused::unfit_values`); if the server still refuses the
@@ -239,6 +258,7 @@ impl PgSink {
                         return Ok(WriteOutcome {
                             written: raw.rows as u64,
                             rejected: Vec::new(),
+                            sent: None,
                         });
                     }
                     Err(Failed::Other(e)) => return Err(e),
@@ -265,6 +285,8 @@ impl PgSink {
         let mut sink_rejects = Vec::new();
         let owned;
         let unfit = unfit_values(given, table);
+        // Which rows of `given` are encoded, when not all are.
+        let mut kept = None;
         let batch = if unfit.is_empty() {
             given
         } else {
@@ -277,6 +299,7 @@ impl PgSink {
                 }
             }
             owned = given.retain(&schema, &keep);
+            kept = Some(keep);
             &owned
         };
         let declared: Vec<_> = table
@@ -295,12 +318,24 @@ impl PgSink {
                 }
             })
         };
-        let data = encode(None)?.freeze();
+        // Where each row starts, when the rows are handed back as sent.
+        let mut starts = Vec::new();
+        let data = encode(w.keep_sent.then_some(&mut starts))?.freeze();
         let whole = self
-            .commit_batch(&w, batch.num_rows, &sink_rejects, Load::Whole(data))
+            .commit_batch(&w, batch.num_rows, &sink_rejects, Load::Whole(data.clone()))
             .await;
+        let mut sent = None;
         let refused = match whole {
-            Ok(none) => none,
+            Ok(none) => {
+                if w.keep_sent {
+                    sent = Some(crate::endpoint::SentRows {
+                        bytes: data,
+                        offsets: starts,
+                        kept,
+                    });
+                }
+                none
+            }
             Err(Failed::Refused(first)) => {
                 tracing::debug!(
                     table = table.def.name,
@@ -335,6 +370,9 @@ impl PgSink {
         Ok(WriteOutcome {
             written: written as u64,
             rejected: sink_rejects,
+            // A bisected batch's rows are not told apart: the run digests
+            // what it stored by value instead.
+            sent,
         })
     }
 

@@ -172,6 +172,8 @@ impl SqliteSink {
             replace,
             // Never given: this sink takes no raw rows (`Sink::accepts_raw`).
             raw: _,
+            // Never asked: this sink does not send verbatim (`Sink::sends_verbatim`).
+            keep_sent: _,
         } = w;
         let name = table.def.name.clone();
         let on_conflict = if upsert {
@@ -288,6 +290,7 @@ impl SqliteSink {
         Ok(WriteOutcome {
             written,
             rejected: sink_rejects,
+            sent: None,
         })
     }
 

@@ -196,8 +196,9 @@ impl TableJob {
             None => None,
         };
         let name = plan.source.name.clone();
-        let rows = source.count(&name).await?;
-        let mut sink = endpoint::open_sink(&to).await?;
+        // The count (for progress) while the target's connection opens.
+        let (rows, sink) = tokio::join!(source.count(&name), endpoint::open_sink(&to));
+        let (rows, mut sink) = (rows?, sink?);
 
         // Where this table starts: from scratch, or after its checkpoint.
         let mut start = Checkpoint {

@@ -44,6 +44,8 @@ type KeysCell = Option<Option<Arc<KeySet>>>;
 pub(crate) struct ReadBack {
     plan: Arc<Plan>,
     to: EndpointUrl,
+    /// The run's source: counted per table beside the table's read-back.
+    source: Arc<dyn Source>,
     target: Option<Arc<dyn Source>>,
     /// Read-backs start as tables finish loading (else after constraints).
     early: bool,
@@ -63,12 +65,13 @@ pub(crate) struct ReadBack {
     stale: bool,
 }
 
-/// One read-back: what the target holds, and per foreign key whether the
-/// parent's keys were there to check orphans against.
-type ReadResult = Result<(SideScan, Vec<bool>), MigrateError>;
+/// One read-back: what the target holds, per foreign key whether the
+/// parent's keys were there to check orphans against, and the source's
+/// count of the table (taken once the table had loaded, beside the read).
+type ReadResult = Result<(SideScan, Vec<bool>, u64), MigrateError>;
 
 impl ReadBack {
-    pub(crate) fn new(plan: &Plan, to: &EndpointUrl) -> ReadBack {
+    pub(crate) fn new(plan: &Plan, to: &EndpointUrl, source: Arc<dyn Source>) -> ReadBack {
         let mut senders = HashMap::new();
         let mut receivers = HashMap::new();
         for key in verify::referenced(plan) {
@@ -84,6 +87,7 @@ impl ReadBack {
                 .collect(),
             plan: Arc::new(plan.clone()),
             to: to.clone(),
+            source,
             target: None,
             early: endpoint::capabilities(to).parallel_writers > 1,
             senders,
@@ -163,6 +167,7 @@ impl ReadBack {
             .map(|((_, cols), tx)| (cols, tx))
             .collect();
         let permits = self.permits.clone();
+        let source = self.source.clone();
         // A table whose raw rows were passed through is read back raw too:
         // the same column types on the same kind of server send equal
         // values as equal bytes, so neither side decodes more than keys.
@@ -190,14 +195,23 @@ impl ReadBack {
             let _permit = permits.acquire_owned().await;
             crate::failpoint::at("read-back", Some(&t.name));
             let collected: Vec<bool> = fk_sets.iter().map(Option::is_some).collect();
-            let scan = target_scan(&plan, t, target, fk_sets).raw(raw).run().await;
-            let scan = scan.map(|mut s| {
+            // The source is counted as the target is read: the count
+            // proves the run read every row (source = target + quarantined).
+            let (scan, counted) = tokio::join!(
+                target_scan(&plan, t, target, fk_sets).raw(raw).run(),
+                source.count(&t.name)
+            );
+            let scan = match counted {
+                Ok(rows) => scan.map(|s| (s, rows)),
+                Err(e) => Err(e.into()),
+            };
+            let scan = scan.map(|(mut s, rows)| {
                 for (cols, tx) in publish {
                     let keys = s.keys.remove(&cols).filter(|k| k.len() <= MAX_PARENT_KEYS);
                     // No child waiting is not a failure.
                     let _ = tx.send(Some(keys.map(Arc::new)));
                 }
-                (s, collected)
+                (s, collected, rows)
             });
             (i, scan)
         });
@@ -209,7 +223,6 @@ impl ReadBack {
     /// the views the run created.
     pub(crate) async fn finish(
         mut self,
-        source: &Arc<dyn Source>,
         from: &EndpointUrl,
         run_id: &str,
         views_plan: &Plan,
@@ -221,7 +234,7 @@ impl ReadBack {
         for i in std::mem::take(&mut self.pending) {
             self.start(i).await?;
         }
-        let mut scans: Vec<Option<(SideScan, Vec<bool>)>> =
+        let mut scans: Vec<Option<(SideScan, Vec<bool>, u64)>> =
             (0..self.plan.tables.len()).map(|_| None).collect();
         while let Some(joined) = self.tasks.join_next().await {
             let (i, scan) =
@@ -237,7 +250,8 @@ impl ReadBack {
         let plan = self.plan.clone();
         let mut tables = Vec::new();
         for (i, t) in plan.tables.iter().enumerate() {
-            let (Some((scan, collected)), Some(sent)) = (scans[i].take(), self.streams[i].take())
+            let (Some((scan, collected, rows)), Some(sent)) =
+                (scans[i].take(), self.streams[i].take())
             else {
                 return Err(MigrateError::Internal(format!(
                     "table `{}` was loaded but not read back",
@@ -260,7 +274,6 @@ impl ReadBack {
                 return Ok(None);
             }
             let raw = sent.form == Form::Raw;
-            let rows = source.count(&t.name).await?;
             let sent = SourceSide { rows, digest: sent };
             verify::judge(&mut tv, t, sent, &scan, &collected, None);
             if raw && tv.checksum.failed() {

@@ -242,7 +242,7 @@ async fn run_and_verify(
         && !rekeyed
         && opts.resume.is_none()
         && opts.incremental.is_none())
-    .then(|| ReadBack::new(plan, &opts.to));
+    .then(|| ReadBack::new(plan, &opts.to, opened.clone()));
     run(
         plan,
         opts,
@@ -307,7 +307,7 @@ async fn run_and_verify(
             plan
         };
         let in_run = match readback {
-            Some(rb) => rb.finish(&opened, &opts.from, &report.run_id, plan).await?,
+            Some(rb) => rb.finish(&opts.from, &report.run_id, plan).await?,
             None => None,
         };
         match in_run {

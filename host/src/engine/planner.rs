@@ -244,8 +244,12 @@ async fn plan_one(
     for w in skipped {
         risks.push(risk("skipped-key", &t.name, None, w));
     }
-    let rows = source.count(&t.name).await?;
-    let profile = source.profile(t, PROFILE_SAMPLE_ROWS).await?;
+    // Counted while sampled: on a server, two queries on two connections.
+    let (rows, profile) = tokio::join!(
+        source.count(&t.name),
+        source.profile(t, PROFILE_SAMPLE_ROWS)
+    );
+    let (rows, profile) = (rows?, profile?);
     for (col, n, why) in &profile.mismatches {
         risks.push(risk(
             "mixed-types",

@@ -26,6 +26,24 @@ use super::table::TablePlan;
 /// reading, plugins and writing; more only holds more memory.
 const CHANNEL_DEPTH: usize = 2;
 
+/// Batches whose sent bytes are hashed at once beside the writer: 2. Each
+/// holds its batch until hashed; hashing a batch (about a millisecond per
+/// 5,000 rows) is far quicker than writing one, so more never queue.
+const HASHING_AHEAD: usize = 2;
+
+/// Adds a digest hashed beside the writer to the table's; one that could not
+/// be made (`None`, or a task that failed) leaves the table undigested, so it
+/// is verified by reading both sides.
+fn merge_hashed(
+    total: &mut Option<Digest>,
+    hashed: Result<Option<Digest>, tokio::task::JoinError>,
+) {
+    match (total.as_mut(), hashed) {
+        (Some(t), Ok(Some(d))) => t.merge(d),
+        _ => *total = None,
+    }
+}
+
 /// A batch between the plugin stage and the writer.
 pub(crate) struct Staged {
     /// The rows to write, as the target table holds them.
@@ -296,6 +314,8 @@ impl TableJob {
         // What the target stored of what was sent; `None` once a refused
         // row could not be told apart.
         let mut sent = digest.as_deref().map(Digest::new);
+        // Digests of sent batches being hashed, oldest first.
+        let mut hashing = std::collections::VecDeque::new();
 
         // The writer commits every batch handed to it, even after the stage
         // failed: the target then holds exactly the batches before the failure.
@@ -413,15 +433,26 @@ impl TableJob {
                 }
             }
             match res {
-                Ok(outcome) => {
-                    if let (Some(total), Some(spec)) = (sent.as_mut(), digest.as_deref()) {
-                        let stored = match outcome.sent.as_ref().filter(|_| keep_sent) {
-                            Some(rows) => Digest::of_sent(spec, &st.batch, rows),
-                            None => stored_digest(&plan, spec, &mut st, &outcome.rejected),
-                        };
-                        match stored {
-                            Some(d) => total.merge(d),
-                            None => sent = None,
+                Ok(mut outcome) => {
+                    if let (Some(total), Some(spec)) = (sent.as_mut(), digest.as_ref()) {
+                        match outcome.sent.take().filter(|_| keep_sent) {
+                            // Hashed off the writer's path: the next batch's
+                            // write does not wait for this one's digest.
+                            Some(rows) => {
+                                let (spec, batch) = (spec.clone(), st.batch);
+                                hashing.push_back(tokio::spawn(async move {
+                                    Digest::of_sent(&spec, &batch, &rows)
+                                }));
+                                if hashing.len() > HASHING_AHEAD
+                                    && let Some(h) = hashing.pop_front()
+                                {
+                                    merge_hashed(&mut sent, h.await);
+                                }
+                            }
+                            None => match stored_digest(&plan, spec, &mut st, &outcome.rejected) {
+                                Some(d) => total.merge(d),
+                                None => sent = None,
+                            },
                         }
                     }
                     let r = st.rejects.len() as u64 + outcome.rejected.len() as u64;
@@ -438,6 +469,9 @@ impl TableJob {
             }
         }
         drop(wrx);
+        for h in hashing {
+            merge_hashed(&mut sent, h.await);
+        }
         let (rows_read, staged) = stage
             .await
             .map_err(|e| MigrateError::Internal(format!("plugin stage: {e}")))?;

@@ -381,8 +381,9 @@ fn bench_size(
                 // (odd rounds this build, even rounds the baseline): a run
                 // pays for the writes its predecessor left the server to
                 // flush, so a fixed order would favour one of them.
-                let base_first = baseline.is_some() && !case.is_anchor() && round % 2 == 0;
-                if base_first && let Some(base) = baseline {
+                let base = baseline.filter(|_| !case.is_anchor());
+                let base_first = round % 2 == 0;
+                let mut run_baseline = |base: &Path| {
                     eprintln!(
                         "ferry-bench:   {pair}: baseline {} (run {round} of {repeat})",
                         case.label()
@@ -392,6 +393,9 @@ fn bench_size(
                         .entry(case)
                         .or_default()
                         .record(case, sizes, result);
+                };
+                if let Some(b) = base.filter(|_| base_first) {
+                    run_baseline(b);
                 }
                 let result = run_case(&ctx, ferry, case, &columns);
                 if let Ok((_, state)) = &result
@@ -402,17 +406,8 @@ fn bench_size(
                     ferry_columns = Some(state.columns.clone());
                 }
                 acc.entry(case).or_default().record(case, sizes, result);
-                // The baseline build on the same case, right after it.
-                if let (Some(base), false, false) = (baseline, case.is_anchor(), base_first) {
-                    eprintln!(
-                        "ferry-bench:   {pair}: baseline {} (run {round} of {repeat})",
-                        case.label()
-                    );
-                    let result = run_case(&ctx, base, case, &columns);
-                    base_acc
-                        .entry(case)
-                        .or_default()
-                        .record(case, sizes, result);
+                if let Some(b) = base.filter(|_| !base_first) {
+                    run_baseline(b);
                 }
             }
         }

@@ -24,35 +24,13 @@ fn run_hostile_scoped(
     plugin_config: &str,
     scope: &str,
 ) -> (std::process::Output, PgDb) {
-    let dir = tempdir();
-    let src = shop_fixture(dir.path(), 300);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[plugins.{name}]\npath = \"{}\"\n{limits}\n",
-            component(artifact).display()
-        ),
-    );
-    let db = PgDb::new(name);
-    let from = format!("sqlite:{}", src.display());
-    let config = config.display().to_string();
-    let transform = format!("{scope}{name}={plugin_config}");
-    let out = ferry(&[
-        "migrate",
-        "-v",
-        "--config",
-        &config,
-        "--from",
-        &from,
-        "--to",
-        &db.url,
-        "--transform",
-        &transform,
-        "--batch-size",
-        "100",
-        "--json",
-    ]);
-    (out, db)
+    hostile_migrate(
+        name,
+        name,
+        &component(artifact),
+        limits,
+        &format!("{scope}{name}={plugin_config}"),
+    )
 }
 
 /// The process exited 1 (it did not crash), the report names the plugin and

@@ -371,23 +371,30 @@ impl Drop for MyDb {
     }
 }
 
-/// A migration of a 300-user fixture into PostgreSQL through the hostile
-/// plugin `wasm` doing `what` (`{"do": what}`) under `limits` (config
-/// lines); ferry must exit 1 with a typed error, not crash, and land no
-/// partial batch. Returns "ERROR_CODE ERROR" and the database.
-pub fn hostile_run(wasm: &Path, label: &str, what: &str, limits: &str) -> (String, PgDb) {
+/// A migration of a 300-user fixture into a fresh PostgreSQL database
+/// (named after `db_label`) through the plugin `plugin` at `wasm`, with
+/// `limits` (TOML lines) in its config section, run as `--transform
+/// transform`, 100 rows a batch. The process's output and the database.
+pub fn hostile_migrate(
+    db_label: &str,
+    plugin: &str,
+    wasm: &Path,
+    limits: &str,
+    transform: &str,
+) -> (std::process::Output, PgDb) {
     let dir = tempdir();
     let src = shop_fixture(dir.path(), 300);
     let cfg = write_config(
         dir.path(),
         &format!(
-            "[plugins.hostile]\npath = \"{}\"\n{limits}\n",
+            "[plugins.{plugin}]\npath = \"{}\"\n{limits}\n",
             wasm.display()
         ),
     );
-    let db = PgDb::new(&format!("{label}_{what}"));
+    let db = PgDb::new(db_label);
     let out = ferry(&[
         "migrate",
+        "-v",
         "--config",
         cfg.to_str().unwrap(),
         "--from",
@@ -395,11 +402,25 @@ pub fn hostile_run(wasm: &Path, label: &str, what: &str, limits: &str) -> (Strin
         "--to",
         &db.url,
         "--transform",
-        &format!(r#"hostile={{"do":"{what}"}}"#),
+        transform,
         "--batch-size",
         "100",
         "--json",
     ]);
+    (out, db)
+}
+
+/// [`hostile_migrate`] through the hostile plugin `wasm` doing `what`
+/// (`{"do": what}`); ferry must exit 1 with a typed error, not crash, and
+/// land no partial batch. Returns "ERROR_CODE ERROR" and the database.
+pub fn hostile_run(wasm: &Path, label: &str, what: &str, limits: &str) -> (String, PgDb) {
+    let (out, db) = hostile_migrate(
+        &format!("{label}_{what}"),
+        "hostile",
+        wasm,
+        limits,
+        &format!(r#"hostile={{"do":"{what}"}}"#),
+    );
     assert_eq!(
         out.status.code(),
         Some(1),

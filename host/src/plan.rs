@@ -72,6 +72,12 @@ pub struct Plan {
     pub not_carried: Vec<crate::model::NotCarried>,
     pub estimates: Estimates,
     pub risks: Vec<Risk>,
+    /// Set by the planner: each table's `estimated_rows` is a count this
+    /// process made just now, so the run that follows at once (`migrate`)
+    /// reuses it for progress instead of counting every table again. Never
+    /// saved: a plan read back from a file or a ledger counts anew.
+    #[serde(skip)]
+    pub counted_now: bool,
 }
 
 /// One plugin of the chain.

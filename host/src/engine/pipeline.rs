@@ -214,8 +214,15 @@ impl TableJob {
             None => None,
         };
         let name = plan.source.name.clone();
-        // The count (for progress) while the target's connection opens.
-        let (rows, sink) = tokio::join!(source.count(&name), endpoint::open_sink(&to));
+        // The count (for progress) while the target's connection opens,
+        // unless the plan counted the table a moment ago.
+        let count = async {
+            match plan.counted {
+                Some(n) => Ok(n),
+                None => source.count(&name).await,
+            }
+        };
+        let (rows, sink) = tokio::join!(count, endpoint::open_sink(&to));
         let (rows, mut sink) = (rows?, sink?);
 
         // Where this table starts: from scratch, or after its checkpoint.

@@ -133,6 +133,7 @@ pub(crate) async fn plan_with(
             IfExists::Fail => "fail".into(),
             IfExists::Drop => "drop".into(),
         },
+        counted_now: true,
         transformers: opts.transforms.iter().map(planned_plugin).collect(),
         validators: opts.validators.iter().map(planned_plugin).collect(),
         tables: planned,

@@ -354,7 +354,7 @@ async fn run(
     let plans: Vec<Arc<TablePlan>> = plan
         .tables
         .iter()
-        .map(|t| Arc::new(TablePlan::from_planned(t)))
+        .map(|t| Arc::new(TablePlan::from_planned(t, plan.counted_now)))
         .collect();
     for t in &plan.tables {
         for w in plan

@@ -31,12 +31,17 @@ pub(crate) struct TablePlan {
     /// `schemas[0]` is the source schema; `schemas[k + 1]` is after the k-th applicable transformer.
     pub(crate) schemas: Vec<Schema>,
     pub(crate) target: TargetTable,
+    /// The source's rows, when the plan counted them just now
+    /// ([`crate::plan::Plan::counted_now`]): the load's progress starts from
+    /// it instead of counting again.
+    pub(crate) counted: Option<u64>,
 }
 
 impl TablePlan {
-    /// A saved plan's table, as the pipeline runs it.
-    pub(crate) fn from_planned(t: &PlannedTable) -> TablePlan {
+    /// A plan's table, as the pipeline runs it; `counted_now` as the plan says.
+    pub(crate) fn from_planned(t: &PlannedTable, counted_now: bool) -> TablePlan {
         TablePlan {
+            counted: counted_now.then_some(t.estimated_rows),
             read_def: t.source_def.clone(),
             casts: t.casts.clone(),
             cast_def: t.cast_def(),
@@ -149,6 +154,7 @@ pub(crate) async fn plan_table(
         last.table.clone()
     };
     Ok(TablePlan {
+        counted: None,
         read_def: t.clone(),
         casts: Vec::new(),
         cast_def: t.clone(),

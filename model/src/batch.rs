@@ -387,6 +387,11 @@ pub struct BatchBuilder {
     columns: Vec<(Option<Vec<u8>>, ColumnData)>,
 }
 
+/// Most bytes a builder reserves for a variable-width column up front, from
+/// the batch before: 16 MiB. One batch of large values (documents, blobs)
+/// must not make every later batch of the table reserve as much.
+const MAX_BYTES_HINT: usize = 16 << 20;
+
 fn empty_column(storage: Storage, capacity: usize) -> (Option<Vec<u8>>, ColumnData) {
     let data = match storage {
         Storage::Bools => ColumnData::Bools(Vec::with_capacity(capacity)),
@@ -594,10 +599,24 @@ impl BatchBuilder {
     /// The finished batch; the builder is empty and reusable afterwards.
     pub fn finish(&mut self) -> Batch {
         let rows = self.rows;
+        // The next batch of a table is most likely as wide as this one: its
+        // variable-width columns start with the room this one's took, not
+        // doubling up to it again (each doubling a copy of what is there).
         let fresh = self
             .storages
             .iter()
-            .map(|s| empty_column(*s, self.capacity))
+            .zip(&self.columns)
+            .map(|(s, (_, data))| {
+                let mut c = empty_column(*s, self.capacity);
+                if let (
+                    ColumnData::Utf8(v) | ColumnData::Binary(v),
+                    ColumnData::Utf8(was) | ColumnData::Binary(was),
+                ) = (&mut c.1, data)
+                {
+                    v.data.reserve(was.data.len().min(MAX_BYTES_HINT));
+                }
+                c
+            })
             .collect();
         let columns = std::mem::replace(&mut self.columns, fresh)
             .into_iter()

@@ -91,13 +91,34 @@ pub(super) fn verbatim(t: LogicalType, declared: Option<SqlType>, stored: &str) 
 /// Values must fit their declared type (the sink rejects those that do not
 /// before encoding, `refused::unfit_values`); one that does not is an
 /// internal error, never a silently narrowed number.
+/// About the bytes [`encode_copy_binary`] writes for `batch` (at least, for
+/// the fixed widths; a numeric's digits can take more): reserved at once, so
+/// the buffer is not grown by doubling and copied each time.
+fn encoded_size(batch: &Batch) -> usize {
+    let rows = batch.num_rows;
+    let fields: usize = batch
+        .columns
+        .iter()
+        .map(|c| match &c.data {
+            ColumnData::Bools(_) => rows,
+            ColumnData::Dates(_) => rows * 4,
+            ColumnData::Ints(_) | ColumnData::Floats(_) => rows * 8,
+            ColumnData::Uuids(_) => rows * 16,
+            // A json(b) value's version byte included.
+            ColumnData::Utf8(v) | ColumnData::Binary(v) => v.data.len() + rows,
+        })
+        .sum();
+    // Header and trailer; per row the field count, per field its length.
+    32 + rows * (2 + 4 * batch.columns.len()) + fields
+}
+
 pub(super) fn encode_copy_binary(
     batch: &Batch,
     schema: &crate::model::Schema,
     declared: &[Option<SqlType>],
     mut offsets: Option<&mut Vec<usize>>,
 ) -> Result<BytesMut, String> {
-    let mut buf = BytesMut::with_capacity(64 + batch.num_rows * schema.columns.len() * 12);
+    let mut buf = BytesMut::with_capacity(encoded_size(batch));
     buf.put_slice(COPY_HEADER);
     let encs: Vec<Enc> = schema
         .columns

@@ -807,12 +807,14 @@ impl PgSource {
             reason: format!("unexpected COPY data from the server: {why}"),
         };
         let mut finished = false;
-        // A raw read: the batch's tuples as the server sent them.
-        let mut raw_buf = BytesMut::new();
+        // A raw read: the batch's tuples as the server sent them, parsed
+        // where they arrived — the batch's rows are `buf[..pos]`, split off
+        // whole when it is full (each row copied once, off the wire).
+        let mut pos = 0usize;
         let decoder = raw.then(|| raw_decoder(kinds.clone(), schema.clone()));
-        let raw_batch = |bytes: &mut BytesMut, rows: u64| {
+        let raw_batch = |bytes: &mut BytesMut, len: usize, rows: u64| {
             decoder.as_ref().map(|d| crate::endpoint::RawRows {
-                bytes: bytes.split().freeze(),
+                bytes: bytes.split_to(len).freeze(),
                 rows: rows as usize,
                 decode: d.clone(),
             })
@@ -833,7 +835,7 @@ impl PgSource {
                 }
             }
             loop {
-                let used = match parse_row(&buf, &mut fields).map_err(|x| bad_stream(&x))? {
+                let used = match parse_row(&buf[pos..], &mut fields).map_err(|x| bad_stream(&x))? {
                     RowParse::Incomplete => break,
                     RowParse::End => {
                         finished = true;
@@ -850,7 +852,7 @@ impl PgSource {
                     )));
                 }
                 read_in_batch += 1;
-                let row = &buf[..used];
+                let row = &buf[pos..pos + used];
                 if let Some(k) = key_col
                     && let Some(Some((s, l))) = fields.get(k)
                     && let Ok(ValueRef::Int(v)) = decode(kinds[k], &row[*s..*s + *l])
@@ -864,8 +866,7 @@ impl PgSource {
                     last_cursor = cursor_json(v, table.columns[c].logical_type).or(last_cursor);
                 }
                 if raw {
-                    raw_buf.extend_from_slice(row);
-                    buf.advance(used);
+                    pos += used;
                     if read_in_batch >= batch_size as u64 {
                         let rb = ReadBatch {
                             batch: BatchBuilder::new(&schema, 0).finish(),
@@ -875,8 +876,9 @@ impl PgSource {
                             cursor: last_cursor.clone(),
                             replace: None,
                             state: None,
-                            raw: raw_batch(&mut raw_buf, read_in_batch),
+                            raw: raw_batch(&mut buf, pos, read_in_batch),
                         };
+                        pos = 0;
                         if tx.send(rb).await.is_err() {
                             return Ok(());
                         }
@@ -915,7 +917,7 @@ impl PgSource {
             return Err(bad_stream("the stream ended without its trailer"));
         }
         if read_in_batch > 0 {
-            let raw = raw_batch(&mut raw_buf, read_in_batch);
+            let raw = raw_batch(&mut buf, pos, read_in_batch);
             let rb = ReadBatch {
                 batch: b.finish(),
                 rejects,

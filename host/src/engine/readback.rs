@@ -201,10 +201,9 @@ impl ReadBack {
                 target_scan(&plan, t, target, fk_sets).raw(raw).run(),
                 source.count(&t.name)
             );
-            let scan = match counted {
-                Ok(rows) => scan.map(|s| (s, rows)),
-                Err(e) => Err(e.into()),
-            };
+            let scan = counted
+                .map_err(MigrateError::from)
+                .and_then(|rows| scan.map(|s| (s, rows)));
             let scan = scan.map(|(mut s, rows)| {
                 for (cols, tx) in publish {
                     let keys = s.keys.remove(&cols).filter(|k| k.len() <= MAX_PARENT_KEYS);

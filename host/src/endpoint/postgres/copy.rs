@@ -82,15 +82,6 @@ pub(super) fn verbatim(t: LogicalType, declared: Option<SqlType>, stored: &str) 
     }
 }
 
-/// Encodes a checked batch in PostgreSQL's binary COPY format, each column
-/// as its declared type takes it (`declared[i]`: `smallint`, `integer` and
-/// `real` are narrower on the wire). With `offsets`, the start of every row
-/// and the end of the last are recorded, so a slice of rows can be sent
-/// alone (the bisection of a refused batch).
-///
-/// Values must fit their declared type (the sink rejects those that do not
-/// before encoding, `refused::unfit_values`); one that does not is an
-/// internal error, never a silently narrowed number.
 /// About the bytes [`encode_copy_binary`] writes for `batch` (at least, for
 /// the fixed widths; a numeric's digits can take more): reserved at once, so
 /// the buffer is not grown by doubling and copied each time.
@@ -112,6 +103,15 @@ fn encoded_size(batch: &Batch) -> usize {
     32 + rows * (2 + 4 * batch.columns.len()) + fields
 }
 
+/// Encodes a checked batch in PostgreSQL's binary COPY format, each column
+/// as its declared type takes it (`declared[i]`: `smallint`, `integer` and
+/// `real` are narrower on the wire). With `offsets`, the start of every row
+/// and the end of the last are recorded, so a slice of rows can be sent
+/// alone (the bisection of a refused batch).
+///
+/// Values must fit their declared type (the sink rejects those that do not
+/// before encoding, `refused::unfit_values`); one that does not is an
+/// internal error, never a silently narrowed number.
 pub(super) fn encode_copy_binary(
     batch: &Batch,
     schema: &crate::model::Schema,

@@ -60,12 +60,22 @@ pub struct CaseReport {
     /// rows/s ÷ the anchor's rows/s (= the anchor's wall ÷ this wall;
     /// above 1 this case is faster).
     pub vs_anchor: Option<f64>,
+    /// The median over rounds of the anchor's wall ÷ this case's wall in the
+    /// same round. The machine's speed drifts between rounds (±10% on a
+    /// shared VM); cases of one round ran minutes apart at most, so the
+    /// round's ratio cancels most of the drift that best and median walls,
+    /// taken from different rounds, keep. `None` unless every round of both
+    /// cases succeeded and there are at least two.
+    pub vs_anchor_paired: Option<f64>,
     /// Best wall ÷ the best wall of `ferry --verify off`, minus 1: what the
     /// verification or the transformer adds to the load (ferry cases only).
     pub vs_load: Option<f64>,
     /// The same with median walls: on a noisy machine the two bracket the
     /// real cost.
     pub vs_load_median: Option<f64>,
+    /// The median over rounds of this wall ÷ `ferry --verify off`'s in the
+    /// same round, minus 1 (see `vs_anchor_paired`).
+    pub vs_load_paired: Option<f64>,
     /// ferry's own `verify.duration_ms`, median over the runs (verifying
     /// case only).
     pub verify_ms: Option<f64>,
@@ -103,6 +113,14 @@ impl DataMatch {
     }
 }
 
+/// The median over rounds of `num[k] ÷ den[k]`: `None` unless both hold
+/// the same number of runs (every round succeeded), at least two.
+fn paired(num: &[f64], den: &[f64]) -> Option<f64> {
+    (num.len() == den.len() && num.len() >= 2)
+        .then(|| median(num.iter().zip(den).map(|(n, d)| n / d).collect()))
+        .flatten()
+}
+
 /// The median of `values` (`None` if empty).
 fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
@@ -135,8 +153,10 @@ impl CaseReport {
             median_ms,
             rows_per_s: best_ms.map(|b| sizes.total() as f64 / (b / 1e3)),
             vs_anchor: None,
+            vs_anchor_paired: None,
             vs_load: None,
             vs_load_median: None,
+            vs_load_paired: None,
             verify_ms: None,
             verify_checks: Vec::new(),
             peak_rss_bytes,
@@ -177,7 +197,9 @@ impl Comparison {
     pub fn compare(&mut self) {
         let find = |c: Case| self.cases.iter().find(|r| r.case == c);
         let anchor_rate = find(self.pair.anchor()).and_then(|p| p.rows_per_s);
+        let anchor_walls = find(self.pair.anchor()).map(|p| p.walls_ms.clone());
         let load = find(self.pair.load_case());
+        let load_walls = load.map(|l| l.walls_ms.clone());
         let load_ms = load.and_then(|l| l.best_ms);
         let load_median_ms = load.and_then(|l| l.median_ms);
         let verify_case = self.pair.cases().iter().copied().find(|c| c.verifies());
@@ -187,7 +209,13 @@ impl Comparison {
             .find_map(|c| find(c).and_then(|f| f.end_state.clone()));
         for r in &mut self.cases {
             r.vs_anchor = r.rows_per_s.zip(anchor_rate).map(|(a, p)| a / p);
+            r.vs_anchor_paired = anchor_walls.as_ref().and_then(|a| paired(a, &r.walls_ms));
             let anchor = r.case.is_anchor();
+            r.vs_load_paired = load_walls
+                .as_ref()
+                .filter(|_| !anchor)
+                .and_then(|l| paired(&r.walls_ms, l))
+                .map(|v| v - 1.0);
             r.vs_load = r
                 .best_ms
                 .zip(load_ms)
@@ -312,7 +340,9 @@ fn render_comparison(r: &SizeReport, cmp: &Comparison) -> String {
                 opt(c.median_ms.map(secs)),
                 opt(c.rows_per_s.map(|v| thousands(v.round() as u64))),
                 opt(c.vs_anchor.map(|v| format!("{v:.2}x"))),
+                opt(c.vs_anchor_paired.map(|v| format!("{v:.2}x"))),
                 opt(c.vs_load.map(percent)),
+                opt(c.vs_load_paired.map(percent)),
                 opt((!c.walls_ms.is_empty()).then(|| mib(c.peak_rss_bytes))),
                 end_state_text(c, r.sizes),
             ]
@@ -327,16 +357,19 @@ fn render_comparison(r: &SizeReport, cmp: &Comparison) -> String {
             "median",
             "rows/s",
             &vs_anchor,
+            "paired",
             "vs load",
+            "paired",
             "peak RSS",
             "end state",
         ],
-        &[false, true, true, true, true, true, true, false],
+        &[false, true, true, true, true, true, true, true, true, false],
         &rows,
     ));
     out.push_str(&format!(
         "(wall: best run; vs {anchor}: rows/s ÷ the {anchor}'s rows/s, higher is faster; \
-         vs load: best wall over ferry --verify off's, what verifying or the transformer adds)\n",
+         vs load: best wall over ferry --verify off's, what verifying or the transformer adds; \
+         paired: the median over rounds of the same ratio within each round, which cancels the machine's drift between rounds)\n",
     ));
     out.push_str(&format!(
         "(peak RSS: ru_maxrss from wait4, {}; Linux counts ferry-bench's own {} into each child)\n",
@@ -538,8 +571,12 @@ fn transform_cost_text(r: &Comparison) -> String {
                         ""
                     }
                 };
+                let paired = c
+                    .vs_load_paired
+                    .map(|p| format!(", paired {}{}", percent(p), flag(p)))
+                    .unwrap_or_default();
                 format!(
-                    "{} {}{} (median {}{})",
+                    "{} {}{} (median {}{}{paired})",
                     c.case.slug(),
                     percent(best),
                     flag(best),
@@ -553,7 +590,7 @@ fn transform_cost_text(r: &Comparison) -> String {
         return String::new();
     }
     format!(
-        "transformer cost over ferry --verify off (best wall, and median; target at most {}): {}\n",
+        "transformer cost over ferry --verify off (best wall, median, and the median of each round's ratio; target at most {}): {}\n",
         percent(TRANSFORM_COST_TARGET),
         costs.join(", ")
     )
@@ -888,6 +925,17 @@ mod tests {
         assert_eq!(load.vs_load, Some(0.0));
         let verifying = &r.cases[1];
         assert_eq!(verifying.vs_load, Some(0.5));
+        // Round by round: the pipe took 4.0, 5.0, 4.5 s, the load 2.5, 3.0,
+        // 2.0 s and the verifying run 3.0, 3.2, 3.1 s.
+        let near = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(near(pipe.vs_anchor_paired, 1.0));
+        assert!(near(load.vs_anchor_paired, 5.0 / 3.0));
+        assert!(near(verifying.vs_anchor_paired, 4.5 / 3.1));
+        assert!(near(verifying.vs_load_paired, 3.0 / 2.5 - 1.0));
+        assert!(near(load.vs_load_paired, 0.0));
+        assert_eq!(pipe.vs_load_paired, None);
+        // One run of the mask: no rounds to pair.
+        assert_eq!(r.cases[4].vs_load_paired, None);
         assert_eq!(verifying.verify_ms, Some(950.0));
         assert_eq!(r.cases[3].vs_anchor, None);
         let mask = &r.cases[4];
@@ -946,12 +994,12 @@ mod tests {
         assert_eq!(
             &lines[1..7],
             [
-                "case                                 wall  median   rows/s  vs pipe  vs load  peak RSS  end state",
-                "pipe (sqlite3|psql)                 4.00s   4.50s  312,500    1.00x        —   9.1 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
-                "ferry (load + verify full)          3.00s   3.10s  416,667    1.33x   +50.0%  40.0 MiB  ok",
-                "ferry --verify off                  2.00s   2.50s  625,000    2.00x    +0.0%  26.0 MiB  ok",
-                "ferry --verify off + wasm passthru      —       —        —        —        —         —  FAILED: ferry migrate failed (exit status: 1):",
-                "ferry --verify off + mask hashing   2.30s   2.30s  543,478    1.74x   +15.0%  32.0 MiB  ok",
+                "case                                 wall  median   rows/s  vs pipe  paired  vs load  paired  peak RSS  end state",
+                "pipe (sqlite3|psql)                 4.00s   4.50s  312,500    1.00x   1.00x        —       —   9.1 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+                "ferry (load + verify full)          3.00s   3.10s  416,667    1.33x   1.45x   +50.0%  +20.0%  40.0 MiB  ok",
+                "ferry --verify off                  2.00s   2.50s  625,000    2.00x   1.67x    +0.0%   +0.0%  26.0 MiB  ok",
+                "ferry --verify off + wasm passthru      —       —        —        —       —        —       —         —  FAILED: ferry migrate failed (exit status: 1):",
+                "ferry --verify off + mask hashing   2.30s   2.30s  543,478    1.74x       —   +15.0%       —  32.0 MiB  ok",
             ]
         );
         assert!(lines[7].starts_with("(wall: best run; vs pipe: rows/s ÷ the pipe's rows/s"));
@@ -963,7 +1011,7 @@ mod tests {
              users: checksum match, sample match\n"
         ));
         assert!(text.contains(
-            "transformer cost over ferry --verify off (best wall, and median; target at most +10.0%): \
+            "transformer cost over ferry --verify off (best wall, median, and the median of each round's ratio; target at most +10.0%): \
              mask +15.0% OVER (median -8.0%)\n"
         ));
         assert!(text.contains(
@@ -1063,10 +1111,10 @@ mod tests {
             &lines[..5],
             [
                 "PostgreSQL → PostgreSQL 15.20 at 127.0.0.1:5432, best and median of 3 runs per case",
-                "case                         wall  median   rows/s  vs pg_dump  vs load  peak RSS  end state",
-                "pg_dump | psql              6.00s   6.00s  208,333       1.00x        —  20.0 MiB  ok",
-                "ferry (load + verify full)  9.00s   9.00s  138,889       0.67x   +80.0%  60.0 MiB  ok",
-                "ferry --verify off          5.00s   5.00s  250,000       1.20x    +0.0%  50.0 MiB  ok",
+                "case                         wall  median   rows/s  vs pg_dump  paired  vs load  paired  peak RSS  end state",
+                "pg_dump | psql              6.00s   6.00s  208,333       1.00x       —        —       —  20.0 MiB  ok",
+                "ferry (load + verify full)  9.00s   9.00s  138,889       0.67x       —   +80.0%       —  60.0 MiB  ok",
+                "ferry --verify off          5.00s   5.00s  250,000       1.20x       —    +0.0%       —  50.0 MiB  ok",
             ]
         );
         assert!(section.contains("pg_dump | psql = pg_dump + psql"));
@@ -1093,8 +1141,8 @@ mod tests {
             &lines[..3],
             [
                 "SQLite → MariaDB 10.11.19 at 127.0.0.1:3306, best and median of 3 runs per case",
-                "case                          wall  median   rows/s  vs LOAD DATA  vs load  peak RSS  end state",
-                "sqlite3 csv + LOAD DATA      7.00s   7.00s  178,571         1.00x        —  10.0 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
+                "case                          wall  median   rows/s  vs LOAD DATA  paired  vs load  paired  peak RSS  end state",
+                "sqlite3 csv + LOAD DATA      7.00s   7.00s  178,571         1.00x       —        —       —  10.0 MiB  ok (scores rounded: 123,456 of 1,000,000 differ)",
             ]
         );
         assert!(section.contains("LOAD DATA = the largest of sqlite3"));
@@ -1114,6 +1162,8 @@ mod tests {
         assert_eq!(cases[1]["verify_ms"], 950.0);
         assert_eq!(cases[2]["rows_per_s"], 625_000.0);
         assert_eq!(cases[2]["vs_anchor"], 2.0);
+        let paired = cases[2]["vs_anchor_paired"].as_f64().unwrap();
+        assert!((paired - 5.0 / 3.0).abs() < 1e-9);
         assert_eq!(cases[4]["matches_ferry"]["users"], false);
         assert_eq!(cases[3]["errors"][0].as_str().unwrap().lines().count(), 2);
         assert_eq!(cases[0]["end_state"]["scores_differing"], 123_456);

@@ -92,6 +92,11 @@ struct Bitmap {
     max: i64,
 }
 
+/// How many integers `min..=max` holds (an `i64` range's size needs 65 bits).
+fn span(min: i64, max: i64) -> u128 {
+    (i128::from(max) - i128::from(min) + 1) as u128
+}
+
 impl Bitmap {
     fn new(i: i64) -> Bitmap {
         Bitmap {
@@ -102,11 +107,24 @@ impl Bitmap {
         }
     }
 
+    /// An empty bitmap whose words already cover `min..=max` (a range
+    /// measured dense: at most [`DENSE_BITS_PER_KEY`] bits per key held).
+    fn spanning(min: i64, max: i64) -> Bitmap {
+        // Dense means the span is at most 64 × a `Vec`'s length: a usize.
+        let words = span(min, max).div_ceil(64) as usize;
+        Bitmap {
+            base: i128::from(min),
+            words: vec![0; words],
+            min,
+            max,
+        }
+    }
+
     /// Sets `i` unless the bitmap would then span more than `limit` values
     /// (false: nothing changed).
     fn insert(&mut self, i: i64, limit: u128) -> bool {
         let (min, max) = (self.min.min(i), self.max.max(i));
-        if (i128::from(max) - i128::from(min) + 1) as u128 > limit {
+        if span(min, max) > limit {
             return false;
         }
         let mut at = i128::from(i) - self.base;
@@ -138,7 +156,8 @@ impl Bitmap {
 
     /// The integers set, ascending, each once.
     fn to_ints(&self) -> Vec<i64> {
-        let mut out = Vec::new();
+        let set: usize = self.words.iter().map(|w| w.count_ones() as usize).sum();
+        let mut out = Vec::with_capacity(set);
         for (w, &word) in self.words.iter().enumerate() {
             let mut word = word;
             while word != 0 {
@@ -189,10 +208,8 @@ impl KeySet {
     /// dense (at most [`DENSE_BITS_PER_KEY`] values of their range per key),
     /// else sorted.
     pub(crate) fn seal(mut self) -> KeySet {
-        let dense = |min: i64, max: i64| {
-            (i128::from(max) - i128::from(min) + 1) as u128
-                <= DENSE_BITS_PER_KEY * self.int_count as u128
-        };
+        let dense =
+            |min: i64, max: i64| span(min, max) <= DENSE_BITS_PER_KEY * self.int_count as u128;
         if let Some(b) = &self.bits {
             if !dense(b.min, b.max) {
                 // Only under `MIN_BITMAP_BITS`: a few keys far apart.
@@ -205,9 +222,9 @@ impl KeySet {
             return self;
         };
         if dense(min, max) {
-            let mut b = Bitmap::new(min);
+            let mut b = Bitmap::spanning(min, max);
             for &i in &self.ints {
-                // Within the range just measured: always set.
+                // Within the words sized for the range just measured.
                 b.insert(i, u128::MAX);
             }
             self.bits = Some(b);
